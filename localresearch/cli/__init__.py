@@ -1,0 +1,1 @@
+"""The `research` command: parse, call the client, render."""

@@ -1,0 +1,80 @@
+"""What every command shares: the client, JSON output, error rendering."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from localresearch.client import Client
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+@functools.cache
+def console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@functools.cache
+def err_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def print_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console().print(f"[bold red]Error:[/] {message}", markup=True, soft_wrap=True)
+    sys.exit(code)
+
+
+def get_client(timeout: float = 30.0) -> Client:
+    """The client of this installation's daemon (config errors become clear messages)."""
+    from localresearch.client import Client
+    from localresearch.config import ConfigError
+
+    try:
+        return Client.from_environment(timeout=timeout)
+    except ConfigError as exc:
+        fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
+
+
+client_from_context = get_client
+
+
+def api_errors(fn: F) -> F:
+    """Turn client errors into one clear line and a non-zero exit, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from localresearch.client import APIRequestError, DaemonNotRunning
+        from localresearch.config import ConfigError
+
+        try:
+            return fn(*args, **kwargs)
+        except DaemonNotRunning as exc:
+            fail(str(exc), code=3)
+        except APIRequestError as exc:
+            fail(exc.message + (f" [{exc.code}]" if exc.code else ""))
+        except ConfigError as exc:
+            fail(f"bad configuration: {exc}", code=2)
+        except KeyboardInterrupt:
+            err_console().print("Interrupted.")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,131 @@
+"""`research config ...`: where the file is, what is in effect, and safe edits."""
+
+from __future__ import annotations
+
+import click
+
+from localresearch.cli.common import console, fail, json_option, print_json
+
+
+@click.group()
+def config() -> None:
+    """Show, check and edit config.toml (comments and order are kept).
+
+    Example: research config set server.port 8123
+    """
+
+
+@config.command()
+def path() -> None:
+    """Print the config file's path.
+
+    Example: research config path
+    """
+    from localresearch.paths import resolve_paths
+
+    click.echo(str(resolve_paths().config_file))
+
+
+def _effective() -> object:
+    from localresearch.config import ConfigError, load_config
+    from localresearch.paths import resolve_paths
+
+    try:
+        return load_config(resolve_paths().config_file)
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+
+
+@config.command()
+@json_option
+def show(as_json: bool) -> None:
+    """Print the effective configuration (defaults + file + environment).
+
+    Example: research config show --json
+    """
+    from localresearch.config.loader import to_dict
+
+    data = to_dict(_effective())
+    if as_json:
+        print_json(data)
+        return
+    import tomlkit
+
+    click.echo(tomlkit.dumps(data).rstrip())
+
+
+@config.command()
+@click.argument("key")
+@json_option
+def get(key: str, as_json: bool) -> None:
+    """Print one setting, by dotted name.
+
+    Example: research config get server.port
+    """
+    from localresearch.config import ConfigError
+    from localresearch.config.loader import get_value
+
+    try:
+        value = get_value(_effective(), key)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        fail(exc.message, code=2)
+    if as_json or not isinstance(value, (str, int, float, bool)):
+        print_json(value)
+    else:
+        click.echo(str(value).lower() if isinstance(value, bool) else str(value))
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+def set_(key: str, value: str) -> None:
+    """Set one setting in config.toml, keeping comments and order.
+
+    Lists take JSON or comma-separated values.
+
+    Example: research config set memory.paths ~/notes,~/papers
+    """
+    from localresearch.config import ConfigError
+    from localresearch.config.loader import set_value
+    from localresearch.paths import resolve_paths
+
+    config_file = resolve_paths().config_file
+    try:
+        stored = set_value(config_file, key, value)
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+    console().print(f"{key} = {stored!r} written to {config_file}")
+    console().print("Restart the daemon to apply: research daemon restart")
+
+
+@config.command()
+@json_option
+def check(as_json: bool) -> None:
+    """Validate config.toml and the LOCALRESEARCH_* environment; exit 2 on a problem.
+
+    Example: research config check
+    """
+    from localresearch.config import ConfigError, load_config
+    from localresearch.paths import resolve_paths
+
+    config_file = resolve_paths().config_file
+    try:
+        load_config(config_file)
+    except ConfigError as exc:
+        if as_json:
+            print_json(
+                {
+                    "ok": False,
+                    "file": exc.file,
+                    "key": exc.key,
+                    "line": exc.line,
+                    "message": exc.message,
+                }
+            )
+            raise SystemExit(2) from None
+        fail(str(exc), code=2)
+    if as_json:
+        print_json({"ok": True, "file": str(config_file), "exists": config_file.exists()})
+    else:
+        state = "" if config_file.exists() else " (no file: all defaults)"
+        console().print(f"OK: {config_file}{state}")

@@ -1,0 +1,229 @@
+"""`research daemon ...`: lifecycle of the background server."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from localresearch.cli.common import console, err_console, fail, json_option, print_json
+
+
+def _load() -> tuple[Any, Any]:
+    from localresearch.config import ConfigError, load_config
+    from localresearch.paths import resolve_paths
+
+    paths = resolve_paths()
+    try:
+        return load_config(paths.config_file), paths
+    except ConfigError as exc:
+        fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
+
+
+@click.group()
+def daemon() -> None:
+    """Start, stop and inspect the background daemon.
+
+    Example: research daemon start && research daemon status
+    """
+
+
+@daemon.command()
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: config).")
+@click.option("--foreground", is_flag=True, help="Run in this terminal, logging to stderr.")
+@json_option
+def start(port: int | None, foreground: bool, as_json: bool) -> None:
+    """Start the daemon (detached) and wait until it answers.
+
+    Example: research daemon start --port 8123
+    """
+    config, paths = _load()
+    if foreground:
+        _serve(config, paths, port or config.server.port, foreground=True)
+        return
+    from localresearch.daemon.process import DaemonError, start_daemon
+
+    try:
+        result = start_daemon(config, paths, port=port)
+    except DaemonError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(
+            {
+                "pid": result.pid,
+                "url": result.url,
+                "already_running": result.already_running,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+    elif result.already_running:
+        console().print(f"Already running: pid {result.pid} at {result.url}")
+    else:
+        console().print(
+            f"Started: pid {result.pid} at {result.url} ({result.seconds:.2f}s). "
+            f"Logs: {paths.log_file}"
+        )
+
+
+@daemon.command()
+@json_option
+def stop(as_json: bool) -> None:
+    """Stop the daemon gracefully (SIGKILL after server.shutdown_timeout).
+
+    Example: research daemon stop
+    """
+    config, paths = _load()
+    from localresearch.daemon.process import stop_daemon
+
+    info = stop_daemon(paths, timeout=config.server.shutdown_timeout)
+    if as_json:
+        print_json({"stopped": info is not None, "pid": info and info["pid"]})
+    elif info is None:
+        console().print("Not running.")
+    else:
+        how = " (killed after timeout)" if info.get("killed") else ""
+        console().print(f"Stopped pid {info['pid']}{how}.")
+
+
+@daemon.command()
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: config).")
+def restart(port: int | None) -> None:
+    """Stop the daemon if it runs, then start it.
+
+    Example: research daemon restart
+    """
+    config, paths = _load()
+    from localresearch.daemon.process import DaemonError, start_daemon, stop_daemon
+
+    stop_daemon(paths, timeout=config.server.shutdown_timeout)
+    try:
+        result = start_daemon(config, paths, port=port)
+    except DaemonError as exc:
+        fail(str(exc))
+    console().print(f"Restarted: pid {result.pid} at {result.url} ({result.seconds:.2f}s)")
+
+
+def _print_status(as_json: bool) -> None:
+    _config, paths = _load()
+    from localresearch.daemon.process import daemon_status
+
+    status = daemon_status(paths)
+    if as_json:
+        print_json(status)
+    elif not status["running"]:
+        console().print("Not running. Start it with: research daemon start")
+    else:
+        uptime = status.get("uptime_seconds")
+        console().print(f"Running: pid {status['pid']} at {status['url']}")
+        console().print(f"  version  {status.get('version')}")
+        console().print(f"  uptime   {_duration(uptime) if uptime is not None else 'unknown'}")
+        if status.get("model"):
+            console().print(f"  model    {status['model']}")
+        memory = status.get("memory")
+        if memory:
+            files, chunks = memory.get("files_indexed"), memory.get("chunks")
+            console().print(f"  memory   {files} files, {chunks} chunks")
+        if not status.get("responding"):
+            console().print("  [yellow]the process runs but does not answer HTTP[/]")
+    sys.exit(0 if status["running"] else 3)
+
+
+@daemon.command()
+@json_option
+def status(as_json: bool) -> None:
+    """Is the daemon running: pid, URL, version, uptime. Exit status 3 when it is not.
+
+    Example: research daemon status --json
+    """
+    _print_status(as_json)
+
+
+@click.command("status")
+@json_option
+def status_command(as_json: bool) -> None:
+    """Same as `research daemon status`."""
+    _print_status(as_json)
+
+
+@daemon.command()
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "--lines", default=50, show_default=True, help="How many lines to show.")
+def logs(follow: bool, lines: int) -> None:
+    """Show the daemon's log.
+
+    Example: research daemon logs -f -n 100
+    """
+    _config, paths = _load()
+    from localresearch.daemon.logs import follow as follow_log
+    from localresearch.daemon.logs import tail
+
+    if not paths.log_file.exists():
+        err_console().print(f"No log yet at {paths.log_file}")
+        if not follow:
+            return
+    for line in tail(paths.log_file, lines):
+        click.echo(line)
+    if follow:
+        try:
+            for line in follow_log(paths.log_file):
+                click.echo(line)
+        except KeyboardInterrupt:
+            pass
+
+
+@daemon.command(hidden=True)
+@click.option("--port", type=int, required=True)
+def serve(port: int) -> None:
+    """Run the server (used by `start`; logs to the rotating log file)."""
+    config, paths = _load()
+    _serve(config, paths, port, foreground=False)
+
+
+def _serve(config: Any, paths: Any, port: int, *, foreground: bool) -> None:
+    import asyncio
+
+    from localresearch.daemon.logs import setup_logging
+    from localresearch.daemon.pidfile import running_daemon
+    from localresearch.daemon.process import DaemonError, check_bind, port_in_use
+    from localresearch.server.run import serve as run_server
+
+    paths.ensure()
+    server = config.server
+    setup_logging(
+        server.log_level,
+        log_file=None if foreground else paths.log_file,
+        max_bytes=server.log_max_bytes,
+        backups=server.log_backups,
+    )
+    running = running_daemon(paths.pid_file)
+    if running is not None:
+        fail(f"already running: pid {running['pid']} at {running['url']}")
+    try:
+        check_bind(config)
+    except DaemonError as exc:
+        fail(str(exc))
+    if port_in_use(server.bind, port):
+        fail(f"port {port} on {server.bind} is already in use; choose another with --port N")
+    try:
+        asyncio.run(run_server(config, paths, port=port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        import logging
+
+        logging.getLogger("localresearch.daemon").error("cannot serve: %s", exc)
+        fail(f"cannot serve on {server.bind}:{port}: {exc}")
+
+
+def _duration(seconds: int) -> str:
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days}d"] if days else []
+    if hours or days:
+        parts.append(f"{hours}h")
+    if minutes or hours or days:
+        parts.append(f"{minutes}m")
+    parts.append(f"{sec}s")
+    return " ".join(parts)

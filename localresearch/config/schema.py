@@ -1,0 +1,114 @@
+"""The settings localresearch understands: one frozen dataclass per config.toml section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def setting(default: Any, doc: str) -> Any:
+    """Declare a setting with its default and the one line shown in docs and the example file."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    enabled: bool = setting(True, "Serve the HTTP API when the daemon runs.")
+    port: int = setting(31327, "TCP port of the daemon.")
+    bind: str = setting("127.0.0.1", "Address to bind; keep it on loopback.")
+    allow_remote: bool = setting(
+        False, "Must be true to bind a non-loopback address (the API has no auth by default)."
+    )
+    allowed_hosts: list[str] = setting(
+        [], "Extra Host header names accepted besides loopback ones (DNS-rebinding guard)."
+    )
+    allowed_origins: list[str] = setting(
+        [], "Extra browser Origins allowed to make state-changing requests."
+    )
+    max_body_bytes: int = setting(1_048_576, "Largest request body accepted (413 beyond).")
+    shutdown_timeout: float = setting(10.0, "Seconds `daemon stop` waits before SIGKILL.")
+    log_level: str = setting("info", "Daemon log level: debug, info, warning or error.")
+    log_max_bytes: int = setting(5_242_880, "Rotate the daemon log at this size.")
+    log_backups: int = setting(3, "How many rotated logs to keep.")
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    provider: str = setting(
+        "builtin", "builtin (offline, no model), openai, ollama, anthropic or llamacpp."
+    )
+    model: str = setting("", "Model name for the provider (empty: the provider's default).")
+    base_url: str = setting("", "Server URL for openai/ollama/anthropic (empty: the default).")
+    api_key_env: str = setting(
+        "", "Name of the environment variable holding the API key (never the key itself)."
+    )
+    model_path: str = setting("", "GGUF file for the llamacpp provider.")
+    temperature: float = setting(0.2, "Sampling temperature.")
+    max_tokens: int = setting(1024, "Most tokens a reply may have.")
+    connect_timeout: float = setting(10.0, "Seconds to connect to the provider.")
+    first_token_timeout: float = setting(
+        120.0, "Seconds to wait for the first token (cold local models load slowly)."
+    )
+    idle_timeout: float = setting(60.0, "Seconds of silence mid-stream before giving up.")
+    max_retries: int = setting(3, "Retries on 429/503 and connection errors, with backoff.")
+
+
+@dataclass(frozen=True)
+class EmbeddingsConfig:
+    provider: str = setting("none", "none, local (sentence-transformers extra), ollama or openai.")
+    model: str = setting("", "Embedding model name.")
+    base_url: str = setting("", "Embeddings endpoint base URL for ollama/openai.")
+    api_key_env: str = setting("", "Environment variable holding the embeddings API key.")
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    workspace: str = setting("", "Workspace folder (empty: <data dir>/workspace).")
+    paths: list[str] = setting([], "Extra folders to index besides the workspace.")
+    chunk_chars: int = setting(1200, "Largest chunk, in characters.")
+    chunk_overlap: int = setting(150, "Characters of overlap between split chunks.")
+    watch: bool = setting(True, "Pick up file edits while the daemon runs.")
+    watch_interval: float = setting(2.0, "Seconds between checks for edited files.")
+    recency_weight: float = setting(0.0, "Boost for recently modified files (0 disables).")
+    mmr_lambda: float = setting(1.0, "Diversity trade-off for results (1.0 disables MMR).")
+    embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
+
+
+@dataclass(frozen=True)
+class ResearchConfig:
+    dimensions: int = setting(4, "Dimensions a question is scoped into (3-6).")
+    max_rounds: int = setting(2, "Gap-evaluation rounds before the report is written.")
+    dimension_concurrency: int = setting(3, "Dimensions researched at once within a job.")
+    max_concurrent_jobs: int = setting(2, "Jobs running at once; more wait as queued.")
+    sources_per_dimension: int = setting(6, "Sources kept per dimension.")
+    web_search: str = setting("none", "none, searxng, tavily, brave, serper or exa.")
+    web_search_url: str = setting("", "Base URL of the web search API (SearXNG: your instance).")
+    web_search_key_env: str = setting("", "Environment variable holding the search API key.")
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    enabled: bool = setting(True, "Run due tasks from HEARTBEAT.md.")
+    interval: str = setting("30m", "Time between heartbeats (e.g. 30m, 1h).")
+    active_hours: str = setting("", "Local hours to run in, e.g. 08:00-22:00 (empty: always).")
+    timeout: str = setting("", "Longest a heartbeat may run (empty: half the interval).")
+
+
+@dataclass(frozen=True)
+class APIConfig:
+    key_env: str = setting(
+        "", "If set, name of an environment variable whose value every request must present."
+    )
+    web_fetch: bool = setting(False, "Let models call the web_fetch tool.")
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    research: ResearchConfig = field(default_factory=ResearchConfig)
+    heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
+    api: APIConfig = field(default_factory=APIConfig)

@@ -1,0 +1,35 @@
+"""Where the daemon of this installation listens, without importing the server."""
+
+from __future__ import annotations
+
+import os
+
+from localresearch.config import load_config
+from localresearch.paths import resolve_paths
+
+
+def url_for(bind: str, port: int) -> str:
+    host = "127.0.0.1" if bind in ("0.0.0.0", "") else ("[::1]" if bind == "::" else bind)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def daemon_url() -> str:
+    """The URL from the pid file of a running daemon, else from the config."""
+    from localresearch.daemon.pidfile import read_pid_file
+
+    paths = resolve_paths()
+    info = read_pid_file(paths.pid_file)
+    if info is not None and info.get("url"):
+        return str(info["url"])
+    config = load_config(paths.config_file)
+    return url_for(config.server.bind, config.server.port)
+
+
+def api_key() -> str | None:
+    """The API key the daemon demands, if `[api].key_env` names a set variable."""
+    config = load_config(resolve_paths().config_file)
+    if not config.api.key_env:
+        return None
+    return os.environ.get(config.api.key_env) or None

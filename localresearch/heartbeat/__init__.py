@@ -1,0 +1,1 @@
+"""The heartbeat: recurring tasks from HEARTBEAT.md, run on a fixed schedule."""

@@ -1,0 +1,105 @@
+"""The provider interface: one async streaming call that yields text, tool calls and usage."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from localresearch.memory.types import MemorySearcher, SearchHit
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # "system" | "user" | "assistant" | "tool"
+    content: str
+    name: str | None = None  # tool name for role == "tool"
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]  # JSON schema of the arguments
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+StreamItem = TextChunk | ToolCall | Usage
+
+
+@dataclass
+class ChatRequest:
+    messages: list[Message]
+    model: str | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    # Passages retrieved for grounding: LLMs see them in the prompt, builtin answers from them.
+    context: list[SearchHit] = field(default_factory=list)
+    json_mode: bool = False  # ask for a JSON object (structured outputs in research jobs)
+
+
+@dataclass(frozen=True)
+class ProviderOptions:
+    """What a provider is configured with (from [llm]); the key is resolved from its env var."""
+
+    model: str = ""
+    base_url: str = ""
+    api_key: str | None = None
+    model_path: str = ""
+    temperature: float = 0.2
+    max_tokens: int = 1024
+    connect_timeout: float = 10.0
+    first_token_timeout: float = 120.0
+    idle_timeout: float = 60.0
+    max_retries: int = 3
+
+
+class Provider(ABC):
+    """A model backend. Built-in and third-party providers register through the same entry point
+    group, `localresearch.providers`."""
+
+    id: ClassVar[str]
+    needs_key: ClassVar[bool] = False
+    default_model: ClassVar[str] = ""
+
+    def __init__(self, options: ProviderOptions, memory: MemorySearcher | None = None) -> None:
+        self.options = options
+        self.memory = memory
+
+    @property
+    def model(self) -> str:
+        return self.options.model or self.default_model
+
+    @abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        """Yield text chunks and tool calls as they arrive, then exactly one Usage."""
+
+    async def list_models(self) -> list[str]:
+        return [self.model] if self.model else []
+
+    async def close(self) -> None:
+        """Release connections (called when the daemon stops)."""

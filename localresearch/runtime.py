@@ -1,0 +1,84 @@
+"""The running core: configuration, database and services, with no knowledge of HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Protocol
+
+from localresearch import __version__
+from localresearch.config import Config
+from localresearch.paths import Paths
+from localresearch.store import Database
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """A part of the core with background work: started after the database, stopped before."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Runtime:
+    """Everything the daemon runs, built once from the config; routes and the CLI only call it."""
+
+    def __init__(self, config: Config, paths: Paths) -> None:
+        self.config = config
+        self.paths = paths
+        self.db = Database(paths.database)
+        self.started_monotonic = time.monotonic()
+        self.services: list[Service] = []
+        # Parts of the core attach themselves here in `start` (see _build_services).
+        self.extras: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        self.paths.ensure()
+        await asyncio.to_thread(self.db.open)
+        self.started_monotonic = time.monotonic()
+        self._build_services()
+        for service in self.services:
+            await service.start()
+
+    def _build_services(self) -> None:
+        """Create the core's services in dependency order (memory before chat before research)."""
+        # memory: self.memory = ...; self.services.append(self.memory)
+        # chat: self.chat = ...
+        # research: self.jobs = ...
+        # heartbeat: self.heartbeat = ...
+
+    async def stop(self) -> None:
+        for service in reversed(self.services):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("error while stopping %s", type(service).__name__)
+        self.services.clear()
+        await asyncio.to_thread(self.db.close)
+
+    @property
+    def uptime_seconds(self) -> int:
+        return int(time.monotonic() - self.started_monotonic)
+
+    def model_name(self) -> str:
+        llm = self.config.llm
+        return f"{llm.provider}/{llm.model}" if llm.model else llm.provider
+
+    async def status(self) -> dict[str, Any]:
+        """The fields of GET /api/status; parts not running yet report null."""
+        return {
+            "version": __version__,
+            "uptime_seconds": self.uptime_seconds,
+            "model": self.model_name(),
+            "memory": await self._memory_status(),
+            "heartbeat": await self._heartbeat_status(),
+        }
+
+    async def _memory_status(self) -> dict[str, Any] | None:
+        return None
+
+    async def _heartbeat_status(self) -> dict[str, Any] | None:
+        return None

@@ -1,0 +1,1 @@
+"""The HTTP side: routes translate between HTTP and the core, nothing else."""

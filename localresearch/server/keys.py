@@ -1,0 +1,15 @@
+"""Typed application state shared by the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from aiohttp import web
+
+from localresearch.runtime import Runtime
+
+RUNTIME = web.AppKey("runtime", Runtime)
+SHUTDOWN = web.AppKey("shutdown", asyncio.Event)
+WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
+MAX_BODY = web.AppKey("max_body_bytes", int)

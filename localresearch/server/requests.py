@@ -1,0 +1,84 @@
+"""Reading request input: JSON bodies and query parameters, with errors in the envelope."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from localresearch.server.errors import APIError
+
+
+async def json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
+    """The body as a JSON object; 415 for another content type, 400 for malformed JSON."""
+    if not request.can_read_body:
+        if required:
+            raise APIError("invalid_request", "Request body required (a JSON object)")
+        return {}
+    if request.content_type != "application/json":
+        raise APIError(
+            "unsupported_media_type",
+            f"Content-Type must be application/json (got {request.content_type or 'none'})",
+        )
+    raw = await request.read()
+    if not raw.strip() and not required:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise APIError("invalid_request", f"Malformed JSON body: {exc}") from None
+    if not isinstance(data, dict):
+        raise APIError("invalid_request", "JSON body must be an object")
+    return data
+
+
+def field(
+    data: dict[str, Any],
+    name: str,
+    kind: type | tuple[type, ...],
+    *,
+    required: bool = False,
+    default: Any = None,
+) -> Any:
+    """One typed field of a JSON body."""
+    if name not in data or data[name] is None:
+        if required:
+            raise APIError("invalid_request", f"Missing required parameter: {name}")
+        return default
+    value = data[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise APIError("invalid_request", f"Parameter {name} must be {_names(kinds)}")
+    if not isinstance(value, kinds):
+        raise APIError("invalid_request", f"Parameter {name} must be {_names(kinds)}")
+    return value
+
+
+def _names(kinds: tuple[type, ...]) -> str:
+    names = {
+        str: "a string",
+        int: "an integer",
+        bool: "a boolean",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+    }
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def int_param(
+    request: web.Request, name: str, default: int, *, low: int = 1, high: int = 1000
+) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise APIError(
+            "invalid_request", f"Parameter {name} must be an integer (got {raw!r})"
+        ) from None
+    if not low <= value <= high:
+        raise APIError("invalid_request", f"Parameter {name} must be between {low} and {high}")
+    return value

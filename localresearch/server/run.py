@@ -1,0 +1,52 @@
+"""Serve the app until SIGTERM/SIGINT, then shut down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from localresearch import __version__
+from localresearch.config import Config
+from localresearch.daemon.locate import url_for
+from localresearch.daemon.pidfile import remove_pid_file, write_pid_file
+from localresearch.loopback import is_loopback_host
+from localresearch.paths import Paths
+from localresearch.server.app import make_app
+
+log = logging.getLogger("localresearch.daemon")
+
+
+async def serve(config: Config, paths: Paths, *, port: int) -> None:
+    """Bind, write the pid file, serve until a signal, then close streams and services cleanly."""
+    bind = config.server.bind
+    if not is_loopback_host(bind):
+        log.warning(
+            "binding %s: the API is reachable from the network (server.allow_remote = true)", bind
+        )
+    app = make_app(config, paths, port=port)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=max(1.0, config.server.shutdown_timeout - 1.0),
+        access_log=logging.getLogger("aiohttp.access"),
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, bind, port, reuse_address=True)
+        await site.start()
+        url = url_for(bind, port)
+        write_pid_file(paths.pid_file, url=url, port=port, version=__version__)
+        log.info("localresearch %s listening on %s", __version__, url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+        remove_pid_file(paths.pid_file, only_pid=__import__("os").getpid())
+        log.info("stopped")

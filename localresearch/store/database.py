@@ -1,0 +1,152 @@
+"""One SQLite file in WAL mode: every write on one writer thread, reads on a small pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with the pragmas every part of localresearch relies on."""
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30.0)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    if readonly:
+        conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+class Database:
+    """Async access to the daemon's database without ever blocking the event loop on disk.
+
+    Writes are serialised through one thread, each in its own `BEGIN IMMEDIATE` transaction,
+    so there is exactly one writer; reads run concurrently on their own connections (WAL lets
+    them proceed while a write is in progress).
+    """
+
+    def __init__(self, path: Path, *, readers: int = 4) -> None:
+        self.path = path
+        self._readers = readers
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._write_conn: sqlite3.Connection | None = None
+        self._read_pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._read_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the file, apply migrations and start the writer thread (synchronous)."""
+        from localresearch.store.migrations import apply_migrations
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_conn = connect(self.path)
+        apply_migrations(self._write_conn)
+        self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
+        self._writer.start()
+        self._read_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="sqlite-reader")
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            self._writer.join()
+            self._writer = None
+        if self._read_pool is not None:
+            self._read_pool.shutdown(wait=True)
+            self._read_pool = None
+        with self._lock:
+            for conn in self._read_conns:
+                conn.close()
+            self._read_conns.clear()
+        if self._write_conn is not None:
+            self._write_conn.close()
+            self._write_conn = None
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        conn = self._write_conn
+        assert conn is not None
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            fn, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def submit_write(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Queue `fn(conn)` to run in one transaction on the writer thread."""
+        if self._writer is None:
+            raise RuntimeError("database is not open")
+        future: Future[T] = Future()
+        self._queue.put((fn, future))
+        return future
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` in one write transaction and await its result."""
+        return await asyncio.wrap_future(self.submit_write(fn))
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """The same from a worker thread (never from the event loop)."""
+        return self.submit_write(fn).result()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._read_conns.append(conn)
+        return conn
+
+    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read on this thread's own read-only connection."""
+        return fn(self._reader())
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(conn)` on a read-only connection in the reader pool."""
+        if self._read_pool is None:
+            raise RuntimeError("database is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_pool, self.read_sync, fn)
+
+    def size_bytes(self) -> int:
+        """The database's size on disk, WAL included."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            candidate = Path(str(self.path) + suffix)
+            if candidate.exists():
+                total += candidate.stat().st_size
+        return total
