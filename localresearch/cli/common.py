@@ -39,7 +39,9 @@ def print_json(obj: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console().print(f"[bold red]Error:[/] {message}", markup=True, soft_wrap=True)
+    from rich.markup import escape
+
+    err_console().print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
     sys.exit(code)
 
 

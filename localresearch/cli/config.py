@@ -94,7 +94,9 @@ def set_(key: str, value: str) -> None:
         stored = set_value(config_file, key, value)
     except ConfigError as exc:
         fail(str(exc), code=2)
-    console().print(f"{key} = {stored!r} written to {config_file}")
+    from rich.markup import escape
+
+    console().print(escape(f"{key} = {stored!r} written to {config_file}"))
     console().print("Restart the daemon to apply: research daemon restart")
 
 

@@ -11,14 +11,6 @@ from localresearch.memory.types import MemorySearcher, SearchHit
 
 
 @dataclass(frozen=True)
-class Message:
-    role: str  # "system" | "user" | "assistant" | "tool"
-    content: str
-    name: str | None = None  # tool name for role == "tool"
-    tool_call_id: str | None = None
-
-
-@dataclass(frozen=True)
 class ToolSpec:
     name: str
     description: str
@@ -38,6 +30,16 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class Message:
+    role: str  # "system" | "user" | "assistant" | "tool"
+    content: str
+    name: str | None = None  # tool name for role == "tool"
+    tool_call_id: str | None = None
+    # The calls an assistant turn made, so the next request can show the model its own calls.
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
 class Usage:
     prompt_tokens: int
     completion_tokens: int
@@ -47,7 +49,29 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-StreamItem = TextChunk | ToolCall | Usage
+@dataclass(frozen=True)
+class Citation:
+    """A source an answer cites as `[n]`: providers that pick their own passages yield these."""
+
+    n: int
+    file: str
+    line_start: int
+    line_end: int
+    path: str = ""
+    text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "file": self.file,
+            "line_start": self.line_start,
+            "line_end": self.line_end,
+            "path": self.path,
+            "text": self.text,
+        }
+
+
+StreamItem = TextChunk | ToolCall | Usage | Citation
 
 
 @dataclass
@@ -85,6 +109,7 @@ class Provider(ABC):
     id: ClassVar[str]
     needs_key: ClassVar[bool] = False
     default_model: ClassVar[str] = ""
+    description: ClassVar[str] = ""
 
     def __init__(self, options: ProviderOptions, memory: MemorySearcher | None = None) -> None:
         self.options = options
@@ -96,7 +121,8 @@ class Provider(ABC):
 
     @abstractmethod
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        """Yield text chunks and tool calls as they arrive, then exactly one Usage."""
+        """Yield text chunks and tool calls as they arrive (providers that pick their own sources
+        also yield Citations), then exactly one Usage."""
 
     async def list_models(self) -> list[str]:
         return [self.model] if self.model else []

@@ -1,0 +1,93 @@
+"""Regenerate the docs that are derived from code: config.toml.example, docs/configuration.md
+and docs/cli.md. Tests fail when these are out of date."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from localresearch.config.loader import describe, example_toml  # noqa: E402
+
+CONFIG_INTRO = """# Configuration
+
+localresearch reads `config.toml` from the path printed by `research config path`
+(`$LOCALRESEARCH_HOME/config.toml` when that variable is set; otherwise the platform's user
+config directory, e.g. `~/.config/localresearch/config.toml` on Linux).
+
+- Every setting is optional. `config.toml.example` in the repository lists them all, commented.
+- Environment variables override the file: `LOCALRESEARCH_<SECTION>__<KEY>` (nested sections
+  add another `__`), e.g. `LOCALRESEARCH_SERVER__PORT=8123`,
+  `LOCALRESEARCH_MEMORY__EMBEDDINGS__PROVIDER=ollama`. Lists take JSON or comma-separated values.
+- `research config check` validates the file and the environment; a bad setting is reported with
+  the file, the line, the key and what was expected (also at `research daemon start`).
+- `research config set KEY VALUE` edits the file in place, keeping your comments and order.
+- Secrets are never stored in the file: settings ending in `_env` name the environment variable
+  that holds the key.
+
+## Settings
+
+"""
+
+
+def configuration_md() -> str:
+    lines = [CONFIG_INTRO.rstrip("\n"), ""]
+    section = None
+    for key, default, type_name, doc in describe():
+        sec = key.rpartition(".")[0]
+        if sec != section:
+            lines += [
+                "",
+                f"### `[{sec}]`",
+                "",
+                "| setting | type | default | meaning |",
+                "|---|---|---|---|",
+            ]
+            section = sec
+        shown = (
+            repr(default).replace("'", '"')
+            if not isinstance(default, bool)
+            else str(default).lower()
+        )
+        lines.append(f"| `{key}` | {type_name} | `{shown}` | {doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def cli_md() -> str:
+    import click
+
+    from localresearch.cli.main import COMMANDS, cli
+
+    out = ["# CLI reference", "", "Generated from `--help` by `scripts/gen_docs.py`.", ""]
+
+    def walk(cmd: click.Command, path: list[str]) -> None:
+        ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=100)
+        if getattr(cmd, "hidden", False):
+            return
+        out.extend([f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx), "```", ""])
+        if isinstance(cmd, click.Group):
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                if sub is not None:
+                    walk(sub, [*path, name])
+
+    root_ctx = click.Context(cli, info_name="research", terminal_width=100)
+    out.extend(["## `research`", "", "```", cli.get_help(root_ctx), "```", ""])
+    for name in sorted(COMMANDS):
+        command = cli.get_command(root_ctx, name)
+        if command is not None:
+            walk(command, ["research", name])
+    return "\n".join(out)
+
+
+def main() -> None:
+    (ROOT / "config.toml.example").write_text(example_toml(), encoding="utf-8")
+    (ROOT / "docs" / "configuration.md").write_text(configuration_md(), encoding="utf-8")
+    (ROOT / "docs" / "cli.md").write_text(cli_md(), encoding="utf-8")
+    print("wrote config.toml.example, docs/configuration.md, docs/cli.md")
+
+
+if __name__ == "__main__":
+    main()

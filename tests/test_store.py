@@ -1,0 +1,81 @@
+"""The database: WAL, migrations recorded once, one writer, reads beside writes."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from localresearch.store import Database
+from localresearch.store.migrations import apply_migrations
+
+
+def test_wal_and_migrations_recorded_once(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.db")
+    db.open()
+    try:
+        mode = db.read_sync(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
+        assert mode == "wal"
+        names = db.read_sync(lambda c: [r[0] for r in c.execute("SELECT name FROM _migrations")])
+        assert "core.001_meta" in names
+    finally:
+        db.close()
+    conn = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    assert apply_migrations(conn) == []  # nothing applied twice
+    conn.close()
+
+
+async def test_writes_are_serialised_on_one_thread(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.db")
+    db.open()
+    threads: set[int] = set()
+
+    def insert(i: int):  # type: ignore[no-untyped-def]
+        def fn(conn: sqlite3.Connection) -> int:
+            threads.add(threading.get_ident())
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", str(i)))
+            return i
+
+        return fn
+
+    try:
+        results = await asyncio.gather(*(db.write(insert(i)) for i in range(200)))
+        assert results == list(range(200))
+        assert len(threads) == 1 and threading.get_ident() not in threads
+        count = await db.read(lambda c: c.execute("SELECT count(*) FROM meta").fetchone()[0])
+        assert count == 200
+    finally:
+        db.close()
+
+
+async def test_failed_write_rolls_back(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.db")
+    db.open()
+
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')")
+        raise ValueError("boom")
+
+    try:
+        with pytest.raises(ValueError):
+            await db.write(bad)
+        count = await db.read(lambda c: c.execute("SELECT count(*) FROM meta").fetchone()[0])
+        assert count == 0
+        # The writer keeps working after a failure.
+        await db.write(lambda c: c.execute("INSERT INTO meta VALUES ('c', 'd')"))
+        assert await db.read(lambda c: c.execute("SELECT count(*) FROM meta").fetchone()[0]) == 1
+    finally:
+        db.close()
+
+
+async def test_reads_are_read_only(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.db")
+    db.open()
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            await db.read(lambda c: c.execute("INSERT INTO meta VALUES ('x', 'y')"))
+    finally:
+        db.close()
