@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from localresearch import __version__
 from localresearch.config import Config
 from localresearch.paths import Paths
 from localresearch.store import Database
+
+if TYPE_CHECKING:
+    from localresearch.memory.service import MemoryService
+    from localresearch.research.manager import JobManager
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,8 @@ class Runtime:
         self.services: list[Service] = []
         # Parts of the core attach themselves here in `start` (see _build_services).
         self.extras: dict[str, Any] = {}
+        self.memory: MemoryService | None = None
+        self.jobs: JobManager | None = None
 
     async def start(self) -> None:
         self.paths.ensure()
@@ -45,9 +51,15 @@ class Runtime:
 
     def _build_services(self) -> None:
         """Create the core's services in dependency order (memory before chat before research)."""
-        # memory: self.memory = ...; self.services.append(self.memory)
+        from localresearch.memory.service import MemoryService
+
+        self.memory = MemoryService(self.config, self.paths, self.db)
+        self.services.append(self.memory)
         # chat: self.chat = ...
-        # research: self.jobs = ...
+        from localresearch.research.manager import JobManager
+
+        self.jobs = JobManager(self.config, self.db, self.memory)
+        self.services.append(self.jobs)
         # heartbeat: self.heartbeat = ...
 
     async def stop(self) -> None:
@@ -78,7 +90,7 @@ class Runtime:
         }
 
     async def _memory_status(self) -> dict[str, Any] | None:
-        return None
+        return await self.memory.status() if self.memory is not None else None
 
     async def _heartbeat_status(self) -> dict[str, Any] | None:
         return None

@@ -172,48 +172,13 @@ def logs(follow: bool, lines: int) -> None:
             pass
 
 
-@daemon.command(hidden=True)
-@click.option("--port", type=int, required=True)
-def serve(port: int) -> None:
-    """Run the server (used by `start`; logs to the rotating log file)."""
-    config, paths = _load()
-    _serve(config, paths, port, foreground=False)
-
-
 def _serve(config: Any, paths: Any, port: int, *, foreground: bool) -> None:
-    import asyncio
+    from localresearch.daemon.serve import ServeError, serve_forever
 
-    from localresearch.daemon.logs import setup_logging
-    from localresearch.daemon.pidfile import running_daemon
-    from localresearch.daemon.process import DaemonError, check_bind, port_in_use
-    from localresearch.server.run import serve as run_server
-
-    paths.ensure()
-    server = config.server
-    setup_logging(
-        server.log_level,
-        log_file=None if foreground else paths.log_file,
-        max_bytes=server.log_max_bytes,
-        backups=server.log_backups,
-    )
-    running = running_daemon(paths.pid_file)
-    if running is not None:
-        fail(f"already running: pid {running['pid']} at {running['url']}")
     try:
-        check_bind(config)
-    except DaemonError as exc:
+        serve_forever(config, paths, port, foreground=foreground)
+    except ServeError as exc:
         fail(str(exc))
-    if port_in_use(server.bind, port):
-        fail(f"port {port} on {server.bind} is already in use; choose another with --port N")
-    try:
-        asyncio.run(run_server(config, paths, port=port))
-    except KeyboardInterrupt:
-        pass
-    except OSError as exc:
-        import logging
-
-        logging.getLogger("localresearch.daemon").error("cannot serve: %s", exc)
-        fail(f"cannot serve on {server.bind}:{port}: {exc}")
 
 
 def _duration(seconds: int) -> str:

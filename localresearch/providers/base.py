@@ -124,6 +124,10 @@ class Provider(ABC):
         """Yield text chunks and tool calls as they arrive (providers that pick their own sources
         also yield Citations), then exactly one Usage."""
 
+    async def complete(self, request: ChatRequest) -> list[StreamItem]:
+        """The whole reply at once; providers with a non-streaming API override this."""
+        return [item async for item in self.stream(request)]
+
     async def list_models(self) -> list[str]:
         return [self.model] if self.model else []
 

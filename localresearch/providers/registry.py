@@ -1,5 +1,5 @@
 """Find providers by id: the entry point group `localresearch.providers`, read once, plus
-providers registered at run time through the same table (plugins loaded in-process, test doubles)."""
+providers registered at run time through the same table (in-process plugins, test doubles)."""
 
 from __future__ import annotations
 

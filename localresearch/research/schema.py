@@ -66,7 +66,7 @@ _STATEMENTS = """
             passage TEXT NOT NULL,
             kind TEXT NOT NULL,
             PRIMARY KEY (job_id, source_id)
-        ) WITHOUT ROWID;
+        );
 
         CREATE TABLE research_reports (
             job_id TEXT PRIMARY KEY REFERENCES research_jobs(id) ON DELETE CASCADE,

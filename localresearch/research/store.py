@@ -111,7 +111,9 @@ class JobStore:
             raise NotFound(f"No research job with id {job_id!r}")
         return JobRow.from_row(row)
 
-    async def list(self, limit: int, offset: int, status: str | None) -> tuple[list[JobRow], int]:
+    async def list_jobs(
+        self, limit: int, offset: int, status: str | None
+    ) -> tuple[list[JobRow], int]:
         def select(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], int]:
             where, args = ("WHERE status = ?", [status]) if status else ("", [])
             total = conn.execute(f"SELECT count(*) FROM research_jobs {where}", args).fetchone()
@@ -161,9 +163,19 @@ class JobStore:
     # -- events ----------------------------------------------------------------------------
 
     async def append_event(
-        self, job_id: str, step: str, ordinal: int, event: Event, progress: Progress
+        self,
+        job_id: str,
+        step: str,
+        ordinal: int,
+        event: Event,
+        progress: Progress,
+        final_status: tuple[str, str | None] | None = None,
     ) -> None:
-        """Persist one event and the snapshot it implies, atomically (the id is assigned)."""
+        """Persist one event and the snapshot it implies, atomically (the id is assigned).
+
+        `final_status` ends the job in the same transaction as its last event, so no reader ever
+        sees a finished job without its `done` event or the other way round.
+        """
         assert event.id is not None
         payload = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
         seq = event.id
@@ -187,6 +199,11 @@ class JobStore:
                     job_id,
                 ),
             )
+            if final_status is not None:
+                conn.execute(
+                    "UPDATE research_jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                    (final_status[0], final_status[1], event.timestamp, job_id),
+                )
 
         await self.db.write(insert)
 
@@ -238,12 +255,14 @@ class JobStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 (job_id, step, result_json, usage_json, now),
             )
-            for s in sources or []:
-                conn.execute(
-                    "INSERT OR IGNORE INTO research_sources (job_id, source_id, step, dimension,"
-                    " title, location, url, passage, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (job_id, s.id, step, s.dimension, s.title, s.location, s.url, s.passage, s.kind),
-                )
+            conn.executemany(
+                "INSERT OR IGNORE INTO research_sources (job_id, source_id, step, dimension,"
+                " title, location, url, passage, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (job_id, s.id, step, s.dimension, s.title, s.location, s.url, s.passage, s.kind)
+                    for s in sources or []
+                ],
+            )
 
         await self.db.write(insert)
 

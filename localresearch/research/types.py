@@ -36,6 +36,14 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Point:
+    """One statement of a summary and the source that backs it (cited in the report)."""
+
+    text: str
+    source_id: str
+
+
+@dataclass(frozen=True)
 class DimensionResult:
     """What researching one dimension produced (its checkpoint)."""
 
@@ -44,6 +52,7 @@ class DimensionResult:
     summary: str
     key_finding: str
     sources: list[Source] = field(default_factory=list)
+    points: list[Point] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +61,7 @@ class DimensionResult:
             "summary": self.summary,
             "keyFinding": self.key_finding,
             "sources": [s.to_dict() for s in self.sources],
+            "points": [{"text": p.text, "sourceId": p.source_id} for p in self.points],
         }
 
     @classmethod
@@ -62,6 +72,7 @@ class DimensionResult:
             summary=obj["summary"],
             key_finding=obj["keyFinding"],
             sources=[Source.from_dict(s) for s in obj.get("sources", [])],
+            points=[Point(p["text"], p["sourceId"]) for p in obj.get("points", [])],
         )
 
 

@@ -22,6 +22,12 @@ def _route_modules() -> list[web.RouteTableDef]:
 
     tables = [status.routes]
     # Each concern appends its table here, e.g. `tables.append(memory.routes)`.
+    from localresearch.server.routes import memory
+
+    tables.append(memory.routes)
+    from localresearch.server.routes import research
+
+    tables.append(research.routes)
     return tables
 
 
@@ -35,7 +41,8 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _on_shutdown(app: web.Application) -> None:
     """Tell open streams to finish and close WebSockets cleanly before the runner stops."""
     app[SHUTDOWN].set()
-    for ws in list(app[WEBSOCKETS]):
+    sockets: weakref.WeakSet[web.WebSocketResponse] = app[WEBSOCKETS]
+    for ws in list(sockets):
         await ws.close(code=1001, message=b"daemon shutting down")
 
 

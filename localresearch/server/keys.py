@@ -11,5 +11,5 @@ from localresearch.runtime import Runtime
 
 RUNTIME = web.AppKey("runtime", Runtime)
 SHUTDOWN = web.AppKey("shutdown", asyncio.Event)
-WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
+WEBSOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("websockets")
 MAX_BODY = web.AppKey("max_body_bytes", int)

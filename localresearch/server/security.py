@@ -36,12 +36,18 @@ class Guard:
         self.allowed_origins = {o.rstrip("/").lower() for o in server.allowed_origins}
         key = os.environ.get(api.key_env, "") if api.key_env else ""
         self.api_key = key.encode() if key else None
+        self._host_cache: dict[str, bool] = {}
 
     def host_allowed(self, host_header: str | None) -> bool:
         if not host_header:
             return False
-        host, _port = split_host(host_header)
-        return is_loopback_host(host) or host.lower() in self.allowed_hosts
+        known = self._host_cache.get(host_header)
+        if known is None:
+            host, _port = split_host(host_header)
+            known = is_loopback_host(host) or host.lower() in self.allowed_hosts
+            if len(self._host_cache) < 256:  # bounded: Host values are attacker-chosen
+                self._host_cache[host_header] = known
+        return known
 
     def origin_allowed(self, origin: str) -> bool:
         origin = origin.rstrip("/").lower()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from localresearch.memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
+from localresearch.research.schema import MIGRATIONS as RESEARCH_MIGRATIONS
 from localresearch.store.migrations import Migration
 
 # Each part of the core owns a `schema.py` with its own ordered MIGRATIONS list; add it here.
-SCHEMAS: list[list[Migration]] = []
+SCHEMAS: list[list[Migration]] = [MEMORY_MIGRATIONS, RESEARCH_MIGRATIONS]

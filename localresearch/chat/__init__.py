@@ -1,0 +1,1 @@
+"""Grounded chat: the chat service, sessions persisted in SQLite, and the tools models may call."""

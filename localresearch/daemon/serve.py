@@ -1,0 +1,48 @@
+"""Run the server in this process until a signal: the body of the daemon process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from localresearch.config import Config
+from localresearch.daemon.logs import setup_logging
+from localresearch.daemon.pidfile import running_daemon
+from localresearch.paths import Paths
+
+
+class ServeError(Exception):
+    """The server could not run; the message says why."""
+
+
+def serve_forever(config: Config, paths: Paths, port: int, *, foreground: bool) -> None:
+    """Log to stderr (foreground) or the rotating file, serve, and return after shutdown."""
+    from localresearch.daemon.process import DaemonError, check_bind, port_in_use
+
+    paths.ensure()
+    server = config.server
+    setup_logging(
+        server.log_level,
+        log_file=None if foreground else paths.log_file,
+        max_bytes=server.log_max_bytes,
+        backups=server.log_backups,
+    )
+    log = logging.getLogger("localresearch.daemon")
+    running = running_daemon(paths.pid_file)
+    if running is not None:
+        raise ServeError(f"already running: pid {running['pid']} at {running['url']}")
+    try:
+        check_bind(config)
+    except DaemonError as exc:
+        raise ServeError(str(exc)) from None
+    if port_in_use(server.bind, port):
+        raise ServeError(f"port {port} on {server.bind} is already in use; choose another")
+    from localresearch.server.run import serve
+
+    try:
+        asyncio.run(serve(config, paths, port=port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        log.error("cannot serve on %s:%s: %s", server.bind, port, exc)
+        raise ServeError(f"cannot serve on {server.bind}:{port}: {exc}") from None

@@ -1,0 +1,325 @@
+"""Deterministic extractive answering: split passages into sentences (keeping their lines), score
+them against a question, pick the best without repeats, and keep the `[n]` → file:lines book.
+
+Shared by the builtin provider (answers from memory with no model) and research jobs (evidence
+picking); everything here is pure and synchronous, so callers run it in a thread when it is big.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from localresearch.providers.base import Citation
+
+_STOPWORDS_TEXT = """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours yourself yourselves tell say says said know explain
+    describe please note notes mention mentions mentioned thing things anything something also use
+    used using via per like get got"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
+# A sentence ends at . ! ? (plus closing quotes/brackets) followed by space and a likely start.
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]*_]*\s+(?=[\"'(\[*_`]*[A-Z0-9])")
+_ABBREVIATIONS_TEXT = "e.g i.e etc vs cf mr mrs ms dr prof st fig no approx incl esp resp al"
+_ABBREVIATIONS = frozenset(_ABBREVIATIONS_TEXT.split())
+_CITE = re.compile(r"\[(\d{1,3})\]")
+
+
+def stem(word: str) -> str:
+    """A light, predictable suffix stripper so 'indexes', 'indexing', 'indexed' meet 'index'."""
+    w = word.lower().replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 4 and w.endswith("es") and w[:-2].endswith(("x", "z", "ch", "sh", "ss")):
+        return w[:-2]
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if len(w) > 5 and w.endswith("ing"):
+        return w[:-3]
+    if len(w) > 4 and w.endswith("ed"):
+        return w[:-2]
+    return w
+
+
+def words(text: str) -> list[str]:
+    return [m.group(0) for m in _WORD.finditer(text)]
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content words of a text, in order (stopwords dropped)."""
+    return [stem(w) for w in words(text) if w.lower() not in STOPWORDS and len(w) > 1]
+
+
+def query_terms(query: str) -> list[str]:
+    """The distinct stemmed terms a question asks about, in order."""
+    seen: dict[str, None] = {}
+    for term in terms(query):
+        seen.setdefault(term, None)
+    return list(seen)
+
+
+def count_tokens(text: str) -> int:
+    """A model-free token estimate (words and punctuation) for usage records."""
+    return len(_TOKEN.findall(text))
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a passage, with where it sits: char offsets and 1-based lines."""
+
+    text: str
+    start: int
+    end: int
+    line_start: int
+    line_end: int
+    source: int = 0  # index of the passage it came from
+    position: int = 0  # order within that passage
+    heading: bool = False
+
+
+def _blocks(text: str) -> list[tuple[int, int, bool]]:
+    """(start, end, is_heading) spans of prose blocks; code fences and table rules are skipped."""
+    blocks: list[tuple[int, int, bool]] = []
+    offset = 0
+    in_fence = False
+    block_start: int | None = None
+
+    def close(end: int) -> None:
+        nonlocal block_start
+        if block_start is not None and end > block_start:
+            blocks.append((block_start, end, False))
+        block_start = None
+
+    for line in text.splitlines(keepends=True):
+        start, end = offset, offset + len(line)
+        offset = end
+        body = line.rstrip("\r\n")
+        if _FENCE.match(body):
+            close(start)
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        if not body.strip() or _TABLE_RULE.match(body):
+            close(start)
+            continue
+        if _HEADING.match(body):
+            close(start)
+            blocks.append((start, start + len(body), True))
+            continue
+        if _LIST_ITEM.match(body) or body.lstrip().startswith(("|", ">")):
+            close(start)
+        if block_start is None:
+            block_start = start
+    close(offset)
+    return blocks
+
+
+def _clean(fragment: str) -> str:
+    """Sentence text without Markdown scaffolding (markers, heading hashes, extra spaces)."""
+    lines = []
+    for raw in fragment.splitlines():
+        line = _HEADING.sub("", raw)
+        line = _LIST_ITEM.sub("", line)
+        line = line.strip().lstrip(">").strip()
+        if line.startswith("|"):
+            line = " ".join(cell.strip() for cell in line.strip("|").split("|") if cell.strip())
+        lines.append(line)
+    return " ".join(part for part in lines if part).strip()
+
+
+def _is_abbreviation(text: str, stop: int) -> bool:
+    """True when the '.' ending at `stop` closes an abbreviation or an initial, not a sentence."""
+    head = text[:stop].rstrip(".!?\"')]*_")
+    last = head.rsplit(None, 1)[-1] if head.split() else ""
+    last = last.lstrip("(\"'[*_").lower()
+    return last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha() and text[stop - 1] == ".")
+
+
+def split_sentences(text: str, *, first_line: int = 1, source: int = 0) -> list[Sentence]:
+    """Split Markdown or plain text into sentences; `first_line` is the line `text` starts at."""
+    sentences: list[Sentence] = []
+    for block_start, block_end, is_heading in _blocks(text):
+        block = text[block_start:block_end]
+        cuts = [0]
+        if not is_heading:
+            for m in _BOUNDARY.finditer(block):
+                if not _is_abbreviation(block, m.start()):
+                    cuts.append(m.end())
+        cuts.append(len(block))
+        for a, b in itertools.pairwise(cuts):
+            fragment = block[a:b]
+            cleaned = _clean(fragment)
+            if not cleaned or not _WORD.search(cleaned):
+                continue
+            lead = len(fragment) - len(fragment.lstrip())
+            start = block_start + a + lead
+            end = block_start + a + len(fragment.rstrip())
+            line_start = first_line + text.count("\n", 0, start)
+            line_end = first_line + text.count("\n", 0, max(start, end - 1))
+            sentences.append(
+                Sentence(
+                    text=cleaned,
+                    start=start,
+                    end=end,
+                    line_start=line_start,
+                    line_end=line_end,
+                    source=source,
+                    position=len(sentences),
+                    heading=is_heading,
+                )
+            )
+    return _renumber(sentences)
+
+
+def _renumber(sentences: list[Sentence]) -> list[Sentence]:
+    return [
+        Sentence(s.text, s.start, s.end, s.line_start, s.line_end, s.source, i, s.heading)
+        for i, s in enumerate(sentences)
+    ]
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    sentence: Sentence
+    score: float
+    matched: frozenset[str] = field(default_factory=frozenset)
+
+
+def score_sentences(
+    sentences: Sequence[Sentence],
+    query: str | Sequence[str],
+    *,
+    source_weights: Sequence[float] | None = None,
+) -> list[ScoredSentence]:
+    """Score each sentence by the rarer query terms it contains, how many, and its passage's rank.
+
+    Returns them best first (ties broken by source then position, so the result is deterministic).
+    Sentences matching no query term score 0.
+    """
+    qterms = query_terms(query) if isinstance(query, str) else list(query)
+    if not qterms:
+        return [ScoredSentence(s, 0.0) for s in sentences]
+    bags = [Counter(terms(s.text)) for s in sentences]
+    n = max(1, len(sentences))
+    df = Counter(t for bag in bags for t in set(bag) if t in qterms)
+    idf = {t: math.log(1.0 + n / (1 + df[t])) + 0.1 for t in qterms}
+    total_idf = sum(idf.values())
+    scored: list[ScoredSentence] = []
+    for sentence, bag in zip(sentences, bags, strict=True):
+        matched = frozenset(t for t in qterms if t in bag)
+        if not matched:
+            scored.append(ScoredSentence(sentence, 0.0))
+            continue
+        weight = sum(idf[t] * (1.0 + 0.2 * min(bag[t] - 1, 2)) for t in matched)
+        coverage = sum(idf[t] for t in matched) / total_idf
+        length = len(bag)
+        brevity = 0.6 if length < 3 else (0.8 if length > 60 else 1.0)
+        score = weight * (0.5 + coverage) * brevity
+        if sentence.heading:
+            score *= 0.3
+        if source_weights is not None and sentence.source < len(source_weights):
+            score *= 0.75 + 0.25 * source_weights[sentence.source]
+        scored.append(ScoredSentence(sentence, round(score, 6), matched))
+    scored.sort(key=lambda s: (-s.score, s.sentence.source, s.sentence.position))
+    return scored
+
+
+def similarity(a: str, b: str) -> float:
+    """Jaccard overlap of the content terms of two texts (0 to 1)."""
+    sa, sb = set(terms(a)), set(terms(b))
+    if not sa or not sb:
+        return 0.0
+    return len(sa & sb) / len(sa | sb)
+
+
+def select_sentences(
+    scored: Iterable[ScoredSentence],
+    *,
+    limit: int = 6,
+    redundancy: float = 0.6,
+    min_score: float = 0.0,
+    include_headings: bool = False,
+) -> list[ScoredSentence]:
+    """Take the best sentences, skipping ones too similar to one already taken."""
+    chosen: list[ScoredSentence] = []
+    seen_text: set[str] = set()
+    for item in scored:
+        if len(chosen) >= limit:
+            break
+        if item.score <= min_score or (item.sentence.heading and not include_headings):
+            continue
+        key = item.sentence.text.lower()
+        if key in seen_text:
+            continue
+        if any(similarity(item.sentence.text, c.sentence.text) > redundancy for c in chosen):
+            continue
+        seen_text.add(key)
+        chosen.append(item)
+    return chosen
+
+
+def reading_order(chosen: Sequence[ScoredSentence]) -> list[list[ScoredSentence]]:
+    """Group chosen sentences by passage (best passage first), each group in document order."""
+    groups: dict[int, list[ScoredSentence]] = {}
+    for item in chosen:  # chosen is best-first, so dict order is best-passage-first
+        groups.setdefault(item.sentence.source, []).append(item)
+    return [sorted(g, key=lambda s: s.sentence.position) for g in groups.values()]
+
+
+class CitationBook:
+    """Numbers sources as they are cited; the same file span always gets the same `[n]`."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, int, int], Citation] = {}
+
+    def cite(
+        self, file: str, line_start: int, line_end: int, *, path: str = "", text: str = ""
+    ) -> int:
+        key = (file, line_start, line_end)
+        existing = self._by_key.get(key)
+        if existing is not None:
+            return existing.n
+        n = len(self._by_key) + 1
+        self._by_key[key] = Citation(n, file, line_start, line_end, path, text)
+        return n
+
+    @property
+    def citations(self) -> list[Citation]:
+        return sorted(self._by_key.values(), key=lambda c: c.n)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+def cited_numbers(text: str) -> list[int]:
+    """The distinct `[n]` markers in a text, in order of first appearance."""
+    seen: dict[int, None] = {}
+    for m in _CITE.finditer(text):
+        seen.setdefault(int(m.group(1)), None)
+    return list(seen)
+
+
+def format_location(citation: Citation) -> str:
+    """`file:line` or `file:start-end`, the form editors and terminals open."""
+    if citation.line_end and citation.line_end != citation.line_start:
+        return f"{citation.file}:{citation.line_start}-{citation.line_end}"
+    return f"{citation.file}:{citation.line_start}"

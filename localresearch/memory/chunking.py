@@ -1,0 +1,150 @@
+"""Structure-aware chunking: sections by heading, whole paragraphs when they fit, a size cap with
+overlap when they do not, and exact line numbers for every chunk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from localresearch.memory.extract import Block, heading_title
+
+HEADING_SEPARATOR = " > "
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One indexed passage: its text, the headings above it and where it sits in the file."""
+
+    content: str
+    heading: str
+    line_start: int
+    line_end: int
+
+
+# A unit is one line (or one piece of a too-long line): (line number, text, starts a paragraph).
+_Unit = tuple[int, str, bool]
+
+
+def _split_long(number: int, text: str, cap: int) -> list[tuple[int, str]]:
+    """Cut a line longer than the cap at whitespace (or hard, if it has none)."""
+    pieces: list[tuple[int, str]] = []
+    rest = text
+    while len(rest) > cap:
+        cut = rest.rfind(" ", cap // 2, cap)
+        if cut <= 0:
+            cut = cap
+        pieces.append((number, rest[:cut].rstrip()))
+        rest = rest[cut:].lstrip()
+    if rest:
+        pieces.append((number, rest))
+    return pieces
+
+
+def _tail(units: list[_Unit], overlap: int) -> list[_Unit]:
+    """The last lines of a chunk, at most `overlap` characters, repeated in the next one."""
+    if overlap <= 0 or not units:
+        return []
+    kept: list[_Unit] = []
+    size = 0
+    for number, text, _ in reversed(units):
+        if size + len(text) + 1 > overlap:
+            if not kept:
+                piece = text[-overlap:]
+                space = piece.find(" ")
+                piece = piece[space + 1 :] if 0 <= space < len(piece) - 1 else piece
+                kept.append((number, piece, True))
+            break
+        kept.append((number, text, False))
+        size += len(text) + 1
+    kept.reverse()
+    first_number, first_text, _ = kept[0]
+    kept[0] = (first_number, first_text, True)
+    return kept
+
+
+class _Packer:
+    """Accumulates the units of one section and emits chunks no larger than the cap."""
+
+    def __init__(self, cap: int, overlap: int) -> None:
+        self.cap = cap
+        self.overlap = min(overlap, cap // 2)
+        self.chunks: list[Chunk] = []
+        self.units: list[_Unit] = []
+        self.size = 0
+        self.has_body = False
+        self.is_tail = False
+        self.heading = ""
+
+    def _emit(self, *, keep_tail: bool) -> None:
+        if not self.units:
+            return
+        parts: list[str] = []
+        for index, (_, text, new_para) in enumerate(self.units):
+            if index:
+                parts.append("\n\n" if new_para else "\n")
+            parts.append(text)
+        content = "".join(parts).strip()
+        if content:
+            line_start = self.units[0][0]
+            line_end = self.units[-1][0]
+            self.chunks.append(Chunk(content, self.heading, line_start, line_end))
+        tail = _tail(self.units, self.overlap) if keep_tail and self.has_body else []
+        self.units = tail
+        self.size = sum(len(text) + 1 for _, text, _ in tail)
+        self.has_body = False
+        self.is_tail = bool(tail)
+
+    def section(self, heading: str, block: Block) -> None:
+        """A heading starts a new chunk unless the current one holds only headings."""
+        if self.has_body:
+            self._emit(keep_tail=False)
+        elif self.is_tail:
+            self._reset()
+        if self.units and self.size + len(block.text) > self.cap:
+            self._emit(keep_tail=False)
+        self.heading = heading
+        for i, (number, text) in enumerate(block.lines or ((block.line_start, block.text),)):
+            self.units.append((number, text, i == 0 and bool(self.units)))
+            self.size += len(text) + 1
+
+    def paragraph(self, block: Block) -> None:
+        lines = block.lines or ((block.line_start, block.text),)
+        total = sum(len(text) + 1 for _, text in lines)
+        if self.has_body and self.size + total + 1 > self.cap:
+            self._emit(keep_tail=True)
+            if self.size + total + 1 > self.cap:
+                self._reset()
+        first = True
+        for number, line in lines:
+            for piece_number, piece in _split_long(number, line, self.cap):
+                if self.has_body and self.size + len(piece) + 1 > self.cap:
+                    self._emit(keep_tail=True)
+                self.units.append((piece_number, piece, first and bool(self.units)))
+                self.size += len(piece) + 1
+                self.has_body = True
+                self.is_tail = False
+                first = False
+
+    def _reset(self) -> None:
+        self.units = []
+        self.size = 0
+        self.is_tail = False
+
+    def finish(self) -> list[Chunk]:
+        self._emit(keep_tail=False)
+        return self.chunks
+
+
+def chunk_blocks(blocks: list[Block], chunk_chars: int = 1200, overlap: int = 150) -> list[Chunk]:
+    """Chunks of a document: each keeps its heading path and its first and last line."""
+    cap = max(chunk_chars, 64)
+    packer = _Packer(cap, max(overlap, 0))
+    stack: list[tuple[int, str]] = []
+    for block in blocks:
+        if block.level > 0:
+            while stack and stack[-1][0] >= block.level:
+                stack.pop()
+            stack.append((block.level, heading_title(block)))
+            packer.section(HEADING_SEPARATOR.join(title for _, title in stack), block)
+        else:
+            packer.paragraph(block)
+    return packer.finish()

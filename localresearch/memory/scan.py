@@ -1,0 +1,134 @@
+"""Walking a source folder: supported files only; hidden and ignored ones skipped with reasons."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from localresearch.memory.extract import is_supported
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Found:
+    """A file to index: where it is and what its cheap change signature is."""
+
+    path: Path
+    root: Path
+    rel: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file or folder left out of the index, and why (shown by `reindex` and the API)."""
+
+    path: str
+    reason: str
+
+
+_Rules = list[tuple[str, pathspec.GitIgnoreSpec]]
+
+
+def _load_gitignore(directory: Path) -> pathspec.GitIgnoreSpec | None:
+    try:
+        text = (directory / ".gitignore").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(text.splitlines())
+
+
+def _ignored(rules: _Rules, rel: str, is_dir: bool) -> bool:
+    """Git's rule: the deepest .gitignore with a matching pattern decides (negations included)."""
+    for base, spec in reversed(rules):
+        sub = rel[len(base) + 1 :] if base else rel
+        result = spec.check_file(sub + "/" if is_dir else sub)
+        if result.include is not None:
+            return bool(result.include)
+    return False
+
+
+def _matches_glob(rel: str, globs: tuple[str, ...]) -> bool:
+    if not globs:
+        return True
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(rel, g) or fnmatch.fnmatchcase(name, g) for g in globs)
+
+
+def walk_source(
+    root: Path, globs: tuple[str, ...] = (), max_bytes: int = MAX_FILE_BYTES
+) -> Iterator[Found | Skipped]:
+    """Every supported file under `root` (a folder or a single file), or why it was skipped."""
+    try:
+        top = root.stat()
+    except OSError as exc:
+        yield Skipped(str(root), f"unreadable: {exc.strerror or exc}")
+        return
+    if stat.S_ISREG(top.st_mode):
+        yield from _consider(root, root.parent, root.name, top, max_bytes)
+        return
+    stack: list[tuple[Path, str, _Rules]] = [(root, "", [])]
+    while stack:
+        directory, prefix, rules = stack.pop()
+        spec = _load_gitignore(directory)
+        if spec is not None:
+            rules = [*rules, (prefix, spec)]
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            yield Skipped(str(directory), f"unreadable: {exc.strerror or exc}")
+            continue
+        subdirs: list[tuple[Path, str, _Rules]] = []
+        for entry in entries:
+            rel = f"{prefix}/{entry.name}" if prefix else entry.name
+            if entry.name.startswith("."):
+                if entry.name != ".gitignore":
+                    yield Skipped(entry.path, "hidden")
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if not is_dir and entry.is_symlink() and not entry.is_file():
+                    yield Skipped(entry.path, "broken or special link")
+                    continue
+            except OSError as exc:
+                yield Skipped(entry.path, f"unreadable: {exc.strerror or exc}")
+                continue
+            if _ignored(rules, rel, is_dir):
+                yield Skipped(entry.path, "ignored by .gitignore")
+                continue
+            if is_dir:
+                if entry.is_symlink():
+                    yield Skipped(entry.path, "symlinked folder (not followed)")
+                else:
+                    subdirs.append((Path(entry.path), rel, rules))
+                continue
+            if not _matches_glob(rel, globs):
+                continue
+            try:
+                info = entry.stat()
+            except OSError as exc:
+                yield Skipped(entry.path, f"unreadable: {exc.strerror or exc}")
+                continue
+            yield from _consider(Path(entry.path), root, rel, info, max_bytes)
+        stack.extend(reversed(subdirs))
+
+
+def _consider(
+    path: Path, root: Path, rel: str, info: os.stat_result, max_bytes: int
+) -> Iterator[Found | Skipped]:
+    if not stat.S_ISREG(info.st_mode):
+        yield Skipped(str(path), "not a regular file")
+    elif not is_supported(path):
+        yield Skipped(str(path), f"unsupported type ({path.suffix.lower() or 'no suffix'})")
+    elif info.st_size > max_bytes:
+        yield Skipped(str(path), f"too large ({info.st_size} bytes > {max_bytes})")
+    else:
+        yield Found(path, root, rel, info.st_size, info.st_mtime_ns)

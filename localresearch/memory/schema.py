@@ -1,0 +1,67 @@
+"""The memory index's tables: sources, files, chunks and their FTS5 index (external content)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from localresearch.store.migrations import Migration
+
+# Chosen on the SciFact train queries (scripts/bench_memory.py; figures in docs/memory.md).
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+RANK = "bm25(4.0, 1.0)"  # heading path, content
+
+
+_STATEMENTS = [
+    """CREATE TABLE memory_sources (
+        path TEXT PRIMARY KEY,
+        glob TEXT NOT NULL DEFAULT '',
+        added_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE memory_files (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        rel TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        chunks INTEGER NOT NULL,
+        indexed_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX memory_files_source ON memory_files(source)",
+    """CREATE TABLE memory_chunks (
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES memory_files(id) ON DELETE CASCADE,
+        heading TEXT NOT NULL,
+        content TEXT NOT NULL,
+        line_start INTEGER NOT NULL,
+        line_end INTEGER NOT NULL
+    )""",
+    "CREATE INDEX memory_chunks_file ON memory_chunks(file_id)",
+    f"""CREATE VIRTUAL TABLE memory_fts USING fts5(
+        heading, content, content='memory_chunks', content_rowid='id', tokenize='{TOKENIZER}'
+    )""",
+    """CREATE TRIGGER memory_chunks_ai AFTER INSERT ON memory_chunks BEGIN
+        INSERT INTO memory_fts(rowid, heading, content)
+        VALUES (new.id, new.heading, new.content);
+    END""",
+    """CREATE TRIGGER memory_chunks_ad AFTER DELETE ON memory_chunks BEGIN
+        INSERT INTO memory_fts(memory_fts, rowid, heading, content)
+        VALUES ('delete', old.id, old.heading, old.content);
+    END""",
+    """CREATE TRIGGER memory_chunks_au AFTER UPDATE ON memory_chunks BEGIN
+        INSERT INTO memory_fts(memory_fts, rowid, heading, content)
+        VALUES ('delete', old.id, old.heading, old.content);
+        INSERT INTO memory_fts(rowid, heading, content)
+        VALUES (new.id, new.heading, new.content);
+    END""",
+]
+
+
+def _initial(conn: sqlite3.Connection) -> None:
+    for statement in _STATEMENTS:
+        conn.execute(statement)
+    conn.execute("INSERT INTO memory_fts(memory_fts, rank) VALUES ('rank', ?)", (RANK,))
+
+
+MIGRATIONS: list[Migration] = [("memory.001_index", _initial)]

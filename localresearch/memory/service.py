@@ -1,0 +1,297 @@
+"""The memory service: keeps the index current in the background and answers searches."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from localresearch.config import Config
+from localresearch.errors import Conflict, InvalidRequest, NotFound
+from localresearch.memory.indexer import Indexer, Progress, ReindexReport, SourceSpec
+from localresearch.memory.query import build_match
+from localresearch.memory.rerank import rerank
+from localresearch.memory.types import SearchHit
+from localresearch.paths import Paths
+from localresearch.store import Database
+from localresearch.workspace import ensure_workspace, workspace_dir
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT = 1000
+
+_SEARCH_SQL = """
+SELECT c.id, c.heading, c.content, c.line_start, c.line_end, f.rel, f.path, f.mtime_ns,
+       hits.rank
+FROM (SELECT rowid, rank FROM memory_fts WHERE memory_fts MATCH ? ORDER BY rank LIMIT ?) AS hits
+JOIN memory_chunks AS c ON c.id = hits.rowid
+JOIN memory_files AS f ON f.id = c.file_id
+ORDER BY hits.rank
+"""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A folder the index covers, and where it was declared (workspace, config or user)."""
+
+    path: Path
+    origin: str
+    glob: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "origin": self.origin, "glob": self.glob or None}
+
+    def spec(self) -> SourceSpec:
+        globs = tuple(g.strip() for g in self.glob.split(",") if g.strip())
+        return SourceSpec(self.path, globs)
+
+
+def _normalise(path: str) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def _file_facts(path: Path) -> dict[str, int]:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return {"size_bytes": 0, "lines": 0}
+    lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+    return {"size_bytes": len(data), "lines": lines}
+
+
+class MemoryService:
+    """Implements MemorySearcher for chat and research; owns the watcher task."""
+
+    def __init__(self, config: Config, paths: Paths, db: Database) -> None:
+        self.config = config
+        self.db = db
+        self.workspace = workspace_dir(config, paths)
+        memory = config.memory
+        self.indexer = Indexer(db, memory.chunk_chars, memory.chunk_overlap)
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self.last_report: ReindexReport | None = None
+        self.indexing = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(ensure_workspace, self.workspace)
+        self._task = asyncio.create_task(self._run(), name="memory-indexer")
+
+    async def stop(self) -> None:
+        self.indexer.cancelled.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        # A pass running in its thread stops at the next file; wait so the DB can close.
+        async with self._lock:
+            pass
+
+    async def wait_ready(self) -> None:
+        """Wait for the first indexing pass after start (tests and benchmarks use this)."""
+        await self._ready.wait()
+
+    async def _run(self) -> None:
+        memory = self.config.memory
+        pause = memory.watch_interval
+        while True:
+            started = time.monotonic()
+            try:
+                await self._pass(force=False, progress=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("memory indexing pass failed")
+            self._ready.set()
+            if not memory.watch:
+                return
+            # Polling costs a stat per file: on a huge tree, poll less often than configured.
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(max(pause, 5 * elapsed))
+
+    async def _pass(self, *, force: bool, progress: Progress | None) -> ReindexReport:
+        async with self._lock:
+            sources = [source.spec() for source in await self.sources()]
+            self.indexing = True
+            try:
+                report = await asyncio.to_thread(
+                    self.indexer.sync, sources, force=force, progress=progress
+                )
+            finally:
+                self.indexing = False
+            self.last_report = report
+            if report.files_added or report.files_updated or report.files_removed:
+                log.info(
+                    "memory index: %s",
+                    {
+                        k: v
+                        for k, v in report.to_dict().items()
+                        if k in ("added", "updated", "removed", "skipped", "chunks_added")
+                    },
+                )
+            return report
+
+    async def reindex(
+        self, *, force: bool = False, progress: Callable[[int, int, str], None] | None = None
+    ) -> ReindexReport:
+        """Bring the index up to date now (force: re-chunk every file) and say what changed."""
+        return await self._pass(force=force, progress=progress)
+
+    # -- search ----------------------------------------------------------------------------
+
+    async def search(self, query: str, limit: int = 10) -> list[SearchHit]:
+        """Best chunks for any user text (empty text is an InvalidRequest)."""
+        if not isinstance(query, str):
+            raise InvalidRequest("Query must be a string")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
+        match = build_match(query)
+        if match is None:
+            return []
+        memory = self.config.memory
+        reranking = memory.recency_weight > 0 or memory.mmr_lambda < 1.0
+        fetch = min(limit * 4, MAX_LIMIT) if reranking else limit
+
+        def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            return conn.execute(_SEARCH_SQL, (match, fetch)).fetchall()
+
+        try:
+            rows = await self.db.read(read)
+        except sqlite3.OperationalError as exc:  # never expected: terms are always quoted
+            log.warning("memory search failed for %r: %s", query, exc)
+            raise InvalidRequest(f"Could not search for this query: {exc}") from None
+        hits = [
+            SearchHit(
+                file=row["rel"],
+                path=row["path"],
+                content=row["content"],
+                score=-float(row["rank"]),
+                line_start=row["line_start"],
+                line_end=row["line_end"],
+                heading=row["heading"],
+                chunk_id=row["id"],
+            )
+            for row in rows
+        ]
+        if reranking:
+            mtimes = {row["id"]: row["mtime_ns"] / 1e9 for row in rows}
+            hits = rerank(hits, mtimes, memory.recency_weight, memory.mmr_lambda, time.time())
+        return hits[:limit]
+
+    # -- sources ---------------------------------------------------------------------------
+
+    async def sources(self) -> list[Source]:
+        """The workspace, then `[memory].paths`, then folders added with `memory add`."""
+        found = [Source(self.workspace, "workspace")]
+        found += [Source(_normalise(p), "config") for p in self.config.memory.paths]
+
+        def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            sql = "SELECT path, glob FROM memory_sources ORDER BY added_at"
+            return conn.execute(sql).fetchall()
+
+        found += [Source(Path(r["path"]), "user", r["glob"]) for r in await self.db.read(read)]
+        return found
+
+    async def add_source(self, path: str, glob: str = "") -> Source:
+        """Remember a folder to index (it is indexed on the next pass or `reindex`)."""
+        if not path or not path.strip():
+            raise InvalidRequest("Missing required parameter: path")
+        target = _normalise(path)
+        if not target.exists():
+            raise InvalidRequest(f"No such file or folder: {target}")
+        for source in await self.sources():
+            if source.path == target:
+                raise Conflict(f"Already a memory source ({source.origin}): {target}")
+        stamp = datetime.now(UTC).isoformat()
+        await self.db.write(
+            lambda conn: conn.execute(
+                "INSERT INTO memory_sources (path, glob, added_at) VALUES (?, ?, ?)",
+                (str(target), glob or "", stamp),
+            )
+        )
+        return Source(target, "user", glob or "")
+
+    async def remove_source(self, path: str) -> dict[str, Any]:
+        """Forget a folder added with `memory add` and drop its files from the index now."""
+        target = _normalise(path)
+        for source in await self.sources():
+            if source.path == target and source.origin != "user":
+                hint = " (remove it from [memory].paths in config.toml)"
+                raise Conflict(
+                    f"{target} is the {source.origin} source"
+                    + (hint if source.origin == "config" else "")
+                )
+
+        def delete(conn: sqlite3.Connection) -> int:
+            sql = "DELETE FROM memory_sources WHERE path = ?"
+            return conn.execute(sql, (str(target),)).rowcount
+
+        if not await self.db.write(delete):
+            raise NotFound(f"Not a memory source: {target}")
+        async with self._lock:
+            removed = await asyncio.to_thread(self.indexer.remove_source, str(target))
+        return {"path": str(target), "files_removed": removed}
+
+    # -- statistics ------------------------------------------------------------------------
+
+    async def counts(self) -> tuple[int, int]:
+        """Files and chunks in the index."""
+
+        def read(conn: sqlite3.Connection) -> tuple[int, int]:
+            files = conn.execute("SELECT count(*) FROM memory_files").fetchone()[0]
+            chunks = conn.execute("SELECT count(*) FROM memory_chunks").fetchone()[0]
+            return int(files), int(chunks)
+
+        return await self.db.read(read)
+
+    async def status(self) -> dict[str, Any]:
+        files, chunks = await self.counts()
+        return {"files_indexed": files, "chunks": chunks, "indexing": self.indexing}
+
+    async def stats(self) -> dict[str, Any]:
+        """The fields of GET /api/memory/stats (spec), plus sources and the last pass."""
+        files, chunks = await self.counts()
+
+        def read(conn: sqlite3.Connection) -> str | None:
+            sql = "SELECT value FROM meta WHERE key = 'memory.last_indexed'"
+            row = conn.execute(sql).fetchone()
+            return str(row[0]) if row else None
+
+        last_indexed = await self.db.read(read)
+        workspace_facts = await asyncio.to_thread(self._workspace_facts)
+        size = await asyncio.to_thread(self.db.size_bytes)
+        return {
+            "workspace": str(self.workspace),
+            "files": {"total": files, **workspace_facts},
+            "index": {
+                "chunks": chunks,
+                "last_indexed": last_indexed,
+                "database_size_bytes": size,
+                "indexing": self.indexing,
+            },
+            "sources": [source.to_dict() for source in await self.sources()],
+            "last_reindex": self.last_report.to_dict() if self.last_report else None,
+        }
+
+    def _workspace_facts(self) -> dict[str, Any]:
+        logs = sorted((self.workspace / "memory").glob("*.md"))
+        total = 0
+        for log_file in logs:
+            with contextlib.suppress(OSError):
+                total += log_file.stat().st_size
+        return {
+            "memory_md": _file_facts(self.workspace / "MEMORY.md"),
+            "heartbeat_md": _file_facts(self.workspace / "HEARTBEAT.md"),
+            "daily_logs": {"count": len(logs), "total_size_bytes": total},
+        }

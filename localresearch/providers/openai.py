@@ -1,0 +1,198 @@
+"""Any OpenAI-compatible server (OpenAI, llama.cpp, vLLM, LM Studio, OpenRouter, Mistral, Gemini's
+compatible endpoint): /chat/completions with SSE streaming, tool calls and usage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from localresearch.extractive import count_tokens
+from localresearch.providers.base import (
+    ChatRequest,
+    Message,
+    StreamItem,
+    TextChunk,
+    ToolCall,
+    Usage,
+)
+from localresearch.providers.http import HTTPProvider, LineReader
+from localresearch.providers.prompt import prompt_messages
+
+
+def wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "tool":
+            out.append({"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content})
+            continue
+        item: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.tool_calls:
+            item["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                }
+                for call in m.tool_calls
+            ]
+        out.append(item)
+    return out
+
+
+def _arguments(raw: str) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"_raw": raw}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+class OpenAIProvider(HTTPProvider):
+    """OpenAI's chat completions wire format, which most servers speak."""
+
+    id = "openai"
+    needs_key = False  # local servers (llama.cpp, vLLM, LM Studio) take none
+    default_model = "gpt-4o-mini"
+    default_base_url = "https://api.openai.com/v1"
+    description = "Any OpenAI-compatible server: OpenAI, llama.cpp, vLLM, LM Studio, OpenRouter…"
+
+    @property
+    def base_url(self) -> str:
+        url = super().base_url
+        return url + "/v1" if urlsplit(url).path in ("", "/") else url
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        if self.options.api_key:
+            headers["Authorization"] = f"Bearer {self.options.api_key}"
+        return headers
+
+    def payload(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model or self.model,
+            "messages": wire_messages(prompt_messages(request)),
+            "stream": stream,
+            "temperature": (
+                request.temperature if request.temperature is not None else self.options.temperature
+            ),
+            "max_tokens": request.max_tokens or self.options.max_tokens,
+        }
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": t.parameters,
+                    },
+                }
+                for t in request.tools
+            ]
+        if request.json_mode:
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
+        response = await self.request(
+            "POST", "/chat/completions", self.payload(request, stream=True)
+        )
+        reader = LineReader(self, response)
+        calls: dict[int, dict[str, str]] = {}
+        usage: Usage | None = None
+        finished = False
+        completion: list[str] = []
+        try:
+            async for line in reader.lines():
+                if not line.startswith("data:"):
+                    continue  # blank separators, comments, `event:` lines
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    finished = True
+                    break
+                chunk = self._decode(data)
+                if "error" in chunk:
+                    raise self._fail(f"stream error: {self.error_message(data.encode())}")
+                if isinstance(chunk.get("usage"), dict):
+                    u = chunk["usage"]
+                    usage = Usage(
+                        int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
+                    )
+                for choice in chunk.get("choices") or []:
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content")
+                    if text:
+                        reader.started()
+                        completion.append(text)
+                        yield TextChunk(text)
+                    for tc in delta.get("tool_calls") or []:
+                        reader.started()
+                        slot = calls.setdefault(
+                            int(tc.get("index", 0)), {"id": "", "name": "", "args": ""}
+                        )
+                        slot["id"] = tc.get("id") or slot["id"]
+                        fn = tc.get("function") or {}
+                        slot["name"] = fn.get("name") or slot["name"]
+                        slot["args"] += fn.get("arguments") or ""
+                    if choice.get("finish_reason"):
+                        finished = True
+            if not finished:
+                raise self._fail("the stream ended before the reply was complete")
+        finally:
+            response.close()
+        for index in sorted(calls):
+            slot = calls[index]
+            yield ToolCall(slot["id"] or f"call_{index}", slot["name"], _arguments(slot["args"]))
+        if usage is None:
+            prompt = sum(count_tokens(m.content) for m in prompt_messages(request))
+            usage = Usage(prompt, count_tokens("".join(completion)))
+        yield usage
+
+    async def complete(self, request: ChatRequest) -> list[StreamItem]:
+        response = await self.request(
+            "POST", "/chat/completions", self.payload(request, stream=False)
+        )
+        try:
+            raw = await response.read()
+        finally:
+            response.close()
+        body = self._decode(raw.decode("utf-8", errors="replace"))
+        choices = body.get("choices") or []
+        if not choices:
+            raise self._fail(f"reply without choices: {self.error_message(raw)}")
+        message = choices[0].get("message") or {}
+        items: list[StreamItem] = []
+        if message.get("content"):
+            items.append(TextChunk(message["content"]))
+        for i, tc in enumerate(message.get("tool_calls") or []):
+            fn = tc.get("function") or {}
+            items.append(
+                ToolCall(
+                    tc.get("id") or f"call_{i}",
+                    fn.get("name", ""),
+                    _arguments(fn.get("arguments") or ""),
+                )
+            )
+        u = body.get("usage") or {}
+        items.append(Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)))
+        return items
+
+    def _decode(self, data: str) -> dict[str, Any]:
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            raise self._fail(f"malformed stream data: {data[:200]!r}") from None
+        if not isinstance(chunk, dict):
+            raise self._fail(f"malformed stream data: {data[:200]!r}")
+        return chunk
+
+    async def list_models(self) -> list[str]:
+        body = await self.get_json("/models")
+        models = [str(m.get("id")) for m in body.get("data", []) if isinstance(m, dict)]
+        return models or [self.model]

@@ -1,0 +1,230 @@
+"""The research job manager: start, queue, cancel, stream and resume jobs (`runtime.jobs`)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+
+from localresearch.config import Config
+from localresearch.errors import InvalidRequest
+from localresearch.events import Event
+from localresearch.memory.types import MemorySearcher
+from localresearch.research.engine import Engine
+from localresearch.research.hub import EventHub
+from localresearch.research.pipeline import Pipeline
+from localresearch.research.retrieval import Retriever, WebSearcher
+from localresearch.research.store import JobRow, JobStore
+from localresearch.research.types import TERMINAL_STATUSES, JobOptions
+from localresearch.store import Database
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[], Engine]
+MAX_QUERY_CHARS = 4000
+
+
+def default_engine_factory(config: Config, memory: MemorySearcher | None) -> EngineFactory:
+    """The builtin engine offline; otherwise an LLM engine on the configured provider."""
+
+    def make() -> Engine:
+        if config.llm.provider in ("", "builtin"):
+            from localresearch.research.builtin import BuiltinEngine
+
+            return BuiltinEngine()
+        from localresearch.research.llm import LLMEngine
+
+        from localresearch.providers.registry import create_provider
+
+        return LLMEngine(create_provider(config.llm, memory))
+
+    return make
+
+
+class JobManager:
+    """Runs at most `max_concurrent_jobs` jobs; the others wait with status `queued`."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        memory: MemorySearcher | None,
+        *,
+        engine_factory: EngineFactory | None = None,
+        web: WebSearcher | None = None,
+    ) -> None:
+        self.config = config
+        self.store = JobStore(db)
+        self.hub = EventHub(self.store)
+        self.memory = memory
+        self.web = web
+        self.engine_factory = engine_factory or default_engine_factory(config, memory)
+        self._slots = asyncio.Semaphore(max(1, config.research.max_concurrent_jobs))
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._cancels: dict[str, asyncio.Event] = {}
+        self._stopping = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume every job a previous daemon left queued or running, oldest first."""
+        if self.web is None and self.config.research.web_search not in ("", "none"):
+            from localresearch.research.websearch import create_web_searcher
+
+            self.web = create_web_searcher(self.config.research)
+        for job in await self.store.unfinished():
+            log.info("resuming research job %s (%s)", job.id, job.status)
+            self._launch(job)
+
+    async def stop(self) -> None:
+        """Stop running jobs where they stand; they stay `running` and resume on next start."""
+        self._stopping = True
+        self.hub.close_all()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.web is not None:
+            await self.web.close()
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        query: str,
+        *,
+        session_id: str | None = None,
+        dimensions: int | None = None,
+        rounds: int | None = None,
+    ) -> JobRow:
+        query = query.strip()
+        if not query:
+            raise InvalidRequest("query must not be empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidRequest(f"query is too long (limit: {MAX_QUERY_CHARS} characters)")
+        settings = self.config.research
+        options = JobOptions(
+            dimensions=settings.dimensions if dimensions is None else dimensions,
+            rounds=settings.max_rounds if rounds is None else rounds,
+            sources_per_dimension=settings.sources_per_dimension,
+        )
+        if not 1 <= options.dimensions <= 6:
+            raise InvalidRequest("dimensions must be between 1 and 6")
+        if not 0 <= options.rounds <= 5:
+            raise InvalidRequest("rounds must be between 0 and 5")
+        job = await self.store.create(query, options, session_id)
+        self._launch(job)
+        return job
+
+    def _launch(self, job: JobRow) -> None:
+        cancel = asyncio.Event()
+        if job.cancel_requested:
+            cancel.set()
+        self._cancels[job.id] = cancel
+        task = asyncio.create_task(self._run(job.id, cancel), name=f"research:{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(functools.partial(self._forget, job.id))
+
+    def _forget(self, job_id: str, _task: asyncio.Task[None] | None = None) -> None:
+        self._tasks.pop(job_id, None)
+        self._cancels.pop(job_id, None)
+
+    async def _run(self, job_id: str, cancel: asyncio.Event) -> None:
+        async with self._slots:
+            job = await self.store.get(job_id)
+            if job.status in TERMINAL_STATUSES:
+                return
+            try:
+                engine = self.engine_factory()
+            except Exception as exc:  # a provider that cannot be built fails this job only
+                engine = cast(Engine, _FailingEngine(exc))
+            retriever = Retriever(self.memory, self.web)
+            pipeline = Pipeline(
+                job, self.store, self.hub, engine, retriever, self.config.research, cancel
+            )
+            await pipeline.run()
+
+    async def cancel(self, job_id: str) -> JobRow:
+        """Ask a job to stop after its current dimension; a finished job is left as it is."""
+        job = await self.store.get(job_id)
+        if job.status in TERMINAL_STATUSES:
+            return job
+        await self.store.request_cancel(job_id)
+        event = self._cancels.get(job_id)
+        if event is not None:
+            event.set()
+        return await self.store.get(job_id)
+
+    async def wait(self, job_id: str) -> JobRow:
+        """Until the job's task ends (tests and scripts); returns the final row."""
+        task = self._tasks.get(job_id)
+        if task is not None:
+            await asyncio.shield(task)
+        return await self.store.get(job_id)
+
+    def subscribe(
+        self, job_id: str, after: int = 0, stop: asyncio.Event | None = None
+    ) -> AsyncIterator[Event]:
+        return self.hub.subscribe(job_id, after, stop)
+
+    async def snapshot(self, job_id: str) -> dict[str, Any]:
+        """The spec's status snapshot (plus a few extra fields)."""
+        job = await self.store.get(job_id)
+        return await self._snapshot(job, with_report=True)
+
+    async def _snapshot(self, job: JobRow, *, with_report: bool) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "researchId": job.id,
+            "status": job.status,
+            "phase": job.phase,
+            "dimensionsTotal": job.dimensions_total,
+            "dimensionsComplete": job.dimensions_complete,
+            "sourceCount": job.source_count,
+            "query": job.query,
+            "createdAt": job.created_at,
+            "updatedAt": job.updated_at,
+            "finishedAt": job.finished_at,
+            "lastEventId": job.last_event_id,
+            "cancelRequested": job.cancel_requested,
+        }
+        if job.session_id:
+            data["sessionId"] = job.session_id
+        if job.error:
+            data["error"] = job.error
+        if with_report and job.status in ("complete", "cancelled"):
+            report = await self.store.report(job.id)
+            if report is not None and (job.status == "complete" or report.partial):
+                key = "report" if job.status == "complete" else "partialReport"
+                data[key] = report.markdown
+        return data
+
+    async def list_jobs(
+        self, limit: int = 20, offset: int = 0, status: str | None = None
+    ) -> dict[str, Any]:
+        jobs, total = await self.store.list_jobs(limit, offset, status)
+        items = [await self._snapshot(job, with_report=False) for job in jobs]
+        next_offset = offset + len(items) if offset + len(items) < total else None
+        return {
+            "jobs": items,
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "nextOffset": next_offset,
+        }
+
+    async def usage(self, job_id: str) -> dict[str, dict[str, int]]:
+        """Token usage per completed step."""
+        await self.store.get(job_id)
+        return {step: usage for step, (_result, usage) in (await self.store.steps(job_id)).items()}
+
+
+class _FailingEngine:
+    """Stands in when the provider cannot be built, so the job ends with a clear error."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def __getattr__(self, name: str) -> Any:
+        raise self.exc

@@ -1,0 +1,301 @@
+"""One job's control flow: scope → research dimensions → evaluate gaps → synthesise, resumable.
+
+Each step is checkpointed when it completes; its events are persisted as they happen with a
+per-step ordinal. A resumed job skips completed steps and, inside the step it re-runs, does not
+re-emit the events that step already emitted, so every event exists exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from localresearch.config.schema import ResearchConfig
+from localresearch.errors import LocalResearchError
+from localresearch.events import Event
+from localresearch.research.citations import number_sources, sources_section, strip_invalid
+from localresearch.research.engine import Engine
+from localresearch.research.hub import EventHub
+from localresearch.research.report import partial_report
+from localresearch.research.retrieval import Retriever
+from localresearch.research.store import JobRow, JobStore, Progress
+from localresearch.research.types import DimensionResult, Evaluation, Source, StepUsage
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    """Runs (or resumes) one job to a terminal status; never raises for pipeline errors.
+
+    Events emitted inside a step's work are keyed by that step; the events around it (started,
+    complete) by `<step>/edge`, so a checkpointed step that is not re-run shifts no ordinal.
+    """
+
+    def __init__(
+        self,
+        job: JobRow,
+        store: JobStore,
+        hub: EventHub,
+        engine: Engine,
+        retriever: Retriever,
+        config: ResearchConfig,
+        cancel: asyncio.Event,
+    ) -> None:
+        self.job = job
+        self.store = store
+        self.hub = hub
+        self.engine = engine
+        self.retriever = retriever
+        self.config = config
+        self.cancel = cancel
+        self._lock = asyncio.Lock()
+        self._seq = job.last_event_id
+        self._emitted: dict[str, int] = {}
+        self._ordinals: dict[str, int] = {}
+        self._progress = Progress(
+            phase=job.phase,
+            dimensions_total=job.dimensions_total,
+            dimensions_complete=job.dimensions_complete,
+            source_count=job.source_count,
+        )
+        self._steps: dict[str, tuple[Any, dict[str, int]]] = {}
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def emit(
+        self,
+        step: str,
+        type: str,
+        data: Any,
+        final_status: tuple[str, str | None] | None = None,
+        **progress: Any,
+    ) -> None:
+        """Persist then publish one event, unless a previous run of this step already did."""
+        async with self._lock:
+            ordinal = self._ordinals.get(step, 0)
+            self._ordinals[step] = ordinal + 1
+            if ordinal < self._emitted.get(step, 0):
+                return
+            new_progress = replace(self._progress, **progress)
+            event = Event(type=type, data=data, id=self._seq + 1)
+            await self.store.append_event(
+                self.job.id, step, ordinal, event, new_progress, final_status
+            )
+            self._seq += 1
+            self._progress = new_progress
+            self.hub.publish(self.job.id, event)
+
+    async def _step(
+        self, name: str, run: Callable[[StepUsage], Awaitable[tuple[Any, list[Source]]]]
+    ) -> Any:
+        """Return a completed step's checkpoint, or run it and record the checkpoint."""
+        if name in self._steps:
+            return self._steps[name][0]
+        usage = StepUsage()
+        result, sources = await run(usage)
+        await self.store.complete_step(self.job.id, name, result, usage.to_dict(), sources)
+        self._steps[name] = (result, usage.to_dict())
+        return result
+
+    # -- the job ---------------------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Drive the job to complete, cancelled or error; return that status."""
+        job_id = self.job.id
+        self._steps = await self.store.steps(job_id)
+        self._emitted = await self.store.step_event_counts(job_id)
+        await self.store.set_status(job_id, "running")
+        try:
+            return await self._run()
+        except asyncio.CancelledError:
+            raise  # the daemon is stopping: the job stays `running` and resumes on next start
+        except Exception as exc:
+            if isinstance(exc, LocalResearchError):
+                message, code = exc.message, exc.code
+            else:
+                log.exception("research job %s failed", job_id)
+                message, code = f"Internal error: {type(exc).__name__}: {exc}", "internal_error"
+            await self.emit("end", "error", {"message": message, "code": code})
+            await self.emit(
+                "end",
+                "done",
+                {"researchId": job_id, "status": "error"},
+                final_status=("error", message),
+            )
+            return "error"
+
+    async def _run(self) -> str:
+        query = self.job.query
+        options = self.job.options
+        await self.emit("scope/edge", "scope_started", {"query": query}, phase="scope")
+
+        async def scope(usage: StepUsage) -> tuple[Any, list[Source]]:
+            passages = await self.retriever.search(query, 40)
+            dims = await self.engine.scope(query, passages, options.dimensions, usage)
+            return {"dimensions": dims}, []
+
+        dimensions: list[str] = (await self._step("scope", scope))["dimensions"]
+        await self.emit(
+            "scope/edge",
+            "scope_complete",
+            {"dimensions": dimensions},
+            phase="research",
+            dimensions_total=len(dimensions),
+        )
+        results: list[DimensionResult] = []
+        pending = list(enumerate(dimensions))
+        iteration = 0
+        while True:
+            results.extend(await self._research_round(pending))
+            if self.cancel.is_set() or iteration >= options.rounds:
+                break
+            iteration += 1
+            evaluation = await self._evaluate(results, iteration)
+            if self.cancel.is_set() or not evaluation.new_dimensions:
+                break
+            start = len(results)
+            pending = [(start + i, d) for i, d in enumerate(evaluation.new_dimensions)]
+        if self.cancel.is_set():
+            return await self._finish_cancelled(results)
+        return await self._synthesise(results)
+
+    async def _research_round(self, pending: list[tuple[int, str]]) -> list[DimensionResult]:
+        """Research dimensions concurrently; once cancelled, no new dimension starts."""
+        limit = asyncio.Semaphore(max(1, self.config.dimension_concurrency))
+
+        async def one(index: int, dimension: str) -> DimensionResult | None:
+            async with limit:
+                if self.cancel.is_set() and f"dimension:{index}" not in self._steps:
+                    return None
+                return await self._research_dimension(index, dimension)
+
+        done = await asyncio.gather(*(one(i, d) for i, d in pending))
+        return sorted((r for r in done if r is not None), key=lambda r: r.index)
+
+    async def _research_dimension(self, index: int, dimension: str) -> DimensionResult:
+        step = f"dimension:{index}"
+        edge = f"{step}/edge"
+        await self.emit(edge, "dimension_started", {"dimension": dimension, "index": index})
+        query = self.job.query
+        keep = self.job.options.sources_per_dimension
+
+        async def research(usage: StepUsage) -> tuple[Any, list[Source]]:
+            found = await self.retriever.search(f"{dimension} {query}", keep * 2)
+            chosen = [replace(s, dimension=dimension) for s in found[:keep]]
+            for source in chosen:
+                await self.emit(
+                    step,
+                    "dimension_source",
+                    {
+                        "title": source.title,
+                        "url": source.url or source.location,
+                        "snippet": _snippet(source.passage),
+                        "dimension": dimension,
+                        "sourceId": source.id,
+                        "location": source.location,
+                    },
+                    source_count=self._progress.source_count + 1,
+                )
+            result = await self.engine.summarise(query, dimension, index, chosen, usage)
+            return result.to_dict(), chosen
+
+        result = DimensionResult.from_dict(await self._step(step, research))
+        await self.emit(
+            edge,
+            "dimension_complete",
+            {
+                "dimension": dimension,
+                "summary": result.summary,
+                "keyFinding": result.key_finding,
+                "sourceCount": len(result.sources),
+                "index": index,
+            },
+            dimensions_complete=self._progress.dimensions_complete + 1,
+        )
+        return result
+
+    async def _evaluate(self, results: list[DimensionResult], iteration: int) -> Evaluation:
+        step = f"evaluate:{iteration}"
+        edge = f"{step}/edge"
+        await self.emit(edge, "evaluate_started", {"iteration": iteration}, phase="evaluate")
+
+        async def evaluate(usage: StepUsage) -> tuple[Any, list[Source]]:
+            passages = await self.retriever.search(self.job.query, 40)
+            evaluation = await self.engine.evaluate(
+                self.job.query, results, passages, iteration, usage
+            )
+            return {"gaps": evaluation.gaps, "newDimensions": evaluation.new_dimensions}, []
+
+        saved = await self._step(step, evaluate)
+        evaluation = Evaluation(gaps=saved["gaps"], new_dimensions=saved["newDimensions"])
+        await self.emit(
+            edge,
+            "evaluate_complete",
+            {
+                "gaps": evaluation.gaps,
+                "hasGaps": evaluation.has_gaps,
+                "newDimensions": evaluation.new_dimensions,
+            },
+            phase="research",
+            dimensions_total=len(results) + len(evaluation.new_dimensions),
+        )
+        return evaluation
+
+    async def _synthesise(self, results: list[DimensionResult]) -> str:
+        numbering, ordered = number_sources(results)
+        await self.emit("synthesis/edge", "synthesis_started", {}, phase="synthesis")
+
+        async def synthesise(usage: StepUsage) -> tuple[Any, list[Source]]:
+            body: list[str] = []
+            buffer = ""
+            stream = self.engine.synthesise(self.job.query, results, numbering, usage)
+            async for chunk in stream:
+                buffer += chunk
+                # Stream whole paragraphs only, so each is verified before anyone sees it.
+                cut = buffer.rfind("\n\n")
+                if cut >= 0:
+                    paragraph, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+                    await self._delta(body, strip_invalid(paragraph, len(ordered)))
+            if buffer:
+                await self._delta(body, strip_invalid(buffer, len(ordered)) + "\n")
+            await self._delta(body, sources_section(ordered))
+            markdown = "".join(body)
+            return {"report": markdown, "sources": [s.to_dict() for s in ordered]}, []
+
+        saved = await self._step("synthesis", synthesise)
+        await self.store.save_report(self.job.id, saved["report"], saved["sources"], False)
+        await self.emit("synthesis/edge", "synthesis_complete", {"sourceCount": len(ordered)})
+        await self.emit(
+            "end",
+            "done",
+            {"researchId": self.job.id, "status": "complete"},
+            final_status=("complete", None),
+            phase="done",
+        )
+        return "complete"
+
+    async def _delta(self, body: list[str], text: str) -> None:
+        if text:
+            body.append(text)
+            await self.emit("synthesis", "synthesis_delta", {"text": text})
+
+    async def _finish_cancelled(self, results: list[DimensionResult]) -> str:
+        """Keep what was found: a partial report from the completed dimensions, no model call."""
+        markdown, sources = partial_report(self.job.query, results)
+        await self.store.save_report(self.job.id, markdown, sources, True)
+        await self.emit(
+            "end",
+            "done",
+            {"researchId": self.job.id, "status": "cancelled"},
+            final_status=("cancelled", None),
+            phase="done",
+        )
+        return "cancelled"
+
+
+def _snippet(passage: str, limit: int = 280) -> str:
+    text = " ".join(passage.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"

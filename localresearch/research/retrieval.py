@@ -1,0 +1,65 @@
+"""Where sources come from: the memory index (always; it holds the user's folders) and the web."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Protocol
+
+from localresearch.errors import InvalidRequest
+from localresearch.memory.types import MemorySearcher, SearchHit
+from localresearch.research.types import Source
+
+log = logging.getLogger(__name__)
+
+
+class WebSearcher(Protocol):
+    """A web search backend that returns sources with readable page text as the passage."""
+
+    async def search(self, query: str, limit: int) -> list[Source]: ...
+
+    async def close(self) -> None: ...
+
+
+def source_from_hit(hit: SearchHit) -> Source:
+    location = f"{hit.file}:{hit.line_start}-{hit.line_end}"
+    title = hit.heading.split(" > ")[-1] if hit.heading else Path(hit.file).name
+    url = Path(hit.path).as_uri() if hit.path and Path(hit.path).is_absolute() else ""
+    passage = hit.content.strip()
+    return Source(
+        id=Source.make_id(location, passage),
+        title=title,
+        location=location,
+        url=url,
+        passage=passage,
+        kind="memory",
+    )
+
+
+class Retriever:
+    """One search over every configured source kind, deduplicated by stable source id."""
+
+    def __init__(self, memory: MemorySearcher | None, web: WebSearcher | None = None) -> None:
+        self.memory = memory
+        self.web = web
+
+    async def search(self, query: str, limit: int) -> list[Source]:
+        tasks = []
+        if self.memory is not None:
+            tasks.append(self._memory(query, limit))
+        if self.web is not None:
+            tasks.append(self.web.search(query, limit))
+        merged: dict[str, Source] = {}
+        for batch in await asyncio.gather(*tasks):
+            for source in batch:
+                merged.setdefault(source.id, source)
+        return list(merged.values())
+
+    async def _memory(self, query: str, limit: int) -> list[Source]:
+        assert self.memory is not None
+        try:
+            hits = await self.memory.search(query, limit)
+        except InvalidRequest:
+            return []  # a dimension made only of stopwords finds nothing, it is not an error
+        return [source_from_hit(h) for h in hits]

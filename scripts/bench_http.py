@@ -1,0 +1,204 @@
+"""HTTP benchmark: the daemon's GET /health against a bare aiohttp app, in one run.
+
+Also measures daemon start-to-healthy time and `research --help` wall time.
+
+    python scripts/bench_http.py [--requests 20000] [--concurrency 32] [--runs 5]
+
+Uses wrk when installed (a separate, faster load generator), else one aiohttp client for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+BARE_APP = """
+import sys
+from aiohttp import web
+async def health(request):
+    return web.json_response({"status": "ok"})
+app = web.Application()
+app.router.add_get("/health", health)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, timeout: float = 20.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"{url} did not become healthy")
+
+
+async def load_aiohttp(url: str, total: int, concurrency: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        remaining = total
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                t0 = time.perf_counter()
+                async with session.get(url + "/health") as r:
+                    await r.read()
+                    assert r.status == 200
+                latencies.append(time.perf_counter() - t0)
+
+        # warm-up
+        for _ in range(200):
+            async with session.get(url + "/health") as r:
+                await r.read()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return len(latencies) / elapsed, latencies
+
+
+def load_wrk(url: str, seconds: int, concurrency: int) -> tuple[float, float, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", url + "/health"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def pct(p: str) -> float:
+        m = re.search(rf"{p}%\s+([\d.]+)(us|ms|s)", out)
+        assert m, out
+        scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+        return float(m.group(1)) * scale
+
+    return rps, pct("50"), pct("99")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=5, help="repeats for timing medians")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    results: dict[str, object] = {}
+    home = tempfile.mkdtemp(prefix="lr-bench-")
+    port = free_port()
+    env = dict(
+        os.environ,
+        LOCALRESEARCH_HOME=home,
+        LOCALRESEARCH_SERVER__PORT=str(port),
+        LOCALRESEARCH_HEARTBEAT__ENABLED="false",
+    )
+    research = [sys.executable, "-m", "localresearch"]
+
+    # Start-to-healthy: `research daemon start` returns only once /health answers.
+    starts = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        subprocess.run([*research, "daemon", "start"], env=env, check=True, capture_output=True)
+        starts.append(time.perf_counter() - t0)
+        subprocess.run([*research, "daemon", "stop"], env=env, check=True, capture_output=True)
+    # Baseline: the bare aiohttp app's own start-to-healthy.
+    bare_starts = []
+    for _ in range(args.runs):
+        bport = free_port()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(bport)])
+        wait_healthy(f"http://127.0.0.1:{bport}")
+        bare_starts.append(time.perf_counter() - t0)
+        proc.terminate()
+        proc.wait()
+    results["start_to_healthy_s"] = round(statistics.median(starts), 3)
+    results["bare_aiohttp_start_to_healthy_s"] = round(statistics.median(bare_starts), 3)
+
+    # research --help against bare interpreter start-up.
+    helps, bare = [], []
+    for _ in range(max(args.runs, 10)):
+        t0 = time.perf_counter()
+        subprocess.run([*research, "--help"], env=env, check=True, capture_output=True)
+        helps.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True, capture_output=True)
+        bare.append(time.perf_counter() - t0)
+    results["help_s"] = round(statistics.median(helps), 3)
+    results["python_startup_s"] = round(statistics.median(bare), 3)
+
+    # Throughput and latency: daemon vs bare aiohttp, same client, same machine.
+    subprocess.run([*research, "daemon", "start"], env=env, check=True, capture_output=True)
+    bport = free_port()
+    bare_proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(bport)])
+    try:
+        wait_healthy(f"http://127.0.0.1:{bport}")
+        targets = {"daemon": f"http://127.0.0.1:{port}", "bare": f"http://127.0.0.1:{bport}"}
+        use_wrk = shutil.which("wrk") is not None
+        results["client"] = "wrk" if use_wrk else "aiohttp"
+        for name, url in targets.items():
+            if use_wrk:
+                rps, p50, p99 = load_wrk(url, 5, args.concurrency)
+            else:
+                rps, lat = asyncio.run(load_aiohttp(url, args.requests, args.concurrency))
+                p50, p99 = percentile(lat, 50) * 1000, percentile(lat, 99) * 1000
+            results[f"{name}_rps"] = round(rps)
+            results[f"{name}_p50_ms"] = round(p50, 3)
+            results[f"{name}_p99_ms"] = round(p99, 3)
+        results["ratio_rps"] = round(results["daemon_rps"] / results["bare_rps"], 3)  # type: ignore[operator]
+    finally:
+        bare_proc.terminate()
+        bare_proc.wait()
+        subprocess.run([*research, "daemon", "stop"], env=env, capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"client: {results['client']}, concurrency {args.concurrency}")
+    print(
+        f"GET /health daemon: {results['daemon_rps']} req/s, p50 {results['daemon_p50_ms']} ms, p99 {results['daemon_p99_ms']} ms"
+    )
+    print(
+        f"GET /health bare  : {results['bare_rps']} req/s, p50 {results['bare_p50_ms']} ms, p99 {results['bare_p99_ms']} ms"
+    )
+    print(f"ratio daemon/bare : {results['ratio_rps']} (target >= 0.8)")
+    print(
+        f"start-to-healthy  : {results['start_to_healthy_s']} s (bare aiohttp {results['bare_aiohttp_start_to_healthy_s']} s; target <= 0.5)"
+    )
+    print(
+        f"research --help   : {results['help_s']} s (python start-up {results['python_startup_s']} s; target <= 0.1)"
+    )
+
+
+if __name__ == "__main__":
+    main()
