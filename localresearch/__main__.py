@@ -2,4 +2,5 @@
 
 from localresearch.cli.main import main
 
-main()
+if __name__ == "__main__":  # worker processes (spawn) import this module as __mp_main__
+    main()

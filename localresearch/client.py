@@ -12,7 +12,7 @@ import json
 import socket
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from localresearch.events import Event
 
@@ -180,11 +180,185 @@ class Client:
 
     # --- memory ---
 
+    def memory_search(self, query: str, limit: int = 10) -> dict[str, Any]:
+        """GET /api/memory/search: {"query", "results": [{file, content, score, ...}], "total"}."""
+        result: dict[str, Any] = self.get("/api/memory/search", {"q": query, "limit": limit})
+        return result
+
+    def memory_stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.get("/api/memory/stats")
+        return result
+
+    def memory_reindex(self, force: bool = False) -> dict[str, Any]:
+        """Returns when the index is current, with files added/updated/removed/skipped."""
+        result: dict[str, Any] = self.post("/api/memory/reindex", {"force": force}, timeout=None)
+        return result
+
+    def memory_reindex_stream(self, force: bool = False) -> Iterator[Event]:
+        """The same, as `start`, `progress` ({files_done, files_total, file}) and `done` events."""
+        return self.stream("POST", "/api/memory/reindex", json={"force": force})
+
+    def memory_sources(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.get("/api/memory/sources")["sources"]
+        return result
+
+    def memory_add_source(self, path: str, glob: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self.post("/api/memory/sources", {"path": path, "glob": glob})
+        return result
+
+    def memory_remove_source(self, path: str) -> dict[str, Any]:
+        params = {"path": path}
+        result: dict[str, Any] = self.request("DELETE", "/api/memory/sources", params=params)
+        return result
+
     # --- chat ---
+
+    @staticmethod
+    def _chat_body(
+        message: str, session_id: str | None, model: str | None, include_memory: bool
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": message, "include_memory": include_memory}
+        if session_id:
+            body["session_id"] = session_id
+        if model:
+            body["model"] = model
+        return body
+
+    def chat(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        model: str | None = None,
+        include_memory: bool = True,
+    ) -> dict[str, Any]:
+        """One answer at once: {"response", "model", "tokens", "tools_used", "citations", …}."""
+        body = self._chat_body(message, session_id, model, include_memory)
+        result: dict[str, Any] = self.post("/api/chat", body, timeout=None)
+        return result
+
+    def chat_stream(
+        self,
+        message: str,
+        *,
+        session_id: str | None = None,
+        model: str | None = None,
+        include_memory: bool = True,
+    ) -> Iterator[Event]:
+        """The answer as events: start, delta{text}, tool_call, then done or error."""
+        body = self._chat_body(message, session_id, model, include_memory)
+        return self.stream("POST", "/api/chat/stream", json=body)
+
+    def create_session(self, title: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self.post("/api/sessions", {"title": title} if title else {})
+        return result
+
+    def sessions(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        result: dict[str, Any] = self.get("/api/sessions", {"limit": limit, "offset": offset})
+        return result
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.get(f"/api/sessions/{quote(session_id, safe='')}")
+        return result
+
+    def delete_session(self, session_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.delete(f"/api/sessions/{quote(session_id, safe='')}")
+        return result
+
+    def models(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.get("/api/models")
+        return result
+
+    def websocket_url(self, path: str = "/api/ws") -> str:
+        return f"ws://{self.host}:{self.port}{path}"
 
     # --- research ---
 
+    def research_start(
+        self,
+        query: str,
+        *,
+        session_id: str | None = None,
+        dimensions: int | None = None,
+        rounds: int | None = None,
+    ) -> dict[str, Any]:
+        """Start a deep research job; returns {"researchId", "status": "started"}."""
+        body: dict[str, Any] = {"query": query}
+        extra = {"sessionId": session_id, "dimensions": dimensions, "rounds": rounds}
+        body.update({key: value for key, value in extra.items() if value is not None})
+        result: dict[str, Any] = self.post("/api/research/deep", body)
+        return result
+
+    def research_status(self, research_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.get(f"/api/research/deep/{research_id}/status")
+        return result
+
+    def research_list(
+        self, *, limit: int = 20, offset: int = 0, status: str | None = None
+    ) -> dict[str, Any]:
+        params = {"limit": limit, "offset": offset, "status": status}
+        result: dict[str, Any] = self.get("/api/research/deep", params=params)
+        return result
+
+    def research_cancel(self, research_id: str) -> None:
+        self.delete(f"/api/research/deep/{research_id}")
+
+    def research_events(
+        self, research_id: str, last_event_id: int | None = None
+    ) -> Iterator[Event]:
+        """The job's events from the start (or after `last_event_id`) until its `done` event."""
+        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id else None
+        return self.stream("GET", f"/api/research/deep/{research_id}", headers=headers)
+
+    def research_report(self, research_id: str, fmt: str = "md") -> str:
+        """The report as Markdown, HTML or JSON text."""
+        path = f"/api/research/deep/{research_id}/report"
+        conn, response = self._open("GET", path, params={"format": fmt})
+        try:
+            raw = response.read()
+        finally:
+            conn.close()
+        self._raise_for(response, raw)
+        return raw.decode("utf-8")
+
     # --- heartbeat ---
+
+    def heartbeat_status(self) -> dict[str, Any]:
+        """Enabled/paused, last and next run, last result, pending and malformed entries."""
+        result: dict[str, Any] = self.get("/api/heartbeat")
+        return result
+
+    def heartbeat_run(self, *, timeout: float | None = None) -> dict[str, Any]:
+        """Run the due tasks now and return the heartbeat's result (waits for it)."""
+        result: dict[str, Any] = self.post("/api/heartbeat/run", timeout=timeout)
+        return result
+
+    def heartbeat_pause(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.post("/api/heartbeat/pause")
+        return result
+
+    def heartbeat_resume(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.post("/api/heartbeat/resume")
+        return result
+
+    def schedules(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.get("/api/schedules")["schedules"]
+        return result
+
+    def add_schedule(
+        self, every: str, question: str, *, kind: str = "ask", priority: str | None = None
+    ) -> dict[str, Any]:
+        """Add a recurring task to HEARTBEAT.md, e.g. every="every 1d at 08:00"."""
+        body: dict[str, Any] = {"every": every, "question": question, "kind": kind}
+        if priority:
+            body["priority"] = priority
+        result: dict[str, Any] = self.post("/api/schedules", body)
+        return result
+
+    def remove_schedule(self, schedule_id: str) -> None:
+        from urllib.parse import quote
+
+        self.delete(f"/api/schedules/{quote(schedule_id, safe='')}")
 
 
 def _json_loads(raw: bytes) -> Any:

@@ -25,7 +25,9 @@ _STOPWORDS_TEXT = """
     they this those through to too under until up very was we were what when where which while who
     whom why will with would you your yours yourself yourselves tell say says said know explain
     describe please note notes mention mentions mentioned thing things anything something also use
-    used using via per like get got"""
+    used using via per like get got happen happens happened work works mean means way ways
+    lot lots kind sort keep keeps make makes take takes give gives let lets need needs want
+    handle handles handled deal deals"""
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
@@ -53,10 +55,17 @@ def stem(word: str) -> str:
     if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
         w = w[:-1]
     if len(w) > 5 and w.endswith("ing"):
-        return w[:-3]
+        return _undouble(w[:-3])
     if len(w) > 4 and w.endswith("ed"):
-        return w[:-2]
+        return _undouble(w[:-2])
     return w
+
+
+def _undouble(stem_: str) -> str:
+    """'logg' → 'log', 'stopp' → 'stop' (but 'pass', 'call', 'buzz' keep theirs)."""
+    if len(stem_) > 2 and stem_[-1] == stem_[-2] and stem_[-1] not in "lsz":
+        return stem_[:-1]
+    return stem_
 
 
 def words(text: str) -> list[str]:
@@ -99,7 +108,8 @@ def _blocks(text: str) -> list[tuple[int, int, bool]]:
     """(start, end, is_heading) spans of prose blocks; code fences and table rules are skipped."""
     blocks: list[tuple[int, int, bool]] = []
     offset = 0
-    in_fence = False
+    in_fence = _starts_inside_fence(text)
+    in_comment = False
     block_start: int | None = None
 
     def close(end: int) -> None:
@@ -118,6 +128,10 @@ def _blocks(text: str) -> list[tuple[int, int, bool]]:
             continue
         if in_fence:
             continue
+        if in_comment or body.lstrip().startswith("<!--"):
+            close(start)
+            in_comment = "-->" not in body
+            continue
         if not body.strip() or _TABLE_RULE.match(body):
             close(start)
             continue
@@ -131,6 +145,22 @@ def _blocks(text: str) -> list[tuple[int, int, bool]]:
             block_start = start
     close(offset)
     return blocks
+
+
+def _starts_inside_fence(text: str) -> bool:
+    """A passage cut from a longer file may begin inside a code block: with an odd number of
+    fences, a bare first fence (no language tag) is taken to be a closing one."""
+    fences = [line.strip() for line in text.splitlines() if _FENCE.match(line)]
+    return len(fences) % 2 == 1 and fences[0] in ("```", "~~~")
+
+
+def _prose_like(text: str) -> bool:
+    """False for command lines and code that slipped outside a fence."""
+    tokens = text.split()
+    if not tokens:
+        return False
+    wordy = sum(1 for t in tokens if t.strip(".,;:!?()\"'*_").isalpha())
+    return wordy / len(tokens) >= 0.5
 
 
 def _clean(fragment: str) -> str:
@@ -168,7 +198,7 @@ def split_sentences(text: str, *, first_line: int = 1, source: int = 0) -> list[
         for a, b in itertools.pairwise(cuts):
             fragment = block[a:b]
             cleaned = _clean(fragment)
-            if not cleaned or not _WORD.search(cleaned):
+            if not cleaned or not _WORD.search(cleaned) or not _prose_like(cleaned):
                 continue
             lead = len(fragment) - len(fragment.lstrip())
             start = block_start + a + lead
@@ -258,14 +288,19 @@ def select_sentences(
     redundancy: float = 0.6,
     min_score: float = 0.0,
     include_headings: bool = False,
+    relative_floor: float = 0.0,
 ) -> list[ScoredSentence]:
-    """Take the best sentences, skipping ones too similar to one already taken."""
+    """Take the best sentences, skipping ones too similar to one already taken, and (with
+    `relative_floor`) ones scoring below that fraction of the best: no weak tail of matches."""
     chosen: list[ScoredSentence] = []
     seen_text: set[str] = set()
-    for item in scored:
+    ranked = list(scored)
+    best = max((s.score for s in ranked if include_headings or not s.sentence.heading), default=0)
+    floor = max(min_score, best * relative_floor)
+    for item in ranked:
         if len(chosen) >= limit:
             break
-        if item.score <= min_score or (item.sentence.heading and not include_headings):
+        if item.score <= floor or (item.sentence.heading and not include_headings):
             continue
         key = item.sentence.text.lower()
         if key in seen_text:

@@ -13,6 +13,8 @@ from localresearch.paths import Paths
 from localresearch.store import Database
 
 if TYPE_CHECKING:
+    from localresearch.chat.service import ChatService
+    from localresearch.heartbeat.service import HeartbeatService
     from localresearch.memory.service import MemoryService
     from localresearch.research.manager import JobManager
 
@@ -40,6 +42,8 @@ class Runtime:
         self.extras: dict[str, Any] = {}
         self.memory: MemoryService | None = None
         self.jobs: JobManager | None = None
+        self.chat: ChatService | None = None
+        self.heartbeat: HeartbeatService | None = None
 
     async def start(self) -> None:
         self.paths.ensure()
@@ -55,12 +59,25 @@ class Runtime:
 
         self.memory = MemoryService(self.config, self.paths, self.db)
         self.services.append(self.memory)
-        # chat: self.chat = ...
+        from localresearch.chat.service import ChatService
+
+        self.chat = ChatService(self.config, self.paths, self.db, self.memory)
+        self.services.append(self.chat)
         from localresearch.research.manager import JobManager
 
         self.jobs = JobManager(self.config, self.db, self.memory)
         self.services.append(self.jobs)
-        # heartbeat: self.heartbeat = ...
+        from localresearch.heartbeat.runner import ServicesTaskRunner
+        from localresearch.heartbeat.service import HeartbeatService, HeartbeatSettings
+        from localresearch.workspace import workspace_dir
+
+        self.heartbeat = HeartbeatService(
+            HeartbeatSettings.from_config(self.config),
+            workspace_dir(self.config, self.paths),
+            self.db,
+            ServicesTaskRunner(self.chat, self.jobs, self.memory),
+        )
+        self.services.append(self.heartbeat)
 
     async def stop(self) -> None:
         for service in reversed(self.services):
@@ -93,4 +110,4 @@ class Runtime:
         return await self.memory.status() if self.memory is not None else None
 
     async def _heartbeat_status(self) -> dict[str, Any] | None:
-        return None
+        return self.heartbeat.brief() if self.heartbeat is not None else None

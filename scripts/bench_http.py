@@ -122,7 +122,8 @@ def main() -> None:
         LOCALRESEARCH_SERVER__PORT=str(port),
         LOCALRESEARCH_HEARTBEAT__ENABLED="false",
     )
-    research = [sys.executable, "-m", "localresearch"]
+    script = Path(sys.executable).with_name("research")
+    research = [str(script)] if script.exists() else [sys.executable, "-m", "localresearch"]
 
     # Start-to-healthy: `research daemon start` returns only once /health answers.
     starts = []
@@ -184,19 +185,21 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"client: {results['client']}, concurrency {args.concurrency}")
+    r = results
+    print(f"client: {r['client']}, concurrency {args.concurrency}")
+    for name in ("daemon", "bare"):
+        print(
+            f"GET /health {name:6}: {r[f'{name}_rps']} req/s, "
+            f"p50 {r[f'{name}_p50_ms']} ms, p99 {r[f'{name}_p99_ms']} ms"
+        )
+    print(f"ratio daemon/bare : {r['ratio_rps']} (target >= 0.8)")
     print(
-        f"GET /health daemon: {results['daemon_rps']} req/s, p50 {results['daemon_p50_ms']} ms, p99 {results['daemon_p99_ms']} ms"
+        f"start-to-healthy  : {r['start_to_healthy_s']} s "
+        f"(bare aiohttp {r['bare_aiohttp_start_to_healthy_s']} s; target <= 0.5)"
     )
     print(
-        f"GET /health bare  : {results['bare_rps']} req/s, p50 {results['bare_p50_ms']} ms, p99 {results['bare_p99_ms']} ms"
-    )
-    print(f"ratio daemon/bare : {results['ratio_rps']} (target >= 0.8)")
-    print(
-        f"start-to-healthy  : {results['start_to_healthy_s']} s (bare aiohttp {results['bare_aiohttp_start_to_healthy_s']} s; target <= 0.5)"
-    )
-    print(
-        f"research --help   : {results['help_s']} s (python start-up {results['python_startup_s']} s; target <= 0.1)"
+        f"research --help   : {r['help_s']} s "
+        f"(python start-up {r['python_startup_s']} s; target <= 0.1)"
     )
 
 

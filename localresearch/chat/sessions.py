@@ -70,7 +70,7 @@ class SessionStore:
         await self.db.write(insert)
         return await self.get(session_id, with_messages=False)
 
-    async def list(self, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    async def list_page(self, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         def query(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:
             rows = conn.execute(
                 _SESSION_SELECT + " ORDER BY s.updated_at DESC, s.rowid DESC LIMIT ? OFFSET ?",

@@ -9,6 +9,7 @@ import asyncio
 import html
 import re
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +80,8 @@ class ToolBox:
     roots: list[Path]
     memory: MemorySearcher | None = None
     web_fetch: bool = False
+    # More readable folders, looked up only when read_file is called (e.g. memory sources).
+    more_roots: Callable[[], Awaitable[list[Path]]] | None = None
 
     def specs(self) -> list[ToolSpec]:
         names = ["memory_save", "read_file"]
@@ -117,7 +120,12 @@ class ToolBox:
         return "Saved to MEMORY.md."
 
     async def _tool_read_file(self, args: dict[str, Any]) -> str:
-        path = resolve_readable(_string(args, "path"), self.workspace, self.roots)
+        roots = list(self.roots)
+        if self.more_roots is not None:
+            roots.extend(await self.more_roots())
+        path = await asyncio.to_thread(
+            resolve_readable, _string(args, "path"), self.workspace, roots
+        )
         start = int(args.get("start_line") or 1)
         end = args.get("end_line")
         return await asyncio.to_thread(_read_lines, path, start, int(end) if end else None)
@@ -139,12 +147,18 @@ def append_memory(workspace: Path, text: str, when: datetime | None = None) -> P
     target = workspace / "MEMORY.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     with _save_lock:
-        existing = target.read_text(encoding="utf-8") if target.exists() else "# Memory\n\n"
-        lead = "" if existing.endswith("\n") else "\n"
+        fresh = not target.exists() or target.stat().st_size == 0
+        newline = True
+        if not fresh:
+            with target.open("rb") as fh:
+                fh.seek(-1, 2)
+                newline = fh.read(1) == b"\n"
         with target.open("a", encoding="utf-8") as fh:
-            if not target.stat().st_size:
+            if fresh:
                 fh.write("# Memory\n\n")
-            fh.write(f"{lead}- {text} ({when:%Y-%m-%d})\n")
+            elif not newline:
+                fh.write("\n")
+            fh.write(f"- {text} ({when:%Y-%m-%d})\n")
     return target
 
 

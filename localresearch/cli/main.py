@@ -14,6 +14,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "daemon": ("localresearch.cli.daemon:daemon", "Start, stop and inspect the background daemon."),
     "config": ("localresearch.cli.config:config", "Show, check and edit config.toml."),
     "status": ("localresearch.cli.daemon:status_command", "Is the daemon running? (alias)"),
+    "ask": ("localresearch.cli.ask:ask", "Ask a question; a cited answer streams in."),
+    "memory": ("localresearch.cli.memory:memory", "Search and manage the index of your notes."),
+    "chat": ("localresearch.cli.chat:chat", "Chat interactively (a session over WebSocket)."),
+    "sessions": ("localresearch.cli.sessions:sessions", "List, show and delete chat sessions."),
+    "models": ("localresearch.cli.models:models", "List model providers and models."),
+    "deep": ("localresearch.cli.deep:deep", "Research a question in depth: a cited report."),
+    "jobs": ("localresearch.cli.jobs:jobs", "List, watch, cancel and export research jobs."),
+    "heartbeat": (
+        "localresearch.cli.heartbeat:heartbeat",
+        "Scheduled tasks from HEARTBEAT.md: status, run, pause, resume.",
+    ),
+    "schedule": (
+        "localresearch.cli.schedule:schedule",
+        "Add, list and remove recurring questions and research.",
+    ),
 }
 
 

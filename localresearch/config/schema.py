@@ -94,6 +94,9 @@ class HeartbeatConfig:
     interval: str = setting("30m", "Time between heartbeats (e.g. 30m, 1h).")
     active_hours: str = setting("", "Local hours to run in, e.g. 08:00-22:00 (empty: always).")
     timeout: str = setting("", "Longest a heartbeat may run (empty: half the interval).")
+    timezone: str = setting(
+        "", "IANA zone for due times and active_hours, e.g. Europe/Paris (empty: the system's)."
+    )
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from localresearch.errors import InvalidRequest
 
-_MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
-_DAYS = "sun mon tue wed thu fri sat".split()
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 # (low, high, names) for minute, hour, day of month, month, day of week
 _FIELDS: tuple[tuple[int, int, list[str]], ...] = (
     (0, 59, []),
@@ -17,6 +17,7 @@ _FIELDS: tuple[tuple[int, int, list[str]], ...] = (
     (1, 12, _MONTHS),
     (0, 7, _DAYS),
 )
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _MAX_YEARS = 5  # a spec like "0 0 30 2 *" never matches; stop searching instead of looping
 
 
@@ -78,10 +79,17 @@ class Cron:
         if len(parts) != 5:
             raise InvalidRequest(f"cron expression needs 5 fields, got {len(parts)}: {text!r}")
         try:
-            sets = [_parse_field(p, lo, hi, names) for p, (lo, hi, names) in zip(parts, _FIELDS)]
+            sets = [
+                _parse_field(p, lo, hi, names)
+                for p, (lo, hi, names) in zip(parts, _FIELDS, strict=True)
+            ]
         except ValueError as exc:
             raise InvalidRequest(f"bad cron expression {text!r}: {exc}") from None
         weekdays = frozenset(d % 7 for d in sets[4])
+        if parts[4] in ("*", "?") and not any(
+            day <= _MONTH_DAYS[month - 1] for month in sets[3] for day in sets[2]
+        ):
+            raise InvalidRequest(f"cron expression {text!r} never matches")
         return cls(
             text=" ".join(parts),
             minutes=sets[0],

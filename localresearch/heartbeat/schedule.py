@@ -6,6 +6,7 @@ and cron expressions step in local wall time, so 08:00 stays 08:00 across daylig
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -88,6 +89,10 @@ class Every:
     @classmethod
     def parse(cls, text: str) -> Every:
         """`1d`, `every 2h`, `every 1d at 08:00`, `daily at 7:30`, `0 8 * * 1-5`."""
+        return _parse_every(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Every:
         raw = " ".join(text.strip().split())
         body = raw[6:] if raw.lower().startswith("every ") else raw
         if not body:
@@ -158,6 +163,12 @@ class Every:
             if candidate > now_utc:
                 return candidate
             day += timedelta(days=days)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_every(text: str) -> Every:
+    """Each heartbeat re-reads every task; parse each distinct `every` text once."""
+    return Every._parse(text)
 
 
 def _wall(day: object, at: time, tz: tzinfo) -> datetime:

@@ -15,6 +15,7 @@ from typing import Any
 
 from localresearch.errors import LocalResearchError
 from localresearch.heartbeat.schedule import Every, format_due, parse_due
+from localresearch.heartbeat.state import iso
 
 FIELDS = ("priority", "due", "every", "kind")
 KINDS = ("ask", "research")
@@ -52,7 +53,7 @@ class Task:
             "kind": self.kind,
             "priority": self.fields.get("priority", "normal"),
             "every": self.every.text if self.every else None,
-            "due": self.due.isoformat() if self.due else None,
+            "due": iso(self.due),
             "due_local": format_due(self.due, tz) if self.due else None,
             "line_start": self.line_start,
             "line_end": self.line_end,
@@ -118,11 +119,15 @@ def _heading_level(line: str) -> int:
     return len(match.group(1)) if match else 0
 
 
-def _find_sections(lines: list[str]) -> dict[str, tuple[int, int]]:
+def find_sections(lines: list[str]) -> dict[str, tuple[int, int]]:
     sections: dict[str, tuple[int, int]] = {}
     in_fence = False
     starts: list[tuple[int, str, int]] = []
+    in_comment = False
     for index, line in enumerate(lines):
+        if in_comment or line.lstrip().startswith("<!--"):
+            in_comment = "-->" not in line
+            continue
         if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
             continue
@@ -187,6 +192,8 @@ def _read_task(block: list[str], section: str, first: int, tz: tzinfo) -> Task:
     text = match.group(3).strip()
     if not text:
         raise _BadEntry("empty task")
+    if match.group(2) in ("x", "X"):
+        raise _BadEntry("checked as done but under Pending: move it to Completed or uncheck it")
     fields: dict[str, str] = {}
     for offset, raw in enumerate(block[1:], start=1):
         field_match = _FIELD.match(raw.rstrip("\r\n"))
@@ -224,7 +231,7 @@ def _read_task(block: list[str], section: str, first: int, tz: tzinfo) -> Task:
 def parse(text: str, tz: tzinfo) -> HeartbeatDoc:
     """Read the file's text; never fails: what cannot be read is reported as malformed."""
     lines = text.splitlines(keepends=True)
-    sections = _find_sections(lines)
+    sections = find_sections(lines)
     tasks: list[Task] = []
     malformed: list[Malformed] = []
     seen: dict[str, int] = {}

@@ -20,23 +20,19 @@ class Chunk:
     line_end: int
 
 
-# A unit is one line (or one piece of a too-long line): (line number, text, starts a paragraph).
-_Unit = tuple[int, str, bool]
+# A unit is one line (or one piece of a too-long line): (line number, text, starts a paragraph,
+# last line it covers: an HTML paragraph's text can span several source lines).
+_Unit = tuple[int, str, bool, int]
 
 
-def _split_long(number: int, text: str, cap: int) -> list[tuple[int, str]]:
-    """Cut a line longer than the cap at whitespace (or hard, if it has none)."""
-    pieces: list[tuple[int, str]] = []
-    rest = text
-    while len(rest) > cap:
-        cut = rest.rfind(" ", cap // 2, cap)
-        if cut <= 0:
-            cut = cap
-        pieces.append((number, rest[:cut].rstrip()))
-        rest = rest[cut:].lstrip()
-    if rest:
-        pieces.append((number, rest))
-    return pieces
+def _cut(text: str, room: int) -> tuple[str, str]:
+    """The head of a line that fits in `room` characters (cut at whitespace if possible)."""
+    if len(text) <= room:
+        return text, ""
+    cut = text.rfind(" ", room // 2, room)
+    if cut <= 0:
+        cut = room
+    return text[:cut].rstrip(), text[cut:].lstrip()
 
 
 def _tail(units: list[_Unit], overlap: int) -> list[_Unit]:
@@ -45,19 +41,19 @@ def _tail(units: list[_Unit], overlap: int) -> list[_Unit]:
         return []
     kept: list[_Unit] = []
     size = 0
-    for number, text, _ in reversed(units):
+    for number, text, _, last in reversed(units):
         if size + len(text) + 1 > overlap:
             if not kept:
                 piece = text[-overlap:]
                 space = piece.find(" ")
                 piece = piece[space + 1 :] if 0 <= space < len(piece) - 1 else piece
-                kept.append((number, piece, True))
+                kept.append((number, piece, True, last))
             break
-        kept.append((number, text, False))
+        kept.append((number, text, False, last))
         size += len(text) + 1
     kept.reverse()
-    first_number, first_text, _ = kept[0]
-    kept[0] = (first_number, first_text, True)
+    first_number, first_text, _, first_last = kept[0]
+    kept[0] = (first_number, first_text, True, first_last)
     return kept
 
 
@@ -78,18 +74,18 @@ class _Packer:
         if not self.units:
             return
         parts: list[str] = []
-        for index, (_, text, new_para) in enumerate(self.units):
+        for index, (_, text, new_para, _) in enumerate(self.units):
             if index:
                 parts.append("\n\n" if new_para else "\n")
             parts.append(text)
         content = "".join(parts).strip()
         if content:
             line_start = self.units[0][0]
-            line_end = self.units[-1][0]
+            line_end = max(unit[3] for unit in self.units)
             self.chunks.append(Chunk(content, self.heading, line_start, line_end))
         tail = _tail(self.units, self.overlap) if keep_tail and self.has_body else []
         self.units = tail
-        self.size = sum(len(text) + 1 for _, text, _ in tail)
+        self.size = sum(len(unit[1]) + 1 for unit in tail)
         self.has_body = False
         self.is_tail = bool(tail)
 
@@ -103,7 +99,7 @@ class _Packer:
             self._emit(keep_tail=False)
         self.heading = heading
         for i, (number, text) in enumerate(block.lines or ((block.line_start, block.text),)):
-            self.units.append((number, text, i == 0 and bool(self.units)))
+            self.units.append((number, text, i == 0 and bool(self.units), number))
             self.size += len(text) + 1
 
     def paragraph(self, block: Block) -> None:
@@ -114,11 +110,17 @@ class _Packer:
             if self.size + total + 1 > self.cap:
                 self._reset()
         first = True
-        for number, line in lines:
-            for piece_number, piece in _split_long(number, line, self.cap):
-                if self.has_body and self.size + len(piece) + 1 > self.cap:
-                    self._emit(keep_tail=True)
-                self.units.append((piece_number, piece, first and bool(self.units)))
+        last_index = len(lines) - 1
+        for index, (number, line) in enumerate(lines):
+            last = max(block.line_end, number) if index == last_index else number
+            rest = line
+            while rest:
+                room = self.cap - self.size - 1
+                if room < min(len(rest), self.cap // 4) and self.units:
+                    self._emit(keep_tail=self.has_body)
+                    room = self.cap - self.size - 1
+                piece, rest = _cut(rest, max(room, 1))
+                self.units.append((number, piece, first and bool(self.units), last))
                 self.size += len(piece) + 1
                 self.has_body = True
                 self.is_tail = False

@@ -6,12 +6,19 @@ through `db.write_sync` in batches, so the event loop and the readers are never 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import logging
+import multiprocessing
+import os
 import sqlite3
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterable
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,11 +32,16 @@ from localresearch.store import Database
 
 log = logging.getLogger(__name__)
 
-BATCH_CHUNKS = 4000
+BATCH_CHUNKS = 1000
 BATCH_FILES = 500
 MAX_SKIPPED_LISTED = 200
 
+PARALLEL_MIN_FILES = 500
+PARALLEL_BATCH = 64
+
 Progress = Callable[[int, int, str], None]
+# (content digest, chunks | None when unchanged | the reason it is skipped)
+Outcome = tuple[str, list[Chunk] | str | None]
 
 
 @dataclass(frozen=True)
@@ -91,10 +103,19 @@ def _now() -> str:
 class Indexer:
     """Synchronous indexing against the daemon's database (call from a worker thread)."""
 
-    def __init__(self, db: Database, chunk_chars: int = 1200, chunk_overlap: int = 150) -> None:
+    def __init__(
+        self,
+        db: Database,
+        chunk_chars: int = 1200,
+        chunk_overlap: int = 150,
+        workers: int | None = None,
+    ) -> None:
         self.db = db
         self.chunk_chars = chunk_chars
         self.chunk_overlap = chunk_overlap
+        # Parsing processes for big passes: the cores left once the writer thread has one.
+        self.workers = min(4, max(1, (os.cpu_count() or 2) - 1)) if workers is None else workers
+        self.force = False
         self.cancelled = threading.Event()
 
     def _known(self) -> dict[str, tuple[int, str, int, int]]:
@@ -112,8 +133,6 @@ class Indexer:
         progress: Progress | None = None,
     ) -> ReindexReport:
         """Index new and changed files, drop deleted ones; return what changed."""
-        import time
-
         started = time.perf_counter()
         report = ReindexReport()
         known = self._known()
@@ -142,24 +161,41 @@ class Indexer:
         batch: list[_Prepared] = []
         dropped: list[int] = []
         batch_chunks = 0
+        # One batch is written on the writer thread while the next one is read and chunked here.
+        pending: tuple[Future[tuple[int, int]], list[_Prepared]] | None = None
+
+        def settle() -> None:
+            nonlocal pending
+            if pending is not None:
+                future, items = pending
+                pending = None
+                self._account(items, known, report, future.result())
+
         total = len(candidates)
-        for done, (source_path, found) in enumerate(candidates, start=1):
-            if self.cancelled.is_set():
-                break
-            old = known.get(str(found.path))
-            prepared = self._prepare(source_path, found, old, force, report)
-            if prepared is None and old is not None:
-                dropped.append(old[0])  # indexed before, unreadable or binary now
-            if prepared is not None:
-                batch.append(prepared)
-                batch_chunks += len(prepared.chunks or ())
-            if batch_chunks >= BATCH_CHUNKS or len(batch) >= BATCH_FILES:
-                self._flush(batch, known, report)
-                batch, batch_chunks = [], 0
-            if progress is not None:
-                progress(done, total, found.rel)
+        self.force = force
+        with contextlib.closing(self._outcomes(candidates, known)) as outcomes:
+            for done, ((source_path, found), outcome) in enumerate(
+                zip(candidates, outcomes, strict=False), start=1
+            ):
+                if self.cancelled.is_set():
+                    break  # closing the outcomes stops the worker processes
+                old = known.get(str(found.path))
+                prepared = self._prepare(source_path, found, outcome, report)
+                if prepared is None and old is not None:
+                    dropped.append(old[0])  # indexed before, unreadable or binary now
+                if prepared is not None:
+                    batch.append(prepared)
+                    batch_chunks += len(prepared.chunks or ())
+                if batch_chunks >= BATCH_CHUNKS or len(batch) >= BATCH_FILES:
+                    settle()
+                    pending = (self._submit(batch, known), batch)
+                    batch, batch_chunks = [], 0
+                if progress is not None:
+                    progress(done, total, found.rel)
+        settle()
         if batch:
-            self._flush(batch, known, report)
+            pending = (self._submit(batch, known), batch)
+            settle()
         if dropped:
             report.files_removed += len(dropped)
             report.chunks_removed += self.db.write_sync(lambda conn: _delete_files(conn, dropped))
@@ -178,44 +214,73 @@ class Indexer:
         self,
         source: str,
         found: Found,
-        old: tuple[int, str, int, int] | None,
-        force: bool,
+        outcome: Outcome,
         report: ReindexReport,
     ) -> _Prepared | None:
-        try:
-            data = found.path.read_bytes()
-        except OSError as exc:
-            report.skip(Skipped(str(found.path), f"unreadable: {exc.strerror or exc}"))
+        digest, result = outcome
+        if isinstance(result, str):
+            report.skip(Skipped(str(found.path), result))
             return None
-        if found.path.suffix.lower() != ".pdf" and looks_binary(data):
-            report.skip(Skipped(str(found.path), "binary content"))
-            return None
-        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-        if old is not None and old[1] == digest and not force:
+        if result is None:
             report.files_unchanged += 1
-            return _Prepared(found, source, digest, None)
-        try:
-            blocks = extract_blocks(found.path, data)
-        except LocalResearchError as exc:
-            report.skip(Skipped(str(found.path), exc.message))
-            return None
-        except Exception as exc:  # a parser bug must not stop the whole pass
-            log.warning("could not extract %s: %r", found.path, exc)
-            report.skip(Skipped(str(found.path), f"could not extract text: {exc}"))
-            return None
-        chunks = chunk_blocks(blocks, self.chunk_chars, self.chunk_overlap)
-        return _Prepared(found, source, digest, chunks)
+        return _Prepared(found, source, digest, result)
 
-    def _flush(
-        self,
-        batch: list[_Prepared],
-        known: dict[str, tuple[int, str, int, int]],
-        report: ReindexReport,
-    ) -> None:
+    def _outcomes(
+        self, candidates: list[tuple[str, Found]], known: dict[str, tuple[int, str, int, int]]
+    ) -> Generator[Outcome, None, None]:
+        """Read, hash and chunk each candidate, in order: in worker processes for a big pass
+        (so that parsing uses another core while this thread feeds the writer), else here."""
+        jobs = [
+            (
+                str(found.path),
+                None if self.force else (known.get(str(found.path)) or (0, ""))[1],
+                self.chunk_chars,
+                self.chunk_overlap,
+            )
+            for _, found in candidates
+        ]
+        if len(jobs) < PARALLEL_MIN_FILES or self.workers < 1:
+            yield from (prepare_file(*job) for job in jobs)
+            return
+        batches = [jobs[i : i + PARALLEL_BATCH] for i in range(0, len(jobs), PARALLEL_BATCH)]
+        done = 0
+        pool: ProcessPoolExecutor | None = None
+        try:
+            pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+            window: deque[Future[list[Outcome]]] = deque()
+            pending = iter(batches)
+            # A few batches in flight: workers stay busy, memory stays bounded.
+            for batch in itertools.islice(pending, 2 * self.workers + 1):
+                window.append(pool.submit(prepare_files, batch))
+            while window:
+                outcomes = window.popleft().result()
+                following = next(pending, None)
+                if following is not None:
+                    window.append(pool.submit(prepare_files, following))
+                for outcome in outcomes:
+                    done += 1
+                    yield outcome
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            # No worker processes here (e.g. a main module without a __main__ guard): do the
+            # rest in this thread.
+            log.warning("memory indexing without worker processes: %s", exc)
+            yield from (prepare_file(*job) for job in jobs[done:])
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(
+        self, batch: list[_Prepared], known: dict[str, tuple[int, str, int, int]]
+    ) -> Future[tuple[int, int]]:
+        """Queue one transaction writing a batch of files; returns chunks (added, removed)."""
         stamp = _now()
 
         def write(conn: sqlite3.Connection) -> tuple[int, int]:
             added = removed = 0
+            row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM memory_chunks").fetchone()
+            next_id = [int(row[0])]
             for item in batch:
                 key = str(item.found.path)
                 old = known.get(key)
@@ -227,8 +292,7 @@ class Indexer:
                     continue
                 chunks = item.chunks or []
                 if old is not None:
-                    cursor = conn.execute("DELETE FROM memory_chunks WHERE file_id = ?", (old[0],))
-                    removed += max(cursor.rowcount, 0)
+                    removed += _delete_chunks(conn, old[0])
                     conn.execute(
                         "UPDATE memory_files SET source = ?, rel = ?, hash = ?, size = ?,"
                         " mtime_ns = ?, chunks = ?, indexed_at = ? WHERE id = ?",
@@ -260,15 +324,30 @@ class Indexer:
                         ),
                     )
                     file_id = int(cursor.lastrowid or 0)
+                first = next_id[0]
+                next_id[0] += len(chunks)
                 conn.executemany(
-                    "INSERT INTO memory_chunks (file_id, heading, content, line_start, line_end)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [(file_id, c.heading, c.content, c.line_start, c.line_end) for c in chunks],
+                    "INSERT INTO memory_chunks (id, file_id, line_start, line_end)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(first + i, file_id, c.line_start, c.line_end) for i, c in enumerate(chunks)],
+                )
+                conn.executemany(
+                    "INSERT INTO memory_fts (rowid, heading, content) VALUES (?, ?, ?)",
+                    [(first + i, c.heading, c.content) for i, c in enumerate(chunks)],
                 )
                 added += len(chunks)
             return added, removed
 
-        added, removed = self.db.write_sync(write)
+        return self.db.submit_write(write)
+
+    @staticmethod
+    def _account(
+        batch: list[_Prepared],
+        known: dict[str, tuple[int, str, int, int]],
+        report: ReindexReport,
+        result: tuple[int, int],
+    ) -> None:
+        added, removed = result
         report.chunks_added += added
         report.chunks_removed += removed
         for item in batch:
@@ -291,11 +370,49 @@ class Indexer:
         return self.db.write_sync(write)
 
 
+def prepare_file(
+    path: str, old_digest: str | None, chunk_chars: int, chunk_overlap: int
+) -> Outcome:
+    """(digest, chunks) for a file; chunks None if its digest is `old_digest` (unchanged), or a
+    reason string if it must be skipped. Pure, so it can run in a worker process."""
+    target = Path(path)
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        return "", f"unreadable: {exc.strerror or exc}"
+    if target.suffix.lower() != ".pdf" and looks_binary(data):
+        return "", "binary content"
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    if old_digest == digest:
+        return digest, None
+    try:
+        blocks = extract_blocks(target, data)
+    except LocalResearchError as exc:
+        return digest, exc.message
+    except Exception as exc:  # a parser bug must not stop the whole pass
+        log.warning("could not extract %s: %r", path, exc)
+        return digest, f"could not extract text: {exc}"
+    return digest, chunk_blocks(blocks, chunk_chars, chunk_overlap)
+
+
+def prepare_files(jobs: list[tuple[str, str | None, int, int]]) -> list[Outcome]:
+    """prepare_file for a batch (one round trip to a worker process per batch)."""
+    return [prepare_file(*job) for job in jobs]
+
+
 def _delete_files(conn: sqlite3.Connection, file_ids: list[int]) -> int:
-    """Delete files and their chunks (the FTS rows go with them through the trigger)."""
+    """Delete files and their chunks (and their FTS rows)."""
     removed = 0
     for file_id in file_ids:
-        cursor = conn.execute("DELETE FROM memory_chunks WHERE file_id = ?", (file_id,))
-        removed += max(cursor.rowcount, 0)
+        removed += _delete_chunks(conn, file_id)
         conn.execute("DELETE FROM memory_files WHERE id = ?", (file_id,))
     return removed
+
+
+def _delete_chunks(conn: sqlite3.Connection, file_id: int) -> int:
+    conn.execute(
+        "DELETE FROM memory_fts WHERE rowid IN (SELECT id FROM memory_chunks WHERE file_id = ?)",
+        (file_id,),
+    )
+    cursor = conn.execute("DELETE FROM memory_chunks WHERE file_id = ?", (file_id,))
+    return max(cursor.rowcount, 0)

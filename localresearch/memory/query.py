@@ -51,7 +51,22 @@ def parse_terms(text: str) -> list[str]:
         content = plain
     for word, star in content:
         terms.append(_quote(word) + ("*" if star else ""))
-    return terms[:MAX_TERMS]
+    # A repeated word counts once (measured on SciFact train: +0.004 nDCG@10).
+    return list(dict.fromkeys(terms))[:MAX_TERMS]
+
+
+def by_budget(terms: list[str], df: dict[str, int], budget: int, limit: float) -> list[str]:
+    """The rarest terms (document frequency <= limit) whose postings fit in `budget` rows; at
+    least the rarest term. Terms found nowhere are dropped. Query order is kept."""
+    present = [t for t in terms if df.get(t, 0) > 0]
+    kept: set[str] = set()
+    rows = 0
+    for term in sorted(present, key=lambda t: df[t]):
+        if kept and (df[term] > limit or rows + df[term] > budget):
+            break
+        kept.add(term)
+        rows += df[term]
+    return [t for t in present if t in kept]
 
 
 def build_match(text: str) -> str | None:

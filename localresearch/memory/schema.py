@@ -8,7 +8,9 @@ from localresearch.store.migrations import Migration
 
 # Chosen on the SciFact train queries (scripts/bench_memory.py; figures in docs/memory.md).
 TOKENIZER = "porter unicode61 remove_diacritics 2"
-RANK = "bm25(4.0, 1.0)"  # heading path, content
+RANK_WEIGHTS = (1.0, 1.0)  # heading path, content
+RANK = f"bm25({RANK_WEIGHTS[0]}, {RANK_WEIGHTS[1]})"
+_RANK_001 = "bm25(4.0, 1.0)"
 
 
 _STATEMENTS = [
@@ -61,7 +63,28 @@ _STATEMENTS = [
 def _initial(conn: sqlite3.Connection) -> None:
     for statement in _STATEMENTS:
         conn.execute(statement)
+    conn.execute("INSERT INTO memory_fts(memory_fts, rank) VALUES ('rank', ?)", (_RANK_001,))
+
+
+def _fts_stores_content(conn: sqlite3.Connection) -> None:
+    """The FTS table keeps the text itself (one insert per chunk instead of a row plus a
+    trigger: indexing runs at the speed of raw FTS5 inserts); chunks keep only positions."""
+    for trigger in ("memory_chunks_ai", "memory_chunks_ad", "memory_chunks_au"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    conn.execute("DROP TABLE memory_fts")
+    conn.execute(
+        f"CREATE VIRTUAL TABLE memory_fts USING fts5(heading, content, tokenize='{TOKENIZER}')"
+    )
+    conn.execute(
+        "INSERT INTO memory_fts(rowid, heading, content)"
+        " SELECT id, heading, content FROM memory_chunks"
+    )
+    conn.execute("ALTER TABLE memory_chunks DROP COLUMN content")
+    conn.execute("ALTER TABLE memory_chunks DROP COLUMN heading")
     conn.execute("INSERT INTO memory_fts(memory_fts, rank) VALUES ('rank', ?)", (RANK,))
 
 
-MIGRATIONS: list[Migration] = [("memory.001_index", _initial)]
+MIGRATIONS: list[Migration] = [
+    ("memory.001_index", _initial),
+    ("memory.002_fts_stores_content", _fts_stores_content),
+]

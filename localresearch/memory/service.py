@@ -16,8 +16,9 @@ from typing import Any
 from localresearch.config import Config
 from localresearch.errors import Conflict, InvalidRequest, NotFound
 from localresearch.memory.indexer import Indexer, Progress, ReindexReport, SourceSpec
-from localresearch.memory.query import build_match
+from localresearch.memory.query import by_budget, parse_terms
 from localresearch.memory.rerank import rerank
+from localresearch.memory.schema import RANK_WEIGHTS
 from localresearch.memory.types import SearchHit
 from localresearch.paths import Paths
 from localresearch.store import Database
@@ -26,14 +27,39 @@ from localresearch.workspace import ensure_workspace, workspace_dir
 log = logging.getLogger(__name__)
 
 MAX_LIMIT = 1000
+# Query planning, measured on SciFact (scripts/bench_memory.py, docs/memory.md): BM25 is computed
+# only for candidate chunks that contain one of the query's rarer terms (document frequency at
+# most RARE_TERM_FRACTION of the chunks, postings within MAX_CANDIDATE_ROWS), but scored on all
+# its terms: same nDCG@10 as scoring every match, a fraction of the work. On huge indexes the
+# most common terms are left out so that matching stays within MAX_MATCH_ROWS postings.
+RARE_TERM_FRACTION = 0.05
+MAX_CANDIDATE_ROWS = 1_000
+MAX_MATCH_ROWS = 10_000
+_DF_CACHE_SIZE = 50_000
 
 _SEARCH_SQL = """
-SELECT c.id, c.heading, c.content, c.line_start, c.line_end, f.rel, f.path, f.mtime_ns,
-       hits.rank
-FROM (SELECT rowid, rank FROM memory_fts WHERE memory_fts MATCH ? ORDER BY rank LIMIT ?) AS hits
+SELECT hits.rowid AS id, hits.heading, hits.content, hits.score, c.line_start, c.line_end,
+       f.rel, f.path, f.mtime_ns
+FROM (SELECT rowid, heading, content, rank AS score FROM memory_fts WHERE memory_fts MATCH ?
+      ORDER BY rank LIMIT ?) AS hits
 JOIN memory_chunks AS c ON c.id = hits.rowid
 JOIN memory_files AS f ON f.id = c.file_id
-ORDER BY hits.rank
+ORDER BY hits.score
+"""
+# `+rowid` keeps the candidate filter out of FTS5's planner: it filters the matched rows, and
+# bm25() runs only on the rows that pass; the text is read for the top rows only.
+_CANDIDATE_SQL = f"""
+SELECT hits.rowid AS id, t.heading, t.content, hits.score, c.line_start, c.line_end,
+       f.rel, f.path, f.mtime_ns
+FROM (SELECT rowid, bm25(memory_fts, {RANK_WEIGHTS[0]}, {RANK_WEIGHTS[1]}) AS score
+      FROM memory_fts
+      WHERE memory_fts MATCH ?
+        AND +rowid IN (SELECT rowid FROM memory_fts WHERE memory_fts MATCH ?)
+      ORDER BY score LIMIT ?) AS hits
+JOIN memory_fts AS t ON t.rowid = hits.rowid
+JOIN memory_chunks AS c ON c.id = hits.rowid
+JOIN memory_files AS f ON f.id = c.file_id
+ORDER BY hits.score
 """
 
 
@@ -80,6 +106,9 @@ class MemoryService:
         self._ready = asyncio.Event()
         self.last_report: ReindexReport | None = None
         self.indexing = False
+        self._stopping = False
+        self._df: dict[str, int] = {}
+        self._chunk_total: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -88,6 +117,7 @@ class MemoryService:
         self._task = asyncio.create_task(self._run(), name="memory-indexer")
 
     async def stop(self) -> None:
+        self._stopping = True
         self.indexer.cancelled.set()
         if self._task is not None:
             self._task.cancel()
@@ -124,13 +154,25 @@ class MemoryService:
         async with self._lock:
             sources = [source.spec() for source in await self.sources()]
             self.indexing = True
+            work = asyncio.ensure_future(
+                asyncio.to_thread(self.indexer.sync, sources, force=force, progress=progress)
+            )
             try:
-                report = await asyncio.to_thread(
-                    self.indexer.sync, sources, force=force, progress=progress
-                )
+                report = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # Keep the lock until the thread has stopped (at the next file), so that the
+                # database is never closed under a running pass.
+                self.indexer.cancelled.set()
+                with contextlib.suppress(Exception):
+                    await work
+                if not self._stopping:
+                    self.indexer.cancelled.clear()
+                raise
             finally:
                 self.indexing = False
             self.last_report = report
+            if report.chunks_added or report.chunks_removed:
+                self._forget_frequencies()
             if report.files_added or report.files_updated or report.files_removed:
                 log.info(
                     "memory index: %s",
@@ -152,19 +194,26 @@ class MemoryService:
 
     async def search(self, query: str, limit: int = 10) -> list[SearchHit]:
         """Best chunks for any user text (empty text is an InvalidRequest)."""
-        if not isinstance(query, str):
-            raise InvalidRequest("Query must be a string")
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidRequest("Query is empty: give some words to search for (parameter q)")
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
-        match = build_match(query)
-        if match is None:
+        terms = parse_terms(query)
+        if not terms:
             return []
         memory = self.config.memory
         reranking = memory.recency_weight > 0 or memory.mmr_lambda < 1.0
         fetch = min(limit * 4, MAX_LIMIT) if reranking else limit
 
         def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            return conn.execute(_SEARCH_SQL, (match, fetch)).fetchall()
+            scored, candidates = self._plan(conn, terms)
+            if not scored:
+                return []
+            match = " OR ".join(scored)
+            if candidates == scored:
+                return conn.execute(_SEARCH_SQL, (match, fetch)).fetchall()
+            args = (match, " OR ".join(candidates), fetch)
+            return conn.execute(_CANDIDATE_SQL, args).fetchall()
 
         try:
             rows = await self.db.read(read)
@@ -176,7 +225,7 @@ class MemoryService:
                 file=row["rel"],
                 path=row["path"],
                 content=row["content"],
-                score=-float(row["rank"]),
+                score=-float(row["score"]),
                 line_start=row["line_start"],
                 line_end=row["line_end"],
                 heading=row["heading"],
@@ -188,6 +237,32 @@ class MemoryService:
             mtimes = {row["id"]: row["mtime_ns"] / 1e9 for row in rows}
             hits = rerank(hits, mtimes, memory.recency_weight, memory.mmr_lambda, time.time())
         return hits[:limit]
+
+    def _forget_frequencies(self) -> None:
+        """The index changed: searches in flight fill the old dict, new ones start afresh."""
+        self._df = {}
+        self._chunk_total = None
+
+    def _plan(self, conn: sqlite3.Connection, terms: list[str]) -> tuple[list[str], list[str]]:
+        """The terms to score and the rarer ones that select candidates (cached frequencies)."""
+        total = self._chunk_total
+        if total is None:
+            total = int(conn.execute("SELECT count(*) FROM memory_chunks").fetchone()[0])
+            self._chunk_total = total
+        df = self._df
+        if len(df) > _DF_CACHE_SIZE:
+            df = self._df = {}
+        for term in terms:
+            if term not in df:
+                row = conn.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ?"
+                    " LIMIT ?)",
+                    (term, MAX_MATCH_ROWS + 1),
+                ).fetchone()
+                df[term] = int(row[0])
+        scored = by_budget(terms, df, MAX_MATCH_ROWS, float(total))
+        candidates = by_budget(scored, df, MAX_CANDIDATE_ROWS, RARE_TERM_FRACTION * total)
+        return scored, candidates
 
     # -- sources ---------------------------------------------------------------------------
 
@@ -241,6 +316,7 @@ class MemoryService:
             raise NotFound(f"Not a memory source: {target}")
         async with self._lock:
             removed = await asyncio.to_thread(self.indexer.remove_source, str(target))
+            self._forget_frequencies()
         return {"path": str(target), "files_removed": removed}
 
     # -- statistics ------------------------------------------------------------------------

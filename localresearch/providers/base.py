@@ -84,6 +84,9 @@ class ChatRequest:
     # Passages retrieved for grounding: LLMs see them in the prompt, builtin answers from them.
     context: list[SearchHit] = field(default_factory=list)
     json_mode: bool = False  # ask for a JSON object (structured outputs in research jobs)
+    # The caller already searched memory: `context` is all there is (maybe nothing), so
+    # providers that retrieve for themselves (builtin) must not search again.
+    retrieved: bool = False
 
 
 @dataclass(frozen=True)

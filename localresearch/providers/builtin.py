@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from localresearch.extractive import (
     select_sentences,
     split_sentences,
 )
-from localresearch.memory.types import SearchHit
+from localresearch.memory.types import MemorySearcher, SearchHit
 from localresearch.providers.base import (
     ChatRequest,
     Citation,
@@ -29,6 +30,23 @@ from localresearch.providers.base import (
 
 MAX_SENTENCES = 6
 SEARCH_LIMIT = 8
+# Past answers are logged to memory/YYYY-MM-DD.md; when a note says the same, cite the note.
+LOG_WEIGHT = 0.5
+_DAILY_LOG = re.compile(r"(^|/)memory/\d{4}-\d{2}-\d{2}\.md$")
+RELATIVE_FLOOR = 0.25  # drop sentences scoring under a quarter of the best one
+
+
+async def retrieve(memory: MemorySearcher, question: str, limit: int) -> list[SearchHit]:
+    """Passages for a question: the memory search as asked, then one with every term as a
+    prefix (so "keys" also finds "key" and "logs" finds "logged"), merged without repeats."""
+    hits = await memory.search(question, limit)
+    stems = [t for t in query_terms(question) if len(t) >= 3]
+    if not stems:
+        return hits
+    seen = {(h.file, h.line_start, h.line_end) for h in hits}
+    wider = await memory.search(" ".join(f"{t}*" for t in stems), limit)
+    extra = [h for h in wider if (h.file, h.line_start, h.line_end) not in seen]
+    return hits + extra[: max(0, limit - len(hits) // 2)]
 
 
 @dataclass(frozen=True)
@@ -62,10 +80,12 @@ def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer
     for index, hit in enumerate(hits):
         sentences.extend(split_sentences(hit.content, first_line=hit.line_start, source=index))
     top = max((h.score for h in hits), default=0.0)
-    weights = [(h.score / top) if top > 0 else 1.0 for h in hits]
-    chosen = select_sentences(
-        score_sentences(sentences, question, source_weights=weights), limit=MAX_SENTENCES
-    )
+    weights = [
+        ((h.score / top) if top > 0 else 1.0) * (LOG_WEIGHT if _DAILY_LOG.search(h.file) else 1.0)
+        for h in hits
+    ]
+    scored = score_sentences(sentences, question, source_weights=weights)
+    chosen = select_sentences(scored, limit=MAX_SENTENCES, relative_floor=RELATIVE_FLOOR)
     if not chosen:
         return ExtractiveAnswer(nothing_found(question), [])
     book = CitationBook()
@@ -95,10 +115,11 @@ class BuiltinProvider(Provider):
         question = _question(request)
         hits = list(request.context)
         reason = ""
-        if not hits and self.memory is not None and query_terms(question):
-            hits = await self.memory.search(question, SEARCH_LIMIT)
-        elif not hits and self.memory is None and not request.context:
-            reason = "(Memory search is off for this question, so there was nothing to read.)"
+        if not hits and not request.retrieved:
+            if self.memory is not None and query_terms(question):
+                hits = await retrieve(self.memory, question, SEARCH_LIMIT)
+            elif self.memory is None:
+                reason = "(Memory search is off for this question, so there was nothing to read.)"
         answer = await asyncio.to_thread(compose_answer, question, hits)
         text = answer.text
         if not answer.citations and reason:

@@ -64,10 +64,17 @@ class LineReader:
             async with asyncio.timeout(timeout):
                 return await self.response.content.readany()
         except TimeoutError:
-            what = "more output" if self._started else "the first token"
+            options = self.provider.options
+            if self._started:
+                what, limit, name = "more output", options.idle_timeout, "idle_timeout"
+            else:
+                what, limit, name = (
+                    "first token",
+                    options.first_token_timeout,
+                    "first_token_timeout",
+                )
             raise ProviderError(
-                f"{self.provider.id}: no {what} within {timeout:g} s "
-                f"({'idle' if self._started else 'first_token'}_timeout)"
+                f"{self.provider.id}: no {what} within {limit:g} s ({name})"
             ) from None
         except aiohttp.ClientPayloadError as exc:
             raise ProviderError(f"{self.provider.id}: stream broken: {exc}") from None

@@ -18,10 +18,19 @@ from localresearch.providers.base import (
     TextChunk,
     Usage,
 )
-from localresearch.providers.openai import wire_messages
 from localresearch.providers.prompt import prompt_messages
 
 _DONE = object()
+
+
+def _messages(request: ChatRequest) -> list[dict[str, Any]]:
+    """llama-cpp-python takes OpenAI-style messages (tool turns become plain text here)."""
+    out: list[dict[str, Any]] = []
+    for m in prompt_messages(request):
+        role = m.role if m.role in ("system", "user", "assistant") else "user"
+        content = m.content if m.role != "tool" else f"[{m.name or 'tool'} result]\n{m.content}"
+        out.append({"role": role, "content": content})
+    return out
 
 
 class LlamaCppProvider(Provider):
@@ -64,7 +73,7 @@ class LlamaCppProvider(Provider):
         llama = self._load()
         with self._run_lock:
             yield from llama.create_chat_completion(
-                messages=wire_messages(prompt_messages(request)),
+                messages=_messages(request),
                 stream=True,
                 temperature=(
                     request.temperature

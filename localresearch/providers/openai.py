@@ -150,8 +150,10 @@ class OpenAIProvider(HTTPProvider):
             slot = calls[index]
             yield ToolCall(slot["id"] or f"call_{index}", slot["name"], _arguments(slot["args"]))
         if usage is None:
+            # The server sent no usage (llama.cpp ignores include_usage): these servers stream one
+            # token per chunk, so count chunks; the prompt is estimated.
             prompt = sum(count_tokens(m.content) for m in prompt_messages(request))
-            usage = Usage(prompt, count_tokens("".join(completion)))
+            usage = Usage(prompt, len(completion))
         yield usage
 
     async def complete(self, request: ChatRequest) -> list[StreamItem]:

@@ -4,7 +4,7 @@ extractive report, all from the passages retrieval found (no model, no network).
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
 import math
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -25,92 +25,112 @@ FALLBACK_ASPECTS = (
 _SENTENCES_PER_SUMMARY = 4
 
 
-def _surface_forms(passages: Sequence[Source]) -> dict[str, Counter[str]]:
-    forms: dict[str, Counter[str]] = {}
-    for source in passages:
-        for word in extractive.words(source.passage):
-            lower = word.lower()
-            if lower in extractive.STOPWORDS or len(lower) < 4 or lower.isdigit():
-                continue
-            forms.setdefault(extractive.stem(lower), Counter())[lower] += 1
-    return forms
+# Words frequent in any prose or abstract that make poor research angles on their own.
+_GENERIC_WORDS = """
+    result results method methods conclusion conclusions background objective objectives study
+    studies patient patients time times month months year years day days week weeks data
+    analysis analyses effect effects associated association increase increased decrease
+    decreased report reported found show shows shown suggest suggests group groups level levels
+    high higher low lower significant significantly compared comparison number numbers total
+    present include included including observed measured finding findings evidence role case
+    cases model models related whether however among within two three four five one first
+    second new different large small mean median ratio values value rate rates well across
+    based design setting participants subjects interval confidence respectively versus compared
+    addition additional important previous previously recent recently possible potential known
+    using used approach approaches purpose aim aims review reviews trial trials
+"""
+GENERIC = frozenset(extractive.stem(w) for w in _GENERIC_WORDS.split())
+_UNIT_WORDS = "nmol mmol umol pmol mol mg kg ml dl mcg ng pg mm cm ci sd se or hr"
+_UNITS = frozenset(_UNIT_WORDS.split())
 
 
-def _bigrams(passages: Sequence[Source]) -> Counter[tuple[str, str]]:
-    """Adjacent content-word pairs (stemmed), for two-word dimension labels."""
-    pairs: Counter[tuple[str, str]] = Counter()
-    for source in passages:
+@functools.lru_cache(maxsize=65536)
+def _stem(lower: str) -> str:
+    return extractive.stem(lower)
+
+
+@functools.lru_cache(maxsize=65536)
+def _content(word: str) -> bool:
+    """A word that can name a topic (cached: the same words recur across passages)."""
+    lower = word.lower()
+    return not (
+        lower in extractive.STOPWORDS
+        or lower in _UNITS
+        or len(lower) < 3
+        or any(ch.isdigit() for ch in lower)
+        or (lower.endswith("ly") and len(lower) > 5)  # adverbs name no topic
+        or _stem(lower) in GENERIC
+    )
+
+
+def _candidates(passages: Sequence[Source]) -> dict[tuple[str, ...], tuple[Counter[str], set[int]]]:
+    """Phrases (one or two content words, stemmed) → (surface forms, passages containing them)."""
+    found: dict[tuple[str, ...], tuple[Counter[str], set[int]]] = {}
+
+    def add(key: tuple[str, ...], form: str, index: int) -> None:
+        entry = found.get(key)
+        if entry is None:
+            entry = found[key] = (Counter(), set())
+        entry[0][form] += 1
+        entry[1].add(index)
+
+    for index, source in enumerate(passages):
         seq = [w.lower() for w in extractive.words(source.passage)]
-        for a, b in itertools.pairwise(seq):
-            if a in extractive.STOPWORDS or b in extractive.STOPWORDS:
+        keep = [_content(w) for w in seq]
+        for i, word in enumerate(seq):
+            if not keep[i]:
                 continue
-            if len(a) < 3 or len(b) < 3 or a.isdigit() or b.isdigit():
-                continue
-            pairs[(extractive.stem(a), extractive.stem(b))] += 1
-    return pairs
+            if len(word) >= 4:
+                add((_stem(word),), word, index)
+            if i + 1 < len(seq) and keep[i + 1]:
+                add((_stem(word), _stem(seq[i + 1])), f"{word} {seq[i + 1]}", index)
+    return found
 
 
 def vocabulary(passages: Sequence[Source], exclude: set[str]) -> list[tuple[str, set[int]]]:
-    """Salient terms of the retrieved passages, best first, with the passages containing each.
+    """Salient phrases of the retrieved passages, best first, with the passages holding each.
 
-    A term is salient when several passages share it but not all (document frequency weighted by
-    an idf over the retrieved set, and by how early the passages it appears in ranked)."""
-    where: dict[str, set[int]] = {}
-    for index, source in enumerate(passages):
-        for term in set(extractive.terms(source.passage)):
-            if term in exclude or len(term) < 4 or term.isdigit():
-                continue
-            where.setdefault(term, set()).add(index)
+    A phrase is salient when several passages share it but not nearly all, weighted by how early
+    those passages ranked; two-word phrases are preferred (they name a topic, not a word)."""
     n = len(passages)
-    scored: list[tuple[float, str]] = []
-    for term, docs in where.items():
-        if len(docs) < 2 or len(docs) > max(2, int(n * 0.8)):
+    scored: list[tuple[float, str, set[int]]] = []
+    for key, (forms, docs) in _candidates(passages).items():
+        if all(part in exclude for part in key):
+            continue
+        if len(docs) < 2 or (n >= 5 and len(docs) > n * 0.8):
             continue
         rank_weight = sum(1.0 / math.sqrt(1 + i) for i in docs)
-        scored.append((-(rank_weight * math.log(1 + n / len(docs))), term))
-    scored.sort()
-    return [(term, where[term]) for _, term in scored]
+        bonus = 1.6 if len(key) == 2 else 1.0
+        score = rank_weight * math.log(1 + n / len(docs)) * bonus
+        label = forms.most_common(1)[0][0]
+        scored.append((-score, label, docs))
+    scored.sort(key=lambda item: (item[0], item[1]))
+    return [(label, docs) for _, label, docs in scored]
 
 
-def _label(
-    term: str, forms: dict[str, Counter[str]], pairs: Counter[tuple[str, str]], used: set[str]
-) -> str:
-    def surface(stemmed: str) -> str:
-        counter = forms.get(stemmed)
-        return counter.most_common(1)[0][0] if counter else stemmed
-
-    best = max(
-        ((count, pair) for pair, count in pairs.items() if term in pair and count >= 2),
-        default=None,
-        key=lambda item: (item[0], item[1]),
-    )
-    if best is not None and not (set(best[1]) - {term}) & used:
-        words = [surface(part) for part in best[1]]
-    else:
-        words = [surface(term)]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
+def _pick(candidates: list[tuple[str, set[int]]], count: int, taken: list[str]) -> list[str]:
+    """Greedy diverse choice: no shared word with a taken label, not the same passages."""
+    chosen: list[str] = []
+    used = {t for label in taken for t in extractive.terms(label)}
+    covered: list[set[int]] = []
+    for label, docs in candidates:
+        if len(chosen) >= count:
+            break
+        stems = set(extractive.terms(label))
+        if not stems or stems & used:
+            continue
+        if any(len(docs & c) / len(docs | c) > 0.7 for c in covered):
+            continue
+        chosen.append(label[:1].upper() + label[1:])
+        used |= stems
+        covered.append(docs)
+    return chosen
 
 
 def scope_dimensions(query: str, passages: Sequence[Source], count: int) -> list[str]:
     """Dimensions from the question's terms and the vocabulary of what retrieval found."""
     qterms = set(extractive.query_terms(query))
-    forms = _surface_forms(passages)
-    pairs = _bigrams(passages)
-    chosen: list[str] = []
-    covered: list[set[int]] = []
-    used: set[str] = set()
-    for term, docs in vocabulary(passages, qterms):
-        if len(chosen) >= count:
-            break
-        if any(len(docs & c) / len(docs | c) > 0.6 for c in covered):
-            continue  # mostly the same passages as a chosen dimension: not a new angle
-        label = _label(term, forms, pairs, used | qterms)
-        if label.lower() in (c.lower() for c in chosen):
-            continue
-        chosen.append(label)
-        covered.append(docs)
-        used.update(extractive.terms(label))
+    chosen = _pick(vocabulary(passages, qterms), count, [])
     for aspect in FALLBACK_ASPECTS:
         if len(chosen) >= count:
             break
@@ -165,23 +185,14 @@ def find_gaps(
         [r.dimension for r in results] + [p.text for r in results for p in r.points]
     )
     covered = set(extractive.terms(covered_text))
-    gaps: list[str] = []
-    for term in extractive.query_terms(query):
-        if term not in covered:
-            gaps.append(f"No finding yet addresses '{term}' from the question")
-    forms = _surface_forms(passages)
-    pairs = _bigrams(passages)
-    labels = {r.dimension.lower() for r in results}
-    new: list[str] = []
+    gaps = [
+        f"No finding yet addresses '{term}' from the question"
+        for term in extractive.query_terms(query)
+        if term not in covered
+    ]
     qterms = set(extractive.query_terms(query))
-    for term, _docs in vocabulary(passages, qterms | covered):
-        if len(new) >= budget:
-            break
-        label = _label(term, forms, pairs, qterms)
-        if label.lower() in labels or any(label.lower() == n.lower() for n in new):
-            continue
-        gaps.append(f"Retrieved passages discuss '{label}', which no dimension covers")
-        new.append(label)
+    new = _pick(vocabulary(passages, qterms | covered), budget, [r.dimension for r in results])
+    gaps += [f"Retrieved passages discuss '{label}', which no dimension covers" for label in new]
     return Evaluation(gaps=gaps, new_dimensions=new)
 
 
@@ -190,6 +201,9 @@ class BuiltinEngine:
 
     def __init__(self, gap_dimensions: int = 2) -> None:
         self.gap_dimensions = gap_dimensions
+
+    async def close(self) -> None:
+        """Nothing to release: no model, no connection."""
 
     async def scope(
         self, query: str, passages: list[Source], count: int, usage: StepUsage

@@ -43,3 +43,7 @@ class Engine(Protocol):
     ) -> AsyncIterator[str]:
         """Stream the report body as Markdown citing sources as [n] (n from `numbering`)."""
         ...
+
+    async def close(self) -> None:
+        """Release the model connection when the job ends."""
+        ...

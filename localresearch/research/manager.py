@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, cast
 
 from localresearch.config import Config
-from localresearch.errors import InvalidRequest
+from localresearch.errors import InvalidRequest, LocalResearchError, Unavailable
 from localresearch.events import Event
 from localresearch.memory.types import MemorySearcher
 from localresearch.research.engine import Engine
-from localresearch.research.hub import EventHub
+from localresearch.research.hub import EventHub, Sink
 from localresearch.research.pipeline import Pipeline
 from localresearch.research.retrieval import Retriever, WebSearcher
 from localresearch.research.store import JobRow, JobStore
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[], Engine]
 MAX_QUERY_CHARS = 4000
+MEMORY_READY_TIMEOUT = 60.0
 
 
 def default_engine_factory(config: Config, memory: MemorySearcher | None) -> EngineFactory:
@@ -34,9 +36,8 @@ def default_engine_factory(config: Config, memory: MemorySearcher | None) -> Eng
             from localresearch.research.builtin import BuiltinEngine
 
             return BuiltinEngine()
-        from localresearch.research.llm import LLMEngine
-
         from localresearch.providers.registry import create_provider
+        from localresearch.research.llm import LLMEngine
 
         return LLMEngine(create_provider(config.llm, memory))
 
@@ -65,6 +66,7 @@ class JobManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancels: dict[str, asyncio.Event] = {}
         self._stopping = False
+        self._setup_error: LocalResearchError | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -73,9 +75,15 @@ class JobManager:
         if self.web is None and self.config.research.web_search not in ("", "none"):
             from localresearch.research.websearch import create_web_searcher
 
-            self.web = create_web_searcher(self.config.research)
+            try:
+                self.web = create_web_searcher(self.config.research)
+            except LocalResearchError as exc:  # every job will say so; the daemon still serves
+                log.error("web search disabled: %s", exc.message)
+                self._setup_error = exc
         for job in await self.store.unfinished():
             log.info("resuming research job %s (%s)", job.id, job.status)
+            if job.status == "running":
+                await self.store.set_status(job.id, "queued")  # until a slot is free again
             self._launch(job)
 
     async def stop(self) -> None:
@@ -99,16 +107,18 @@ class JobManager:
         dimensions: int | None = None,
         rounds: int | None = None,
     ) -> JobRow:
+        if self._stopping:
+            raise Unavailable("The daemon is stopping; start the job again once it is back")
         query = query.strip()
         if not query:
             raise InvalidRequest("query must not be empty")
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidRequest(f"query is too long (limit: {MAX_QUERY_CHARS} characters)")
         settings = self.config.research
-        options = JobOptions(
-            dimensions=settings.dimensions if dimensions is None else dimensions,
-            rounds=settings.max_rounds if rounds is None else rounds,
-            sources_per_dimension=settings.sources_per_dimension,
+        options = JobOptions(  # config values are clamped; explicit request values are checked
+            dimensions=min(6, max(1, settings.dimensions)) if dimensions is None else dimensions,
+            rounds=min(5, max(0, settings.max_rounds)) if rounds is None else rounds,
+            sources_per_dimension=min(20, max(1, settings.sources_per_dimension)),
         )
         if not 1 <= options.dimensions <= 6:
             raise InvalidRequest("dimensions must be between 1 and 6")
@@ -133,10 +143,13 @@ class JobManager:
 
     async def _run(self, job_id: str, cancel: asyncio.Event) -> None:
         async with self._slots:
+            await self._memory_ready()
             job = await self.store.get(job_id)
             if job.status in TERMINAL_STATUSES:
                 return
             try:
+                if self._setup_error is not None:
+                    raise self._setup_error
                 engine = self.engine_factory()
             except Exception as exc:  # a provider that cannot be built fails this job only
                 engine = cast(Engine, _FailingEngine(exc))
@@ -144,7 +157,23 @@ class JobManager:
             pipeline = Pipeline(
                 job, self.store, self.hub, engine, retriever, self.config.research, cancel
             )
-            await pipeline.run()
+            try:
+                await pipeline.run()
+            finally:
+                with contextlib.suppress(Exception):
+                    await engine.close()
+
+    async def _memory_ready(self) -> None:
+        """A job started with the daemon waits (a while) for the first indexing pass."""
+        wait_ready = getattr(self.memory, "wait_ready", None)
+        if wait_ready is None:
+            return
+        try:
+            await asyncio.wait_for(wait_ready(), MEMORY_READY_TIMEOUT)
+        except TimeoutError:
+            log.warning(
+                "memory index not ready after %ss; researching anyway", MEMORY_READY_TIMEOUT
+            )
 
     async def cancel(self, job_id: str) -> JobRow:
         """Ask a job to stop after its current dimension; a finished job is left as it is."""
@@ -168,6 +197,16 @@ class JobManager:
         self, job_id: str, after: int = 0, stop: asyncio.Event | None = None
     ) -> AsyncIterator[Event]:
         return self.hub.subscribe(job_id, after, stop)
+
+    async def stream_to(
+        self, job_id: str, sink: Sink, after: int, stop: asyncio.Event | None, idle: float
+    ) -> None:
+        await self.hub.stream_to(job_id, sink, after, stop, idle)
+
+    def subscribe_batches(
+        self, job_id: str, after: int, stop: asyncio.Event | None, idle: float
+    ) -> AsyncGenerator[list[Event], None]:
+        return self.hub.subscribe_batches(job_id, after, stop, idle)
 
     async def snapshot(self, job_id: str) -> dict[str, Any]:
         """The spec's status snapshot (plus a few extra fields)."""
@@ -225,6 +264,9 @@ class _FailingEngine:
 
     def __init__(self, exc: Exception) -> None:
         self.exc = exc
+
+    async def close(self) -> None:
+        """Nothing was opened."""
 
     def __getattr__(self, name: str) -> Any:
         raise self.exc

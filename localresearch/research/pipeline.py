@@ -71,15 +71,31 @@ class Pipeline:
         type: str,
         data: Any,
         final_status: tuple[str, str | None] | None = None,
-        **progress: Any,
+        *,
+        phase: str | None = None,
+        dimensions_total: int | None = None,
+        add_sources: int = 0,
+        add_complete: int = 0,
     ) -> None:
-        """Persist then publish one event, unless a previous run of this step already did."""
+        """Persist then publish one event, unless a previous run of this step already did.
+
+        The snapshot counters change under the same lock that orders the events, so concurrent
+        dimensions never lose an increment.
+        """
         async with self._lock:
             ordinal = self._ordinals.get(step, 0)
             self._ordinals[step] = ordinal + 1
             if ordinal < self._emitted.get(step, 0):
                 return
-            new_progress = replace(self._progress, **progress)
+            old = self._progress
+            new_progress = Progress(
+                phase=phase or old.phase,
+                dimensions_total=old.dimensions_total
+                if dimensions_total is None
+                else dimensions_total,
+                dimensions_complete=old.dimensions_complete + add_complete,
+                source_count=old.source_count + add_sources,
+            )
             event = Event(type=type, data=data, id=self._seq + 1)
             await self.store.append_event(
                 self.job.id, step, ordinal, event, new_progress, final_status
@@ -130,6 +146,8 @@ class Pipeline:
     async def _run(self) -> str:
         query = self.job.query
         options = self.job.options
+        if self.cancel.is_set() and "scope" not in self._steps:
+            return await self._finish_cancelled([])  # cancelled while queued: nothing to keep
         await self.emit("scope/edge", "scope_started", {"query": query}, phase="scope")
 
         async def scope(usage: StepUsage) -> tuple[Any, list[Source]]:
@@ -172,8 +190,12 @@ class Pipeline:
                     return None
                 return await self._research_dimension(index, dimension)
 
-        done = await asyncio.gather(*(one(i, d) for i, d in pending))
-        return sorted((r for r in done if r is not None), key=lambda r: r.index)
+        # A failing dimension lets the others finish (their events precede the error's).
+        done = await asyncio.gather(*(one(i, d) for i, d in pending), return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return sorted((r for r in done if isinstance(r, DimensionResult)), key=lambda r: r.index)
 
     async def _research_dimension(self, index: int, dimension: str) -> DimensionResult:
         step = f"dimension:{index}"
@@ -197,7 +219,7 @@ class Pipeline:
                         "sourceId": source.id,
                         "location": source.location,
                     },
-                    source_count=self._progress.source_count + 1,
+                    add_sources=1,
                 )
             result = await self.engine.summarise(query, dimension, index, chosen, usage)
             return result.to_dict(), chosen
@@ -213,7 +235,7 @@ class Pipeline:
                 "sourceCount": len(result.sources),
                 "index": index,
             },
-            dimensions_complete=self._progress.dimensions_complete + 1,
+            add_complete=1,
         )
         return result
 

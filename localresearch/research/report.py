@@ -38,10 +38,18 @@ def extractive_paragraphs(
         findings.append(f"- **{result.dimension}**: {result.key_finding}{cite}")
     if findings:
         yield "## Key findings\n\n" + "\n".join(findings) + "\n\n"
+    said: set[str] = set()  # dimensions share sources: say each statement once
     for result in results:
-        statements = [f"{p.text}{_cite(p.source_id, numbering)}" for p in result.points]
-        text = " ".join(statements) if statements else result.summary
-        yield f"## {result.dimension}\n\n{text or 'Nothing relevant was found.'}\n\n"
+        fresh = [p for p in result.points if p.text not in said]
+        said.update(p.text for p in fresh)
+        statements = [f"{p.text}{_cite(p.source_id, numbering)}" for p in fresh]
+        if statements:
+            text = " ".join(statements)
+        elif result.points:
+            text = "Its sources repeat the findings above."
+        else:
+            text = result.summary or "Nothing relevant was found."
+        yield f"## {result.dimension}\n\n{text}\n\n"
 
 
 def partial_report(query: str, results: list[DimensionResult]) -> tuple[str, list[dict[str, Any]]]:

@@ -50,10 +50,13 @@ class Retriever:
             tasks.append(self._memory(query, limit))
         if self.web is not None:
             tasks.append(self.web.search(query, limit))
+        batches = await asyncio.gather(*tasks)
+        # Interleave by rank so every kind of source gets a place among the best few.
         merged: dict[str, Source] = {}
-        for batch in await asyncio.gather(*tasks):
-            for source in batch:
-                merged.setdefault(source.id, source)
+        for rank in range(max((len(b) for b in batches), default=0)):
+            for batch in batches:
+                if rank < len(batch):
+                    merged.setdefault(batch[rank].id, batch[rank])
         return list(merged.values())
 
     async def _memory(self, query: str, limit: int) -> list[Source]:

@@ -226,8 +226,7 @@ class JobStore:
 
         def select(conn: sqlite3.Connection) -> dict[str, int]:
             rows = conn.execute(
-                "SELECT step, max(ordinal) + 1 FROM research_events WHERE job_id = ?"
-                " GROUP BY step",
+                "SELECT step, max(ordinal) + 1 FROM research_events WHERE job_id = ? GROUP BY step",
                 (job_id,),
             ).fetchall()
             return {r[0]: int(r[1]) for r in rows}

@@ -113,6 +113,7 @@ class StepUsage:
     calls: int = 0
     repairs: int = 0
     retries: int = 0
+    fallbacks: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)

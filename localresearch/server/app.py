@@ -28,6 +28,12 @@ def _route_modules() -> list[web.RouteTableDef]:
     from localresearch.server.routes import research
 
     tables.append(research.routes)
+    from localresearch.server.routes import chat, models, sessions, ws
+
+    tables.extend([chat.routes, sessions.routes, ws.routes, models.routes])
+    from localresearch.server.routes import heartbeat
+
+    tables.append(heartbeat.routes)
     return tables
 
 

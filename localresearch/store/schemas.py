@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from localresearch.chat.schema import MIGRATIONS as CHAT_MIGRATIONS
+from localresearch.heartbeat.schema import MIGRATIONS as HEARTBEAT_MIGRATIONS
 from localresearch.memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from localresearch.research.schema import MIGRATIONS as RESEARCH_MIGRATIONS
 from localresearch.store.migrations import Migration
 
 # Each part of the core owns a `schema.py` with its own ordered MIGRATIONS list; add it here.
-SCHEMAS: list[list[Migration]] = [MEMORY_MIGRATIONS, RESEARCH_MIGRATIONS]
+SCHEMAS: list[list[Migration]] = [
+    MEMORY_MIGRATIONS,
+    CHAT_MIGRATIONS,
+    RESEARCH_MIGRATIONS,
+    HEARTBEAT_MIGRATIONS,
+]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.fakes.llamacpp_server import llamacpp_server
 from tests.fakes.queued_provider import QueuedProvider, install, uninstall
+from tests.fakes.servers import FakeServer
+
+__all__ = ["fake_server", "llamacpp_server", "queued"]
 
 
 @pytest.fixture
@@ -15,3 +19,12 @@ def queued() -> Iterator[type[QueuedProvider]]:
     cls = install()
     yield cls
     uninstall()
+
+
+@pytest.fixture
+async def fake_server() -> AsyncIterator[FakeServer]:
+    """A loopback server speaking a cloud API's wire format from scripted replies."""
+    server = FakeServer()
+    await server.start()
+    yield server
+    await server.close()

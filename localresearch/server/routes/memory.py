@@ -106,8 +106,13 @@ async def _reindex_events(memory: MemoryService, force: bool) -> AsyncIterator[E
             return
         yield Event("done", report.to_dict())
     finally:
-        if not task.done():
-            task.cancel()
+        # A client that goes away does not stop the pass: the index still gets current.
+        task.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 @routes.get("/api/memory/sources")

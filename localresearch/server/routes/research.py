@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from aiohttp import web
 
 from localresearch.errors import Conflict, InvalidRequest, Unavailable
+from localresearch.events import Event
 from localresearch.research.manager import JobManager
 from localresearch.research.report import markdown_to_html
+from localresearch.server import sse
 from localresearch.server.keys import RUNTIME, SHUTDOWN
 from localresearch.server.requests import field, int_param, json_body
-from localresearch.server.sse import last_event_id, send_events
 
 routes = web.RouteTableDef()
 
@@ -51,9 +54,44 @@ async def stream(request: web.Request) -> web.StreamResponse:
     jobs = _jobs(request)
     job_id = request.match_info["id"]
     await jobs.store.get(job_id)  # 404 in the envelope before the stream opens
-    after = last_event_id(request) or 0
-    events = jobs.subscribe(job_id, after, request.app[SHUTDOWN])
-    return await send_events(request, events)
+    after = sse.last_event_id(request) or 0
+    response = await sse.open_stream(request)
+    await response.write(b": open\n\n")  # headers go out now; frames follow on the transport
+    transport = request.transport
+    chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
+
+    def sink(batch: list[Event]) -> bool:
+        """Called by the hub for each batch: one transport write, no task switch."""
+        if transport is None or transport.is_closing():
+            return False
+        data = b"".join(_frame(job_id, e) for e in batch) if batch else _KEEPALIVE
+        transport.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+        if transport.get_write_buffer_size() > _SLOW_READER_BYTES:
+            transport.close()  # far behind: drop it; it resumes with Last-Event-ID
+            return False
+        return True
+
+    await jobs.stream_to(job_id, sink, after, request.app[SHUTDOWN], sse.KEEPALIVE_SECONDS)
+    if transport is not None and not transport.is_closing():
+        await response.write_eof()
+    return response
+
+
+_SLOW_READER_BYTES = 8 * 1024 * 1024
+_KEEPALIVE = b": keep-alive\n\n"
+_FRAMES: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+_FRAME_CACHE = 4096
+
+
+def _frame(job_id: str, event: Event) -> bytes:
+    """The SSE frame of an event, cached: 500 subscribers cost one JSON encoding, not 500."""
+    key = (job_id, event.id or 0)
+    frame = _FRAMES.get(key)
+    if frame is None:
+        frame = _FRAMES[key] = sse.encode(event)
+        if len(_FRAMES) > _FRAME_CACHE:
+            _FRAMES.popitem(last=False)
+    return frame
 
 
 @routes.get("/api/research/deep/{id}/status")

@@ -1,0 +1,342 @@
+"""`runtime.chat`: grounded answers from a provider, with memory context, tools and sessions.
+
+One generator produces the event contract (start, delta, tool_call, done | error) that SSE, the
+WebSocket and the non-streaming POST /api/chat all consume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from localresearch.config import Config
+from localresearch.errors import InvalidRequest, LocalResearchError
+from localresearch.events import Event
+from localresearch.extractive import cited_numbers
+from localresearch.memory.types import MemorySearcher, SearchHit
+from localresearch.paths import Paths
+from localresearch.providers.base import (
+    ChatRequest,
+    Citation,
+    Message,
+    Provider,
+    StreamItem,
+    TextChunk,
+    ToolCall,
+    Usage,
+)
+from localresearch.providers.builtin import retrieve
+from localresearch.providers.registry import available_providers, create_provider
+from localresearch.store import Database
+from localresearch.workspace import append_daily_log, ensure_workspace, workspace_dir
+
+from .sessions import SessionStore, StoredMessage, check_session_id
+from .tools import ToolBox
+
+log = logging.getLogger(__name__)
+
+MAX_TOOL_ROUNDS = 4
+CONTEXT_HITS = 8
+FIRST_INDEX_WAIT = 15.0  # seconds an answer waits for the first index pass after start
+MAX_MESSAGE_CHARS = 100_000
+
+SYSTEM_PROMPT = (
+    "You are localresearch, a research assistant running on the user's own machine. "
+    "Be accurate and concise; use Markdown. Today is {today}."
+)
+
+
+@dataclass
+class Turn:
+    """A validated question, ready to be answered."""
+
+    message: str
+    provider: Provider
+    session_id: str | None = None
+    include_memory: bool = True
+    history: list[Message] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        return f"{self.provider.id}/{self.provider.model}"
+
+
+def citation_from_hit(n: int, hit: SearchHit) -> Citation:
+    return Citation(n, hit.file, hit.line_start, hit.line_end, hit.path, hit.content[:300])
+
+
+def cited_hits(response: str, hits: list[SearchHit]) -> list[Citation]:
+    """The context passages an LLM's answer cites as [n] (numbered as in the prompt)."""
+    return [
+        citation_from_hit(n, hits[n - 1]) for n in cited_numbers(response) if 0 < n <= len(hits)
+    ]
+
+
+T = TypeVar("T")
+
+
+async def _replay(items: list[StreamItem]) -> AsyncIterator[StreamItem]:
+    for item in items:
+        yield item
+
+
+@asynccontextmanager
+async def closing_stream(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Close a provider's stream when we stop early, so its upstream request ends too."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class ChatService:
+    """Answers questions; owns the providers it created and the session store."""
+
+    def __init__(
+        self, config: Config, paths: Paths, db: Database, memory: MemorySearcher | None = None
+    ) -> None:
+        self.config = config
+        self.paths = paths
+        self.sessions = SessionStore(db)
+        self.memory = memory
+        self.workspace: Path = workspace_dir(config, paths)
+        self._config_roots = [Path(p).expanduser() for p in config.memory.paths]
+        self._providers: dict[tuple[str, str], Provider] = {}
+
+    async def start(self) -> None:
+        await asyncio.to_thread(ensure_workspace, self.workspace)
+
+    async def stop(self) -> None:
+        providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            try:
+                await provider.close()
+            except Exception:
+                log.exception("closing provider %s", provider.id)
+
+    # -- providers -------------------------------------------------------------------------
+
+    def provider(self, model: str | None = None) -> Provider:
+        """The provider for a model override: "provider/model", "provider", or a model name for
+        the configured provider (OpenRouter-style "org/model" names stay whole)."""
+        llm = self.config.llm
+        name, chosen = llm.provider, (model or "").strip()
+        if chosen:
+            known = available_providers()
+            head, sep, rest = chosen.partition("/")
+            if sep and head in known:
+                name, chosen = head, rest
+            elif chosen in known:
+                name, chosen = chosen, ""
+        key = (name, chosen)
+        cached = self._providers.get(key)
+        if cached is not None:
+            return cached
+        if name == llm.provider:
+            provider = create_provider(dataclasses.replace(llm, model=chosen or llm.model))
+        else:
+            provider = create_provider(llm, name=name)
+            if chosen:
+                provider.options = dataclasses.replace(provider.options, model=chosen)
+        self._providers[key] = provider
+        return provider
+
+    def toolbox(self) -> ToolBox:
+        roots = list(self._config_roots)
+        return ToolBox(
+            self.workspace, roots, self.memory, self.config.api.web_fetch, self._source_roots
+        )
+
+    async def _source_roots(self) -> list[Path]:
+        """Folders the memory index covers (added with `memory add`), which read_file may open."""
+        sources = getattr(self.memory, "sources", None)
+        if sources is None:
+            return []
+        try:
+            return [Path(s.path) for s in await sources()]
+        except Exception:
+            log.exception("listing memory sources")
+            return []
+
+    # -- answering -------------------------------------------------------------------------
+
+    async def prepare(
+        self,
+        message: Any,
+        *,
+        session_id: str | None = None,
+        model: str | None = None,
+        include_memory: bool = True,
+    ) -> Turn:
+        """Check everything that can be checked before a stream opens (bad input stays a 4xx)."""
+        if not isinstance(message, str) or not message.strip():
+            raise InvalidRequest("Missing required parameter: message")
+        if len(message) > MAX_MESSAGE_CHARS:
+            raise InvalidRequest(f"message is too long (limit: {MAX_MESSAGE_CHARS} characters)")
+        history: list[Message] = []
+        if session_id is not None:
+            session_id = check_session_id(session_id)
+            await self.sessions.get(session_id, with_messages=False)  # NotFound if absent
+            history = await self.sessions.history(session_id)
+        provider = self.provider(model)
+        return Turn(message.strip(), provider, session_id, include_memory, history)
+
+    async def answer(self, message: Any, **options: Any) -> dict[str, Any]:
+        """The whole answer at once (POST /api/chat): the `done` event's data. The provider is
+        still streamed underneath, so the first-token and idle timeouts guard long answers."""
+        turn = await self.prepare(message, **options)
+        done: dict[str, Any] = {}
+        async with aclosing(self.events(turn)) as events:
+            async for event in events:
+                if event.type == "done":
+                    done = event.data
+        return done
+
+    async def stream(self, message: Any, **options: Any) -> AsyncGenerator[Event, None]:
+        """Prepare and answer, every failure becoming an `error` event (for in-process users)."""
+        try:
+            turn = await self.prepare(message, **options)
+        except LocalResearchError as exc:
+            yield Event("error", {"code": exc.code, "message": exc.message})
+            return
+        async with aclosing(self.run(turn)) as events:
+            async for event in events:
+                yield event
+
+    async def run(self, turn: Turn) -> AsyncGenerator[Event, None]:
+        """The events of one answer; a failure mid-way ends the stream with an `error` event."""
+        try:
+            async with aclosing(self.events(turn)) as events:
+                async for event in events:
+                    yield event
+        except LocalResearchError as exc:
+            yield Event("error", {"code": exc.code, "message": exc.message})
+        except Exception:
+            log.exception("chat stream failed")
+            message = "Internal error while answering (details are in the daemon log)"
+            yield Event("error", {"code": "internal_error", "message": message})
+
+    async def _retrieve(self, turn: Turn) -> list[SearchHit]:
+        if not turn.include_memory or self.memory is None:
+            return []
+        wait_ready = getattr(self.memory, "wait_ready", None)
+        if wait_ready is not None:
+            # Right after start the first index pass may still run: wait briefly for it rather
+            # than answer "nothing found" from an empty index.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(wait_ready()), FIRST_INDEX_WAIT)
+        try:
+            return await retrieve(self.memory, turn.message, CONTEXT_HITS)
+        except LocalResearchError:
+            raise
+        except Exception:
+            log.exception("memory search failed; answering without memory")
+            return []
+
+    async def events(self, turn: Turn, *, streaming: bool = True) -> AsyncGenerator[Event, None]:
+        """start, delta*, tool_call*, done; raises LocalResearchError on failure."""
+        yield Event("start", {"session_id": turn.session_id, "model": turn.model})
+        hits = await self._retrieve(turn)
+        toolbox = self.toolbox()
+        today = datetime.now().astimezone().strftime("%A %Y-%m-%d")
+        messages = [
+            Message("system", SYSTEM_PROMPT.format(today=today)),
+            *turn.history,
+            Message("user", turn.message),
+        ]
+        parts: list[str] = []
+        tools_used: list[dict[str, Any]] = []
+        provided: list[Citation] = []
+        prompt_tokens = completion_tokens = 0
+        for round_no in range(MAX_TOOL_ROUNDS + 1):
+            request = ChatRequest(
+                messages=list(messages),
+                tools=toolbox.specs() if round_no < MAX_TOOL_ROUNDS else [],
+                context=hits,
+                retrieved=turn.include_memory and self.memory is not None,
+            )
+            source = (
+                turn.provider.stream(request)
+                if streaming
+                else _replay(await turn.provider.complete(request))
+            )
+            calls: list[ToolCall] = []
+            text: list[str] = []
+            async with closing_stream(source) as items:
+                async for item in items:
+                    if isinstance(item, TextChunk):
+                        text.append(item.text)
+                        yield Event("delta", {"text": item.text})
+                    elif isinstance(item, ToolCall):
+                        calls.append(item)
+                        tools_used.append({"name": item.name, "arguments": item.arguments})
+                        yield Event("tool_call", {"name": item.name, "arguments": item.arguments})
+                    elif isinstance(item, Citation):
+                        provided.append(item)
+                    elif isinstance(item, Usage):
+                        prompt_tokens += item.prompt_tokens
+                        completion_tokens += item.completion_tokens
+            parts.extend(text)
+            if not calls:
+                break
+            messages.append(Message("assistant", "".join(text), tool_calls=tuple(calls)))
+            for call in calls:
+                result = await toolbox.run(call)
+                messages.append(Message("tool", result, name=call.name, tool_call_id=call.id))
+        response = "".join(parts)
+        citations = [c.to_dict() for c in (provided or cited_hits(response, hits))]
+        tokens = {
+            "prompt": prompt_tokens,
+            "completion": completion_tokens,
+            "total": prompt_tokens + completion_tokens,
+        }
+        await self._record(turn, response, tokens, tools_used, citations)
+        yield Event(
+            "done",
+            {
+                "response": response,
+                "model": turn.model,
+                "tokens": tokens,
+                "tools_used": tools_used,
+                "citations": citations,
+                "session_id": turn.session_id,
+            },
+        )
+
+    async def _record(
+        self,
+        turn: Turn,
+        response: str,
+        tokens: dict[str, int],
+        tools_used: list[dict[str, Any]],
+        citations: list[dict[str, Any]],
+    ) -> None:
+        """Keep the exchange: in its session (if any) and in today's log (always)."""
+        if turn.session_id is not None:
+            await self.sessions.append(
+                turn.session_id,
+                [
+                    StoredMessage("user", turn.message),
+                    StoredMessage("assistant", response, turn.model, tokens, tools_used, citations),
+                ],
+            )
+        title = " ".join(turn.message.split())
+        title = title if len(title) <= 80 else title[:79] + "…"
+        sources = ", ".join(f"{c['file']}:{c['line_start']}-{c['line_end']}" for c in citations)
+        body = f"**Question:** {turn.message}\n\n**Answer** ({turn.model}):\n\n{response}"
+        if sources:
+            body += f"\n\nSources: {sources}"
+        try:
+            await asyncio.to_thread(append_daily_log, self.workspace, f"Chat: {title}", body)
+        except OSError:
+            log.exception("could not append the exchange to the daily log")

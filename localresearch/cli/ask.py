@@ -1,0 +1,205 @@
+"""`research ask`: one question, answered from your notes, streamed as Markdown with sources."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from localresearch.cli.common import api_errors, console, err_console, fail, json_option
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from localresearch.client import Client
+    from localresearch.events import Event
+
+
+def location(citation: dict[str, Any]) -> str:
+    """`file:line` or `file:start-end`, the form editors and terminals open."""
+    start, end = citation.get("line_start"), citation.get("line_end")
+    if end and end != start:
+        return f"{citation.get('file')}:{start}-{end}"
+    return f"{citation.get('file')}:{start}"
+
+
+def print_sources(citations: list[dict[str, Any]]) -> None:
+    if not citations:
+        return
+    out = console()
+    out.print()
+    out.print("[bold]Sources[/]", markup=True)
+    for c in citations:
+        out.print(f"  [{c.get('n', '?')}] {location(c)}", markup=False, highlight=False)
+
+
+def client_starting_daemon(*, check: bool = True) -> Client:
+    """This installation's client; if no daemon answers, start one (and say so on stderr).
+
+    With `check=False` the client is returned without a health probe: the caller's first
+    request tells (and `start_daemon_client` recovers), which saves a round trip.
+    """
+    from localresearch.client import Client
+    from localresearch.config import ConfigError
+    from localresearch.daemon.locate import api_key, daemon_url
+
+    try:
+        client = Client(daemon_url(), timeout=30.0, api_key=api_key())
+    except ConfigError as exc:
+        fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
+    if not check or client.health():
+        return client
+    return start_daemon_client()
+
+
+def start_daemon_client() -> Client:
+    """Start the daemon (saying so on stderr) and return its client."""
+    from localresearch.client import Client
+    from localresearch.config import ConfigError, load_config
+    from localresearch.daemon.locate import api_key
+    from localresearch.daemon.process import DaemonError, ensure_running
+    from localresearch.paths import resolve_paths
+
+    try:
+        paths = resolve_paths()
+        config = load_config(paths.config_file)
+        err_console().print("Starting the localresearch daemon…", markup=False)
+        url, started = ensure_running(config, paths)
+        if started:
+            err_console().print(f"Daemon started at {url} (stop it with: research daemon stop)")
+        return Client(url, timeout=30.0, api_key=api_key())
+    except ConfigError as exc:
+        fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
+    except DaemonError as exc:
+        fail(f"could not start the daemon: {exc}", code=3)
+
+
+def answer_events(
+    text: str, session_id: str | None, model: str | None, include_memory: bool
+) -> Iterator[Event]:
+    """The answer's events, starting the daemon first if nothing answers."""
+    from localresearch.client import DaemonNotRunning
+
+    options: dict[str, Any] = {
+        "session_id": session_id,
+        "model": model,
+        "include_memory": include_memory,
+    }
+    events = client_starting_daemon(check=False).chat_stream(text, **options)
+    try:
+        first = next(events)
+    except DaemonNotRunning:
+        events = start_daemon_client().chat_stream(text, **options)
+        first = next(events)
+    except StopIteration:
+        return
+    yield first
+    yield from events
+
+
+class MarkdownStream:
+    """Shows the answer as it arrives: live Markdown on a terminal, plain text otherwise."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.live: Any = None
+        self.tty = sys.stdout.isatty()
+
+    def __enter__(self) -> MarkdownStream:
+        if self.tty:
+            from rich.live import Live
+
+            self.live = Live(console=console(), refresh_per_second=12, vertical_overflow="visible")
+            self.live.__enter__()
+        return self
+
+    def add(self, text: str) -> None:
+        self.text += text
+        if self.live is not None:
+            from rich.markdown import Markdown
+
+            self.live.update(Markdown(self.text))
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+        elif self.text and not self.text.endswith("\n"):
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+@click.command(
+    epilog='Examples:\n\n  research ask "what do my notes say about sqlite?"\n\n'
+    '  research ask --json --no-memory "hello"',
+)
+@click.argument("question", nargs=-1, required=True)
+@click.option("--session", "session_id", metavar="ID", help="Continue a chat session.")
+@click.option("--model", metavar="M", help="Model override: provider/model, provider or model.")
+@click.option("--no-memory", is_flag=True, help="Do not search your notes for context.")
+@json_option
+@api_errors
+def ask(
+    question: tuple[str, ...],
+    session_id: str | None,
+    model: str | None,
+    no_memory: bool,
+    as_json: bool,
+) -> None:
+    """Ask a question; the answer streams in, with its sources as file:line.
+
+    Offline by default: the builtin engine answers from your notes with citations. Starts the
+    daemon if it is not running.
+    """
+    text = " ".join(question).strip()
+    if not text:
+        fail("the question is empty", code=2)
+    events = answer_events(text, session_id, model, not no_memory)
+    done: dict[str, Any] | None = None
+    if as_json:
+        for event in events:
+            if event.type == "error":
+                fail(_error_text(event.data))
+            if event.type == "done":
+                done = event.data
+        if done is None:
+            fail("the answer stream ended early")
+        from localresearch.cli.common import print_json
+
+        print_json(
+            {
+                "answer": done.get("response", ""),
+                "citations": done.get("citations", []),
+                "model": done.get("model"),
+                "tokens": done.get("tokens"),
+                "tools_used": done.get("tools_used", []),
+                "session_id": done.get("session_id"),
+            }
+        )
+        return
+    with MarkdownStream() as view:
+        for event in events:
+            if event.type == "delta":
+                view.add(str((event.data or {}).get("text", "")))
+            elif event.type == "tool_call":
+                name = (event.data or {}).get("name", "?")
+                err_console().print(f"[dim]→ {name}[/]", markup=True)
+            elif event.type == "error":
+                view.__exit__()
+                view.live = None
+                fail(_error_text(event.data))
+            elif event.type == "done":
+                done = event.data
+    if done is None:
+        fail("the answer stream ended early (is the daemon shutting down?)")
+    print_sources(done.get("citations") or [])
+
+
+def _error_text(data: Any) -> str:
+    if isinstance(data, dict):
+        code = data.get("code")
+        return f"{data.get('message', 'error')}" + (f" [{code}]" if code else "")
+    return str(data)

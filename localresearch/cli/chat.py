@@ -1,0 +1,116 @@
+"""`research chat`: an interactive session over the daemon's WebSocket.
+
+Ctrl-C cancels the answer being written, not the session; Ctrl-D or /exit leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from localresearch.cli.ask import client_starting_daemon, print_sources
+from localresearch.cli.common import api_errors, console, err_console, fail
+
+HELP = "Type a question. Ctrl-C cancels an answer; /exit or Ctrl-D quits; /new starts a session."
+
+
+def _render_answer(ws: Any) -> None:
+    """Print events until the answer ends; Ctrl-C sends a cancel and keeps the socket."""
+    cancelled = False
+    wrote = False
+    while True:
+        try:
+            raw = ws.recv(timeout=0.25)
+        except TimeoutError:
+            continue
+        except KeyboardInterrupt:
+            if not cancelled:
+                ws.send(json.dumps({"type": "cancel"}))
+                cancelled = True
+            continue
+        event = json.loads(raw)
+        kind, data = event.get("type"), event.get("data") or {}
+        if kind == "delta":
+            sys.stdout.write(str(data.get("text", "")))
+            sys.stdout.flush()
+            wrote = True
+        elif kind == "tool_call":
+            err_console().print(f"[dim]→ {data.get('name', '?')}[/]", markup=True)
+        elif kind == "done":
+            if wrote:
+                sys.stdout.write("\n")
+            print_sources(data.get("citations") or [])
+            return
+        elif kind == "error":
+            if wrote:
+                sys.stdout.write("\n")
+            if data.get("code") == "cancelled":
+                err_console().print("(answer cancelled)")
+            else:
+                err_console().print(f"[red]Error:[/] {data.get('message')}", markup=True)
+            return
+
+
+@click.command(epilog="Example: research chat --session 3f2a… --model ollama/llama3.2")
+@click.option("--session", "session_id", metavar="ID", help="Resume a session (default: new).")
+@click.option("--model", metavar="M", help="Model override: provider/model, provider or model.")
+@click.option("--no-memory", is_flag=True, help="Do not search your notes for context.")
+@api_errors
+def chat(session_id: str | None, model: str | None, no_memory: bool) -> None:
+    """Chat interactively; the conversation is kept as a session."""
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    client = client_starting_daemon()
+    session = client.session(session_id) if session_id else client.create_session()
+    sid = session["id"]
+    headers = {"Authorization": f"Bearer {client.api_key}"} if client.api_key else None
+    try:
+        ws = connect(client.websocket_url(), additional_headers=headers, open_timeout=10)
+    except (OSError, WebSocketException) as exc:
+        fail(f"could not open the chat socket at {client.websocket_url()}: {exc}", code=3)
+    out = console()
+    out.print(f"Session [bold]{sid}[/]. {HELP}", markup=True)
+    with ws:
+        while True:
+            try:
+                line = input("you> ")
+            except EOFError:
+                out.print()
+                break
+            except KeyboardInterrupt:
+                out.print("\n(Ctrl-D or /exit to quit)")
+                continue
+            text = line.strip()
+            if not text:
+                continue
+            if text in ("/exit", "/quit"):
+                break
+            if text == "/new":
+                sid = client.create_session()["id"]
+                out.print(f"New session [bold]{sid}[/].", markup=True)
+                continue
+            if text == "/help":
+                out.print(HELP)
+                continue
+            message: dict[str, Any] = {
+                "type": "chat",
+                "message": text,
+                "session_id": sid,
+                "include_memory": not no_memory,
+            }
+            if model:
+                message["model"] = model
+            try:
+                ws.send(json.dumps(message))
+                _render_answer(ws)
+            except WebSocketException as exc:
+                fail(f"the daemon closed the chat socket: {exc}", code=3)
+    out.print(f"Session kept: research sessions show {sid}")

@@ -1,0 +1,197 @@
+"""`research deep`: start a research job and follow it live (Ctrl-C detaches, the job goes on)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from localresearch.cli.common import api_errors, console, err_console, get_client, json_option
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from localresearch.client import Client
+    from localresearch.events import Event
+
+RECONNECT_TRIES = 30
+
+
+@dataclass
+class DimensionRow:
+    name: str
+    state: str = "waiting"
+    sources: int = 0
+    finding: str = ""
+
+
+@dataclass
+class JobView:
+    """What the live display shows, built from the job's events."""
+
+    job_id: str
+    phase: str = "scope"
+    dimensions: dict[str, DimensionRow] = field(default_factory=dict)
+    gaps: list[str] = field(default_factory=list)
+    iteration: int = 0
+
+    def apply(self, event: Event) -> None:
+        data = event.data if isinstance(event.data, dict) else {}
+        if event.type == "scope_complete":
+            self.phase = "research"
+            for name in data.get("dimensions", []):
+                self.dimensions.setdefault(name, DimensionRow(name))
+        elif event.type == "dimension_started":
+            row = self.dimensions.setdefault(data["dimension"], DimensionRow(data["dimension"]))
+            row.state = "researching"
+        elif event.type == "dimension_source":
+            row = self.dimensions.setdefault(data["dimension"], DimensionRow(data["dimension"]))
+            row.sources += 1
+        elif event.type == "dimension_complete":
+            row = self.dimensions.setdefault(data["dimension"], DimensionRow(data["dimension"]))
+            row.state = "done"
+            row.sources = int(data.get("sourceCount", row.sources))
+            row.finding = str(data.get("keyFinding", ""))
+        elif event.type == "evaluate_started":
+            self.phase = "evaluate"
+            self.iteration = int(data.get("iteration", 0))
+        elif event.type == "evaluate_complete":
+            self.phase = "research"
+            self.gaps = list(data.get("gaps", []))
+            for name in data.get("newDimensions", []):
+                self.dimensions.setdefault(name, DimensionRow(name))
+        elif event.type == "synthesis_started":
+            self.phase = "synthesis"
+
+    def render(self) -> RenderableType:
+        from rich.table import Table
+
+        table = Table(title=f"Research {self.job_id} — {self.phase}", title_justify="left")
+        table.add_column("Dimension")
+        table.add_column("State")
+        table.add_column("Sources", justify="right")
+        table.add_column("Key finding", overflow="ellipsis", no_wrap=True, max_width=60)
+        marks = {"waiting": "[dim]waiting[/]", "researching": "[yellow]…[/]", "done": "[green]✓[/]"}
+        for row in self.dimensions.values():
+            table.add_row(row.name, marks[row.state], str(row.sources), row.finding)
+        if self.gaps:
+            table.caption = f"Gaps (round {self.iteration}): " + "; ".join(self.gaps[:3])
+        return table
+
+
+def events_with_resume(client: Client, job_id: str, after: int = 0) -> Any:
+    """The job's events; if the daemon restarts mid-stream, reconnect and resume after the last."""
+    import http.client
+
+    from localresearch.client import DaemonNotRunning
+
+    last = after
+    tries = 0
+    while True:
+        try:
+            for event in client.research_events(job_id, last or None):
+                tries = 0
+                last = event.id or last
+                yield event
+                if event.type == "done":
+                    return
+            # The stream ended without `done`: the daemon is stopping; resume when it is back.
+        except (DaemonNotRunning, OSError, http.client.HTTPException):
+            pass
+        tries += 1
+        if tries > RECONNECT_TRIES:
+            raise DaemonNotRunning(client.base_url)
+        time.sleep(1.0)
+
+
+def follow(client: Client, job_id: str, *, after: int = 0) -> str:
+    """Show live progress, then stream the report; returns the job's final status."""
+    from rich.live import Live
+
+    out = console()
+    view = JobView(job_id)
+    final = "running"
+    streaming = False
+    live = Live(view.render(), console=out, refresh_per_second=8, transient=False)
+    live.start()
+    try:
+        for event in events_with_resume(client, job_id, after):
+            view.apply(event)
+            if event.type == "synthesis_delta":
+                if not streaming:
+                    live.update(view.render())
+                    live.stop()
+                    streaming = True
+                    out.print()
+                click.echo(event.data.get("text", ""), nl=False)
+                sys.stdout.flush()
+            elif event.type == "error":
+                err_console().print(f"[bold red]Research failed:[/] {event.data.get('message')}")
+            elif event.type == "done":
+                final = str(event.data.get("status", "complete"))
+            elif not streaming:
+                live.update(view.render())
+    finally:
+        if not streaming:
+            live.stop()
+    if final == "cancelled":
+        out.print(f"Cancelled. Partial report: research jobs export {job_id}")
+    return final
+
+
+def detach_message(job_id: str) -> str:
+    return (
+        f"\nDetached; research job {job_id} keeps running in the daemon.\n"
+        f"  re-attach: research jobs watch {job_id}\n"
+        f"  cancel:    research jobs cancel {job_id}\n"
+        f"  report:    research jobs export {job_id}"
+    )
+
+
+@click.command(
+    "deep",
+    epilog='Example: research deep "how does B12 deficiency affect homocysteine?" --dimensions 4',
+)
+@click.argument("question")
+@click.option("--dimensions", "-d", type=click.IntRange(1, 6), help="Dimensions to research.")
+@click.option("--rounds", "-r", type=click.IntRange(0, 5), help="Gap-evaluation rounds.")
+@click.option("--detach", is_flag=True, help="Start the job and print its id without following.")
+@json_option
+@api_errors
+def deep(
+    question: str, dimensions: int | None, rounds: int | None, detach: bool, as_json: bool
+) -> None:
+    """Research QUESTION in depth: scope it into dimensions, research each from your memory
+    (and the web if configured), find gaps, then write a cited report.
+
+    Shows each dimension's progress live, then streams the report. Ctrl-C detaches: the job keeps
+    running in the daemon."""
+    from localresearch.cli.common import print_json
+
+    client = get_client()
+    started = client.research_start(question, dimensions=dimensions, rounds=rounds)
+    job_id = started["researchId"]
+    if detach:
+        if as_json:
+            print_json(started)
+        else:
+            click.echo(job_id)
+        return
+    try:
+        if as_json:
+            for _event in events_with_resume(client, job_id):
+                pass
+            snapshot = client.research_status(job_id)
+            print_json(snapshot)
+            if snapshot["status"] == "error":
+                sys.exit(1)
+            return
+        status = follow(client, job_id)
+    except KeyboardInterrupt:
+        err_console().print(detach_message(job_id))
+        return
+    if status == "error":
+        sys.exit(1)

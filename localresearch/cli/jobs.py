@@ -1,0 +1,145 @@
+"""`research jobs`: list, show, watch, cancel and export deep research jobs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from localresearch.cli.common import (
+    api_errors,
+    console,
+    err_console,
+    fail,
+    get_client,
+    json_option,
+    print_json,
+)
+
+
+@click.group("jobs", epilog="Example: research jobs list --status running")
+def jobs() -> None:
+    """Deep research jobs kept by the daemon (they survive restarts)."""
+
+
+@jobs.command("list", epilog="Example: research jobs list --limit 50 --json")
+@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--status",
+    type=click.Choice(["queued", "running", "complete", "error", "cancelled"]),
+    help="Only jobs with this status.",
+)
+@json_option
+@api_errors
+def list_jobs(limit: int, offset: int, status: str | None, as_json: bool) -> None:
+    """Jobs, newest first."""
+    page = get_client().research_list(limit=limit, offset=offset, status=status)
+    if as_json:
+        print_json(page)
+        return
+    if not page["jobs"]:
+        console().print('No research jobs yet. Start one: research deep "your question"')
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("ID", "Status", "Dims", "Src", "Created"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("Question", min_width=16, overflow="fold")
+    for job in page["jobs"]:
+        table.add_row(
+            job["researchId"],
+            job["status"],
+            f"{job['dimensionsComplete']}/{job['dimensionsTotal']}",
+            str(job["sourceCount"]),
+            job["createdAt"][5:16].replace("T", " "),
+            job["query"],
+        )
+    console().print(table)
+    if page.get("nextOffset") is not None:
+        console().print(f"More: research jobs list --offset {page['nextOffset']}")
+
+
+@jobs.command("show", epilog="Example: research jobs show res_0123abcd --json")
+@click.argument("research_id")
+@json_option
+@api_errors
+def show(research_id: str, as_json: bool) -> None:
+    """A job's status snapshot (and its report when complete)."""
+    snapshot = get_client().research_status(research_id)
+    if as_json:
+        print_json(snapshot)
+        return
+    out = console()
+    out.print(f"[bold]{snapshot['researchId']}[/]  {snapshot['status']} ({snapshot['phase']})")
+    out.print(f"Question:   {snapshot['query']}", markup=False)
+    out.print(
+        f"Dimensions: {snapshot['dimensionsComplete']}/{snapshot['dimensionsTotal']}   "
+        f"Sources: {snapshot['sourceCount']}   Created: {snapshot['createdAt']}"
+    )
+    if snapshot.get("error"):
+        out.print(f"[red]Error:[/] {snapshot['error']}")
+    report = snapshot.get("report") or snapshot.get("partialReport")
+    if report:
+        from rich.markdown import Markdown
+
+        out.print()
+        out.print(Markdown(report))
+
+
+@jobs.command("watch", epilog="Example: research jobs watch res_0123abcd")
+@click.argument("research_id")
+@api_errors
+def watch(research_id: str) -> None:
+    """Follow a job live (its history first); Ctrl-C detaches."""
+    from localresearch.cli.deep import detach_message, follow
+
+    client = get_client()
+    try:  # an unknown id is a clear 404 from the stream; a daemon restart is ridden out
+        status = follow(client, research_id)
+    except KeyboardInterrupt:
+        err_console().print(detach_message(research_id))
+        return
+    if status == "error":
+        sys.exit(1)
+
+
+@jobs.command("cancel", epilog="Example: research jobs cancel res_0123abcd")
+@click.argument("research_id")
+@api_errors
+def cancel(research_id: str) -> None:
+    """Stop a job after its current dimension; its partial report is kept."""
+    client = get_client()
+    client.research_cancel(research_id)
+    status = client.research_status(research_id)["status"]
+    if status in ("complete", "error", "cancelled"):
+        console().print(f"{research_id} already finished ({status}).")
+    else:
+        console().print(f"Cancelling {research_id}: the current dimension finishes first.")
+
+
+@jobs.command("export", epilog="Example: research jobs export res_0123abcd --format html -o r.html")
+@click.argument("research_id")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "html", "json"]),
+    default="md",
+    show_default=True,
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File.")
+@api_errors
+def export(research_id: str, fmt: str, output: Path | None) -> None:
+    """Write a job's report (complete, or partial if cancelled) to stdout or a file."""
+    text = get_client().research_report(research_id, fmt)
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    err_console().print(f"Wrote {output} ({len(text.encode())} bytes)")

@@ -1,0 +1,471 @@
+"""The heartbeat scheduler: on a fixed grid, run the due tasks of HEARTBEAT.md and log results.
+
+Slots sit on a grid anchored at the Unix epoch (every `interval`), so run time never shifts the
+schedule. The next slot is persisted before a run starts and the in-flight run is marked, so a
+restart runs a missed or interrupted heartbeat once and never twice. Which *tasks* are due lives
+in HEARTBEAT.md itself (their `due` lines), so a skipped heartbeat never loses a task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+from localresearch.config import Config, ConfigError
+from localresearch.errors import Conflict, InvalidRequest, LocalResearchError
+from localresearch.heartbeat.clock import Clock, SystemClock
+from localresearch.heartbeat.file import HeartbeatFile
+from localresearch.heartbeat.runner import TaskResult, TaskRunner
+from localresearch.heartbeat.schedule import (
+    ActiveHours,
+    Every,
+    format_duration,
+    local_zone,
+    parse_duration,
+)
+from localresearch.heartbeat.state import State, StateStore, iso
+from localresearch.heartbeat.tasks import KINDS, PRIORITIES, Malformed, Task
+from localresearch.store import Database
+from localresearch.workspace import append_daily_log, ensure_workspace
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_ATTEMPTS = 3  # a one-off task that fails this many times is moved to Completed as failed
+MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class HeartbeatSettings:
+    """`[heartbeat]` checked and parsed once, so a bad value fails at start with its key."""
+
+    enabled: bool = True
+    interval: timedelta = timedelta(minutes=30)
+    active: ActiveHours = ActiveHours()
+    timeout: timedelta = timedelta(minutes=15)
+    tz: tzinfo = UTC
+
+    @classmethod
+    def from_config(cls, config: Config) -> HeartbeatSettings:
+        section = config.heartbeat
+
+        def check(key: str, fn: Any, raw: str) -> Any:
+            try:
+                return fn(raw)
+            except LocalResearchError as exc:
+                raise ConfigError("config", exc.message, key=f"heartbeat.{key}") from None
+
+        interval = check("interval", parse_duration, section.interval)
+        if interval < timedelta(minutes=1):
+            raise ConfigError("config", "must be at least 1m", key="heartbeat.interval")
+        timeout = check("timeout", parse_duration, section.timeout) if section.timeout else None
+        return cls(
+            enabled=section.enabled,
+            interval=interval,
+            active=check("active_hours", ActiveHours.parse, section.active_hours),
+            timeout=timeout or interval / 2,
+            tz=check("timezone", local_zone, section.timezone),
+        )
+
+
+class HeartbeatService:
+    """Runs due tasks on schedule; also the one place that edits HEARTBEAT.md for the API."""
+
+    def __init__(
+        self,
+        settings: HeartbeatSettings,
+        workspace: Path,
+        db: Database,
+        runner: TaskRunner,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.workspace = workspace
+        self.runner = runner
+        self.clock: Clock = clock or SystemClock()
+        self.file = HeartbeatFile(workspace / "HEARTBEAT.md", settings.tz)
+        self.store = StateStore(db)
+        self.state = State()
+        self._lock = asyncio.Lock()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._runs = 0
+        self._ran = asyncio.Condition()
+
+    @property
+    def tz(self) -> tzinfo:
+        return self.settings.tz
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.to_thread(ensure_workspace, self.workspace)
+        self.state = await self.store.load()
+        if self.settings.enabled and self.state.next_run is None:
+            self.state.next_run = self.following(self.clock.now())
+            await self.store.save(self.state)
+        if self.settings.enabled:
+            self._loop_task = asyncio.create_task(self._loop(), name="heartbeat")
+
+    async def stop(self) -> None:
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    # -- the schedule ----------------------------------------------------------------------
+
+    def following(self, after: datetime) -> datetime:
+        """The first slot strictly after `after` that is inside the active hours."""
+        step = self.settings.interval
+        periods = (after.astimezone(UTC) - EPOCH) // step + 1
+        slot = EPOCH + periods * step
+        active = self.settings.active
+        if active.contains(slot, self.tz) or active.start is None:
+            return slot
+        local = after.astimezone(self.tz)
+        opening = _wall(local.date(), active.start, self.tz)
+        if opening <= after:
+            opening = _wall(local.date() + timedelta(days=1), active.start, self.tz)
+        return min(opening, self._first_active_slot(slot))
+
+    def _first_active_slot(self, slot: datetime) -> datetime:
+        for _ in range(10_000):
+            if self.settings.active.contains(slot, self.tz):
+                return slot
+            slot += self.settings.interval
+        return slot
+
+    async def _loop(self) -> None:
+        """Sleep until the next slot, run, repeat; nothing a task does can end this loop."""
+        if self.state.running_since is not None:
+            log.warning(
+                "heartbeat interrupted at %s; running it again", iso(self.state.running_since)
+            )
+            await self._guarded(self.clock.now(), "recovery")
+        while True:
+            due = self.state.next_run or self.following(self.clock.now())
+            await self.clock.sleep_until(due)
+            await self._guarded(due, "schedule")
+
+    async def _guarded(self, slot: datetime, trigger: str) -> None:
+        """Even a failing database must not end the loop (nor make it spin on one slot)."""
+        try:
+            await self._scheduled(slot, trigger)
+        except Exception:
+            log.exception("heartbeat slot %s failed", iso(slot))
+            self.state.next_run = self.following(max(slot, self.clock.now()))
+
+    async def _scheduled(self, slot: datetime, trigger: str) -> None:
+        now = self.clock.now()
+        if self.state.paused:
+            self.state.next_run = self.following(max(slot, now))
+            await self.store.save(self.state)
+            return
+        if trigger == "schedule" and not self.settings.active.contains(now, self.tz):
+            # A slot missed while the daemon was down, now outside the active hours: its due
+            # tasks stay due in HEARTBEAT.md and run at the next active slot.
+            self.state.next_run = self.following(now)
+            await self.store.save(self.state)
+            return
+        try:
+            await self.run(trigger=trigger, slot=slot)
+        except Conflict:
+            log.info("heartbeat slot %s skipped: a manual run is in progress", iso(slot))
+            self.state.next_run = self.following(max(slot, self.clock.now()))
+            await self.store.save(self.state)
+        except Exception:
+            log.exception("heartbeat failed")
+
+    # -- one heartbeat ---------------------------------------------------------------------
+
+    async def run(self, *, trigger: str = "manual", slot: datetime | None = None) -> dict[str, Any]:
+        """Run every due task now, within the timeout; returns the heartbeat's result."""
+        if self._lock.locked():
+            raise Conflict("A heartbeat is already running")
+        async with self._lock:
+            started = self.clock.now()
+            self.state.running_since = started
+            if slot is not None:
+                self.state.next_run = self.following(max(slot, started))
+            await self.store.save(self.state)
+            outcomes: list[dict[str, Any]] = []
+            current: list[Task] = []
+            body = asyncio.ensure_future(self._run_tasks(started, outcomes, current))
+            deadline = asyncio.ensure_future(
+                self.clock.sleep_until(started + self.settings.timeout)
+            )
+            status = "ok"
+            try:
+                await asyncio.wait({body, deadline}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                deadline.cancel()
+                if not body.done():
+                    body.cancel()
+                    status = "timeout"
+                    try:
+                        await body
+                    except asyncio.CancelledError:
+                        pass
+            if status == "timeout":
+                await self._timed_out(current, outcomes, started)
+            elif body.cancelled():
+                status = "error"
+                outcomes.append({"status": "error", "error": "the heartbeat was cancelled"})
+            elif body.exception() is not None:
+                exc = body.exception()
+                log.error("heartbeat error: %r", exc, exc_info=exc)
+                status = "error"
+                outcomes.append({"status": "error", "error": _describe(exc)})
+            if any(o.get("status") in ("failed", "timeout") for o in outcomes) and status == "ok":
+                status = "partial"
+            finished = self.clock.now()
+            result = {
+                "status": status,
+                "trigger": trigger,
+                "started_at": iso(started),
+                "finished_at": iso(finished),
+                "ran": sum(1 for o in outcomes if o.get("status") in ("ok", "started")),
+                "failed": sum(1 for o in outcomes if o.get("status") in ("failed", "timeout")),
+                "tasks": outcomes,
+            }
+            self.state.last_run = started
+            self.state.last_result = result
+            self.state.running_since = None
+            await self.store.save(self.state)
+        async with self._ran:
+            self._runs += 1
+            self._ran.notify_all()
+        return result
+
+    async def wait_runs(self, count: int) -> None:
+        """Until `count` heartbeats have finished since start (tests and scripts)."""
+        async with self._ran:
+            await self._ran.wait_for(lambda: self._runs >= count)
+
+    async def _run_tasks(
+        self, now: datetime, outcomes: list[dict[str, Any]], current: list[Task]
+    ) -> None:
+        doc = await asyncio.to_thread(self.file.read)
+        await self._report_malformed(doc.malformed, now)
+        await self._follow_jobs(now, outcomes)
+        pending = await self._anchor_new(doc.pending_tasks, now)
+        due = [t for t in pending if t.due is None or t.due <= now]
+        due.sort(key=lambda t: (t.priority, t.due or EPOCH))
+        for task in due:
+            current[:] = [task]
+            outcomes.append(await self._run_task(task, now))
+            current.clear()
+
+    async def _anchor_new(self, tasks: list[Task], now: datetime) -> list[Task]:
+        """A recurring task with a wall-clock schedule and no due line gets its first due time."""
+        ready = []
+        for task in tasks:
+            if task.due is None and task.every is not None and (task.every.at or task.every.cron):
+                first = task.every.first_due(now, self.tz)
+                if first > now:
+                    await asyncio.to_thread(self.file.set_due, task, first)
+                    continue
+            ready.append(task)
+        return ready
+
+    async def _run_task(self, task: Task, now: datetime) -> dict[str, Any]:
+        """One task, isolated: its failure is logged and counted, never raised."""
+        outcome: dict[str, Any] = {"id": task.id, "text": task.text, "kind": task.kind}
+        try:
+            if task.kind == "research":
+                result = await self.runner.research(task.text)
+            else:
+                result = await self.runner.ask(task.text)
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise  # we are being cancelled (timeout or shutdown)
+            # a service cancelled its own work: a failure of this task, not of the heartbeat
+            return await self._failed(task, now, "the task was cancelled", outcome)
+        except Exception as exc:
+            if not isinstance(exc, LocalResearchError):
+                log.exception("heartbeat task %r crashed", task.text)
+            return await self._failed(task, now, _describe(exc), outcome)
+        self._log(now, f"Heartbeat: {task.text}", _log_body(task, result))
+        if result.job_id:
+            await self.store.add_job(result.job_id, task.text, now)
+        await self.store.clear_failures(task.id)
+        await self._advance(task, now, note="research started" if result.job_id else "")
+        outcome.update(
+            status="started" if result.job_id else "ok",
+            summary=result.summary[:MAX_TEXT],
+            link=result.link,
+        )
+        return outcome
+
+    async def _failed(
+        self, task: Task, now: datetime, error: str, outcome: dict[str, Any], status: str = "failed"
+    ) -> dict[str, Any]:
+        attempts = await self.store.record_failure(task.id, error, now)
+        self._log(now, f"Heartbeat task failed: {task.text}", error)
+        if task.recurring:
+            await self._advance(task, now)
+        elif attempts >= MAX_ATTEMPTS:
+            await self._advance(task, now, note=f"failed after {attempts} attempts: {error}")
+            await self.store.clear_failures(task.id)
+        outcome.update(status=status, error=error, attempts=attempts)
+        return outcome
+
+    async def _advance(self, task: Task, now: datetime, note: str = "") -> None:
+        """A recurring task gets its next due time; a one-off one moves to Completed."""
+        if task.every is not None:
+            nxt = task.every.next_after(task.due or now, now, self.tz)
+            changed = await asyncio.to_thread(self.file.set_due, task, nxt)
+        else:
+            changed = await asyncio.to_thread(self.file.complete, task, now, note)
+        if not changed:
+            log.warning("task %r changed or vanished in HEARTBEAT.md; left as it is", task.text)
+
+    async def _timed_out(
+        self, current: list[Task], outcomes: list[dict[str, Any]], started: datetime
+    ) -> None:
+        limit = format_duration(self.settings.timeout)
+        log.warning("heartbeat overran its timeout (%s) and was cancelled", limit)
+        message = f"Cancelled: the heartbeat overran its timeout of {limit}."
+        if current:
+            task = current[0]
+            outcome: dict[str, Any] = {"id": task.id, "text": task.text, "kind": task.kind}
+            outcomes.append(await self._failed(task, started, message, outcome, "timeout"))
+        else:
+            self._log(started, "Heartbeat timed out", message)
+
+    async def _follow_jobs(self, now: datetime, outcomes: list[dict[str, Any]]) -> None:
+        """Log research jobs started by earlier heartbeats once they finish."""
+        for job_id, text in await self.store.jobs():
+            try:
+                result = await self.runner.research_result(job_id)
+            except LocalResearchError as exc:
+                result = TaskResult(summary=f"Research job {job_id}: {exc.message}", failed=True)
+            except Exception as exc:
+                log.exception("following research job %s", job_id)
+                result = TaskResult(summary=f"Research job {job_id}: {_describe(exc)}", failed=True)
+            if result is None:
+                continue
+            self._log(now, f"Heartbeat research finished: {text}", _log_body(None, result))
+            await self.store.drop_job(job_id)
+            outcomes.append(
+                {"id": job_id, "text": text, "kind": "research", "status": "finished",
+                 "summary": result.summary[:MAX_TEXT], "link": result.link}
+            )  # fmt: skip
+
+    async def _report_malformed(self, malformed: list[Malformed], now: datetime) -> None:
+        """Write malformed entries to the day's log once, not on every heartbeat."""
+        digest = hashlib.sha256(
+            "\x00".join(m.raw + m.reason for m in malformed).encode()
+        ).hexdigest()[:16]
+        if digest == self.state.malformed_digest:
+            return
+        self.state.malformed_digest = digest
+        await self.store.save(self.state)
+        if malformed:
+            lines = [
+                f"- line {m.line_start}: {m.reason}: `{m.raw.strip().splitlines()[0][:120]}`"
+                for m in malformed
+            ]
+            body = "Left untouched in HEARTBEAT.md; fix them to run them:\n" + "\n".join(lines)
+            self._log(now, "Heartbeat: entries it cannot read", body)
+
+    def _log(self, when: datetime, title: str, body: str) -> None:
+        try:
+            append_daily_log(self.workspace, title, body, when.astimezone(self.tz))
+        except OSError:
+            log.exception("could not write the daily log")
+
+    # -- status and control ----------------------------------------------------------------
+
+    async def set_paused(self, paused: bool) -> dict[str, Any]:
+        self.state.paused = paused
+        await self.store.save(self.state)
+        return await self.status()
+
+    def brief(self) -> dict[str, Any]:
+        """The `heartbeat` field of GET /api/status."""
+        return {
+            "enabled": self.settings.enabled,
+            "paused": self.state.paused,
+            "last_run": iso(self.state.last_run),
+            "next_run": iso(self.state.next_run) if self.settings.enabled else None,
+            "last_result": self.state.last_result,
+        }
+
+    async def status(self) -> dict[str, Any]:
+        doc = await asyncio.to_thread(self.file.read)
+        return {
+            **self.brief(),
+            "running": self._lock.locked(),
+            "interval": format_duration(self.settings.interval),
+            "timeout": format_duration(self.settings.timeout),
+            "active_hours": self.settings.active.describe(),
+            "timezone": str(self.tz),
+            "file": str(self.file.path),
+            "pending": [t.to_dict(self.tz) for t in doc.pending_tasks],
+            "malformed": [m.to_dict() for m in doc.malformed],
+        }
+
+    # -- schedules (recurring tasks, stored in HEARTBEAT.md) -------------------------------
+
+    async def schedules(self) -> list[dict[str, Any]]:
+        doc = await asyncio.to_thread(self.file.read)
+        return [t.to_dict(self.tz) for t in doc.pending_tasks if t.recurring]
+
+    async def add_schedule(
+        self, every: str, question: str, *, kind: str = "ask", priority: str | None = None
+    ) -> dict[str, Any]:
+        text = " ".join(question.split())
+        if not text:
+            raise InvalidRequest("The question must not be empty")
+        if len(text) > MAX_TEXT:
+            raise InvalidRequest(f"The question is too long (limit: {MAX_TEXT} characters)")
+        if kind not in KINDS:
+            raise InvalidRequest("kind must be ask or research")
+        if priority is not None and priority not in PRIORITIES:
+            raise InvalidRequest("priority must be high, normal or low")
+        spec = Every.parse(every)
+        due = spec.first_due(self.clock.now(), self.tz)
+        await asyncio.to_thread(
+            self.file.add_task, text, every=spec.text, due=due, kind=kind, priority=priority
+        )
+        doc = await asyncio.to_thread(self.file.read)
+        added = [t for t in doc.pending_tasks if t.text == text and t.every == spec]
+        if not added:
+            raise Conflict("The schedule was written but could not be read back")
+        return added[-1].to_dict(self.tz)
+
+    async def remove_schedule(self, task_id: str) -> dict[str, Any]:
+        removed = await asyncio.to_thread(self.file.remove_task, task_id)
+        return removed.to_dict(self.tz)
+
+
+def _wall(day: Any, at: time, tz: tzinfo) -> datetime:
+    return datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
+def _describe(exc: BaseException | None) -> str:
+    if isinstance(exc, LocalResearchError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
+
+
+def _log_body(task: Task | None, result: TaskResult) -> str:
+    parts = []
+    if task is not None and task.kind == "research" and result.job_id:
+        parts.append(f"Deep research job `{result.job_id}` started.")
+    else:
+        parts.append(result.summary)
+    if result.link:
+        parts.append(f"Report: {result.link}")
+    return "\n\n".join(parts)

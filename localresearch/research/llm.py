@@ -1,0 +1,191 @@
+"""The engine on a language model: structured steps as validated JSON (repaired or retried when a
+model returns malformed JSON, the builtin engine as the last resort), the report as a stream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from localresearch.providers.base import ChatRequest, Message, Provider, TextChunk, Usage
+from localresearch.research.builtin import BuiltinEngine
+from localresearch.research.structured import MalformedJSON, parse_object, string_list, text_field
+from localresearch.research.types import DimensionResult, Evaluation, Point, Source, StepUsage
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+SYSTEM = (
+    "You are a careful research assistant. You only state what the given passages support. "
+    "When asked for JSON, reply with one JSON object and nothing else."
+)
+_PASSAGE_CHARS = 800
+_SYNTHESIS_CHARS = 300
+
+
+def _excerpt(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class LLMEngine:
+    """Every step on the configured provider; usage is added to the step's StepUsage."""
+
+    async def close(self) -> None:
+        await self.provider.close()
+
+    def __init__(self, provider: Provider, *, attempts: int = 3, gap_dimensions: int = 2) -> None:
+        self.provider = provider
+        self.attempts = attempts
+        self.gap_dimensions = gap_dimensions
+        self.fallback = BuiltinEngine(gap_dimensions)
+
+    async def _stream(self, messages: list[Message], usage: StepUsage, json_mode: bool) -> Any:
+        request = ChatRequest(messages=messages, json_mode=json_mode)
+        usage.calls += 1
+        async for item in self.provider.stream(request):
+            if isinstance(item, TextChunk):
+                yield item.text
+            elif isinstance(item, Usage):
+                usage.prompt_tokens += item.prompt_tokens
+                usage.completion_tokens += item.completion_tokens
+
+    async def _complete(self, messages: list[Message], usage: StepUsage) -> str:
+        return "".join([chunk async for chunk in self._stream(messages, usage, True)])
+
+    async def _structured(
+        self, prompt: str, validate: Callable[[dict[str, Any]], T], usage: StepUsage
+    ) -> T | None:
+        """Ask for JSON; repair it, or retry telling the model what was wrong; None if hopeless."""
+        messages = [Message("system", SYSTEM), Message("user", prompt)]
+        for attempt in range(self.attempts):
+            if attempt:
+                usage.retries += 1
+            reply = await self._complete(messages, usage)
+            try:
+                obj, repaired = parse_object(reply)
+                value = validate(obj)
+            except MalformedJSON as exc:
+                problem = str(exc)
+                log.info("model reply rejected (%s); attempt %d", problem, attempt + 1)
+                messages = [
+                    *messages,
+                    Message("assistant", reply[:2000]),
+                    Message(
+                        "user",
+                        f"That reply was not usable: {problem}. Reply again with only the JSON "
+                        "object, in exactly the requested shape.",
+                    ),
+                ]
+                continue
+            if repaired:
+                usage.repairs += 1
+            return value
+        usage.fallbacks += 1
+        return None
+
+    async def scope(
+        self, query: str, passages: list[Source], count: int, usage: StepUsage
+    ) -> list[str]:
+        titles = "\n".join(f"- {p.title}" for p in passages[:15]) or "(none)"
+        prompt = (
+            f"Question: {query}\n\nTitles of passages found so far:\n{titles}\n\n"
+            f"Split the question into {count} distinct research dimensions, each a short noun "
+            'phrase. JSON shape: {"dimensions": ["...", "..."]}'
+        )
+
+        def validate(obj: dict[str, Any]) -> list[str]:
+            return string_list(obj.get("dimensions"), "dimensions", low=1, high=count)
+
+        dims = await self._structured(prompt, validate, usage)
+        if dims is None:
+            return await self.fallback.scope(query, passages, count, usage)
+        return dims
+
+    async def summarise(
+        self, query: str, dimension: str, index: int, sources: list[Source], usage: StepUsage
+    ) -> DimensionResult:
+        if not sources:
+            return await self.fallback.summarise(query, dimension, index, sources, usage)
+        listing = "\n\n".join(
+            f"[{n}] {s.title}\n{_excerpt(s.passage, _PASSAGE_CHARS)}"
+            for n, s in enumerate(sources, start=1)
+        )
+        prompt = (
+            f"Question: {query}\nDimension: {dimension}\n\nPassages:\n{listing}\n\n"
+            "Summarise what the passages say about this dimension of the question. JSON shape: "
+            '{"summary": "...", "keyFinding": "one sentence", '
+            '"points": [{"text": "a statement", "source": <passage number>}]}'
+        )
+
+        def validate(obj: dict[str, Any]) -> DimensionResult:
+            summary = text_field(obj, "summary")
+            key = text_field(obj, "keyFinding", required=False) or summary.split(". ")[0]
+            raw_points = obj.get("points") or []
+            if not isinstance(raw_points, list):
+                raise MalformedJSON("'points' must be a list")
+            points = []
+            for item in raw_points:
+                if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                    raise MalformedJSON("each point needs a 'text' and a 'source' number")
+                number = item.get("source")
+                if isinstance(number, int) and 1 <= number <= len(sources):
+                    points.append(Point(item["text"].strip(), sources[number - 1].id))
+            return DimensionResult(dimension, index, summary, key, list(sources), points)
+
+        result = await self._structured(prompt, validate, usage)
+        if result is None:
+            return await self.fallback.summarise(query, dimension, index, sources, usage)
+        return result
+
+    async def evaluate(
+        self,
+        query: str,
+        results: list[DimensionResult],
+        passages: list[Source],
+        iteration: int,
+        usage: StepUsage,
+    ) -> Evaluation:
+        done = "\n".join(f"- {r.dimension}: {r.key_finding or r.summary[:200]}" for r in results)
+        prompt = (
+            f"Question: {query}\n\nResearch so far (dimension: key finding):\n{done}\n\n"
+            "What important aspects of the question are still missing? List the gaps, and up to "
+            f"{self.gap_dimensions} new dimensions to research that would fill them (none if "
+            'the research is sufficient). JSON shape: {"gaps": ["..."], "newDimensions": ["..."]}'
+        )
+        known = {r.dimension.lower() for r in results}
+
+        def validate(obj: dict[str, Any]) -> Evaluation:
+            gaps = string_list(obj.get("gaps", []), "gaps")
+            new = string_list(obj.get("newDimensions", []), "newDimensions")
+            new = [d for d in new if d.lower() not in known][: self.gap_dimensions]
+            return Evaluation(gaps=gaps, new_dimensions=new)
+
+        evaluation = await self._structured(prompt, validate, usage)
+        if evaluation is None:
+            return await self.fallback.evaluate(query, results, passages, iteration, usage)
+        return evaluation
+
+    async def synthesise(
+        self,
+        query: str,
+        results: list[DimensionResult],
+        numbering: dict[str, int],
+        usage: StepUsage,
+    ) -> AsyncIterator[str]:
+        sources = {s.id: s for r in results for s in r.sources}
+        ordered = sorted(numbering.items(), key=lambda item: item[1])
+        listing = "\n".join(
+            f"[{n}] {sources[sid].title}: {_excerpt(sources[sid].passage, _SYNTHESIS_CHARS)}"
+            for sid, n in ordered
+        )
+        findings = "\n".join(f"## {r.dimension}\n{r.summary}" for r in results)
+        prompt = (
+            f"Question: {query}\n\nFindings by dimension:\n{findings}\n\nSources:\n{listing}\n\n"
+            "Write a well-structured Markdown report answering the question, starting with a "
+            "'# ' title. Cite sources inline as [n] using only the numbers above. Do not add a "
+            "list of sources at the end; it is appended for you."
+        )
+        messages = [Message("system", SYSTEM), Message("user", prompt)]
+        async for chunk in self._stream(messages, usage, False):
+            yield chunk

@@ -1,0 +1,62 @@
+"""Heartbeat and schedules over HTTP: status, run now, pause/resume; recurring tasks CRUD."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from localresearch.errors import Unavailable
+from localresearch.heartbeat.service import HeartbeatService
+from localresearch.server.keys import RUNTIME
+from localresearch.server.requests import field, json_body
+
+routes = web.RouteTableDef()
+
+
+def _heartbeat(request: web.Request) -> HeartbeatService:
+    service = request.app[RUNTIME].heartbeat
+    if service is None:
+        raise Unavailable("The heartbeat is not running")
+    return service
+
+
+@routes.get("/api/heartbeat")
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(await _heartbeat(request).status())
+
+
+@routes.post("/api/heartbeat/run")
+async def run(request: web.Request) -> web.Response:
+    result = await _heartbeat(request).run(trigger="manual")
+    return web.json_response(result)
+
+
+@routes.post("/api/heartbeat/pause")
+async def pause(request: web.Request) -> web.Response:
+    return web.json_response(await _heartbeat(request).set_paused(True))
+
+
+@routes.post("/api/heartbeat/resume")
+async def resume(request: web.Request) -> web.Response:
+    return web.json_response(await _heartbeat(request).set_paused(False))
+
+
+@routes.get("/api/schedules")
+async def list_schedules(request: web.Request) -> web.Response:
+    return web.json_response({"schedules": await _heartbeat(request).schedules()})
+
+
+@routes.post("/api/schedules")
+async def add_schedule(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    every = field(body, "every", str, required=True)
+    question = field(body, "question", str, required=True)
+    kind = field(body, "kind", str, default="ask")
+    priority = field(body, "priority", str)
+    schedule = await _heartbeat(request).add_schedule(every, question, kind=kind, priority=priority)
+    return web.json_response(schedule, status=201)
+
+
+@routes.delete("/api/schedules/{id}")
+async def remove_schedule(request: web.Request) -> web.Response:
+    await _heartbeat(request).remove_schedule(request.match_info["id"])
+    return web.Response(status=204)

@@ -1,0 +1,394 @@
+"""Benchmark the memory index: quality on a BEIR dataset, speed, and a generated scale run.
+
+    .venv/bin/python scripts/bench_memory.py --dataset ../shared/datasets/scifact
+    .venv/bin/python scripts/bench_memory.py --dataset ../shared/datasets/scifact --tune
+    .venv/bin/python scripts/bench_memory.py --scale-chunks 1000000
+
+Each corpus document becomes `<_id>.md` (title as the heading). A real daemon (`research daemon
+start`, in a temp LOCALRESEARCH_HOME) indexes the folder through POST /api/memory/reindex, and
+every query runs through GET /api/memory/search. The raw-FTS5 baseline inserts the very same
+chunks into a plain FTS5 table in the same run. Metrics: ir-measures (`pip install -e .[bench]`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import os
+import random
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from localresearch.memory import query as memory_query
+from localresearch.memory.chunking import Chunk, chunk_blocks
+from localresearch.memory.extract import extract_blocks
+from localresearch.memory.schema import RANK, TOKENIZER
+from localresearch.store.database import connect
+
+Qrels = dict[str, dict[str, int]]
+
+
+# -- dataset -------------------------------------------------------------------------------
+
+
+def load_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def load_qrels(path: Path) -> Qrels:
+    qrels: Qrels = {}
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh):
+            parts = line.rstrip("\n").split("\t")
+            if number == 0 and not parts[-1].strip().lstrip("-").isdigit():
+                continue
+            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    return qrels
+
+
+def write_corpus(corpus: list[dict[str, Any]], folder: Path) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for doc in corpus:
+        text = f"# {doc.get('title') or doc['_id']}\n\n{doc.get('text', '')}\n"
+        data = text.encode()
+        (folder / f"{doc['_id']}.md").write_bytes(data)
+        total += len(data)
+    return total
+
+
+def chunks_of(folder: Path) -> list[Chunk]:
+    """The very chunks the indexer makes, for the raw baseline and the tuning grid."""
+    chunks: list[Chunk] = []
+    for path in sorted(folder.iterdir()):
+        chunks.extend(chunk_blocks(extract_blocks(path, path.read_bytes())))
+    return chunks
+
+
+def doc_chunks(folder: Path) -> list[tuple[str, Chunk]]:
+    out: list[tuple[str, Chunk]] = []
+    for path in sorted(folder.iterdir()):
+        for chunk in chunk_blocks(extract_blocks(path, path.read_bytes())):
+            out.append((path.stem, chunk))
+    return out
+
+
+# -- raw FTS5 baseline ---------------------------------------------------------------------
+
+
+def raw_fts_insert(chunks: list[Chunk], db_path: Path, batch: int = 4000) -> float:
+    """Seconds to insert the chunks into a plain FTS5 table (same tokenizer, same pragmas)."""
+    conn = connect(db_path)
+    conn.execute(f"CREATE VIRTUAL TABLE raw USING fts5(heading, content, tokenize='{TOKENIZER}')")
+    rows = [(c.heading, c.content) for c in chunks]
+    started = time.perf_counter()
+    for start in range(0, len(rows), batch):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT INTO raw (heading, content) VALUES (?, ?)", rows[start : start + batch]
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+# -- the daemon ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Daemon:
+    """A real `research daemon` in its own home, with a keep-alive HTTP connection."""
+
+    def __init__(self, home: Path) -> None:
+        self.port = free_port()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOCALRESEARCH_")}
+        self.env.update(
+            LOCALRESEARCH_HOME=str(home),
+            LOCALRESEARCH_SERVER__PORT=str(self.port),
+            LOCALRESEARCH_HEARTBEAT__ENABLED="false",
+            LOCALRESEARCH_MEMORY__WATCH="false",
+        )
+        self.conn: http.client.HTTPConnection | None = None
+
+    def cli(self, *args: str) -> None:
+        cmd = [sys.executable, "-m", "localresearch", *args]
+        subprocess.run(cmd, env=self.env, check=True, capture_output=True, timeout=120)
+
+    def __enter__(self) -> Daemon:
+        self.cli("daemon", "start")
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=3600)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.cli("daemon", "stop")
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        assert self.conn is not None
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        self.conn.request(method, path, body=data, headers=headers)
+        response = self.conn.getresponse()
+        raw = response.read()
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status} {raw[:300]!r}")
+        return json.loads(raw)
+
+    def search(self, query: str, limit: int) -> tuple[float, dict[str, Any]]:
+        path = "/api/memory/search?" + urlencode({"q": query, "limit": limit})
+        started = time.perf_counter()
+        result = self.call("GET", path)
+        return time.perf_counter() - started, result
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def evaluate(run: dict[str, dict[str, float]], qrels: Qrels) -> dict[str, float]:
+    import ir_measures
+    from ir_measures import R, nDCG
+
+    measures = ir_measures.calc_aggregate([nDCG @ 10, R @ 100], qrels, run)
+    return {"ndcg@10": measures[nDCG @ 10], "recall@100": measures[R @ 100]}
+
+
+def to_run(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Best chunk per document, as doc id → score (a document is one `<_id>.md` file)."""
+    scores: dict[str, float] = {}
+    for hit in results:
+        doc = Path(hit["file"]).stem
+        if doc not in scores:
+            scores[doc] = float(hit["score"])
+    return dict(list(scores.items())[:100])
+
+
+def bench_dataset(dataset: Path, work: Path, split: str) -> None:
+    corpus = load_jsonl(dataset / "corpus.jsonl")
+    queries = {q["_id"]: q["text"] for q in load_jsonl(dataset / "queries.jsonl")}
+    qrels = load_qrels(dataset / "qrels" / f"{split}.tsv")
+    docs = work / "docs"
+    size = write_corpus(corpus, docs)
+    chunks = chunks_of(docs)
+    raw_seconds = raw_fts_insert(chunks, work / "raw.db")
+    mb = size / 1e6
+    print(f"corpus: {len(corpus)} docs, {mb:.1f} MB, {len(chunks)} chunks")
+    print(
+        f"raw FTS5 inserts (baseline): {raw_seconds:.2f} s ="
+        f" {len(corpus) / raw_seconds:.0f} docs/s,"
+        f" {mb / raw_seconds:.2f} MB/s"
+    )
+    with Daemon(work / "home") as daemon:
+        daemon.call("POST", "/api/memory/sources", {"path": str(docs)})
+        started = time.perf_counter()
+        report = daemon.call("POST", "/api/memory/reindex", {})
+        seconds = time.perf_counter() - started
+        print(
+            f"daemon indexing (POST /api/memory/reindex): {seconds:.2f} s ="
+            f" {len(corpus) / seconds:.0f} docs/s, {mb / seconds:.2f} MB/s"
+            f" ({raw_seconds / seconds:.2f}x raw); added {report['added']} files,"
+            f" {report['chunks_added']} chunks"
+        )
+        run: dict[str, dict[str, float]] = {}
+        latencies: list[float] = []
+        for qid in qrels:
+            elapsed, result = daemon.search(queries[qid], 200)
+            run[qid] = to_run(result["results"])
+        short: list[float] = []
+        for _ in range(2):
+            for qid in qrels:
+                elapsed, _result = daemon.search(queries[qid], 10)
+                short.append(elapsed)
+            latencies = short
+        stats = daemon.call("GET", "/api/memory/stats")
+    metrics = evaluate(run, qrels)
+    print(f"{split}: nDCG@10 {metrics['ndcg@10']:.4f}, recall@100 {metrics['recall@100']:.4f}")
+    p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+    print(
+        f"query latency through HTTP (limit=10, {len(latencies)} queries):"
+        f" p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+    )
+    print(f"database: {stats['index']['database_size_bytes'] / 1e6:.1f} MB")
+
+
+# -- tuning (in-process, same chunks and query parser) ------------------------------------
+
+
+def tune(dataset: Path, work: Path) -> None:
+    """Grid over tokenizer, column weights, stopwords and candidate selection; pick on train.
+
+    Uses the indexer's chunks and the service's query parser and planner (by_budget) on an
+    in-memory FTS5 table, so each configuration costs seconds instead of a daemon run.
+    """
+    corpus = load_jsonl(dataset / "corpus.jsonl")
+    queries = {q["_id"]: q["text"] for q in load_jsonl(dataset / "queries.jsonl")}
+    splits = {s: load_qrels(dataset / "qrels" / f"{s}.tsv") for s in ("train", "test")}
+    docs = work / "docs"
+    write_corpus(corpus, docs)
+    rows = [(doc, c.heading, c.content) for doc, c in doc_chunks(docs)]
+    conn = sqlite3.connect(":memory:")
+    total = len(rows)
+    print("tokenizer | weights (heading, content) | stopwords | candidates | nDCG@10 | p50 ms")
+    for tokenizer in ("porter unicode61 remove_diacritics 2", "unicode61 remove_diacritics 2"):
+        conn.execute("DROP TABLE IF EXISTS f")
+        conn.execute(
+            f"CREATE VIRTUAL TABLE f USING fts5(doc UNINDEXED, heading, content,"
+            f" tokenize='{tokenizer}')"
+        )
+        conn.executemany("INSERT INTO f VALUES (?, ?, ?)", rows)
+        df: dict[str, int] = {}
+        for weights in ((0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (4.0, 1.0)):
+            bm25 = f"bm25(f, 0, {weights[0]}, {weights[1]})"
+            for stop in (False, True):
+                for rare in (1.0, 0.05, 0.02):
+                    line = []
+                    for split, qrels in splits.items():
+                        run: dict[str, dict[str, float]] = {}
+                        latencies = []
+                        for qid in qrels:
+                            text = queries[qid]
+                            if stop:
+                                terms = memory_query.parse_terms(text)
+                            else:
+                                words = memory_query._WORD.findall(text.lower())
+                                terms = list(dict.fromkeys(f'"{w}"' for w in words))
+                            for term in terms:
+                                if term not in df:
+                                    sql = "SELECT count(*) FROM f WHERE f MATCH ?"
+                                    df[term] = conn.execute(sql, (term,)).fetchone()[0]
+                            started = time.perf_counter()
+                            scored = memory_query.by_budget(terms, df, 10_000, total)
+                            cands = memory_query.by_budget(scored, df, 1_000, rare * total)
+                            found = []
+                            if scored and cands == scored:
+                                found = conn.execute(
+                                    f"SELECT doc, {bm25} AS s FROM f WHERE f MATCH ?"
+                                    " ORDER BY s LIMIT 200",
+                                    (" OR ".join(scored),),
+                                ).fetchall()
+                            elif scored:
+                                found = conn.execute(
+                                    f"SELECT doc, {bm25} AS s FROM f WHERE f MATCH ? AND +rowid"
+                                    " IN (SELECT rowid FROM f WHERE f MATCH ?) ORDER BY s"
+                                    " LIMIT 200",
+                                    (" OR ".join(scored), " OR ".join(cands)),
+                                ).fetchall()
+                            latencies.append(time.perf_counter() - started)
+                            scores: dict[str, float] = {}
+                            for doc, score in found:
+                                scores.setdefault(doc, -score)
+                            run[qid] = scores
+                        ndcg = evaluate(run, qrels)["ndcg@10"]
+                        p50 = percentile(latencies, 0.5) * 1000
+                        line.append(f"{split} {ndcg:.4f} {p50:.1f}")
+                    print(f"{tokenizer[:7]} | {weights} | {stop} | {rare} | {' | '.join(line)}")
+    print(f"shipped: tokenizer '{TOKENIZER}', rank {RANK}, stopwords on, candidates 0.05")
+
+
+# -- scale ---------------------------------------------------------------------------------
+
+
+def _vocabulary(size: int, rng: random.Random) -> list[str]:
+    consonants, vowels = "bcdfghjklmnprstvz", "aeiou"
+    words: set[str] = set()
+    while len(words) < size:
+        syllables = rng.randint(2, 4)
+        words.add("".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(syllables)))
+    return sorted(words)
+
+
+def generate(folder: Path, chunks: int, per_file: int, rng: random.Random) -> list[str]:
+    """Files of `per_file` sections of ~60 Zipf-distributed words: one chunk per section."""
+    vocab = _vocabulary(50_000, rng)
+    weights = list(itertools.accumulate(1.0 / (rank + 1) for rank in range(len(vocab))))
+    folder.mkdir(parents=True, exist_ok=True)
+    files = (chunks + per_file - 1) // per_file
+    words_needed = 60 * per_file
+    for number in range(files):
+        sample = rng.choices(vocab, cum_weights=weights, k=words_needed)
+        sections = []
+        for section in range(per_file):
+            body = " ".join(sample[section * 60 : (section + 1) * 60])
+            sections.append(f"## Section {section}\n\n{body}\n")
+        (folder / f"f{number:07d}.md").write_text(f"# File {number}\n\n" + "\n".join(sections))
+    return vocab
+
+
+def bench_scale(work: Path, chunks: int, queries: int) -> None:
+    rng = random.Random(7)
+    folder = work / "scale"
+    started = time.perf_counter()
+    vocab = generate(folder, chunks, 20, rng)
+    print(f"scale: generated {chunks} chunks in {time.perf_counter() - started:.0f} s")
+    with Daemon(work / "scale-home") as daemon:
+        daemon.call("POST", "/api/memory/sources", {"path": str(folder)})
+        started = time.perf_counter()
+        report = daemon.call("POST", "/api/memory/reindex", {})
+        seconds = time.perf_counter() - started
+        print(
+            f"scale: indexed {report['added']} files, {report['chunks_added']} chunks in"
+            f" {seconds:.1f} s ({report['chunks_added'] / seconds:.0f} chunks/s)"
+        )
+        latencies = []
+        for _ in range(queries):
+            words = rng.sample(vocab[100:20_000], rng.randint(2, 5))
+            elapsed, _result = daemon.search(" ".join(words), 10)
+            latencies.append(elapsed)
+        stats = daemon.call("GET", "/api/memory/stats")
+    print(f"scale: database {stats['index']['database_size_bytes'] / 1e6:.0f} MB")
+    p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+    print(
+        f"scale: {queries} queries through HTTP (limit=10): p50 {p50:.2f} ms, p99 {p99:.2f} ms,"
+        f" mean {statistics.mean(latencies) * 1000:.2f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--dataset", type=Path, help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)"
+    )
+    parser.add_argument("--split", default="test", help="qrels split to report (default: test)")
+    parser.add_argument(
+        "--tune", action="store_true", help="print the tuning grid (train and test)"
+    )
+    parser.add_argument("--scale-chunks", type=int, default=0, help="generated chunks (0: skip)")
+    parser.add_argument("--scale-queries", type=int, default=1000)
+    parser.add_argument("--work", type=Path, help="working folder (default: a temp dir)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        work = args.work or Path(tmp)
+        if args.dataset and args.tune:
+            tune(args.dataset, work / "tune")
+        elif args.dataset:
+            bench_dataset(args.dataset, work / "dataset", args.split)
+        if args.scale_chunks:
+            bench_scale(work, args.scale_chunks, args.scale_queries)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Protocol-level fakes of cloud model APIs: a real aiohttp server on loopback that replays
+scripted replies in each service's documented wire format (OpenAI SSE, Ollama NDJSON,
+Anthropic Messages SSE), including error bodies, 429 + Retry-After and streams cut midway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Reply:
+    """One scripted answer: a status, headers, and a body sent as chunks (floats are pauses)."""
+
+    status: int = 200
+    chunks: Sequence[bytes | float] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    cut: bool = False  # drop the connection after the chunks instead of finishing the body
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class FakeServer:
+    """Replies are queued per path and served in order; unknown paths answer 404."""
+
+    def __init__(self) -> None:
+        self.replies: dict[str, list[Reply]] = {}
+        self.requests: list[Seen] = []
+        self.disconnects = 0
+        self.completed = 0
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def queue(self, path: str, *replies: Reply) -> None:
+        self.replies.setdefault(path, []).extend(replies)
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
+        self.requests.append(Seen(request.method, request.path, dict(request.headers), body))
+        queue = self.replies.get(request.path) or []
+        if not queue:
+            return web.json_response({"error": f"no reply queued for {request.path}"}, status=404)
+        reply = queue.pop(0)
+        response = web.StreamResponse(status=reply.status, headers=reply.headers)
+        response.content_type = reply.content_type
+        try:
+            await response.prepare(request)
+            for chunk in reply.chunks:
+                if isinstance(chunk, float):
+                    await self._pause(request, chunk)
+                    continue
+                await response.write(chunk)
+            if reply.cut:
+                assert request.transport is not None
+                request.transport.close()
+                return response
+            await response.write_eof()
+            self.completed += 1
+        except ConnectionResetError:
+            self.disconnects += 1
+        except asyncio.CancelledError:
+            self.disconnects += 1
+            raise
+        return response
+
+    async def _pause(self, request: web.Request, seconds: float) -> None:
+        """Sleep, but notice at once when the client hangs up (as a real server would)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError("client went away")
+            await asyncio.sleep(0.01)
+
+
+def json_reply(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, [json.dumps(obj).encode()], headers or {})
+
+
+# -- OpenAI chat completions -----------------------------------------------------------------
+
+
+def openai_chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    obj = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "fake",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(obj)}\n\n".encode()
+
+
+def openai_stream(
+    texts: Sequence[str],
+    *,
+    usage: tuple[int, int] | None = (7, 3),
+    tool_calls: Sequence[dict[str, Any]] = (),
+    done: bool = True,
+    pause: float = 0.0,
+) -> list[bytes | float]:
+    chunks: list[bytes | float] = [openai_chunk({"role": "assistant", "content": ""})]
+    for text in texts:
+        if pause:
+            chunks.append(pause)
+        chunks.append(openai_chunk({"content": text}))
+    for i, call in enumerate(tool_calls):
+        args = json.dumps(call["arguments"])
+        head = {"index": i, "id": call["id"], "type": "function"}
+        head["function"] = {"name": call["name"], "arguments": args[:5]}
+        chunks.append(openai_chunk({"tool_calls": [head]}))
+        chunks.append(
+            openai_chunk({"tool_calls": [{"index": i, "function": {"arguments": args[5:]}}]})
+        )
+    if not done:
+        return chunks
+    chunks.append(openai_chunk({}, "tool_calls" if tool_calls else "stop"))
+    if usage:
+        u = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
+        obj = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [], "usage": u}
+        chunks.append(f"data: {json.dumps(obj)}\n\n".encode())
+    chunks.append(b"data: [DONE]\n\n")
+    return chunks
+
+
+# -- Ollama /api/chat --------------------------------------------------------------------------
+
+
+def ollama_line(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj) + "\n").encode()
+
+
+def ollama_stream(
+    texts: Sequence[str],
+    *,
+    tool_calls: Sequence[dict[str, Any]] = (),
+    counts: tuple[int, int] = (26, 4),
+    done: bool = True,
+) -> list[bytes | float]:
+    base = {"model": "llama3.2", "created_at": "2026-01-01T00:00:00Z"}
+    chunks: list[bytes | float] = []
+    for text in texts:
+        message = {"role": "assistant", "content": text}
+        chunks.append(ollama_line({**base, "message": message, "done": False}))
+    if tool_calls:
+        calls = [{"function": {"name": c["name"], "arguments": c["arguments"]}} for c in tool_calls]
+        message = {"role": "assistant", "content": "", "tool_calls": calls}
+        chunks.append(ollama_line({**base, "message": message, "done": False}))
+    if done:
+        final = {
+            **base,
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 4883583458,
+            "load_duration": 1334875,
+            "prompt_eval_count": counts[0],
+            "prompt_eval_duration": 342546000,
+            "eval_count": counts[1],
+            "eval_duration": 4535599000,
+        }
+        chunks.append(ollama_line(final))
+    return chunks
+
+
+# -- Anthropic Messages ------------------------------------------------------------------------
+
+
+def anthropic_event(kind: str, data: dict[str, Any]) -> bytes:
+    return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+
+def anthropic_stream(
+    texts: Sequence[str],
+    *,
+    tool_use: dict[str, Any] | None = None,
+    usage: tuple[int, int] = (25, 15),
+    stop: bool = True,
+) -> list[bytes | float]:
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "content": [],
+        "model": "claude-test",
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": usage[0], "output_tokens": 1},
+    }
+    chunks: list[bytes | float] = [anthropic_event("message_start", {"message": message})]
+    start = {"index": 0, "content_block": {"type": "text", "text": ""}}
+    chunks.append(anthropic_event("content_block_start", start))
+    chunks.append(anthropic_event("ping", {}))
+    for text in texts:
+        delta = {"index": 0, "delta": {"type": "text_delta", "text": text}}
+        chunks.append(anthropic_event("content_block_delta", delta))
+    chunks.append(anthropic_event("content_block_stop", {"index": 0}))
+    if tool_use is not None:
+        block = {"type": "tool_use", "id": tool_use["id"], "name": tool_use["name"], "input": {}}
+        chunks.append(anthropic_event("content_block_start", {"index": 1, "content_block": block}))
+        raw = json.dumps(tool_use["input"])
+        for part in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+            delta = {"index": 1, "delta": {"type": "input_json_delta", "partial_json": part}}
+            chunks.append(anthropic_event("content_block_delta", delta))
+        chunks.append(anthropic_event("content_block_stop", {"index": 1}))
+    if not stop:
+        return chunks
+    reason = "tool_use" if tool_use else "end_turn"
+    chunks.append(
+        anthropic_event(
+            "message_delta",
+            {
+                "delta": {"stop_reason": reason, "stop_sequence": None},
+                "usage": {"output_tokens": usage[1]},
+            },
+        )
+    )
+    chunks.append(anthropic_event("message_stop", {}))
+    return chunks
+
+
+def anthropic_error(kind: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": kind, "message": message}}

@@ -1,0 +1,65 @@
+"""`research heartbeat` and `research schedule` end to end, against a real daemon process."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def test_schedule_and_heartbeat_commands(daemon: Any) -> None:
+    added = daemon.cli("schedule", "add", "every 1d at 08:00", "What did I note yesterday?")
+    assert added.returncode == 0, added.stderr
+    assert "What did I note yesterday?" in added.stdout and "08:00" in added.stdout
+    research = daemon.cli(
+        "schedule", "add", "0 9 * * mon", "State of RAG evaluation", "--research", "--json"
+    )
+    assert research.returncode == 0, research.stderr
+    research_item = json.loads(research.stdout)
+    assert research_item["kind"] == "research"
+
+    listed = daemon.cli("schedule", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    items = json.loads(listed.stdout)
+    assert [i["text"] for i in items] == ["What did I note yesterday?", "State of RAG evaluation"]
+    text = (daemon.home / "data" / "workspace" / "HEARTBEAT.md").read_text()
+    assert "- State of RAG evaluation\n  every: 0 9 * * mon\n  due: " in text
+
+    removed = daemon.cli("schedule", "remove", research_item["id"])
+    assert removed.returncode == 0, removed.stderr
+    assert len(json.loads(daemon.cli("schedule", "list", "--json").stdout)) == 1
+
+    status = daemon.cli("heartbeat", "status")
+    assert status.returncode == 0, status.stderr
+    assert "Heartbeat: disabled" in status.stdout  # the fixture disables the schedule
+    assert "What did I note yesterday?" in status.stdout
+
+    ran = daemon.cli("heartbeat", "run", "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["trigger"] == "manual"
+
+    assert "paused" in daemon.cli("heartbeat", "pause").stdout
+    assert json.loads(daemon.cli("heartbeat", "status", "--json").stdout)["paused"] is True
+    assert daemon.cli("heartbeat", "resume").returncode == 0
+
+    # errors are one clear line, never a traceback
+    bad = daemon.cli("schedule", "add", "every fortnight", "question")
+    assert bad.returncode == 1
+    assert "fortnight" in bad.stderr and "Traceback" not in bad.stderr
+    missing = daemon.cli("schedule", "remove", "deadbeef")
+    assert missing.returncode == 1 and "deadbeef" in missing.stderr
+
+
+def test_cli_without_daemon(daemon_env: Any) -> None:
+    result = daemon_env.cli("heartbeat", "status")
+    assert result.returncode == 3
+    assert "not running" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_pause_and_schedules_survive_a_daemon_restart(daemon: Any) -> None:
+    assert daemon.cli("schedule", "add", "every 2h", "Anything new?").returncode == 0
+    assert daemon.cli("heartbeat", "pause").returncode == 0
+    assert daemon.stop().returncode == 0
+    daemon.start()
+    state = json.loads(daemon.cli("heartbeat", "status", "--json").stdout)
+    assert state["paused"] is True
+    assert [t["text"] for t in state["pending"]] == ["Anything new?"]

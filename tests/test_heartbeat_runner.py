@@ -1,0 +1,95 @@
+"""The adapter that runs tasks on the runtime's services, including its fallbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from localresearch.errors import Unavailable
+from localresearch.heartbeat.runner import ServicesTaskRunner
+from localresearch.memory.types import SearchHit
+
+
+class Notes:
+    """A tiny MemorySearcher over fixed passages."""
+
+    async def search(self, query: str, limit: int = 10) -> list[SearchHit]:
+        hits = [
+            SearchHit(
+                "notes/sqlite.md", "/w/notes/sqlite.md", "WAL lets readers\nrun on.", 2.0, 3, 4
+            ),
+            SearchHit("MEMORY.md", "/w/MEMORY.md", "Unrelated.", 0.1, 1, 1),
+        ]
+        return [h for h in hits if any(w in h.content.lower() for w in query.lower().split())][
+            :limit
+        ]
+
+
+class Chat:
+    async def answer(self, message: Any, **options: Any) -> dict[str, Any]:
+        return {
+            "response": f"Answer to {message} [1]",
+            "citations": [{"n": 1, "file": "notes/sqlite.md", "line_start": 3, "line_end": 4}],
+        }
+
+
+class Row:
+    def __init__(self, job_id: str) -> None:
+        self.id = job_id
+
+
+class Jobs:
+    def __init__(self) -> None:
+        self.status = "running"
+
+    async def submit(self, query: str) -> Row:
+        return Row("res_1")
+
+    async def snapshot(self, job_id: str) -> dict[str, Any]:
+        snap: dict[str, Any] = {"researchId": job_id, "status": self.status}
+        if self.status == "complete":
+            snap["report"] = "# Report\n\n" + "Long finding. " * 200
+        if self.status == "error":
+            snap["error"] = "provider failed"
+        return snap
+
+
+async def test_ask_uses_chat_with_sources() -> None:
+    result = await ServicesTaskRunner(chat=Chat(), memory=Notes()).ask("WAL?")
+    assert result.summary == "Answer to WAL? [1]\n\nSources:\n[1] notes/sqlite.md:3-4"
+    assert not result.pending
+
+
+async def test_ask_falls_back_to_memory_search() -> None:
+    runner = ServicesTaskRunner(memory=Notes())
+    result = await runner.ask("wal readers")
+    assert result.summary.startswith("Closest passages in memory:")
+    assert "- notes/sqlite.md:3-4: WAL lets readers run on." in result.summary
+    nothing = await runner.ask("quantum")
+    assert nothing.summary == "Nothing in memory matched this question."
+
+
+async def test_without_services_tasks_fail_clearly() -> None:
+    runner = ServicesTaskRunner()
+    with pytest.raises(Unavailable):
+        await runner.ask("q")
+    with pytest.raises(Unavailable):
+        await runner.research("q")
+
+
+async def test_research_is_submitted_then_followed() -> None:
+    jobs = Jobs()
+    runner = ServicesTaskRunner(jobs=jobs)
+    started = await runner.research("RAG?")
+    assert started.job_id == "res_1" and started.pending
+    assert started.link == "/api/research/deep/res_1/report?format=md"
+    assert await runner.research_result("res_1") is None
+    jobs.status = "complete"
+    done = await runner.research_result("res_1")
+    assert done is not None and not done.failed
+    assert done.summary.startswith("# Report") and done.summary.endswith(" …")
+    assert len(done.summary) < 1300
+    jobs.status = "error"
+    failed = await runner.research_result("res_1")
+    assert failed is not None and failed.failed and "provider failed" in failed.summary

@@ -1,0 +1,224 @@
+"""Walking, incremental indexing, sources and the watcher, on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from localresearch.config import Config
+from localresearch.errors import Conflict, InvalidRequest, NotFound
+from localresearch.memory.scan import Found, Skipped, walk_source
+from localresearch.memory.service import MemoryService
+from localresearch.paths import Paths
+from localresearch.store import Database
+from tests.memory_helpers import make_pdf
+
+
+def _memory_config(config: Config, **changes: object) -> Config:
+    memory = dataclasses.replace(config.memory, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(config, memory=memory)
+
+
+@pytest.fixture
+async def service_factory(config: Config, paths: Paths) -> AsyncIterator[object]:
+    """Start a MemoryService on the real database; stop everything afterwards."""
+    started: list[tuple[MemoryService, Database]] = []
+
+    async def make(**changes: object) -> MemoryService:
+        db = Database(paths.database)
+        await asyncio.to_thread(db.open)
+        changes.setdefault("watch", False)
+        service = MemoryService(_memory_config(config, **changes), paths, db)
+        await service.start()
+        await service.wait_ready()
+        started.append((service, db))
+        return service
+
+    yield make
+    for service, db in started:
+        await service.stop()
+        await asyncio.to_thread(db.close)
+
+
+def _tree(root: Path, files: dict[str, str | bytes]) -> None:
+    for rel, content in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, encoding="utf-8")
+
+
+def test_walk_skips_hidden_ignored_unsupported_with_reasons(tmp_path: Path) -> None:
+    _tree(
+        tmp_path,
+        {
+            ".gitignore": "build/\n*.log.md\n!keep.log.md\n",
+            "notes.md": "# n\n",
+            "keep.log.md": "kept by negation\n",
+            "debug.log.md": "ignored\n",
+            "build/out.md": "ignored folder\n",
+            ".hidden/secret.md": "hidden\n",
+            ".dot.md": "hidden file\n",
+            "image.png": b"\x89PNG\x00",
+            "sub/.gitignore": "local.md\n",
+            "sub/local.md": "ignored by nested gitignore\n",
+            "sub/page.html": "<p>hi</p>",
+            "sub/deep/doc.rst": "Title\n=====\n",
+        },
+    )
+    items = list(walk_source(tmp_path))
+    found = sorted(i.rel for i in items if isinstance(i, Found))
+    assert found == ["keep.log.md", "notes.md", "sub/deep/doc.rst", "sub/page.html"]
+    reasons = {Path(i.path).name: i.reason for i in items if isinstance(i, Skipped)}
+    assert reasons["debug.log.md"] == "ignored by .gitignore"
+    assert reasons["build"] == "ignored by .gitignore"
+    assert reasons["local.md"] == "ignored by .gitignore"
+    assert reasons[".hidden"] == "hidden"
+    assert reasons[".dot.md"] == "hidden"
+    assert reasons["image.png"].startswith("unsupported type")
+
+
+def test_walk_with_glob_only_keeps_matching(tmp_path: Path) -> None:
+    _tree(tmp_path, {"a.md": "x", "b.txt": "y", "d/c.md": "z"})
+    found = sorted(i.rel for i in walk_source(tmp_path, ("*.md",)) if isinstance(i, Found))
+    assert found == ["a.md", "d/c.md"]
+
+
+async def test_workspace_created_and_indexed(service_factory, paths: Paths) -> None:  # type: ignore[no-untyped-def]
+    memory = await service_factory()
+    workspace = memory.workspace
+    assert (workspace / "MEMORY.md").exists() and (workspace / "HEARTBEAT.md").exists()
+    assert (workspace / "memory").is_dir()
+    hits = await memory.search("long-term notes")
+    assert hits and hits[0].file == "MEMORY.md" and hits[0].line_start == 1
+    stats = await memory.stats()
+    assert stats["files"]["total"] == 2
+    assert stats["files"]["memory_md"]["lines"] == len(
+        (workspace / "MEMORY.md").read_text().splitlines()
+    )
+    assert stats["index"]["chunks"] >= 2 and stats["index"]["last_indexed"]
+
+
+async def test_incremental_reindex_add_modify_delete(service_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    notes = tmp_path / "notes"
+    _tree(
+        notes,
+        {
+            "a.md": "# Alpha\n\nAardvarks eat ants.\n",
+            "b.txt": "Bees make honey.\n",
+            "c.pdf": make_pdf([["Cormorants dive deep"]]),
+            "bin.md": b"binary\x00junk",
+        },
+    )
+    memory = await service_factory()
+    await memory.add_source(str(notes))
+    report = await memory.reindex()
+    assert (report.files_added, report.files_updated, report.files_removed) == (3, 0, 0)
+    assert any(s.reason == "binary content" for s in report.skipped)
+    assert (await memory.search("cormorants"))[0].file == "c.pdf"
+
+    # Nothing changed: nothing re-read.
+    again = await memory.reindex()
+    assert (again.files_added, again.files_updated, again.chunks_added) == (0, 0, 0)
+    assert again.files_unchanged == 5  # 3 notes + MEMORY.md + HEARTBEAT.md
+
+    # Touched but same content: hash unchanged, not re-chunked.
+    a = notes / "a.md"
+    stamp = a.stat().st_mtime_ns + 5_000_000_000
+    os.utime(a, ns=(stamp, stamp))
+    touched = await memory.reindex()
+    assert (touched.files_updated, touched.chunks_added) == (0, 0)
+    chunk_ids = [h.chunk_id for h in await memory.search("aardvarks")]
+
+    # Modified: re-chunked, old text gone.
+    a.write_text("# Alpha\n\nArmadillos dig burrows.\n", encoding="utf-8")
+    os.utime(a, ns=(stamp + 10**9, stamp + 10**9))
+    modified = await memory.reindex()
+    assert modified.files_updated == 1 and modified.chunks_added == 1
+    assert await memory.search("aardvarks") == []
+    new_hit = (await memory.search("armadillos"))[0]
+    assert new_hit.chunk_id not in chunk_ids and new_hit.line_start == 1
+
+    # Deleted: gone from the index.
+    (notes / "b.txt").unlink()
+    deleted = await memory.reindex()
+    assert deleted.files_removed == 1 and deleted.chunks_removed == 1
+    assert await memory.search("bees honey") == []
+
+    # Force: every file re-chunked.
+    forced = await memory.reindex(force=True)
+    assert forced.files_updated == 4
+
+
+async def test_sources_add_list_remove(service_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    extra = tmp_path / "extra"
+    _tree(extra, {"x.md": "Xylophones are loud.\n"})
+    configured = tmp_path / "configured"
+    _tree(configured, {"y.md": "Yaks are hairy.\n"})
+    memory = await service_factory(paths=[str(configured)])
+    assert (await memory.search("yaks"))[0].file == "y.md"
+    with pytest.raises(InvalidRequest):
+        await memory.add_source(str(tmp_path / "missing"))
+    await memory.add_source(str(extra), "*.md")
+    with pytest.raises(Conflict):
+        await memory.add_source(str(extra))
+    origins = [(s.origin, s.path) for s in await memory.sources()]
+    assert origins == [
+        ("workspace", memory.workspace),
+        ("config", configured.resolve()),
+        ("user", extra.resolve()),
+    ]
+    await memory.reindex()
+    assert (await memory.search("xylophones"))[0].file == "x.md"
+    removed = await memory.remove_source(str(extra))
+    assert removed["files_removed"] == 1
+    assert await memory.search("xylophones") == []
+    with pytest.raises(NotFound):
+        await memory.remove_source(str(extra))
+    with pytest.raises(Conflict):
+        await memory.remove_source(str(configured))
+
+
+async def test_watcher_picks_up_edits(service_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    memory = await service_factory(watch=True, watch_interval=0.1)
+    log = memory.workspace / "memory" / "2026-02-14.md"
+    log.write_text("# 2026-02-14\n\n## 10:00 Rust\n\nDiscussed async patterns in Rust.\n")
+    for _ in range(100):
+        hits = await memory.search("async rust")
+        if hits:
+            break
+        await asyncio.sleep(0.05)
+    assert hits and hits[0].file == "memory/2026-02-14.md"
+    assert (hits[0].line_start, hits[0].line_end) == (1, 5)  # the date heading starts it
+    assert hits[0].heading == "2026-02-14 > 10:00 Rust"
+
+
+async def test_stop_during_a_pass_is_prompt_and_clean(
+    config: Config, paths: Paths, tmp_path: Path
+) -> None:
+    folder = tmp_path / "big"
+    _tree(folder, {f"d{i}.md": f"# D{i}\n\n" + "words here " * 200 for i in range(1500)})
+    db = Database(paths.database)
+    await asyncio.to_thread(db.open)
+    memory = MemoryService(_memory_config(config, watch=False), paths, db)
+    await memory.start()
+    await memory.wait_ready()
+    await memory.add_source(str(folder))
+    pass_task = asyncio.ensure_future(memory.reindex())
+    for _ in range(2000):
+        if memory.indexing:
+            break
+        await asyncio.sleep(0.001)
+    started = asyncio.get_running_loop().time()
+    await memory.stop()
+    assert asyncio.get_running_loop().time() - started < 2.0
+    report = await pass_task  # the pass ended early, without an error
+    assert report.files_added < 1500
+    await asyncio.to_thread(db.close)

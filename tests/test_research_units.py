@@ -1,0 +1,71 @@
+"""Small pure parts of research jobs: JSON repair, citation checks, report rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from localresearch.research.citations import cited_numbers, passage_supports, strip_invalid
+from localresearch.research.report import markdown_to_html
+from localresearch.research.structured import MalformedJSON, parse_object, string_list
+
+
+@pytest.mark.parametrize(
+    ("reply", "repaired"),
+    [
+        ('{"dimensions": ["a", "b"]}', False),
+        ('Sure! ```json\n{"dimensions": ["a", "b"]}\n```', True),
+        ('Here: {"dimensions": ["a", "b",],} hope it helps', True),
+        ("{'dimensions': ['a', 'b']}", True),
+        ("“{“dimensions”: [“a”, “b”]}”", True),
+        ('noise {"broken": } then {"dimensions": ["a", "b"]}', True),
+        ('{"dimensions": ["a", "b"], "note": "a } inside a string"}', False),
+    ],
+)
+def test_parse_object_repairs_what_models_get_wrong(reply: str, repaired: bool) -> None:
+    obj, was_repaired = parse_object(reply)
+    assert obj["dimensions"] == ["a", "b"]
+    assert was_repaired is repaired
+
+
+@pytest.mark.parametrize("reply", ["", "no json here", "[1, 2]", '{"a": ', "{{{{", "x" * 10_000])
+def test_parse_object_rejects_hopeless_replies(reply: str) -> None:
+    with pytest.raises(MalformedJSON):
+        parse_object(reply)
+
+
+def test_string_list_validation() -> None:
+    assert string_list([" A  b ", "a b", "", "C"], "d") == ["A b", "C"]
+    with pytest.raises(MalformedJSON, match="list of strings"):
+        string_list("a, b", "d")
+    with pytest.raises(MalformedJSON, match="only strings"):
+        string_list(["a", 3], "d")
+    with pytest.raises(MalformedJSON, match="at least 1"):
+        string_list([], "d", low=1)
+
+
+def test_invalid_citations_are_stripped() -> None:
+    text = "One [1]. Two [7]. Three [2, 9, 3]. Four [0][3]."
+    fixed = strip_invalid(text, 3)
+    assert fixed == "One [1]. Two . Three [2, 3]. Four [3]."
+    assert cited_numbers(fixed) == [1, 2, 3, 3]
+
+
+def test_passage_support_ignores_spacing_and_case_only() -> None:
+    passage = "Vitamin B12\n  deficiency RAISES homocysteine."
+    assert passage_supports(passage, "vitamin b12 deficiency raises homocysteine.")
+    assert not passage_supports(passage, "Vitamin B12 deficiency lowers homocysteine.")
+
+
+def test_html_export_escapes_and_links() -> None:
+    page = markdown_to_html(
+        "# Q <script>\n\nText **bold** [1].\n\n## Sources\n\n"
+        "1. [T](https://example.org/a) — `a.md:1-2`\n2. [J](javascript:alert(1)) — `x`",
+        "Q <script>",
+    )
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert '<a href="https://example.org/a">T</a>' in page
+    assert (
+        "javascript:" not in page.split("<body>")[1].split("href")[-1]
+        or 'href="javascript' not in page
+    )
+    assert "<strong>bold</strong>" in page and "<ol><li>" in page
