@@ -3,21 +3,15 @@ valid JSON, and the job still completes through repair, retry and the builtin fa
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from localresearch.server.keys import RUNTIME
-from tests.fakes.llamacpp_server import MAKE_GGUF, llamacpp_python, unavailable_reason
+from tests.fakes.llamacpp_server import unavailable_reason
 from tests.fakes.search_scifact import QUESTION, research_config, scifact_available, write_corpus
-
-PEER_PYTHON = llamacpp_python() or Path("/nonexistent")
 
 pytestmark = [
     pytest.mark.llamacpp,
@@ -29,53 +23,13 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("llama")
-    model = folder / "tiny.gguf"
-    subprocess.run([str(PEER_PYTHON), str(MAKE_GGUF), str(model)], check=True, timeout=60)
-    port = _free_port()
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            *(str(PEER_PYTHON), "-m", "llama_cpp.server", "--model", str(model)),
-            *("--model_alias", "tiny", "--host", "127.0.0.1", "--port", str(port)),
-            *("--n_ctx", "8192", "--n_threads", "1"),  # its byte-level vocabulary is verbose
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/v1/models", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((folder / "server.log").read_text()[-2000:]) from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
-
-
 async def test_job_survives_a_model_that_never_returns_json(
-    llama_server: str, tmp_path: Path, write_config: Callable[[str], Path], make_client: Any
+    llamacpp_server: str, tmp_path: Path, write_config: Callable[[str], Path], make_client: Any
 ) -> None:
     corpus = tmp_path / "corpus"
     write_corpus(corpus, extra=30, queries=10)
     text = research_config(corpus, dimensions=2, max_rounds=1, sources_per_dimension=3)
-    text += f'\n[llm]\nprovider = "openai"\nbase_url = "{llama_server}"\nmodel = "tiny"\n'
+    text += f'\n[llm]\nprovider = "openai"\nbase_url = "{llamacpp_server}"\nmodel = "tiny"\n'
     text += "max_tokens = 48\ntemperature = 0.0\n"
     write_config(text)
     client = await make_client()

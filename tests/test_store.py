@@ -79,3 +79,32 @@ async def test_reads_are_read_only(tmp_path: Path) -> None:
             await db.read(lambda c: c.execute("INSERT INTO meta VALUES ('x', 'y')"))
     finally:
         db.close()
+
+
+def test_writes_after_close_fail_fast_instead_of_hanging(tmp_path: Path) -> None:
+    from localresearch.store.database import DatabaseClosed
+
+    db = Database(tmp_path / "x.db")
+    db.open()
+    results: list[object] = []
+
+    def writer() -> None:
+        # A background indexer still writing while the daemon shuts down.
+        for i in range(10_000):
+            try:
+                db.write_sync(
+                    lambda c, i=i: c.execute("INSERT INTO meta VALUES (?, 'v')", (f"k{i}",))
+                )
+            except DatabaseClosed as exc:
+                results.append(exc)
+                return
+        results.append("finished")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    db.close()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "a write submitted during close must not block forever"
+    assert results and (isinstance(results[0], DatabaseClosed) or results[0] == "finished")
+    with pytest.raises(DatabaseClosed):
+        db.write_sync(lambda c: None)

@@ -7,12 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from localresearch.cli.common import api_errors, console, err_console, fail, json_option
+from localresearch.cli.common import (
+    api_errors,
+    client_starting_daemon,
+    console,
+    err_console,
+    fail,
+    json_option,
+    start_daemon_client,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from localresearch.client import Client
     from localresearch.events import Event
 
 
@@ -32,47 +39,6 @@ def print_sources(citations: list[dict[str, Any]]) -> None:
     out.print("[bold]Sources[/]", markup=True)
     for c in citations:
         out.print(f"  [{c.get('n', '?')}] {location(c)}", markup=False, highlight=False)
-
-
-def client_starting_daemon(*, check: bool = True) -> Client:
-    """This installation's client; if no daemon answers, start one (and say so on stderr).
-
-    With `check=False` the client is returned without a health probe: the caller's first
-    request tells (and `start_daemon_client` recovers), which saves a round trip.
-    """
-    from localresearch.client import Client
-    from localresearch.config import ConfigError
-    from localresearch.daemon.locate import api_key, daemon_url
-
-    try:
-        client = Client(daemon_url(), timeout=30.0, api_key=api_key())
-    except ConfigError as exc:
-        fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
-    if not check or client.health():
-        return client
-    return start_daemon_client()
-
-
-def start_daemon_client() -> Client:
-    """Start the daemon (saying so on stderr) and return its client."""
-    from localresearch.client import Client
-    from localresearch.config import ConfigError, load_config
-    from localresearch.daemon.locate import api_key
-    from localresearch.daemon.process import DaemonError, ensure_running
-    from localresearch.paths import resolve_paths
-
-    try:
-        paths = resolve_paths()
-        config = load_config(paths.config_file)
-        err_console().print("Starting the localresearch daemon…", markup=False)
-        url, started = ensure_running(config, paths)
-        if started:
-            err_console().print(f"Daemon started at {url} (stop it with: research daemon stop)")
-        return Client(url, timeout=30.0, api_key=api_key())
-    except ConfigError as exc:
-        fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
-    except DaemonError as exc:
-        fail(f"could not start the daemon: {exc}", code=3)
 
 
 def answer_events(

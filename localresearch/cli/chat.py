@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from localresearch.cli.ask import client_starting_daemon, print_sources
-from localresearch.cli.common import api_errors, console, err_console, fail
+from localresearch.cli.ask import print_sources
+from localresearch.cli.common import api_errors, client_starting_daemon, console, err_console, fail
 
 HELP = "Type a question. Ctrl-C cancels an answer; /exit or Ctrl-D quits; /new starts a session."
 

@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 _STOP = object()
 
 
+class DatabaseClosed(RuntimeError):
+    """The daemon is shutting down; work that needs the database must stop."""
+
+
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection with the pragmas every part of localresearch relies on."""
     conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30.0)
@@ -64,10 +68,17 @@ class Database:
         self._read_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="sqlite-reader")
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._queue.put(_STOP)
-            self._writer.join()
-            self._writer = None
+        with self._lock:
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                self._queue.put(_STOP)
+        if writer is not None:
+            writer.join()
+        # Anything queued behind the stop marker fails instead of waiting forever.
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not _STOP and item[1].set_running_or_notify_cancel():
+                item[1].set_exception(DatabaseClosed("database is closed"))
         if self._read_pool is not None:
             self._read_pool.shutdown(wait=True)
             self._read_pool = None
@@ -106,10 +117,11 @@ class Database:
 
     def submit_write(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
         """Queue `fn(conn)` to run in one transaction on the writer thread."""
-        if self._writer is None:
-            raise RuntimeError("database is not open")
         future: Future[T] = Future()
-        self._queue.put((fn, future))
+        with self._lock:
+            if self._writer is None:
+                raise DatabaseClosed("database is not open")
+            self._queue.put((fn, future))
         return future
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -138,7 +150,7 @@ class Database:
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` on a read-only connection in the reader pool."""
         if self._read_pool is None:
-            raise RuntimeError("database is not open")
+            raise DatabaseClosed("database is not open")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._read_pool, self.read_sync, fn)
 

@@ -68,7 +68,8 @@ def llamacpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             [
                 *(str(python), "-m", "llama_cpp.server", "--model", str(model)),
                 *("--model_alias", "tiny", "--host", "127.0.0.1", "--port", str(port)),
-                *("--n_ctx", "4096", "--n_threads", "1"),
+                # its byte-level vocabulary is verbose: research prompts need the room
+                *("--n_ctx", "8192", "--n_threads", "1"),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
