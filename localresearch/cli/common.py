@@ -59,7 +59,7 @@ def get_client(timeout: float = 30.0) -> Client:
 client_from_context = get_client
 
 
-def client_starting_daemon(*, check: bool = True) -> Client:
+def client_starting_daemon(*, check: bool = True, timeout: float = 30.0) -> Client:
     """This installation's client; if no daemon answers, start one (and say so on stderr).
 
     With `check=False` the client is returned without a health probe: the caller's first
@@ -70,15 +70,15 @@ def client_starting_daemon(*, check: bool = True) -> Client:
     from localresearch.daemon.locate import api_key, daemon_url
 
     try:
-        client = Client(daemon_url(), timeout=30.0, api_key=api_key())
+        client = Client(daemon_url(), timeout=timeout, api_key=api_key())
     except ConfigError as exc:
         fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
     if not check or client.health():
         return client
-    return start_daemon_client()
+    return start_daemon_client(timeout=timeout)
 
 
-def start_daemon_client() -> Client:
+def start_daemon_client(*, timeout: float = 30.0) -> Client:
     """Start the daemon (saying so on stderr) and return its client."""
     from localresearch.client import Client
     from localresearch.config import ConfigError, load_config
@@ -93,7 +93,7 @@ def start_daemon_client() -> Client:
         url, started = ensure_running(config, paths)
         if started:
             err_console().print(f"Daemon started at {url} (stop it with: research daemon stop)")
-        return Client(url, timeout=30.0, api_key=api_key())
+        return Client(url, timeout=timeout, api_key=api_key())
     except ConfigError as exc:
         fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
     except DaemonError as exc:

@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from localresearch.cli.common import api_errors, console, get_client, json_option, print_json
+from localresearch.cli.common import (
+    api_errors,
+    client_starting_daemon,
+    console,
+    get_client,
+    json_option,
+    print_json,
+)
 
 SNIPPET_CHARS = 240
 
@@ -110,7 +117,7 @@ def _print_report(report: dict[str, Any], show_skipped: bool) -> None:
 
 
 def _reindex(force: bool, as_json: bool, show_skipped: bool) -> None:
-    client = get_client(timeout=3600.0)
+    client = client_starting_daemon(timeout=3600.0)
     if as_json:
         print_json(client.memory_reindex(force=force))
         return
@@ -163,7 +170,7 @@ def reindex(force: bool, show_skipped: bool, as_json: bool) -> None:
 @api_errors
 def add(path: str, globs: tuple[str, ...], no_index: bool, as_json: bool) -> None:
     """Add a folder (or file) to the memory index, then index it."""
-    source = get_client().memory_add_source(path, ",".join(globs))
+    source = client_starting_daemon().memory_add_source(path, ",".join(globs))
     if as_json:
         print_json(source)
     else:
