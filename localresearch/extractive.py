@@ -58,6 +58,8 @@ def stem(word: str) -> str:
         return _undouble(w[:-3])
     if len(w) > 4 and w.endswith("ed"):
         return _undouble(w[:-2])
+    if len(w) > 4 and w.endswith("e") and not w.endswith("ee"):
+        return w[:-1]  # 'write' meets 'writing', 'configure' meets 'configured'
     return w
 
 
@@ -358,3 +360,108 @@ def format_location(citation: Citation) -> str:
     if citation.line_end and citation.line_end != citation.line_start:
         return f"{citation.file}:{citation.line_start}-{citation.line_end}"
     return f"{citation.file}:{citation.line_start}"
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """A complete fenced code block (or Markdown table) of a passage, verbatim, with the line
+    that introduces it."""
+
+    text: str  # the fences included, exactly as written
+    line_start: int  # of the lead-in when there is one, else of the opening fence
+    line_end: int  # of the closing fence
+    language: str = ""
+    lead_in: str = ""  # "Run it:" just above the fence (verbatim), or ""
+    section: str = ""  # the nearest heading above it within the passage (without #s)
+    position: int = 0
+    kind: str = "code"  # or "table"
+
+
+_FENCE_OPEN = re.compile(r"^\s{0,3}(`{3,}|~{3,})\s*([\w+.#-]*)")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+
+
+def code_blocks(text: str, *, first_line: int = 1) -> list[CodeBlock]:
+    """The fenced blocks that open and close inside `text` (a passage cut mid-block yields none
+    for that block), each with its lead-in line (the prose line ending in ':' just above it)."""
+    return [b for b in verbatim_blocks(text, first_line=first_line) if b.kind == "code"]
+
+
+def verbatim_blocks(text: str, *, first_line: int = 1) -> list[CodeBlock]:
+    """Fenced code blocks and Markdown tables (header, rule and rows) of a passage, in order:
+    the parts an answer must quote whole or not at all."""
+    lines = text.splitlines()
+    blocks: list[CodeBlock] = []
+    section = ""
+    i = 0
+    if _starts_inside_fence(text):  # skip the tail of a block the passage was cut inside
+        i = next(n for n, line in enumerate(lines) if _FENCE.match(line)) + 1
+
+    def add(start: int, end: int, kind: str, language: str = "") -> None:
+        first = start
+        lead = ""
+        k = start - 1
+        if k >= 0 and not lines[k].strip():
+            k -= 1
+        if k >= 0:
+            above = lines[k].strip()
+            if above.endswith(":") and not _HEADING.match(above) and not _FENCE.match(above):
+                lead, first = above, k
+        blocks.append(
+            CodeBlock(
+                text="\n".join(lines[start : end + 1]),
+                line_start=first_line + first,
+                line_end=first_line + end,
+                language=language,
+                lead_in=lead,
+                section=section,
+                position=len(blocks),
+                kind=kind,
+            )
+        )
+
+    while i < len(lines):
+        line = lines[i]
+        if _HEADING.match(line):
+            section = _HEADING.sub("", line).strip().strip("#").strip()
+            i += 1
+            continue
+        if line.lstrip().startswith("|") and i + 1 < len(lines) and _TABLE_RULE.match(lines[i + 1]):
+            end = i + 1
+            while end + 1 < len(lines) and lines[end + 1].lstrip().startswith("|"):
+                end += 1
+            add(i, end, "table")
+            i = end + 1
+            continue
+        opened = _FENCE_OPEN.match(line)
+        if not opened:
+            i += 1
+            continue
+        fence = opened.group(1)
+        close = next(
+            (
+                j
+                for j in range(i + 1, len(lines))
+                if lines[j].strip().startswith(fence[0] * len(fence))
+                and not lines[j].strip().strip(fence[0])
+            ),
+            None,
+        )
+        if close is None:
+            break
+        add(i, close, "code", opened.group(2))
+        i = close + 1
+    return blocks
+
+
+def is_boilerplate(sentence: Sentence) -> bool:
+    """Headings alone, lead-ins cut off from their code ('Run it:'), and link-only lines
+    (tables of contents, 'See [x](x.md).') carry no answer of their own."""
+    text = sentence.text
+    if sentence.heading or text.rstrip().endswith(":"):
+        return True
+    if _LINK.search(text):
+        rest = _LINK.sub("", text)
+        if len(words(rest)) < 3:
+            return True
+    return False

@@ -118,7 +118,7 @@ def free_port() -> int:
 class Daemon:
     """A real `research daemon` in its own home, with a keep-alive HTTP connection."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOCALRESEARCH_")}
         self.env.update(
@@ -127,11 +127,12 @@ class Daemon:
             LOCALRESEARCH_HEARTBEAT__ENABLED="false",
             LOCALRESEARCH_MEMORY__WATCH="false",
         )
+        self.env.update(extra_env or {})
         self.conn: http.client.HTTPConnection | None = None
 
     def cli(self, *args: str) -> None:
         cmd = [sys.executable, "-m", "localresearch", *args]
-        subprocess.run(cmd, env=self.env, check=True, capture_output=True, timeout=120)
+        subprocess.run(cmd, env=self.env, check=True, capture_output=True, timeout=600)
 
     def __enter__(self) -> Daemon:
         self.cli("daemon", "start")
@@ -187,7 +188,19 @@ def to_run(results: list[dict[str, Any]]) -> dict[str, float]:
     return dict(list(scores.items())[:100])
 
 
-def bench_dataset(dataset: Path, work: Path, split: str) -> None:
+def embeddings_env(provider: str, model: str) -> dict[str, str]:
+    """Daemon settings for `--embeddings` (e.g. local: needs the embeddings-local extra)."""
+    if not provider or provider == "none":
+        return {}
+    env = {"LOCALRESEARCH_MEMORY__EMBEDDINGS__PROVIDER": provider}
+    if model:
+        env["LOCALRESEARCH_MEMORY__EMBEDDINGS__MODEL"] = model
+    return env
+
+
+def bench_dataset(
+    dataset: Path, work: Path, split: str, extra_env: dict[str, str] | None = None
+) -> None:
     corpus = load_jsonl(dataset / "corpus.jsonl")
     queries = {q["_id"]: q["text"] for q in load_jsonl(dataset / "queries.jsonl")}
     qrels = load_qrels(dataset / "qrels" / f"{split}.tsv")
@@ -202,7 +215,7 @@ def bench_dataset(dataset: Path, work: Path, split: str) -> None:
         f" {len(corpus) / raw_seconds:.0f} docs/s,"
         f" {mb / raw_seconds:.2f} MB/s"
     )
-    with Daemon(work / "home") as daemon:
+    with Daemon(work / "home", extra_env) as daemon:
         daemon.call("POST", "/api/memory/sources", {"path": str(docs)})
         started = time.perf_counter()
         report = daemon.call("POST", "/api/memory/reindex", {})
@@ -233,6 +246,8 @@ def bench_dataset(dataset: Path, work: Path, split: str) -> None:
         f" p50 {p50:.2f} ms, p99 {p99:.2f} ms"
     )
     print(f"database: {stats['index']['database_size_bytes'] / 1e6:.1f} MB")
+    if stats.get("embeddings"):
+        print(f"embeddings: {stats['embeddings']}")
 
 
 # -- tuning (in-process, same chunks and query parser) ------------------------------------
@@ -379,13 +394,20 @@ def main() -> None:
     parser.add_argument("--scale-chunks", type=int, default=0, help="generated chunks (0: skip)")
     parser.add_argument("--scale-queries", type=int, default=1000)
     parser.add_argument("--work", type=Path, help="working folder (default: a temp dir)")
+    parser.add_argument(
+        "--embeddings",
+        default="none",
+        help="[memory.embeddings] provider for the dataset run: none (default), local, ollama...",
+    )
+    parser.add_argument("--embeddings-model", default="", help="its model (default: provider's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         work = args.work or Path(tmp)
         if args.dataset and args.tune:
             tune(args.dataset, work / "tune")
         elif args.dataset:
-            bench_dataset(args.dataset, work / "dataset", args.split)
+            extra = embeddings_env(args.embeddings, args.embeddings_model)
+            bench_dataset(args.dataset, work / "dataset", args.split, extra)
         if args.scale_chunks:
             bench_scale(work, args.scale_chunks, args.scale_queries)
 

@@ -331,3 +331,23 @@ async def test_post_chat_disconnect_cancels_upstream(
             break
         await asyncio.sleep(0.05)
     assert queued.cancelled == 1
+
+
+async def test_record_false_keeps_the_answer_out_of_the_daily_log(
+    make_client: Any, paths: Paths
+) -> None:
+    from localresearch.heartbeat.runner import ServicesTaskRunner
+
+    client = await _client(make_client, paths)
+    runtime = client.server.app[RUNTIME]
+    log_file = daily_log_path(workspace_dir(load_config(paths.config_file), paths))
+    before = log_file.read_text(encoding="utf-8") if log_file.exists() else ""
+    done = await runtime.chat.answer("How does SQLite handle the writer?", record=False)
+    assert "writer thread" in done["response"]
+    # The heartbeat's asks go through the same switch: it logs the task result itself.
+    result = await ServicesTaskRunner(chat=runtime.chat).ask("sqlite WAL readers")
+    assert "WAL mode" in result.summary
+    after = log_file.read_text(encoding="utf-8") if log_file.exists() else ""
+    assert after == before
+    await runtime.chat.answer("sqlite WAL readers")  # the default still records
+    assert "Chat: sqlite WAL readers" in log_file.read_text(encoding="utf-8")

@@ -133,3 +133,19 @@ def test_chat_repl_ctrl_c_sends_cancel() -> None:
     _render_answer(ws)
     assert [json.loads(s) for s in ws.sent] == [{"type": "cancel"}]
     assert ws.script == []  # kept reading until the answer ended; the session goes on
+
+
+def test_readme_main_job_answers_with_the_unit_file(daemon: DaemonHandle) -> None:
+    """`research memory add docs && research ask "How do I run the daemon under systemd?"`."""
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    added = daemon.cli("memory", "add", str(docs))
+    assert added.returncode == 0, added.stderr
+    result = daemon.cli("ask", "How do I run the daemon under systemd?")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "[Unit]" in out and "ExecStart=%h/.venv/bin/research daemon start --foreground" in out
+    assert "systemctl --user daemon-reload" in out
+    assert "guide.md:" in out.split("Sources", 1)[1]
+    body = json.loads(daemon.cli("ask", "--json", "How do I run the daemon under systemd?").stdout)
+    unit = next(c for c in body["citations"] if "[Unit]" in c["text"])
+    assert unit["file"] == "guide.md" and unit["line_end"] - unit["line_start"] >= 10

@@ -130,3 +130,47 @@ def test_every_setting_is_documented() -> None:
     doc = (repo / "docs" / "configuration.md").read_text()
     missing = [key for key, *_ in describe() if f"`{key}`" not in doc]
     assert not missing, f"undocumented settings (run scripts/gen_docs.py): {missing}"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        ("[server]\nport = 70000\n", "server.port", "between 1 and 65535"),
+        ("[research]\ndimensions = 50\n", "research.dimensions", "between 3 and 6"),
+        ('[research]\nweb_search = "google"\n', "research.web_search", "one of none, searxng"),
+        ('[llm]\nprovider = "nosuch"\n', "llm.provider", "one of"),
+        ('[memory.embeddings]\nprovider = "magic"\n', "memory.embeddings.provider", "one of"),
+        ('[server]\nlog_level = "loud"\n', "server.log_level", "one of debug"),
+        ('[heartbeat]\ninterval = "banana"\n', "heartbeat.interval", "banana"),
+        ('[heartbeat]\nactive_hours = "25:00-xx"\n', "heartbeat.active_hours", "25:00-xx"),
+    ],
+)
+def test_values_are_checked_with_file_line_and_key(
+    tmp_path: Path, text: str, key: str, fragment: str
+) -> None:
+    from localresearch.config.loader import load_checked_config
+
+    f = tmp_path / "config.toml"
+    f.write_text("# mine\n" + text)
+    load_config(f, env={})  # the type is right: plain loading works
+    with pytest.raises(ConfigError) as info:
+        load_checked_config(f, env={})
+    err = info.value
+    assert err.key == key and fragment in str(err)
+    assert err.file == str(f) and err.line == 3
+
+
+def test_set_refuses_out_of_range_values(tmp_path: Path) -> None:
+    f = tmp_path / "config.toml"
+    with pytest.raises(ConfigError, match="between 3 and 6"):
+        set_value(f, "research.dimensions", "9")
+    with pytest.raises(ConfigError, match="banana"):
+        set_value(f, "heartbeat.interval", "banana")
+    assert not f.exists()
+
+
+def test_known_web_search_names_match_the_implementations() -> None:
+    from localresearch.config.checks import WEB_SEARCH
+    from localresearch.research.websearch import APIS
+
+    assert set(WEB_SEARCH) == {"none", *APIS}

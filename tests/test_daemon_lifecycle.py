@@ -190,3 +190,18 @@ def test_config_commands(daemon_env: DaemonHandle) -> None:
 def test_help_has_examples(daemon_env: DaemonHandle, args: list[str]) -> None:
     result = daemon_env.cli(*args)
     assert result.returncode == 0 and "Example" in result.stdout
+
+
+def test_server_disabled_runs_without_http(daemon_env: DaemonHandle) -> None:
+    daemon_env.env["LOCALRESEARCH_SERVER__ENABLED"] = "false"
+    started = daemon_env.cli("daemon", "start")
+    assert started.returncode == 0, started.stderr
+    assert "without HTTP" in started.stdout
+    try:
+        status = json.loads(daemon_env.cli("daemon", "status", "--json").stdout)
+        assert status["running"] is True and status["http"] is False
+        with pytest.raises(OSError):
+            _get(daemon_env.url + "/health")
+    finally:
+        stopped = daemon_env.stop()
+    assert "Stopped pid" in stopped.stdout

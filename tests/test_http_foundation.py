@@ -197,3 +197,42 @@ async def test_api_key_when_configured(aiohttp_client, paths, monkeypatch) -> No
         await c.get("/api/status", headers={"Authorization": "Bearer s3cret-value"})
     ).status == 200
     assert (await c.get("/api/status", headers={"X-API-Key": "s3cret-value"})).status == 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ('{"message": "\\ud800"}', "surrogate"),
+        ('{"message": "a\\u0000b"}', "NUL"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"message": "' + "[" * 50 + '"}', None),  # brackets inside a string are just text
+    ],
+)
+async def test_hostile_json_is_a_400_not_a_500(client, raw, fragment) -> None:  # type: ignore[no-untyped-def]
+    r = await client.post("/test/echo", data=raw, headers={"Content-Type": "application/json"})
+    if fragment is None:
+        assert r.status == 200
+        return
+    assert r.status in (400, 413)
+    message = _envelope(
+        await r.json(), "invalid_request" if r.status == 400 else "payload_too_large"
+    )
+    if r.status == 400:
+        assert fragment in message
+
+
+async def test_nested_json_within_size_limit_is_refused(aiohttp_client, paths) -> None:  # type: ignore[no-untyped-def]
+    c = await aiohttp_client(make_app(load_config(paths.config_file), paths))
+    r = await c.post(
+        "/api/chat",
+        data="[" * 100_000 + "]" * 100_000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status == 400
+    assert "nested too deeply" in _envelope(await r.json(), "invalid_request")
+
+
+async def test_nul_in_query_string_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+    r = await client.get("/test/limit?limit=%00")
+    assert r.status == 400
+    _envelope(await r.json(), "invalid_request")

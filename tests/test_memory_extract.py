@@ -177,3 +177,43 @@ def test_binary_heuristic_and_latin1_fallback() -> None:
     assert not looks_binary("héllo".encode())
     blocks = extract_blocks(Path("old.txt"), "caf\xe9 notes".encode("latin-1"))
     assert blocks[0].text == "café notes"
+
+
+def test_markdown_html_comments_are_left_out_with_exact_lines() -> None:
+    from localresearch.heartbeat.template import HEARTBEAT_TEMPLATE
+
+    text = (
+        "# Title\n"  # 1
+        "\n"
+        "Kept <!-- inline note --> words.\n"  # 3
+        "<!--\n"  # 4
+        "secret format docs\n"
+        "## not a heading\n"
+        "-->\n"  # 7
+        "After the comment.\n"  # 8
+        "```html\n"  # 9
+        "<!-- code keeps it -->\n"
+        "```\n"
+        "\n"
+        "Unclosed <!-- stays\n"  # 13
+        "as text.\n"
+    )
+    blocks = markdown_blocks(text)
+    joined = "\n".join(b.text for b in blocks)
+    assert "secret" not in joined and "inline note" not in joined
+    assert "not a heading" not in joined
+    assert [b.level for b in blocks if b.level] == [1]
+    kept = next(b for b in blocks if b.text.startswith("Kept"))
+    assert (kept.text, kept.line_start, kept.line_end) == ("Kept  words.", 3, 3)
+    after = next(b for b in blocks if b.text.startswith("After"))
+    assert (after.line_start, after.line_end) == (8, 11)
+    assert "<!-- code keeps it -->" in after.text
+    unclosed = next(b for b in blocks if b.text.startswith("Unclosed"))
+    assert (unclosed.text, unclosed.line_start) == ("Unclosed <!-- stays\nas text.", 13)
+    chunks = chunk_blocks(markdown_blocks(HEARTBEAT_TEMPLATE))
+    assert not any("priority:" in c.content or "How to write" in c.content for c in chunks)
+    lines = HEARTBEAT_TEMPLATE.splitlines()
+    pending = next(c for c in chunks if "## Pending" in c.content)
+    first = pending.content.splitlines()[0]
+    assert lines[pending.line_start - 1] == first
+    assert lines[pending.line_end - 1] == pending.content.splitlines()[-1]

@@ -71,7 +71,7 @@ def test_recency_boost_and_mmr_diversity() -> None:
 
 def test_migration_002_keeps_indexed_chunks() -> None:
     conn = sqlite3.connect(":memory:", isolation_level=None)
-    (_, first), (_, second) = MIGRATIONS
+    (_, first), (_, second) = MIGRATIONS[:2]
     first(conn)
     conn.execute("INSERT INTO memory_files VALUES (1, '/n.md', '/', 'n.md', 'h', 1, 1, 1, 'now')")
     conn.execute("INSERT INTO memory_chunks VALUES (7, 1, 'Notes', 'platypus facts', 3, 4)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from localresearch.config.schema import LLMConfig
@@ -9,16 +11,19 @@ from localresearch.errors import InvalidRequest
 from localresearch.extractive import (
     CitationBook,
     cited_numbers,
+    code_blocks,
     format_location,
+    is_boilerplate,
     query_terms,
     score_sentences,
     select_sentences,
     split_sentences,
     stem,
+    verbatim_blocks,
 )
 from localresearch.memory.types import SearchHit
 from localresearch.providers.base import ChatRequest, Citation, Message, TextChunk, Usage
-from localresearch.providers.builtin import BuiltinProvider, compose_answer
+from localresearch.providers.builtin import BuiltinProvider, compose_answer, passages
 from localresearch.providers.registry import (
     available_providers,
     create_provider,
@@ -149,7 +154,9 @@ async def test_builtin_provider_searches_memory_and_streams() -> None:
     assert isinstance(provider, BuiltinProvider)
     request = ChatRequest(messages=[Message("user", "where is the deploy key?")])
     items = [item async for item in provider.stream(request)]
-    assert memory.queries == ["where is the deploy key?", "deploy* key*"]
+    # As asked, then every word as a prefix, then (a single passage found: too little) once
+    # without each word that passage shares, in case the index's rarest-word filter hid the rest.
+    assert memory.queries == ["where is the deploy key?", "deploy* key*", "key*", "deploy*"]
     text = "".join(i.text for i in items if isinstance(i, TextChunk))
     assert "The deploy key lives in the vault. [1]" in text
     assert next(i for i in items if isinstance(i, Citation)).line_start == 7
@@ -210,3 +217,83 @@ def test_notes_win_over_the_daily_log_that_repeats_them() -> None:
     ]
     answer = compose_answer("where is the deploy key?", hits)
     assert [(c.file, c.line_start) for c in answer.citations] == [("ops.md", 7)]
+
+
+GUIDE = """## Running it
+
+Put this in `~/.config/app.service`:
+
+```ini
+[Service]
+ExecStart=app serve
+
+Restart=on-failure
+```
+
+Then start it:
+
+```bash
+systemctl --user enable --now app
+```
+
+On macOS, launchd runs the same command.
+
+| event | data |
+|---|---|
+| `start` | `{}` |
+"""
+
+
+def test_verbatim_blocks_keep_code_tables_and_lead_ins() -> None:
+    blocks = verbatim_blocks(GUIDE, first_line=40)
+    assert [(b.kind, b.line_start, b.line_end, b.lead_in) for b in blocks] == [
+        ("code", 42, 49, "Put this in `~/.config/app.service`:"),
+        ("code", 51, 55, "Then start it:"),
+        ("table", 59, 61, ""),
+    ]
+    assert blocks[0].text == "```ini\n[Service]\nExecStart=app serve\n\nRestart=on-failure\n```"
+    assert blocks[0].language == "ini" and blocks[0].section == "Running it"
+    assert code_blocks(GUIDE) == [b for b in verbatim_blocks(GUIDE) if b.kind == "code"]
+    # a passage cut inside a block, or before its end, yields only whole blocks
+    assert [b.language for b in code_blocks(GUIDE.split("Restart", 1)[1])] == ["bash"]
+    assert [b.language for b in code_blocks(GUIDE.split("systemctl", 1)[0])] == ["ini"]
+
+
+def test_howto_answers_quote_the_code_and_other_questions_do_not() -> None:
+    hit = _hit(GUIDE, 40, "guide.md")
+    howto = compose_answer("how do I run the app service with systemctl?", [hit])
+    assert "```bash\nsystemctl --user enable --now app\n```" in howto.text
+    assert "Then start it: [" in howto.text
+    cited = {c.line_start: c for c in howto.citations}
+    assert cited[51].line_end == 55 and cited[51].text.startswith("```bash")
+    assert "Then start it:" not in howto.text.replace("Then start it: [", "")  # not twice
+    plain = compose_answer("does the app service restart on failure?", [hit])
+    assert "```" not in plain.text
+    assert howto == compose_answer("how do I run the app service with systemctl?", [hit])
+
+
+def test_boilerplate_is_dropped() -> None:
+    toc = "# Guide\n\n- [Install](#install)\n- [Run the daemon](#run)\n\nSee [the daemon](d.md).\n"
+    sentences = split_sentences(toc + "The daemon runs in the background.\n")
+    kept = [s.text for s in sentences if not is_boilerplate(s)]
+    assert kept == ["The daemon runs in the background."]
+    table = "| setting | default |\n|---|---|\n| `daemon.port` | 31327 |\n"
+    answer = compose_answer("which daemon setting sets the port?", [_hit(table)])
+    assert "setting default" not in answer.text  # the header row alone says nothing
+
+
+def test_passages_are_reanchored_in_their_file(tmp_path: Path) -> None:
+    file = tmp_path / "guide.md"
+    file.write_text("intro\n\n" + GUIDE, encoding="utf-8")
+    # the index may store a chunk with blank lines dropped; the file has the exact lines
+    stored = "\n".join(line for line in GUIDE.splitlines() if line.strip())
+    hit = SearchHit("guide.md", str(file), stored, 1.0, 3, 3 + GUIDE.count("\n") - 1)
+    (passage,) = passages([hit])
+    assert passage.text == GUIDE.rstrip("\n")
+    answer = compose_answer("how do I run the app service?", [hit])
+    assert "ExecStart=app serve\n\nRestart=on-failure" in answer.text
+    lines = file.read_text(encoding="utf-8").splitlines()
+    for c in answer.citations:
+        assert c.text.split()[0] in lines[c.line_start - 1] or c.text in "\n".join(lines)
+    file.write_text("changed since it was indexed\n", encoding="utf-8")
+    assert passages([hit])[0].text == stored  # the file moved on: keep the stored chunk

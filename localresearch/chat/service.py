@@ -63,6 +63,7 @@ class Turn:
     session_id: str | None = None
     include_memory: bool = True
     history: list[Message] = field(default_factory=list)
+    record: bool = True  # append the exchange to the day's log
 
     @property
     def model(self) -> str:
@@ -191,10 +192,14 @@ class ChatService:
         provider = self.provider(model)
         return Turn(message.strip(), provider, session_id, include_memory, history)
 
-    async def answer(self, message: Any, **options: Any) -> dict[str, Any]:
+    async def answer(self, message: Any, *, record: bool = True, **options: Any) -> dict[str, Any]:
         """The whole answer at once (POST /api/chat): the `done` event's data. The provider is
-        still streamed underneath, so the first-token and idle timeouts guard long answers."""
+        still streamed underneath, so the first-token and idle timeouts guard long answers.
+
+        `record=False` leaves the exchange out of the day's log, for callers (the heartbeat) that
+        log it themselves; a session, if given, still keeps it."""
         turn = await self.prepare(message, **options)
+        turn.record = record
         done: dict[str, Any] = {}
         async with aclosing(self.events(turn)) as events:
             async for event in events:
@@ -321,7 +326,7 @@ class ChatService:
         tools_used: list[dict[str, Any]],
         citations: list[dict[str, Any]],
     ) -> None:
-        """Keep the exchange: in its session (if any) and in today's log (always)."""
+        """Keep the exchange: in its session (if any) and in today's log (unless told not to)."""
         if turn.session_id is not None:
             await self.sessions.append(
                 turn.session_id,
@@ -330,6 +335,8 @@ class ChatService:
                     StoredMessage("assistant", response, turn.model, tokens, tools_used, citations),
                 ],
             )
+        if not turn.record:
+            return
         title = " ".join(turn.message.split())
         title = title if len(title) <= 80 else title[:79] + "…"
         sources = ", ".join(f"{c['file']}:{c['line_start']}-{c['line_end']}" for c in citations)

@@ -81,14 +81,15 @@ def client_starting_daemon(*, check: bool = True, timeout: float = 30.0) -> Clie
 def start_daemon_client(*, timeout: float = 30.0) -> Client:
     """Start the daemon (saying so on stderr) and return its client."""
     from localresearch.client import Client
-    from localresearch.config import ConfigError, load_config
+    from localresearch.config import ConfigError
+    from localresearch.config.loader import load_checked_config
     from localresearch.daemon.locate import api_key
     from localresearch.daemon.process import DaemonError, ensure_running
     from localresearch.paths import resolve_paths
 
     try:
         paths = resolve_paths()
-        config = load_config(paths.config_file)
+        config = load_checked_config(paths.config_file)
         err_console().print("Starting the localresearch daemon…", markup=False)
         url, started = ensure_running(config, paths)
         if started:

@@ -107,12 +107,13 @@ def check(as_json: bool) -> None:
 
     Example: research config check
     """
-    from localresearch.config import ConfigError, load_config
+    from localresearch.config import ConfigError
+    from localresearch.config.loader import load_checked_config
     from localresearch.paths import resolve_paths
 
     config_file = resolve_paths().config_file
     try:
-        load_config(config_file)
+        load_checked_config(config_file)
     except ConfigError as exc:
         if as_json:
             print_json(

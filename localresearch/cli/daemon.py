@@ -10,15 +10,23 @@ import click
 from localresearch.cli.common import console, err_console, fail, json_option, print_json
 
 
-def _load() -> tuple[Any, Any]:
-    from localresearch.config import ConfigError, load_config
+def _load(*, check: bool = False) -> tuple[Any, Any]:
+    """Config and paths. Starting needs a valid config; stop/status/logs must work even when the
+    user has since broken it (defaults are used, with a warning)."""
+    from localresearch.config import Config, ConfigError, load_config
+    from localresearch.config.loader import load_checked_config
     from localresearch.paths import resolve_paths
 
     paths = resolve_paths()
     try:
+        if check:
+            return load_checked_config(paths.config_file), paths
         return load_config(paths.config_file), paths
     except ConfigError as exc:
-        fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
+        if check:
+            fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
+        err_console().print(f"warning: bad configuration ({exc}); using defaults", markup=False)
+        return Config(), paths
 
 
 @click.group()
@@ -38,7 +46,7 @@ def start(port: int | None, foreground: bool, as_json: bool) -> None:
 
     Example: research daemon start --port 8123
     """
-    config, paths = _load()
+    config, paths = _load(check=True)
     if foreground:
         _serve(config, paths, port or config.server.port, foreground=True)
         return
@@ -60,9 +68,9 @@ def start(port: int | None, foreground: bool, as_json: bool) -> None:
     elif result.already_running:
         console().print(f"Already running: pid {result.pid} at {result.url}")
     else:
+        where = f"at {result.url}" if result.url else "without HTTP (server.enabled = false)"
         console().print(
-            f"Started: pid {result.pid} at {result.url} ({result.seconds:.2f}s). "
-            f"Logs: {paths.log_file}"
+            f"Started: pid {result.pid} {where} ({result.seconds:.2f}s). Logs: {paths.log_file}"
         )
 
 
@@ -93,7 +101,7 @@ def restart(port: int | None) -> None:
 
     Example: research daemon restart
     """
-    config, paths = _load()
+    config, paths = _load(check=True)
     from localresearch.daemon.process import DaemonError, start_daemon, stop_daemon
 
     stop_daemon(paths, timeout=config.server.shutdown_timeout)
@@ -115,7 +123,7 @@ def _print_status(as_json: bool) -> None:
         console().print("Not running. Start it with: research daemon start")
     else:
         uptime = status.get("uptime_seconds")
-        console().print(f"Running: pid {status['pid']} at {status['url']}")
+        console().print(f"Running: pid {status['pid']} at {status['url'] or '(no HTTP)'}")
         console().print(f"  version  {status.get('version')}")
         console().print(f"  uptime   {_duration(uptime) if uptime is not None else 'unknown'}")
         if status.get("model"):
@@ -124,7 +132,9 @@ def _print_status(as_json: bool) -> None:
         if memory:
             files, chunks = memory.get("files_indexed"), memory.get("chunks")
             console().print(f"  memory   {files} files, {chunks} chunks")
-        if not status.get("responding"):
+        if status.get("http") is False:
+            console().print("  HTTP API off (server.enabled = false)")
+        elif not status.get("responding"):
             console().print("  [yellow]the process runs but does not answer HTTP[/]")
     sys.exit(0 if status["running"] else 3)
 
@@ -142,7 +152,10 @@ def status(as_json: bool) -> None:
 @click.command("status")
 @json_option
 def status_command(as_json: bool) -> None:
-    """Same as `research daemon status`."""
+    """Same as `research daemon status`.
+
+    Example: research status --json
+    """
     _print_status(as_json)
 
 

@@ -94,6 +94,12 @@ def stats(as_json: bool) -> None:
     out.print(
         f"Database:      {index['database_size_bytes'] / 1e6:.1f} MB", markup=False, soft_wrap=True
     )
+    embeddings = data.get("embeddings")
+    if embeddings:
+        line = f"Embeddings:    {embeddings['model']}, {embeddings['vectors']} vectors"
+        if embeddings.get("error"):
+            line += f" (last error: {embeddings['error']})"
+        out.print(line, markup=False, soft_wrap=True)
     if index.get("indexing"):
         out.print("Indexing now…", markup=False, soft_wrap=True)
 

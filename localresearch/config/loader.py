@@ -206,6 +206,15 @@ def read_document(config_file: Path) -> tomlkit.TOMLDocument:
         ) from None
 
 
+def load_checked_config(config_file: Path, env: typing.Mapping[str, str] | None = None) -> Config:
+    """load_config plus the value checks: for `config check` and `daemon start`."""
+    from localresearch.config.checks import check_config
+
+    config = load_config(config_file, env)
+    check_config(config, config_file)
+    return config
+
+
 def load_config(config_file: Path, env: typing.Mapping[str, str] | None = None) -> Config:
     """The effective configuration: defaults, then the file, then the environment."""
     environ = os.environ if env is None else env
@@ -286,9 +295,11 @@ def set_value(config_file: Path, key: str, raw: str) -> Any:
 
 
 def load_config_text_check(config_file: Path, text: str) -> None:
-    """Refuse to write a file that would not load (e.g. an existing unknown key)."""
+    """Refuse to write a file that would not load or whose values are out of range."""
+    from localresearch.config.checks import check_config
+
     data = _plain(tomlkit.parse(text))
-    _build(Config, data, "", str(config_file), text)
+    check_config(_build(Config, data, "", str(config_file), text), config_file, text)
 
 
 def example_toml() -> str:

@@ -15,7 +15,9 @@ def setting(default: Any, doc: str) -> Any:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    enabled: bool = setting(True, "Serve the HTTP API when the daemon runs.")
+    enabled: bool = setting(
+        True, "Serve the HTTP API; false runs only the heartbeat and watcher (CLI needs HTTP)."
+    )
     port: int = setting(31327, "TCP port of the daemon.")
     bind: str = setting("127.0.0.1", "Address to bind; keep it on loopback.")
     allow_remote: bool = setting(
@@ -58,9 +60,10 @@ class LLMConfig:
 @dataclass(frozen=True)
 class EmbeddingsConfig:
     provider: str = setting("none", "none, local (sentence-transformers extra), ollama or openai.")
-    model: str = setting("", "Embedding model name.")
+    model: str = setting("", "Embedding model (local: name or folder; default all-MiniLM-L6-v2).")
     base_url: str = setting("", "Embeddings endpoint base URL for ollama/openai.")
     api_key_env: str = setting("", "Environment variable holding the embeddings API key.")
+    batch_size: int = setting(32, "Chunks per embeddings request while indexing.")
 
 
 @dataclass(frozen=True)

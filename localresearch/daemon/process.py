@@ -83,7 +83,7 @@ def start_daemon(config: Config, paths: Paths, *, port: int | None = None) -> St
         return StartResult(int(running["pid"]), str(running["url"]), True, 0.0)
     check_bind(config)
     port = port or config.server.port
-    if port_in_use(config.server.bind, port):
+    if config.server.enabled and port_in_use(config.server.bind, port):
         raise DaemonError(
             f"Port {port} on {config.server.bind} is already in use{_who_listens(port)}. "
             "Choose another with --port N or `research config set server.port N`."
@@ -97,8 +97,10 @@ def start_daemon(config: Config, paths: Paths, *, port: int | None = None) -> St
         if done:
             code = os.waitstatus_to_exitcode(status)
             raise DaemonError(_startup_failure(paths, f"the daemon exited with status {code}"))
-        if _health(url):
+        if config.server.enabled and _health(url):
             return StartResult(pid, url, False, time.monotonic() - began)
+        if not config.server.enabled and running_daemon(paths.pid_file) is not None:
+            return StartResult(pid, "", False, time.monotonic() - began)
         time.sleep(delay)
         delay = min(delay * 1.5, 0.05)
     os.kill(pid, signal.SIGTERM)
@@ -188,6 +190,9 @@ def daemon_status(paths: Paths) -> dict[str, Any]:
         "uptime_seconds": None,
         "responding": False,
     }
+    if not info.get("url"):
+        result["http"] = False  # server.enabled = false: heartbeat and watcher only
+        return result
     from localresearch.client import Client, ClientError
 
     try:

@@ -35,7 +35,7 @@ def serve_forever(config: Config, paths: Paths, port: int, *, foreground: bool) 
         check_bind(config)
     except DaemonError as exc:
         raise ServeError(str(exc)) from None
-    if port_in_use(server.bind, port):
+    if server.enabled and port_in_use(server.bind, port):
         raise ServeError(f"port {port} on {server.bind} is already in use; choose another")
     from localresearch.server.run import serve
 

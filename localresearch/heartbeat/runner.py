@@ -90,7 +90,8 @@ class ServicesTaskRunner:
 
     async def ask(self, question: str) -> TaskResult:
         if self.chat is not None:
-            done = await self.chat.answer(question)
+            # The heartbeat logs the task's result itself: don't log the answer twice.
+            done = await self.chat.answer(question, record=False)
             answer = str(done.get("response", "")).strip() or "(no answer)"
             sources = _citations(done)
             body = f"{answer}\n\nSources:\n{sources}" if sources else answer

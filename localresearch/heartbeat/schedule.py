@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from localresearch.errors import InvalidRequest
 from localresearch.heartbeat.cron import Cron, looks_like_cron
 
+MAX_DURATION = 3650 * 86400  # ten years: longer is a typo, and timedelta would overflow
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _WORDS = {
     "second": "s",
@@ -53,6 +54,8 @@ def parse_duration(text: str) -> timedelta:
         pos = match.end()
     if pos != len(raw) or seconds <= 0:
         raise InvalidRequest(f"bad duration {text!r} (examples: 30m, 2h, 1d, 1h30m)")
+    if seconds > MAX_DURATION:
+        raise InvalidRequest(f"duration {text!r} is too long (at most 3650d)")
     return timedelta(seconds=seconds)
 
 
@@ -220,7 +223,7 @@ def local_zone(name: str = "") -> tzinfo:
         if candidate:
             try:
                 return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
+            except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
                 if candidate == name:
                     raise InvalidRequest(f"unknown time zone {name!r}") from exc
     localtime = Path("/etc/localtime")

@@ -28,6 +28,7 @@ from localresearch.heartbeat.schedule import (
     local_zone,
     parse_duration,
 )
+from localresearch.heartbeat.settings import HeartbeatSettings
 from localresearch.heartbeat.state import State, StateStore, iso
 from localresearch.heartbeat.tasks import KINDS, PRIORITIES, Malformed, Task
 from localresearch.store import Database
@@ -38,39 +39,6 @@ log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ATTEMPTS = 3  # a one-off task that fails this many times is moved to Completed as failed
 MAX_TEXT = 2000
-
-
-@dataclass(frozen=True)
-class HeartbeatSettings:
-    """`[heartbeat]` checked and parsed once, so a bad value fails at start with its key."""
-
-    enabled: bool = True
-    interval: timedelta = timedelta(minutes=30)
-    active: ActiveHours = ActiveHours()
-    timeout: timedelta = timedelta(minutes=15)
-    tz: tzinfo = UTC
-
-    @classmethod
-    def from_config(cls, config: Config) -> HeartbeatSettings:
-        section = config.heartbeat
-
-        def check(key: str, fn: Any, raw: str) -> Any:
-            try:
-                return fn(raw)
-            except LocalResearchError as exc:
-                raise ConfigError("config", exc.message, key=f"heartbeat.{key}") from None
-
-        interval = check("interval", parse_duration, section.interval)
-        if interval < timedelta(minutes=1):
-            raise ConfigError("config", "must be at least 1m", key="heartbeat.interval")
-        timeout = check("timeout", parse_duration, section.timeout) if section.timeout else None
-        return cls(
-            enabled=section.enabled,
-            interval=interval,
-            active=check("active_hours", ActiveHours.parse, section.active_hours),
-            timeout=timeout or interval / 2,
-            tz=check("timezone", local_zone, section.timezone),
-        )
 
 
 class HeartbeatService:

@@ -76,10 +76,59 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 
 
+def strip_html_comments(text: str) -> str:
+    """Markdown without its `<!-- ... -->` comments (notes to the editor, not content), each line
+    kept in place so line numbers still point at the file. Comments inside fenced code stay; an
+    unclosed `<!--` is kept as text rather than hiding the rest of the file."""
+    if "<!--" not in text:
+        return text
+    lines = text.splitlines()
+    out: list[str] = []
+    fence: str | None = None
+    opened_at: int | None = None  # index of the line where an open comment started
+    for index, line in enumerate(lines):
+        if opened_at is None:
+            if fence is not None:
+                out.append(line)
+                if line.strip().startswith(fence):
+                    fence = None
+                continue
+            fenced = _FENCE.match(line)
+            if fenced:
+                fence = fenced.group(1)[:3]
+                out.append(line)
+                continue
+            if "<!--" not in line:
+                out.append(line)
+                continue
+        pieces: list[str] = []
+        pos = 0
+        while pos <= len(line):
+            if opened_at is not None:
+                end = line.find("-->", pos)
+                if end < 0:
+                    break
+                pos = end + 3
+                opened_at = None
+            else:
+                start = line.find("<!--", pos)
+                if start < 0:
+                    pieces.append(line[pos:])
+                    break
+                pieces.append(line[pos:start])
+                pos = start + 4
+                opened_at = index
+        kept = "".join(pieces)
+        out.append(kept.rstrip() if kept != line else line)
+    if opened_at is not None:
+        out[opened_at:] = lines[opened_at:]
+    return "\n".join(out)
+
+
 def markdown_blocks(text: str) -> list[Block]:
     """ATX and setext headings; fenced code stays inside its paragraph (a `#` there is not a
-    heading)."""
-    lines = text.splitlines()
+    heading); HTML comments are left out."""
+    lines = strip_html_comments(text).splitlines()
     blocks: list[Block] = []
     para: list[tuple[int, str]] = []
     fence: str | None = None

@@ -411,6 +411,11 @@ def _delete_files(conn: sqlite3.Connection, file_ids: list[int]) -> int:
 
 def _delete_chunks(conn: sqlite3.Connection, file_id: int) -> int:
     conn.execute(
+        "DELETE FROM memory_vectors WHERE chunk_id IN"
+        " (SELECT id FROM memory_chunks WHERE file_id = ?)",
+        (file_id,),
+    )
+    conn.execute(
         "DELETE FROM memory_fts WHERE rowid IN (SELECT id FROM memory_chunks WHERE file_id = ?)",
         (file_id,),
     )

@@ -84,7 +84,20 @@ def _fts_stores_content(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO memory_fts(memory_fts, rank) VALUES ('rank', ?)", (RANK,))
 
 
+def _vectors(conn: sqlite3.Connection) -> None:
+    """Embedding vectors (unit-length float32 blobs) of chunks, for semantic search."""
+    conn.execute(
+        """CREATE TABLE memory_vectors (
+            chunk_id INTEGER PRIMARY KEY,
+            model TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            vector BLOB NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("memory.001_index", _initial),
     ("memory.002_fts_stores_content", _fts_stores_content),
+    ("memory.003_vectors", _vectors),
 ]

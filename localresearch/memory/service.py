@@ -8,13 +8,21 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from localresearch.config import Config
-from localresearch.errors import Conflict, InvalidRequest, NotFound
+from localresearch.errors import Conflict, InvalidRequest, NotFound, ProviderError
+from localresearch.memory.embeddings import (
+    Embedder,
+    VectorIndex,
+    embed_missing,
+    fuse,
+    load_index,
+    make_embedder,
+)
 from localresearch.memory.indexer import Indexer, Progress, ReindexReport, SourceSpec
 from localresearch.memory.query import by_budget, parse_terms
 from localresearch.memory.rerank import rerank
@@ -36,6 +44,11 @@ RARE_TERM_FRACTION = 0.05
 MAX_CANDIDATE_ROWS = 1_000
 MAX_MATCH_ROWS = 10_000
 _DF_CACHE_SIZE = 50_000
+# Semantic search: BM25 and cosine each give their best FUSION_DEPTH chunks to rank fusion; a
+# failing embeddings provider is retried after EMBED_RETRY_S, doubling up to EMBED_RETRY_MAX_S.
+FUSION_DEPTH = 100
+EMBED_RETRY_S = 15.0
+EMBED_RETRY_MAX_S = 600.0
 
 _SEARCH_SQL = """
 SELECT hits.rowid AS id, hits.heading, hits.content, hits.score, c.line_start, c.line_end,
@@ -60,6 +73,13 @@ JOIN memory_fts AS t ON t.rowid = hits.rowid
 JOIN memory_chunks AS c ON c.id = hits.rowid
 JOIN memory_files AS f ON f.id = c.file_id
 ORDER BY hits.score
+"""
+_CHUNKS_SQL = """
+SELECT c.id, t.heading, t.content, 0.0 AS score, c.line_start, c.line_end, f.rel, f.path, f.mtime_ns
+FROM memory_chunks AS c
+JOIN memory_fts AS t ON t.rowid = c.id
+JOIN memory_files AS f ON f.id = c.file_id
+WHERE c.id IN ({})
 """
 
 
@@ -109,10 +129,19 @@ class MemoryService:
         self._stopping = False
         self._df: dict[str, int] = {}
         self._chunk_total: int | None = None
+        self.embedder: Embedder | None = None
+        self.embed_error: str | None = None
+        self._vectors: VectorIndex | None = None
+        self._vectors_generation = 0
+        self._vectors_pending = True
+        self._embed_retry_at = 0.0
+        self._embed_backoff = EMBED_RETRY_S
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # A misconfigured or missing embeddings provider stops the start with a clear error.
+        self.embedder = await asyncio.to_thread(make_embedder, self.config.memory.embeddings)
         await asyncio.to_thread(ensure_workspace, self.workspace)
         self._task = asyncio.create_task(self._run(), name="memory-indexer")
 
@@ -154,9 +183,17 @@ class MemoryService:
         async with self._lock:
             sources = [source.spec() for source in await self.sources()]
             self.indexing = True
-            work = asyncio.ensure_future(
-                asyncio.to_thread(self.indexer.sync, sources, force=force, progress=progress)
-            )
+            explicit = progress is not None or force
+
+            def sync_and_embed() -> ReindexReport:
+                report = self.indexer.sync(sources, force=force, progress=progress)
+                if report.chunks_added or report.chunks_removed:
+                    self._forget_frequencies()
+                    self._vectors_pending = True
+                self._embed_pending(now=explicit)
+                return report
+
+            work = asyncio.ensure_future(asyncio.to_thread(sync_and_embed))
             try:
                 report = await asyncio.shield(work)
             except asyncio.CancelledError:
@@ -171,8 +208,6 @@ class MemoryService:
             finally:
                 self.indexing = False
             self.last_report = report
-            if report.chunks_added or report.chunks_removed:
-                self._forget_frequencies()
             if report.files_added or report.files_updated or report.files_removed:
                 log.info(
                     "memory index: %s",
@@ -188,7 +223,34 @@ class MemoryService:
         self, *, force: bool = False, progress: Callable[[int, int, str], None] | None = None
     ) -> ReindexReport:
         """Bring the index up to date now (force: re-chunk every file) and say what changed."""
-        return await self._pass(force=force, progress=progress)
+        return await self._pass(force=force, progress=progress or (lambda *_: None))
+
+    def _embed_pending(self, *, now: bool) -> None:
+        """Embed chunks without a vector (worker thread). A provider failure is logged and
+        retried later (at once on an explicit reindex); BM25 search is never affected."""
+        if self.embedder is None or not self._vectors_pending:
+            return
+        if not now and time.monotonic() < self._embed_retry_at:
+            return
+        batch = self.config.memory.embeddings.batch_size
+        try:
+            count = embed_missing(self.db, self.embedder, batch, self.indexer.cancelled)
+        except Exception as exc:  # provider errors, and anything unexpected: keep BM25 going
+            message = exc.message if isinstance(exc, ProviderError) else repr(exc)
+            self.embed_error = message
+            self._embed_retry_at = time.monotonic() + self._embed_backoff
+            log.warning(
+                "memory embeddings failed (retry in %.0f s): %s", self._embed_backoff, message
+            )
+            self._embed_backoff = min(self._embed_backoff * 2, EMBED_RETRY_MAX_S)
+            self._forget_vectors()
+            return
+        self.embed_error = None
+        self._embed_backoff = EMBED_RETRY_S
+        self._vectors_pending = self.indexer.cancelled.is_set()
+        if count:
+            log.info("memory embeddings: %d chunks embedded with %s", count, self.embedder.name)
+            self._forget_vectors()
 
     # -- search ----------------------------------------------------------------------------
 
@@ -199,13 +261,17 @@ class MemoryService:
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
         terms = parse_terms(query)
-        if not terms:
+        if not terms and self.embedder is None:
             return []
         memory = self.config.memory
         reranking = memory.recency_weight > 0 or memory.mmr_lambda < 1.0
         fetch = min(limit * 4, MAX_LIMIT) if reranking else limit
+        if self.embedder is not None:
+            fetch = max(fetch, FUSION_DEPTH)
 
         def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            if not terms:
+                return []
             scored, candidates = self._plan(conn, terms)
             if not scored:
                 return []
@@ -220,28 +286,64 @@ class MemoryService:
         except sqlite3.OperationalError as exc:  # never expected: terms are always quoted
             log.warning("memory search failed for %r: %s", query, exc)
             raise InvalidRequest(f"Could not search for this query: {exc}") from None
-        hits = [
-            SearchHit(
-                file=row["rel"],
-                path=row["path"],
-                content=row["content"],
-                score=-float(row["score"]),
-                line_start=row["line_start"],
-                line_end=row["line_end"],
-                heading=row["heading"],
-                chunk_id=row["id"],
-            )
-            for row in rows
-        ]
+        hits = [_hit(row) for row in rows]
+        mtimes = {row["id"]: row["mtime_ns"] / 1e9 for row in rows}
+        if self.embedder is not None:
+            hits = await self._fuse(query, hits, fetch, mtimes)
         if reranking:
-            mtimes = {row["id"]: row["mtime_ns"] / 1e9 for row in rows}
             hits = rerank(hits, mtimes, memory.recency_weight, memory.mmr_lambda, time.time())
         return hits[:limit]
+
+    async def _fuse(
+        self, query: str, hits: list[SearchHit], depth: int, mtimes: dict[int, float]
+    ) -> list[SearchHit]:
+        """BM25 hits fused with the nearest chunks by embedding (reciprocal rank fusion); the
+        score becomes the fused score. If the provider fails, the BM25 hits as they are."""
+        assert self.embedder is not None
+        try:
+            vectors = await asyncio.to_thread(self.embedder.embed, [query])
+            index = await self._vector_index()
+        except ProviderError as exc:
+            log.warning("memory search without embeddings: %s", exc.message)
+            return hits
+        nearest = await asyncio.to_thread(index.top, vectors[0], depth)
+        if not nearest:
+            return hits
+        fused = fuse([[hit.chunk_id for hit in hits], [chunk_id for chunk_id, _ in nearest]])
+        fused = fused[:depth]
+        known = {hit.chunk_id: hit for hit in hits}
+        missing = [chunk_id for chunk_id, _ in fused if chunk_id not in known]
+        if missing:
+
+            def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+                sql = _CHUNKS_SQL.format(",".join("?" * len(missing)))
+                return conn.execute(sql, missing).fetchall()
+
+            for row in await self.db.read(read):
+                known[row["id"]] = _hit(row)
+                mtimes[row["id"]] = row["mtime_ns"] / 1e9
+        return [replace(known[cid], score=score) for cid, score in fused if cid in known]
+
+    async def _vector_index(self) -> VectorIndex:
+        """Every vector in memory (loaded again after the index or its vectors change)."""
+        assert self.embedder is not None
+        index = self._vectors
+        if index is None:
+            generation = self._vectors_generation
+            index = await asyncio.to_thread(load_index, self.db, self.embedder.name)
+            if generation == self._vectors_generation:
+                self._vectors = index
+        return index
+
+    def _forget_vectors(self) -> None:
+        self._vectors_generation += 1
+        self._vectors = None
 
     def _forget_frequencies(self) -> None:
         """The index changed: searches in flight fill the old dict, new ones start afresh."""
         self._df = {}
         self._chunk_total = None
+        self._forget_vectors()
 
     def _plan(self, conn: sqlite3.Connection, terms: list[str]) -> tuple[list[str], list[str]]:
         """The terms to score and the rarer ones that select candidates (cached frequencies)."""
@@ -335,6 +437,18 @@ class MemoryService:
         files, chunks = await self.counts()
         return {"files_indexed": files, "chunks": chunks, "indexing": self.indexing}
 
+    async def embedding_stats(self) -> dict[str, Any] | None:
+        """Provider, vectors stored and the last provider error (None without embeddings)."""
+        if self.embedder is None:
+            return None
+        name = self.embedder.name
+
+        def read(conn: sqlite3.Connection) -> int:
+            sql = "SELECT count(*) FROM memory_vectors WHERE model = ?"
+            return int(conn.execute(sql, (name,)).fetchone()[0])
+
+        return {"model": name, "vectors": await self.db.read(read), "error": self.embed_error}
+
     async def stats(self) -> dict[str, Any]:
         """The fields of GET /api/memory/stats (spec), plus sources and the last pass."""
         files, chunks = await self.counts()
@@ -358,6 +472,7 @@ class MemoryService:
             },
             "sources": [source.to_dict() for source in await self.sources()],
             "last_reindex": self.last_report.to_dict() if self.last_report else None,
+            "embeddings": await self.embedding_stats(),
         }
 
     def _workspace_facts(self) -> dict[str, Any]:
@@ -371,3 +486,16 @@ class MemoryService:
             "heartbeat_md": _file_facts(self.workspace / "HEARTBEAT.md"),
             "daily_logs": {"count": len(logs), "total_size_bytes": total},
         }
+
+
+def _hit(row: sqlite3.Row) -> SearchHit:
+    return SearchHit(
+        file=row["rel"],
+        path=row["path"],
+        content=row["content"],
+        score=-float(row["score"]),
+        line_start=row["line_start"],
+        line_end=row["line_end"],
+        heading=row["heading"],
+        chunk_id=row["id"],
+    )

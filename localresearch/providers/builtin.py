@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from localresearch.extractive import (
     CitationBook,
+    CodeBlock,
+    ScoredSentence,
+    Sentence,
     count_tokens,
+    is_boilerplate,
     query_terms,
-    reading_order,
     score_sentences,
     select_sentences,
     split_sentences,
+    terms,
+    verbatim_blocks,
 )
 from localresearch.memory.types import MemorySearcher, SearchHit
 from localresearch.providers.base import (
@@ -28,25 +35,58 @@ from localresearch.providers.base import (
     Usage,
 )
 
-MAX_SENTENCES = 6
+MAX_SENTENCES = 7
+MAX_ANSWER_CHARS = 1200  # sentence text; code blocks have their own budget
+MAX_CODE_BLOCKS = 2
+MAX_CODE_LINES = 40
+MIN_CODE_RELEVANCE = 0.3  # weighted share of the question's terms a block must show
+MAX_FILE_BYTES = 4_000_000  # larger files keep their indexed chunk text
 SEARCH_LIMIT = 8
+MAX_WIDER_SEARCHES = 3  # searches without one word each, when a search finds little
 # Past answers are logged to memory/YYYY-MM-DD.md; when a note says the same, cite the note.
 LOG_WEIGHT = 0.5
 _DAILY_LOG = re.compile(r"(^|/)memory/\d{4}-\d{2}-\d{2}\.md$")
 RELATIVE_FLOOR = 0.25  # drop sentences scoring under a quarter of the best one
+_HOWTO = re.compile(
+    r"\b(?:how|install\w*|run\w*|start\w*|configur\w*|set\s?up|setup|enabl\w*|disabl\w*|"
+    r"use|using|examples?|commands?|syntax|format|looks? like|write|add|creat\w*|deploy\w*|"
+    r"build\w*|show)\b",
+    re.IGNORECASE,
+)
+# "Which events…", "what are the fields…": a table often is the answer.
+_LISTING = re.compile(
+    r"\b(?:which|list|what\s+(?:are|events|fields|options|settings|codes|values|types))\b",
+    re.IGNORECASE,
+)
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
+_TEXT_SUFFIXES = frozenset({".md", ".markdown", ".mdown", ".mkd", ".txt", ".text", ".rst", ".rest"})
 
 
 async def retrieve(memory: MemorySearcher, question: str, limit: int) -> list[SearchHit]:
-    """Passages for a question: the memory search as asked, then one with every term as a
-    prefix (so "keys" also finds "key" and "logs" finds "logged"), merged without repeats."""
-    hits = await memory.search(question, limit)
+    """Passages for a question: the memory search as asked and one with every term as a prefix
+    (so "keys" also finds "key" and "logs" finds "logged"), merged without repeats; when they
+    find little, a few more, each without one of the words all those passages share."""
     stems = [t for t in query_terms(question) if len(t) >= 3]
     if not stems:
-        return hits
+        return await memory.search(question, limit)
+    # Both at once: each is a trip to a reader thread, and this is on the way to the first token.
+    hits, wider = await asyncio.gather(
+        memory.search(question, limit), memory.search(" ".join(f"{t}*" for t in stems), limit)
+    )
     seen = {(h.file, h.line_start, h.line_end) for h in hits}
-    wider = await memory.search(" ".join(f"{t}*" for t in stems), limit)
     extra = [h for h in wider if (h.file, h.line_start, h.line_end) not in seen]
-    return hits + extra[: max(0, limit - len(hits) // 2)]
+    merged = hits + extra[: max(0, limit - len(hits) // 2)]
+    if 0 < len(merged) < limit // 2:
+        # The index narrows a search to passages holding its rarest word ("plugin"): when that
+        # leaves little, look once more without the words every passage found so far shares.
+        found = [set(terms(f"{h.heading} {h.content}")) for h in merged]
+        shared = [t for t in stems if all(t in bag for bag in found)]
+        for dropped in shared[:MAX_WIDER_SEARCHES] if len(stems) > 1 else []:
+            seen |= {(h.file, h.line_start, h.line_end) for h in merged}
+            rest = " ".join(f"{t}*" for t in stems if t != dropped)
+            more = await memory.search(rest, limit)
+            merged += [h for h in more if (h.file, h.line_start, h.line_end) not in seen][:2]
+    return merged
 
 
 @dataclass(frozen=True)
@@ -68,39 +108,223 @@ def nothing_found(question: str, reason: str = "") -> str:
     return text
 
 
+def is_howto(question: str) -> bool:
+    """Questions whose best answer is usually a command, a config snippet or an example."""
+    return bool(_HOWTO.search(question))
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A hit's text as it stands in the file (exact lines, blank lines and all) when the file
+    still holds it, else the indexed chunk as stored."""
+
+    hit: SearchHit
+    text: str
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def passages(hits: Sequence[SearchHit]) -> list[Passage]:
+    """Re-anchor each hit in its file so quotes, code blocks and line numbers are exact (the
+    index may store a chunk with blank lines dropped); extracted formats (PDF, HTML) and files
+    that changed since indexing keep the stored chunk."""
+    files: dict[str, list[str] | None] = {}
+    out: list[Passage] = []
+    for hit in hits:
+        if hit.path not in files:
+            files[hit.path] = _read_lines(hit.path)
+        lines = files[hit.path]
+        text = hit.content
+        if lines is not None and 0 < hit.line_start <= hit.line_end <= len(lines):
+            exact = "\n".join(lines[hit.line_start - 1 : hit.line_end])
+            wanted = _norm(hit.content)
+            if wanted and wanted in _norm(exact):
+                text = exact
+        out.append(Passage(hit, text))
+    return out
+
+
+def _read_lines(path: str) -> list[str] | None:
+    try:
+        file = Path(path)
+        if not path or file.suffix.lower() not in _TEXT_SUFFIXES:
+            return None
+        if file.stat().st_size > MAX_FILE_BYTES:
+            return None
+        return file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _pick_code(
+    question: str, found: Sequence[Passage], weights: Sequence[float], *, tables: bool = False
+) -> list[tuple[int, CodeBlock]]:
+    """The relevant fenced blocks (and with `tables`, Markdown tables) of the best passage that
+    has any: a block counts when its code, its lead-in and its section heading together cover
+    at least half the question's terms (the passage's heading path counts when the block has
+    no heading of its own)."""
+    qterms = set(query_terms(question))
+    if not qterms:
+        return []
+    # Terms rare among the passages' lines (a tool's name, not the project's) decide relevance.
+    bags = [set(terms(line)) for p in found for line in p.text.splitlines() if line.strip()]
+    idf = {t: math.log(1.0 + len(bags) / (1 + sum(t in bag for bag in bags))) for t in qterms}
+    total = sum(idf.values()) or 1.0
+    present = [idf[t] for t in qterms if any(t in bag for bag in bags)]
+    rarest = {t for t in qterms if present and abs(idf[t] - max(present)) < 1e-9}
+    best: tuple[float, int, list[tuple[float, CodeBlock]]] | None = None
+    for index, passage in enumerate(found):
+        hit = passage.hit
+        relevant: list[tuple[float, CodeBlock]] = []
+        for block in verbatim_blocks(passage.text, first_line=hit.line_start):
+            if block.kind != "code" and not tables:
+                continue
+            if block.text.count("\n") + 1 > MAX_CODE_LINES:
+                continue
+            heading = block.section or hit.heading.rsplit(">", 1)[-1]
+            titled = qterms & set(terms(heading))
+            led = qterms & set(terms(block.lead_in))
+            covered = titled | led | (qterms & set(terms(block.text)))
+            if len(covered) < max(1, len(qterms) / 2):
+                continue
+            if not covered & rarest and len(titled) < len(qterms) / 2:
+                continue  # neither the question's most telling word nor its section's subject
+            # A term in the block's section title says most, in its lead-in less, and a word
+            # inside the code (`[Install]` in a unit file) least.
+            weight = sum(
+                idf[t] * (1.0 if t in titled else 0.75 if t in led else 0.25) for t in covered
+            )
+            if weight / total >= MIN_CODE_RELEVANCE:
+                relevant.append((weight / total, block))
+        if not relevant:
+            continue
+        rank = max(c for c, _ in relevant) * (0.9 + 0.1 * weights[index])
+        if best is None or rank > best[0]:
+            best = (rank, index, relevant)
+    if best is None:
+        return []
+    _, index, relevant = best
+    relevant.sort(key=lambda cb: (-cb[0], cb[1].position))
+    chosen: list[CodeBlock] = []
+    lines = 0
+    for _, block in relevant:
+        size = block.text.count("\n") + 1
+        if len(chosen) >= MAX_CODE_BLOCKS or lines + size > MAX_CODE_LINES:
+            break
+        chosen.append(block)
+        lines += size
+    return [(index, block) for block in chosen]
+
+
+def _table_header(sentence: Sentence, found: Sequence[Passage], lines: list[list[str]]) -> bool:
+    """A table's header row ('| what | default |') names columns; it answers nothing."""
+    own = lines[sentence.source]
+    at = sentence.line_start - found[sentence.source].hit.line_start
+    return (
+        0 <= at < len(own) - 1
+        and own[at].lstrip().startswith("|")
+        and bool(_TABLE_RULE.match(own[at + 1]))
+    )
+
+
+def _within_budget(chosen: Sequence[ScoredSentence]) -> list[ScoredSentence]:
+    """Best first, until the answer would grow past MAX_ANSWER_CHARS (the best one always)."""
+    kept: list[ScoredSentence] = []
+    size = 0
+    for item in chosen:
+        size += len(item.sentence.text)
+        if kept and size > MAX_ANSWER_CHARS:
+            break
+        kept.append(item)
+    return kept
+
+
 def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer:
-    """Pick the sentences of `hits` that answer `question`, in reading order, each cited."""
+    """Answer `question` from `hits`: the ranked, non-redundant sentences that answer it and,
+    for how-to questions, the code blocks that show it, grouped by section, each cited."""
     if not query_terms(question):
         return ExtractiveAnswer(
             "Ask about a topic (for example “what do my notes say about sqlite?”) and I will "
             "answer from your notes.",
             [],
         )
+    found = passages(hits)
     sentences = []
-    for index, hit in enumerate(hits):
-        sentences.extend(split_sentences(hit.content, first_line=hit.line_start, source=index))
+    for index, passage in enumerate(found):
+        first = passage.hit.line_start
+        sentences.extend(split_sentences(passage.text, first_line=first, source=index))
     top = max((h.score for h in hits), default=0.0)
     weights = [
         ((h.score / top) if top > 0 else 1.0) * (LOG_WEIGHT if _DAILY_LOG.search(h.file) else 1.0)
         for h in hits
     ]
     scored = score_sentences(sentences, question, source_weights=weights)
-    chosen = select_sentences(scored, limit=MAX_SENTENCES, relative_floor=RELATIVE_FLOOR)
-    if not chosen:
+    lines = [p.text.splitlines() for p in found]
+    scored = [
+        s
+        for s in scored
+        if not is_boilerplate(s.sentence) and not _table_header(s.sentence, found, lines)
+    ]
+    chosen = _within_budget(
+        select_sentences(scored, limit=MAX_SENTENCES, relative_floor=RELATIVE_FLOOR)
+    )
+    listing = bool(_LISTING.search(question))
+    wants_blocks = listing or is_howto(question)
+    code = _pick_code(question, found, weights, tables=listing) if wants_blocks else []
+    if not chosen and not code:
         return ExtractiveAnswer(nothing_found(question), [])
+    # Group by section (file and heading path): the code's section first, then best-first.
+    groups: dict[tuple[str, str], list[tuple[int, int, ScoredSentence | CodeBlock]]] = {}
+    for index, block in code:
+        hit = found[index].hit
+        groups.setdefault((hit.file, hit.heading), []).append((index, block.line_start, block))
+    for item in chosen:
+        hit = found[item.sentence.source].hit
+        key = (hit.file, hit.heading)
+        groups.setdefault(key, []).append((item.sentence.source, item.sentence.line_start, item))
     book = CitationBook()
-    paragraphs: list[str] = []
-    for group in reading_order(chosen):
-        hit = hits[group[0].sentence.source]
-        parts: list[str] = []
-        for item in group:
-            s = item.sentence
-            n = book.cite(hit.file, s.line_start, s.line_end, path=hit.path, text=s.text)
-            parts.append(f"{s.text} [{n}]")
-        lead = f"**{hit.heading}**: " if hit.heading else ""
-        paragraphs.append(lead + " ".join(parts))
-    intro = "From your notes:"
-    return ExtractiveAnswer(intro + "\n\n" + "\n\n".join(paragraphs), book.citations)
+    sections = [_render(heading, items, found, book) for (_, heading), items in groups.items()]
+    return ExtractiveAnswer("From your notes:\n\n" + "\n\n".join(sections), book.citations)
+
+
+def _render(
+    heading: str,
+    items: list[tuple[int, int, ScoredSentence | CodeBlock]],
+    found: Sequence[Passage],
+    book: CitationBook,
+) -> str:
+    """One section: its heading, then its sentences (joined in paragraphs) and code blocks in
+    document order."""
+    segments: list[str] = []
+    paragraph: list[str] = []
+    seen_lines: set[int] = set()
+    for index, _, item in sorted(items, key=lambda t: (t[1], t[0])):
+        hit = found[index].hit
+        if isinstance(item, CodeBlock):
+            if paragraph:
+                segments.append(" ".join(paragraph))
+                paragraph = []
+            n = book.cite(hit.file, item.line_start, item.line_end, path=hit.path, text=item.text)
+            lead = f"{item.lead_in} [{n}]\n\n" if item.lead_in else ""
+            tail = "" if item.lead_in else f"\n[{n}]"
+            segments.append(f"{lead}{item.text}{tail}")
+            seen_lines.update(range(item.line_start, item.line_end + 1))
+            continue
+        s = item.sentence
+        if s.line_start in seen_lines:
+            continue  # already shown: a block's lead-in or a row of a table shown whole
+        n = book.cite(hit.file, s.line_start, s.line_end, path=hit.path, text=s.text)
+        paragraph.append(f"{s.text} [{n}]")
+    if paragraph:
+        segments.append(" ".join(paragraph))
+    if not heading:
+        return "\n\n".join(segments)
+    lead = f"**{heading}**:"
+    if segments and not segments[0].startswith(("```", "~~~")) and "\n" not in segments[0]:
+        return "\n\n".join([f"{lead} {segments[0]}", *segments[1:]])
+    return "\n\n".join([lead, *segments])
 
 
 class BuiltinProvider(Provider):

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 
 from localresearch import extractive
-from localresearch.research.citations import passage_supports
+from localresearch.research.citations import passage_supports, strip_markers
 from localresearch.research.report import extractive_paragraphs
 from localresearch.research.types import DimensionResult, Evaluation, Point, Source, StepUsage
 
@@ -23,6 +23,7 @@ FALLBACK_ASPECTS = (
     "Related work",
 )
 _SENTENCES_PER_SUMMARY = 4
+_TERMINAL = (".", "!", "?")
 
 
 # Words frequent in any prose or abstract that make poor research angles on their own.
@@ -42,6 +43,18 @@ _GENERIC_WORDS = """
 GENERIC = frozenset(extractive.stem(w) for w in _GENERIC_WORDS.split())
 _UNIT_WORDS = "nmol mmol umol pmol mol mg kg ml dl mcg ng pg mm cm ci sd se or hr"
 _UNITS = frozenset(_UNIT_WORDS.split())
+# Words that read as a fragment when they name a dimension ("Containing", "Earlier conditional").
+_FUNCTION_WORDS = frozenset(
+    """
+    earlier later greater lesser older younger larger smaller better worse conditional following
+    according regarding concerning containing including involving whereas despite although
+    though thus therefore hence due without upon either neither overall several various many
+    much another specific particular certain similar likely unlikely able unable less least
+    greatest further even yet still already often usually mainly mostly largely independent
+    dependent available common general major minor novel current prior subsequent
+    """.split()
+)
+_ADJECTIVE_ENDINGS = ("ous", "ive", "ful", "less", "able", "ible", "ional", "ical")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -60,7 +73,14 @@ def _content(word: str) -> bool:
         or any(ch.isdigit() for ch in lower)
         or (lower.endswith("ly") and len(lower) > 5)  # adverbs name no topic
         or _stem(lower) in GENERIC
+        or lower in _FUNCTION_WORDS
+        or (len(lower) >= 4 and lower.endswith("ed") and not lower.endswith("eed"))  # participles
     )
+
+
+def _can_end_name(lower: str) -> bool:
+    """A name ends on a noun: not a verb form ('treating') nor an adjective ('conditional')."""
+    return not (lower.endswith("ing") or lower.endswith(_ADJECTIVE_ENDINGS))
 
 
 def _candidates(passages: Sequence[Source]) -> dict[tuple[str, ...], tuple[Counter[str], set[int]]]:
@@ -75,16 +95,28 @@ def _candidates(passages: Sequence[Source]) -> dict[tuple[str, ...], tuple[Count
         entry[1].add(index)
 
     for index, source in enumerate(passages):
-        seq = [w.lower() for w in extractive.words(source.passage)]
+        original = extractive.words(source.passage)
+        seq = [w.lower() for w in original]
         keep = [_content(w) for w in seq]
         for i, word in enumerate(seq):
             if not keep[i]:
                 continue
-            if len(word) >= 4:
-                add((_stem(word),), word, index)
-            if i + 1 < len(seq) and keep[i + 1]:
-                add((_stem(word), _stem(seq[i + 1])), f"{word} {seq[i + 1]}", index)
+            if len(word) >= 4 and _can_end_name(word):
+                add((_stem(word),), original[i], index)
+            if i + 1 < len(seq) and keep[i + 1] and _can_end_name(seq[i + 1]):
+                add((_stem(word), _stem(seq[i + 1])), f"{original[i]} {original[i + 1]}", index)
     return found
+
+
+def _readable(forms: Counter[str]) -> str:
+    """The phrase as the passages write it most often (keeps 'DNA', 'Notch'), lower-case first
+    letters only where the passages mostly do, so sentence-initial capitals do not win."""
+    lowered: Counter[str] = Counter()
+    for form, count in forms.items():
+        lowered[form.lower()] += count
+    best_lower = lowered.most_common(1)[0][0]
+    variants = Counter({f: c for f, c in forms.items() if f.lower() == best_lower})
+    return variants.most_common(1)[0][0]
 
 
 def vocabulary(passages: Sequence[Source], exclude: set[str]) -> list[tuple[str, set[int]]]:
@@ -97,12 +129,13 @@ def vocabulary(passages: Sequence[Source], exclude: set[str]) -> list[tuple[str,
     for key, (forms, docs) in _candidates(passages).items():
         if all(part in exclude for part in key):
             continue
-        if len(docs) < 2 or (n >= 5 and len(docs) > n * 0.8):
+        least = 2 if len(key) == 2 else 3  # a lone word must recur more to name a topic
+        if len(docs) < least or (n >= 5 and len(docs) > n * 0.8):
             continue
         rank_weight = sum(1.0 / math.sqrt(1 + i) for i in docs)
-        bonus = 1.6 if len(key) == 2 else 1.0
+        bonus = 2.0 if len(key) == 2 else 1.0
         score = rank_weight * math.log(1 + n / len(docs)) * bonus
-        label = forms.most_common(1)[0][0]
+        label = _readable(forms)
         scored.append((-score, label, docs))
     scored.sort(key=lambda item: (item[0], item[1]))
     return [(label, docs) for _, label, docs in scored]
@@ -138,13 +171,23 @@ def scope_dimensions(query: str, passages: Sequence[Source], count: int) -> list
     return chosen
 
 
+def whole_sentence(text: str) -> bool:
+    """False for fragments cut at a chunk boundary: they start lower-case (or with a marker),
+    end without terminal punctuation, or are too short to say anything."""
+    body = text.strip()
+    if len(extractive.words(body)) < 4 or not body[:1].isalnum() or body[:1].islower():
+        return False
+    return body.rstrip("\"')]*_\u201d\u2019").endswith(_TERMINAL)
+
+
 def summarise_sources(
     query: str, dimension: str, index: int, sources: Sequence[Source]
 ) -> DimensionResult:
     """Pick the sentences that best answer the dimension; each stays tied to its passage."""
     sentences: list[extractive.Sentence] = []
     for i, source in enumerate(sources):
-        sentences.extend(extractive.split_sentences(source.passage, source=i))
+        split = extractive.split_sentences(strip_markers(source.passage), source=i)
+        sentences.extend(s for s in split if whole_sentence(s.text))
     wanted = list(dict.fromkeys(extractive.query_terms(dimension) + extractive.query_terms(query)))
     weights = [1.0 / (1 + i) for i in range(len(sources))]
     scored = extractive.score_sentences(sentences, wanted, source_weights=weights)
@@ -166,11 +209,14 @@ def summarise_sources(
         for group in extractive.reading_order(chosen)
         for item in group
     ]
+    # The key finding speaks to this dimension, not only to the question every dimension shares.
+    own = set(extractive.query_terms(dimension)) - set(extractive.query_terms(query))
+    key = next((c for c in chosen if c.matched & own), chosen[0])
     return DimensionResult(
         dimension=dimension,
         index=index,
         summary=" ".join(p.text for p in points),
-        key_finding=chosen[0].sentence.text,
+        key_finding=key.sentence.text,
         sources=list(sources),
         points=points,
     )
@@ -198,6 +244,8 @@ def find_gaps(
 
 class BuiltinEngine:
     """The Engine for `llm.provider = "builtin"`: CPU work runs in a thread, off the loop."""
+
+    extractive = True  # the pipeline verifies each cited sentence against its passage
 
     def __init__(self, gap_dimensions: int = 2) -> None:
         self.gap_dimensions = gap_dimensions

@@ -9,6 +9,10 @@ from localresearch.research.types import DimensionResult, Source
 
 CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _SPACE = re.compile(r"\s+")
+# Markers other text already carries ("[3]", "[2, 5]", "[1][4]", "[2-4]"), not links "[1](u)".
+_MARKER = re.compile(r"[ \t]*\[\d{1,4}(?:\s*[,;\u2013-]\s*\d{1,4})*\](?!\()")
+_MARKER_RUN = re.compile(r"((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
+_LEAD = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*[^*]+\*\*:\s*)?")
 
 
 def number_sources(results: Iterable[DimensionResult]) -> tuple[dict[str, int], list[Source]]:
@@ -40,13 +44,68 @@ def strip_invalid(text: str, count: int) -> str:
     return CITATION.sub(fix, text)
 
 
+def strip_markers(text: str) -> str:
+    """Text without citation markers: a passage's own `[n]` (an earlier answer in a daily log,
+    a web page's footnotes) would point at the wrong source once reused in a report."""
+    return _MARKER.sub("", text)
+
+
 def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip().lower()
 
 
 def passage_supports(passage: str, sentence: str) -> bool:
     """An extractive statement is only cited to a passage that contains it verbatim."""
-    return normalise(sentence) in normalise(passage)
+    return normalise(strip_markers(sentence)) in normalise(strip_markers(passage))
+
+
+def _statements(line: str) -> list[tuple[str, list[int], str]]:
+    """(statement, cited numbers, raw text incl. marker) for each cited statement of a line."""
+    parts = _MARKER_RUN.split(line)
+    found: list[tuple[str, list[int], str]] = []
+    for i in range(0, len(parts) - 1, 2):
+        text = _LEAD.sub("", parts[i]) if i == 0 else parts[i]
+        found.append((text.strip(), cited_numbers(parts[i + 1]), parts[i] + parts[i + 1]))
+    return found
+
+
+def _supported(text: str, numbers: list[int], ordered: list[Source]) -> bool:
+    return bool(text) and any(
+        1 <= n <= len(ordered) and passage_supports(ordered[n - 1].passage, text) for n in numbers
+    )
+
+
+def unsupported_statements(body: str, ordered: list[Source]) -> list[str]:
+    """Cited statements of an extractive report not found in the passage they cite."""
+    problems: list[str] = []
+    for line in body.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        for text, numbers, _raw in _statements(line):
+            if not _supported(text, numbers, ordered):
+                problems.append(f"{text!r} is not in the passage of {numbers}")
+    return problems
+
+
+def drop_unsupported(paragraph: str, ordered: list[Source]) -> str:
+    """An extractive paragraph without the statements its cited passages do not contain."""
+    lines: list[str] = []
+    for line in paragraph.split("\n"):
+        statements = _statements(line)
+        if line.lstrip().startswith("#") or not statements:
+            lines.append(line)
+            continue
+        bad = [raw for text, numbers, raw in statements if not _supported(text, numbers, ordered)]
+        if not bad:
+            lines.append(line)
+            continue
+        if line.lstrip().startswith("- "):
+            continue  # a key-finding bullet is one statement: drop the whole line
+        for raw in bad:
+            line = line.replace(raw, "", 1)
+        if line.strip():
+            lines.append(line.strip())
+    return "\n".join(lines)
 
 
 def sources_section(ordered: list[Source]) -> str:
@@ -58,6 +117,10 @@ def sources_section(ordered: list[Source]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def verify_report(body: str, count: int) -> list[str]:
-    """Problems with a report body: citations outside 1..count (empty when it is sound)."""
-    return [f"[{n}] names no listed source" for n in cited_numbers(body) if not 1 <= n <= count]
+def verify_report(body: str, count: int, ordered: list[Source] | None = None) -> list[str]:
+    """Problems with a report body (empty when it is sound): citations outside 1..count and,
+    given the sources of an extractive report, statements their cited passage does not hold."""
+    problems = [f"[{n}] names no listed source" for n in cited_numbers(body) if not 1 <= n <= count]
+    if ordered is not None:
+        problems += unsupported_statements(body, ordered)
+    return problems

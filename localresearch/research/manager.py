@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from pathlib import Path
 from typing import Any, cast
 
 from localresearch.config import Config
@@ -153,7 +154,10 @@ class JobManager:
                 engine = self.engine_factory()
             except Exception as exc:  # a provider that cannot be built fails this job only
                 engine = cast(Engine, _FailingEngine(exc))
-            retriever = Retriever(self.memory, self.web)
+            workspace = getattr(self.memory, "workspace", None)
+            retriever = Retriever(
+                self.memory, self.web, workspace=workspace if isinstance(workspace, Path) else None
+            )
             pipeline = Pipeline(
                 job, self.store, self.hub, engine, retriever, self.config.research, cancel
             )

@@ -7,8 +7,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from localresearch.research.citations import number_sources, sources_section
-from localresearch.research.types import DimensionResult
+from localresearch import extractive
+from localresearch.research.citations import number_sources, sources_section, strip_markers
+from localresearch.research.types import DimensionResult, Point
 
 
 def _cite(source_id: str, numbering: dict[str, int]) -> str:
@@ -29,27 +30,49 @@ def extractive_paragraphs(
         f"This report draws on {total} source{'s' if total != 1 else ''} across "
         f"{len(results)} research dimension{'s' if len(results) != 1 else ''}.\n\n"
     )
-    findings = []
+    findings: list[str] = []
+    used: list[str] = []  # each dimension surfaces its own finding, not one they all share
     for result in results:
-        if not result.key_finding:
+        finding = _fresh_finding(result, used)
+        if finding is None:
             continue
-        backing = next((p for p in result.points if p.text == result.key_finding), None)
-        cite = _cite(backing.source_id, numbering) if backing else ""
-        findings.append(f"- **{result.dimension}**: {result.key_finding}{cite}")
+        used.append(finding.text)
+        findings.append(
+            f"- **{result.dimension}**: {finding.text}{_cite(finding.source_id, numbering)}"
+        )
     if findings:
         yield "## Key findings\n\n" + "\n".join(findings) + "\n\n"
     said: set[str] = set()  # dimensions share sources: say each statement once
     for result in results:
-        fresh = [p for p in result.points if p.text not in said]
+        fresh = [p for p in result.points if _speaks(p.text) and p.text not in said]
         said.update(p.text for p in fresh)
         statements = [f"{p.text}{_cite(p.source_id, numbering)}" for p in fresh]
         if statements:
-            text = " ".join(statements)
-        elif result.points:
-            text = "Its sources repeat the findings above."
-        else:
+            yield f"## {result.dimension}\n\n{' '.join(statements)}\n\n"
+        elif not result.points:
             text = result.summary or "Nothing relevant was found."
-        yield f"## {result.dimension}\n\n{text}\n\n"
+            yield f"## {result.dimension}\n\n{text}\n\n"
+        # else: every statement was already made above under another dimension; no filler.
+
+
+def _speaks(text: str) -> bool:
+    """A statement with words of its own (not only citation markers or punctuation)."""
+    return bool(_WORDS.search(strip_markers(text)))
+
+
+def _fresh_finding(result: DimensionResult, used: list[str]) -> Point | None:
+    """The dimension's best point that no earlier dimension already gave as its key finding."""
+    ordered = sorted(result.points, key=lambda p: p.text != result.key_finding)  # key first
+    for point in ordered:
+        if not _speaks(point.text):
+            continue
+        if any(point.text == u or extractive.similarity(point.text, u) > 0.6 for u in used):
+            continue
+        return point
+    return None
+
+
+_WORDS = re.compile(r"[^\W\d_]{2,}")
 
 
 def partial_report(query: str, results: list[DimensionResult]) -> tuple[str, list[dict[str, Any]]]:

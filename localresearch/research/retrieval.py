@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from localresearch.errors import InvalidRequest
 from localresearch.memory.types import MemorySearcher, SearchHit
+from localresearch.research.citations import strip_markers
 from localresearch.research.types import Source
 
 log = logging.getLogger(__name__)
@@ -38,11 +40,21 @@ def source_from_hit(hit: SearchHit) -> Source:
 
 
 class Retriever:
-    """One search over every configured source kind, deduplicated by stable source id."""
+    """One search over every configured source kind, deduplicated by stable source id.
 
-    def __init__(self, memory: MemorySearcher | None, web: WebSearcher | None = None) -> None:
+    Passages lose their own citation markers (they would point at the wrong source in a report),
+    and the workspace's HEARTBEAT.md (a task list, not knowledge) is never a source."""
+
+    def __init__(
+        self,
+        memory: MemorySearcher | None,
+        web: WebSearcher | None = None,
+        *,
+        workspace: Path | None = None,
+    ) -> None:
         self.memory = memory
         self.web = web
+        self.heartbeat = (workspace / "HEARTBEAT.md").resolve() if workspace else None
 
     async def search(self, query: str, limit: int) -> list[Source]:
         tasks = []
@@ -57,12 +69,21 @@ class Retriever:
             for batch in batches:
                 if rank < len(batch):
                     merged.setdefault(batch[rank].id, batch[rank])
-        return list(merged.values())
+        return [replace(s, passage=strip_markers(s.passage).strip()) for s in merged.values()]
 
     async def _memory(self, query: str, limit: int) -> list[Source]:
         assert self.memory is not None
         try:
-            hits = await self.memory.search(query, limit)
+            hits = await self.memory.search(query, limit + 2)  # room for skipped task lists
         except InvalidRequest:
             return []  # a dimension made only of stopwords finds nothing, it is not an error
-        return [source_from_hit(h) for h in hits]
+        return [source_from_hit(h) for h in hits if not self._is_task_list(h)][:limit]
+
+    def _is_task_list(self, hit: SearchHit) -> bool:
+        """The workspace's HEARTBEAT.md lists tasks to run; it is not evidence for anything."""
+        if self.heartbeat is not None and hit.path:
+            try:
+                return Path(hit.path).resolve() == self.heartbeat
+            except OSError:
+                return False
+        return hit.file == "HEARTBEAT.md"

@@ -69,6 +69,8 @@ def _message_for_http(exc: web.HTTPException, request: web.Request) -> str:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every exception into the envelope; unexpected ones are logged with a request id."""
+    if "%00" in request.query_string:
+        return error_response("invalid_request", "Query parameters must not contain NUL (%00)")
     try:
         return await handler(request)
     except APIError:

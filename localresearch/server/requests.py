@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from localresearch.errors import InvalidRequest
 from localresearch.server.errors import APIError
 
 
@@ -25,12 +26,48 @@ async def json_body(request: web.Request, *, required: bool = True) -> dict[str,
     if not raw.strip() and not required:
         return {}
     try:
+        return parse_json_object(raw, what="body")
+    except InvalidRequest as exc:
+        raise APIError("invalid_request", exc.message) from None
+
+
+def parse_json_object(raw: bytes | str, *, what: str = "message") -> dict[str, Any]:
+    """Parse untrusted JSON into an object, refusing what would break later: nesting deep
+    enough to exhaust the stack, unpaired surrogates (not storable as UTF-8) and NUL characters
+    (not valid in paths)."""
+    try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise APIError("invalid_request", f"Malformed JSON body: {exc}") from None
+        raise InvalidRequest(f"Malformed JSON {what}: {exc}") from None
+    except RecursionError:
+        raise InvalidRequest(f"JSON {what} is nested too deeply") from None
     if not isinstance(data, dict):
-        raise APIError("invalid_request", "JSON body must be an object")
+        raise InvalidRequest(f"JSON {what} must be an object")
+    # Only \u escapes can smuggle these in: raw bytes were already checked as UTF-8.
+    escaped = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    if b"\\u" in escaped:
+        _check_strings(data, what)
     return data
+
+
+def _check_strings(data: Any, what: str) -> None:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise InvalidRequest(f"JSON {what} must not contain NUL characters")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidRequest(
+                    f"JSON {what} contains an unpaired UTF-16 surrogate (invalid text)"
+                ) from None
 
 
 def field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from aiohttp import web
@@ -38,11 +39,15 @@ async def serve(config: Config, paths: Paths, *, port: int) -> None:
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, bind, port, reuse_address=True)
-        await site.start()
-        url = url_for(bind, port)
+        url = ""
+        if config.server.enabled:
+            site = web.TCPSite(runner, bind, port, reuse_address=True)
+            await site.start()
+            url = url_for(bind, port)
+            log.info("localresearch %s listening on %s", __version__, url)
+        else:
+            log.info("localresearch %s running without HTTP (server.enabled = false)", __version__)
         write_pid_file(paths.pid_file, url=url, port=port, version=__version__)
-        log.info("localresearch %s listening on %s", __version__, url)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -51,5 +56,5 @@ async def serve(config: Config, paths: Paths, *, port: int) -> None:
         log.info("shutting down")
     finally:
         await runner.cleanup()
-        remove_pid_file(paths.pid_file, only_pid=__import__("os").getpid())
+        remove_pid_file(paths.pid_file, only_pid=os.getpid())
         log.info("stopped")

@@ -12,10 +12,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from localresearch.chat.service import ChatService
-from localresearch.errors import LocalResearchError
+from localresearch.errors import InvalidRequest, LocalResearchError
 from localresearch.events import Event
 from localresearch.server.errors import APIError
 from localresearch.server.keys import WEBSOCKETS
+from localresearch.server.requests import parse_json_object
 from localresearch.server.routes.chat import chat_options, chat_service
 
 routes = web.RouteTableDef()
@@ -69,11 +70,11 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     await _send(ws, _error("invalid_request", "Send JSON text messages"))
                 continue
             try:
-                data = json.loads(msg.data)
-            except ValueError as exc:
-                await _send(ws, _error("invalid_request", f"Malformed JSON message: {exc}"))
+                data = parse_json_object(msg.data)
+            except InvalidRequest as exc:
+                await _send(ws, _error("invalid_request", exc.message))
                 continue
-            kind = data.get("type") if isinstance(data, dict) else None
+            kind = data.get("type")
             if kind == "chat":
                 if current is not None and not current.done():
                     await _send(

@@ -1,0 +1,107 @@
+"""Checks of values beyond their type (ranges, known names, formats): run by `config check`,
+`config set` and `daemon start`, so a bad value is reported before the daemon trips on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from localresearch.config.loader import ConfigError, _find_line
+from localresearch.config.schema import Config
+
+WEB_SEARCH = ("none", "searxng", "tavily", "brave", "serper", "exa")
+EMBEDDINGS = ("none", "local", "ollama", "openai")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _providers() -> list[str]:
+    """Built-in and third-party model providers (the entry-point group they register in)."""
+    return sorted({ep.name for ep in entry_points(group="localresearch.providers")})
+
+
+def _one_of(choices: tuple[str, ...] | Callable[[], list[str]]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        options = choices() if callable(choices) else choices
+        if str(value).strip().lower() in options:
+            return None
+        return f"expected one of {', '.join(options)}, got {value!r}"
+
+    return check
+
+
+def _between(low: float, high: float | None = None) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            return f"expected a value {bound}, got {value!r}"
+        return None
+
+    return check
+
+
+RULES: dict[str, Callable[[Any], str | None]] = {
+    "server.port": _between(1, 65535),
+    "server.max_body_bytes": _between(1024),
+    "server.shutdown_timeout": _between(0.1),
+    "server.log_level": _one_of(LOG_LEVELS),
+    "server.log_backups": _between(0, 100),
+    "server.log_max_bytes": _between(4096),
+    "llm.provider": _one_of(_providers),
+    "llm.max_tokens": _between(1),
+    "llm.temperature": _between(0.0, 2.0),
+    "llm.connect_timeout": _between(0.1),
+    "llm.first_token_timeout": _between(0.1),
+    "llm.idle_timeout": _between(0.1),
+    "llm.max_retries": _between(0, 20),
+    "memory.chunk_chars": _between(200),
+    "memory.chunk_overlap": _between(0),
+    "memory.watch_interval": _between(0.1),
+    "memory.mmr_lambda": _between(0.0, 1.0),
+    "memory.recency_weight": _between(0.0),
+    "memory.embeddings.provider": _one_of(EMBEDDINGS),
+    "research.dimensions": _between(3, 6),
+    "research.max_rounds": _between(0, 10),
+    "research.dimension_concurrency": _between(1, 32),
+    "research.max_concurrent_jobs": _between(1, 64),
+    "research.sources_per_dimension": _between(1, 50),
+    "research.web_search": _one_of(WEB_SEARCH),
+}
+
+
+def _value(config: Config, key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def check_config(config: Config, config_file: Path, text: str | None = None) -> None:
+    """Raise ConfigError (file, line, key, what was expected) for the first bad value."""
+    if text is None:
+        text = config_file.read_text(encoding="utf-8") if config_file.exists() else ""
+    for key, rule in RULES.items():
+        problem = rule(_value(config, key))
+        if problem:
+            section, _, name = key.rpartition(".")
+            raise ConfigError(
+                str(config_file), problem, key=key, line=_find_line(text, section, name)
+            )
+    if config.memory.chunk_overlap >= config.memory.chunk_chars:
+        raise ConfigError(
+            str(config_file),
+            "memory.chunk_overlap must be smaller than memory.chunk_chars",
+            key="memory.chunk_overlap",
+            line=_find_line(text, "memory", "chunk_overlap"),
+        )
+    from localresearch.heartbeat.settings import check_heartbeat_config
+
+    try:
+        check_heartbeat_config(config.heartbeat)
+    except ConfigError as exc:
+        if exc.key and exc.line is None:
+            section, _, name = exc.key.rpartition(".")
+            exc.line = _find_line(text, section, name)
+        exc.file = str(config_file)
+        raise
