@@ -77,6 +77,9 @@ class InstantRunner:
     async def research_result(self, job_id: str) -> TaskResult | None:
         return None
 
+    async def wait_research(self, job_id: str) -> None:
+        return None
+
 
 async def heartbeat_run(root: Path, text: str) -> float:
     workspace = root / "ws"

@@ -63,3 +63,54 @@ def test_pause_and_schedules_survive_a_daemon_restart(daemon: Any) -> None:
     state = json.loads(daemon.cli("heartbeat", "status", "--json").stdout)
     assert state["paused"] is True
     assert [t["text"] for t in state["pending"]] == ["Anything new?"]
+
+
+def test_schedule_commands_work_on_the_file_without_a_daemon(daemon_env: Any) -> None:
+    (daemon_env.home / "config.toml").write_text('[heartbeat]\ntimezone = "America/New_York"\n')
+    path = daemon_env.home / "data" / "workspace" / "HEARTBEAT.md"
+    path.parent.mkdir(parents=True)
+    mine = "# Heartbeat\n\nMy notes.\n\n## Pending\n\n- Odd one\n  colour: red\n\n## Completed\n"
+    path.write_text(mine)
+
+    added = daemon_env.cli("schedule", "add", "every 1d at 08:00", "Morning digest", "--json")
+    assert added.returncode == 0, added.stderr
+    assert "daemon is not running" in added.stderr and str(path) in added.stderr
+    item = json.loads(added.stdout)  # stdout stays clean JSON
+    assert item["every"] == "every 1d at 08:00" and item["due_local"].endswith("08:00")
+    text = path.read_text()
+    assert text.startswith("# Heartbeat\n\nMy notes.\n\n## Pending\n\n- Odd one\n  colour: red\n")
+    assert "- Morning digest\n  every: every 1d at 08:00\n  due: " in text
+    assert daemon_env.cli("schedule", "add", "2h", "Inbox", "--research").returncode == 0
+
+    listed = daemon_env.cli("schedule", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [i["text"] for i in json.loads(listed.stdout)] == ["Morning digest", "Inbox"]
+    assert "Morning digest" in daemon_env.cli("schedule", "list").stdout
+
+    removed = daemon_env.cli("schedule", "remove", item["id"])
+    assert removed.returncode == 0, removed.stderr
+    assert "Removed" in removed.stdout and "daemon is not running" in removed.stderr
+    assert "Morning digest" not in path.read_text() and "colour: red" in path.read_text()
+
+    bad = daemon_env.cli("schedule", "add", "every fortnight", "q")
+    assert bad.returncode == 1 and "fortnight" in bad.stderr and "Traceback" not in bad.stderr
+    missing = daemon_env.cli("schedule", "remove", "deadbeef")
+    assert missing.returncode == 1 and "deadbeef" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+    daemon_env.start()  # the daemon sees what was written without it
+    try:
+        status = json.loads(daemon_env.cli("heartbeat", "status", "--json").stdout)
+        assert [t["text"] for t in status["pending"]] == ["Inbox"]
+        assert status["malformed"][0]["text"] == "- Odd one\n  colour: red"
+        online = daemon_env.cli("schedule", "list", "--json")
+        assert "not running" not in online.stderr
+    finally:
+        daemon_env.stop()
+
+
+def test_schedule_without_daemon_reports_a_bad_heartbeat_config(daemon_env: Any) -> None:
+    (daemon_env.home / "config.toml").write_text('[heartbeat]\ntimezone = "Mars/Olympus"\n')
+    result = daemon_env.cli("schedule", "list")
+    assert result.returncode == 2, result.stderr
+    assert "heartbeat.timezone" in result.stderr and "Traceback" not in result.stderr

@@ -174,11 +174,26 @@ async def test_research_task_runs_as_a_job_and_its_report_is_logged(
     job_id = task["link"].split("/")[4]
     assert task["link"] == f"/api/research/deep/{job_id}/report?format=md"
     await asyncio.wait_for(runtime.jobs.wait(job_id), 30)
+    # logged when the job ends (the heartbeat subscribes), not at the next heartbeat
+    await asyncio.wait_for(runtime.heartbeat.wait_followed(), 10)
+
+    def logs() -> str:
+        return "\n".join(p.read_text() for p in (paths.default_workspace / "memory").glob("*.md"))
+
+    assert "Heartbeat research finished: How does SQLite WAL work?" in logs()
+    entry = logs().split("Heartbeat research finished: How does SQLite WAL work?", 1)[1]
+    assert f"Full report: `research jobs export {job_id}`" in entry
+    body = entry.split("Full report:", 1)[0].strip()
+    assert body and all(line.startswith(">") for line in body.splitlines())  # quoted digest
+    snapshot = await runtime.jobs.snapshot(job_id)
+    report_headings = [ln for ln in snapshot.get("report", "").splitlines() if ln.startswith("#")]
+    assert report_headings  # the report has headings; the log must not have gained any
+    log_headings = [ln for ln in logs().splitlines() if ln.startswith("#")]
+    assert all(ln.startswith("# 20") or ln.startswith("## ") for ln in log_headings)
+    assert not any(h in log_headings for h in report_headings)
     second = await (await client.post("/api/heartbeat/run")).json()
-    finished = [t for t in second["tasks"] if t["status"] == "finished"]
-    assert finished and finished[0]["id"] == job_id
-    logs = "\n".join(p.read_text() for p in (paths.default_workspace / "memory").glob("*.md"))
-    assert "Heartbeat research finished: How does SQLite WAL work?" in logs
+    assert not [t for t in second["tasks"] if t["status"] == "finished"]  # logged once
+    assert logs().count("Heartbeat research finished: How does SQLite WAL work?") == 1
 
 
 async def test_disabled_heartbeat_reports_no_next_run(make_client: Any, write_config: Any) -> None:

@@ -42,6 +42,8 @@ class Row:
 class Jobs:
     def __init__(self) -> None:
         self.status = "running"
+        self.report = "# Report\n\n" + "Long finding. " * 200
+        self.waited: list[str] = []
 
     async def submit(self, query: str) -> Row:
         return Row("res_1")
@@ -49,10 +51,24 @@ class Jobs:
     async def snapshot(self, job_id: str) -> dict[str, Any]:
         snap: dict[str, Any] = {"researchId": job_id, "status": self.status}
         if self.status == "complete":
-            snap["report"] = "# Report\n\n" + "Long finding. " * 200
+            snap["report"] = self.report
         if self.status == "error":
             snap["error"] = "provider failed"
         return snap
+
+    async def wait(self, job_id: str) -> None:
+        self.waited.append(job_id)
+        if job_id == "gone":
+            raise LookupError(job_id)
+
+
+async def test_wait_research_uses_the_job_managers_wait_and_never_raises() -> None:
+    jobs = Jobs()
+    runner = ServicesTaskRunner(jobs=jobs)
+    await runner.wait_research("res_1")
+    await runner.wait_research("gone")
+    assert jobs.waited == ["res_1", "gone"]
+    await ServicesTaskRunner().wait_research("res_1")  # no jobs service: returns at once
 
 
 async def test_ask_uses_chat_with_sources() -> None:
@@ -88,8 +104,27 @@ async def test_research_is_submitted_then_followed() -> None:
     jobs.status = "complete"
     done = await runner.research_result("res_1")
     assert done is not None and not done.failed
-    assert done.summary.startswith("# Report") and done.summary.endswith(" …")
-    assert len(done.summary) < 1300
+    # no report headings in the log: the first paragraph, cut short
+    assert done.summary.startswith("Long finding.") and done.summary.endswith(" …")
+    assert "#" not in done.summary and len(done.summary) < 800
+    jobs.report = "# Q\n\nIntro.\n\n## Key findings\n\n- **A**: one [1].\n\n## A\n\nMore."
+    digest = await runner.research_result("res_1")
+    assert digest is not None and digest.summary == "- **A**: one [1]."
+    jobs.status = "cancelled"
+    cancelled = await runner.research_result("res_1")
+    assert cancelled is not None and cancelled.failed
+    assert cancelled.summary == "Cancelled."  # the fake keeps no partial report
     jobs.status = "error"
     failed = await runner.research_result("res_1")
     assert failed is not None and failed.failed and "provider failed" in failed.summary
+
+
+def test_digest_demotes_headings_outside_code() -> None:
+    from localresearch.heartbeat.digest import demote_headings, quote, report_digest
+
+    assert demote_headings("## Notes ##\nTitle\n---\n```\n# kept\n```") == (
+        "**Notes**\n**Title**\n```\n# kept\n```"
+    )
+    assert quote("# H\n\ntext") == "> **H**\n>\n> text"
+    assert report_digest("# Only a title") == ""
+    assert report_digest("# T\n\n## Summary\n\nShort.\n\n## More\n\nx") == "Short."

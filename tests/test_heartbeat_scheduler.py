@@ -12,6 +12,7 @@ import pytest
 
 from localresearch.heartbeat import tasks as md
 from localresearch.heartbeat.clock import ManualClock
+from localresearch.heartbeat.digest import report_digest
 from localresearch.heartbeat.runner import TaskResult
 from localresearch.heartbeat.schedule import ActiveHours
 from localresearch.heartbeat.service import HeartbeatService, HeartbeatSettings
@@ -33,6 +34,7 @@ class ScriptedRunner:
         self.calls: list[tuple[str, str]] = []
         self.behaviour: dict[str, Callable[[], Awaitable[TaskResult]]] = {}
         self.jobs: dict[str, TaskResult | None] = {}
+        self.ended: dict[str, asyncio.Event] = {}
 
     async def _do(self, kind: str, question: str) -> TaskResult:
         self.calls.append((kind, question))
@@ -52,6 +54,14 @@ class ScriptedRunner:
 
     async def research_result(self, job_id: str) -> TaskResult | None:
         return self.jobs.get(job_id)
+
+    async def wait_research(self, job_id: str) -> None:
+        await self.ended.setdefault(job_id, asyncio.Event()).wait()
+
+    def finish(self, job_id: str, result: TaskResult) -> None:
+        """The job ends: its result is readable and its waiters wake up."""
+        self.jobs[job_id] = result
+        self.ended.setdefault(job_id, asyncio.Event()).set()
 
     def questions(self) -> list[str]:
         return [q for _, q in self.calls]
@@ -483,3 +493,142 @@ async def test_a_task_cancelled_by_its_service_is_just_a_failure(
     result = await service.run()
     assert [t["status"] for t in result["tasks"]] == ["failed", "ok"]
     assert result["tasks"][0]["error"] == "the task was cancelled"
+
+
+async def test_a_changed_interval_applies_after_restart(
+    make_service: Factory, workspace: Path
+) -> None:
+    write_tasks(workspace, "- Tick\n  every: 30m\n")
+    clock = ManualClock(ny(2026, 6, 1, 10, 7))
+    runner = ScriptedRunner()
+    first = await make_service(clock, runner, interval=timedelta(hours=2))
+    assert first.state.next_run == ny(2026, 6, 1, 12, 0)
+    await first.stop()
+
+    clock.set(ny(2026, 6, 1, 10, 10))  # restarted with interval = 30m: 12:00 is too late
+    second = await make_service(clock, runner)
+    assert second.state.next_run == ny(2026, 6, 1, 10, 30)
+    assert (await second.store.load()).next_run == ny(2026, 6, 1, 10, 30)  # persisted
+    clock.set(ny(2026, 6, 1, 10, 30))
+    await settle(second, 1)
+    assert runner.questions() == ["Tick"] and second.state.last_run == ny(2026, 6, 1, 10, 30)
+    await second.stop()
+
+    clock.set(ny(2026, 6, 1, 10, 40))  # a longer interval again: the earlier 11:00 is kept
+    third = await make_service(clock, runner, interval=timedelta(hours=2))
+    assert third.state.next_run == ny(2026, 6, 1, 11, 0)
+
+
+async def test_changed_active_hours_apply_after_restart(
+    make_service: Factory, workspace: Path
+) -> None:
+    clock = ManualClock(ny(2026, 6, 1, 21, 40))
+    runner = ScriptedRunner()
+    first = await make_service(clock, runner, active="08:00-22:00")
+    assert first.state.next_run == ny(2026, 6, 2, 8, 0)
+    await first.stop()
+    second = await make_service(clock, runner)  # now always active
+    assert second.state.next_run == ny(2026, 6, 1, 22, 0)
+
+
+async def test_restart_with_a_new_interval_still_runs_a_missed_slot_once(
+    make_service: Factory, workspace: Path
+) -> None:
+    write_tasks(workspace, "- Report\n")
+    clock = ManualClock(ny(2026, 6, 1, 10, 7))
+    runner = ScriptedRunner()
+    first = await make_service(clock, runner)
+    assert first.state.next_run == ny(2026, 6, 1, 10, 30)
+    await first.stop()
+    clock.set(ny(2026, 6, 1, 10, 52))  # down across 10:30, back with interval = 2h
+    second = await make_service(clock, runner, interval=timedelta(hours=2))
+    await settle(second, 1)
+    assert runner.questions() == ["Report"]
+    assert second.state.last_run == ny(2026, 6, 1, 10, 52)
+    assert second.state.next_run == ny(2026, 6, 1, 12, 0)
+
+
+REPORT = """# Survey RAG
+
+This report draws on 3 sources across 2 research dimensions.
+
+## Key findings
+
+- **Retrieval**: hybrid search beats BM25 alone [1].
+- **Evaluation**: faithfulness needs human checks [2].
+
+## Retrieval
+
+Long details that stay in the report [1].
+"""
+
+
+async def test_finished_research_is_logged_at_once_as_a_quoted_digest(
+    make_service: Factory, workspace: Path
+) -> None:
+    write_tasks(workspace, "- Survey RAG\n  kind: research\n")
+    clock = ManualClock(ny(2026, 6, 1, 10, 29))
+    runner = ScriptedRunner()
+    service = await make_service(clock, runner)
+    clock.set(ny(2026, 6, 1, 10, 30))
+    await settle(service, 1)
+    log = daily_log(workspace, "2026-06-01")
+    assert "full report: `research jobs export job1`" in log
+    clock.set(ny(2026, 6, 1, 10, 41))  # the job ends between two heartbeats
+    runner.finish("job1", TaskResult(summary=report_digest(REPORT), link="/r/job1"))
+    await asyncio.wait_for(service.wait_followed(), WAIT)
+    log = daily_log(workspace, "2026-06-01")
+    entry = log.split("## 10:41 Heartbeat research finished: Survey RAG\n\n", 1)[1]
+    assert entry == (
+        "> - **Retrieval**: hybrid search beats BM25 alone [1].\n"
+        "> - **Evaluation**: faithfulness needs human checks [2].\n\n"
+        "Full report: `research jobs export job1`\n\n"
+    )
+    assert [ln for ln in log.splitlines() if ln.startswith("#")] == [
+        "# 2026-06-01",
+        "## 10:30 Heartbeat: Survey RAG",
+        "## 10:41 Heartbeat research finished: Survey RAG",
+    ]
+    clock.set(ny(2026, 6, 1, 11, 0))  # the next heartbeat does not log it again
+    await settle(service, 2)
+    assert daily_log(workspace, "2026-06-01").count("research finished") == 1
+
+
+async def test_a_job_running_across_a_restart_is_still_logged_promptly(
+    make_service: Factory, workspace: Path
+) -> None:
+    write_tasks(workspace, "- Survey RAG\n  kind: research\n")
+    clock = ManualClock(ny(2026, 6, 1, 10, 29))
+    runner = ScriptedRunner()
+    first = await make_service(clock, runner)
+    clock.set(ny(2026, 6, 1, 10, 30))
+    await settle(first, 1)
+    await first.stop()
+    second = await make_service(clock, runner)
+    clock.set(ny(2026, 6, 1, 10, 35))
+    runner.finish("job1", TaskResult(summary="# Title\n\nIt works.", link="/r/job1"))
+    await asyncio.wait_for(second.wait_followed(), WAIT)
+    log = daily_log(workspace, "2026-06-01")
+    assert "## 10:35 Heartbeat research finished: Survey RAG\n\n> **Title**\n>\n> It works." in log
+
+
+async def test_an_answer_with_headings_does_not_break_the_log(
+    make_service: Factory, workspace: Path
+) -> None:
+    write_tasks(workspace, "- Digest\n")
+    clock = ManualClock(ny(2026, 6, 1, 10, 0))
+    runner = ScriptedRunner()
+
+    async def markdown_answer() -> TaskResult:
+        return TaskResult(summary="# Digest\n\n## Notes\n\nAll good.\n\n```sh\n# a comment\n```")
+
+    runner.behaviour["Digest"] = markdown_answer
+    service = await make_service(clock, runner, start=False)
+    await service.run()
+    log = daily_log(workspace, "2026-06-01")
+    assert [ln for ln in log.splitlines() if ln.startswith("#")] == [
+        "# 2026-06-01",
+        "## 10:00 Heartbeat: Digest",
+        "# a comment",  # inside a code fence: not a heading, left alone
+    ]
+    assert "**Digest**\n\n**Notes**\n\nAll good." in log

@@ -1,10 +1,67 @@
-"""`research schedule`: recurring questions and research, stored in HEARTBEAT.md."""
+"""`research schedule`: recurring questions and research, stored in HEARTBEAT.md.
+
+The file is the one truth, so these commands work without the daemon too: they then make the
+same atomic, merging edit of HEARTBEAT.md themselves (and say so on stderr).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
 import click
 
-from localresearch.cli.common import api_errors, console, get_client, json_option, print_json
+from localresearch.cli.common import (
+    api_errors,
+    console,
+    err_console,
+    fail,
+    get_client,
+    json_option,
+    print_json,
+)
+
+if TYPE_CHECKING:
+    from localresearch.client import Client
+    from localresearch.heartbeat.file import HeartbeatFile
+
+T = TypeVar("T")
+
+
+def _heartbeat_file() -> HeartbeatFile:
+    """This installation's HEARTBEAT.md, in the zone the daemon would use."""
+    from localresearch.config import load_config
+    from localresearch.heartbeat.file import HeartbeatFile
+    from localresearch.heartbeat.settings import HeartbeatSettings
+    from localresearch.paths import resolve_paths
+    from localresearch.workspace import workspace_dir
+
+    paths = resolve_paths()
+    config = load_config(paths.config_file)
+    settings = HeartbeatSettings.from_config(config, file=str(paths.config_file))
+    return HeartbeatFile(workspace_dir(config, paths) / "HEARTBEAT.md", settings.tz)
+
+
+def _daemon_or_file(
+    online: Callable[[Client], T], offline: Callable[[HeartbeatFile], T], done: str
+) -> T:
+    """Ask the daemon; if it is not running, edit or read HEARTBEAT.md here instead."""
+    from localresearch.client import DaemonNotRunning
+    from localresearch.errors import LocalResearchError
+
+    try:
+        return online(get_client())
+    except DaemonNotRunning:
+        pass
+    file = _heartbeat_file()
+    try:
+        result = offline(file)
+    except LocalResearchError as exc:
+        fail(exc.message)
+    err_console().print(
+        f"The daemon is not running: {done} {file.path} directly.", markup=False, soft_wrap=True
+    )
+    return result
 
 
 @click.group(
@@ -30,9 +87,22 @@ def schedule() -> None:
 @json_option
 @api_errors
 def add(every: str, question: str, deep: bool, priority: str | None, as_json: bool) -> None:
-    """Add QUESTION, run on schedule EVERY (30m, 1d, "every 1d at 08:00", or cron)."""
+    """Add QUESTION, run on schedule EVERY (30m, 1d, "every 1d at 08:00", or cron).
+
+    Works without the daemon: the task is then written to HEARTBEAT.md directly.
+    """
+    from datetime import UTC, datetime
+
+    from localresearch.heartbeat import schedules
+
     kind = "research" if deep else "ask"
-    added = get_client().add_schedule(every, question, kind=kind, priority=priority)
+    added: dict[str, Any] = _daemon_or_file(
+        lambda client: client.add_schedule(every, question, kind=kind, priority=priority),
+        lambda file: schedules.add_schedule(
+            file, every, question, datetime.now(UTC), kind=kind, priority=priority
+        ),
+        "added to",
+    )
     if as_json:
         print_json(added)
         return
@@ -48,8 +118,12 @@ def add(every: str, question: str, deep: bool, priority: str | None, as_json: bo
 @json_option
 @api_errors
 def list_schedules(as_json: bool) -> None:
-    """Recurring tasks with their next due time."""
-    items = get_client().schedules()
+    """Recurring tasks with their next due time (read from HEARTBEAT.md without a daemon)."""
+    from localresearch.heartbeat import schedules
+
+    items: list[dict[str, Any]] = _daemon_or_file(
+        lambda client: client.schedules(), schedules.list_schedules, "read"
+    )
     if as_json:
         print_json(items)
         return
@@ -72,6 +146,15 @@ def list_schedules(as_json: bool) -> None:
 @click.argument("schedule_id")
 @api_errors
 def remove(schedule_id: str) -> None:
-    """Delete a schedule (or any pending task) from HEARTBEAT.md by its id."""
-    get_client().remove_schedule(schedule_id)
+    """Delete a schedule (or any pending task) from HEARTBEAT.md by its id.
+
+    Works without the daemon: the task is then removed from HEARTBEAT.md directly.
+    """
+    from localresearch.heartbeat import schedules
+
+    _daemon_or_file(
+        lambda client: client.remove_schedule(schedule_id),
+        lambda file: schedules.remove_schedule(file, schedule_id),
+        "removed from",
+    )
     console().print(f"Removed {schedule_id}.", markup=False)

@@ -98,10 +98,10 @@ def check_config(config: Config, config_file: Path, text: str | None = None) -> 
     from localresearch.heartbeat.settings import check_heartbeat_config
 
     try:
-        check_heartbeat_config(config.heartbeat)
+        check_heartbeat_config(config.heartbeat, file=str(config_file))
     except ConfigError as exc:
-        if exc.key and exc.line is None:
+        from_file = not exc.file.startswith("environment variable")
+        if from_file and exc.key and exc.line is None:
             section, _, name = exc.key.rpartition(".")
             exc.line = _find_line(text, section, name)
-        exc.file = str(config_file)
         raise

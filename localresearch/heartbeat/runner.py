@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from localresearch.errors import Unavailable
+from localresearch.heartbeat.digest import report_digest
 from localresearch.memory.types import MemorySearcher
 
-SUMMARY_CHARS = 1200
 TERMINAL = ("complete", "cancelled", "error", "failed")
 
 
@@ -40,6 +40,9 @@ class TaskRunner(Protocol):
     async def research_result(self, job_id: str) -> TaskResult | None:
         """The finished job's result, or None while it is still running."""
 
+    async def wait_research(self, job_id: str) -> None:
+        """Return when the job has ended (or cannot be followed from here); never raises."""
+
 
 class _Chat(Protocol):
     async def answer(self, message: Any, **options: Any) -> dict[str, Any]: ...
@@ -55,12 +58,9 @@ def report_link(job_id: str) -> str:
     return f"/api/research/deep/{job_id}/report?format=md"
 
 
-def _shorten(text: str, limit: int = SUMMARY_CHARS) -> str:
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit("\n", 1)[0] if "\n" in text[:limit] else text[:limit]
-    return cut.rstrip() + " …"
+def export_command(job_id: str) -> str:
+    """How the user reads a report: the daemon's absolute URL is not known to the core."""
+    return f"research jobs export {job_id}"
 
 
 def _citations(done: dict[str, Any]) -> str:
@@ -130,11 +130,21 @@ class ServicesTaskRunner:
             return None
         report = snap.get("report") or snap.get("partialReport") or ""
         if status == "complete":
-            summary = _shorten(str(report)) or "(empty report)"
+            summary = report_digest(str(report)) or "(empty report)"
         elif status == "cancelled":
-            summary = "Cancelled. " + _shorten(str(report))
+            partial = report_digest(str(report))
+            summary = f"Cancelled. Partial findings:\n\n{partial}" if partial else "Cancelled."
         else:
             summary = f"Failed: {snap.get('error') or status}"
         return TaskResult(
             summary=summary, link=report_link(job_id), failed=status not in ("complete",)
         )
+
+    async def wait_research(self, job_id: str) -> None:
+        wait = getattr(self.jobs, "wait", None)
+        if wait is None:
+            return
+        try:
+            await wait(job_id)
+        except Exception:  # an unknown job, a store error: the heartbeat's polling takes over
+            return

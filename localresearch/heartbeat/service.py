@@ -11,34 +11,30 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from localresearch.config import Config, ConfigError
-from localresearch.errors import Conflict, InvalidRequest, LocalResearchError
+from localresearch.errors import Conflict, LocalResearchError
+from localresearch.heartbeat import schedules
 from localresearch.heartbeat.clock import Clock, SystemClock
+from localresearch.heartbeat.digest import demote_headings, quote
 from localresearch.heartbeat.file import HeartbeatFile
-from localresearch.heartbeat.runner import TaskResult, TaskRunner
-from localresearch.heartbeat.schedule import (
-    ActiveHours,
-    Every,
-    format_duration,
-    local_zone,
-    parse_duration,
-)
+from localresearch.heartbeat.runner import TaskResult, TaskRunner, export_command
+from localresearch.heartbeat.schedule import format_duration
 from localresearch.heartbeat.settings import HeartbeatSettings
 from localresearch.heartbeat.state import State, StateStore, iso
-from localresearch.heartbeat.tasks import KINDS, PRIORITIES, Malformed, Task
+from localresearch.heartbeat.tasks import Malformed, Task
 from localresearch.store import Database
 from localresearch.workspace import append_daily_log, ensure_workspace
+
+__all__ = ["HeartbeatService", "HeartbeatSettings"]  # the settings moved to settings.py
 
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ATTEMPTS = 3  # a one-off task that fails this many times is moved to Completed as failed
-MAX_TEXT = 2000
+MAX_TEXT = schedules.MAX_TEXT
 
 
 class HeartbeatService:
@@ -64,6 +60,8 @@ class HeartbeatService:
         self._loop_task: asyncio.Task[None] | None = None
         self._runs = 0
         self._ran = asyncio.Condition()
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._jobs_lock = asyncio.Lock()
 
     @property
     def tz(self) -> tzinfo:
@@ -74,18 +72,27 @@ class HeartbeatService:
     async def start(self) -> None:
         await asyncio.to_thread(ensure_workspace, self.workspace)
         self.state = await self.store.load()
-        if self.settings.enabled and self.state.next_run is None:
-            self.state.next_run = self.following(self.clock.now())
-            await self.store.save(self.state)
+        if self.settings.enabled:
+            # The first slot the *current* config gives: a stored next_run later than it was
+            # planned with another interval or active hours. A stored time in the past is kept,
+            # so a heartbeat missed while the daemon was down still runs, once.
+            first = self.following(self.clock.now())
+            if self.state.next_run is None or self.state.next_run > first:
+                self.state.next_run = first
+                await self.store.save(self.state)
+        for job_id, text in await self.store.jobs():
+            self._watch(job_id, text)  # research started before a restart
         if self.settings.enabled:
             self._loop_task = asyncio.create_task(self._loop(), name="heartbeat")
 
     async def stop(self) -> None:
         task, self._loop_task = self._loop_task, None
-        if task is not None:
-            task.cancel()
+        tasks = [*([task] if task is not None else []), *self._watchers.values()]
+        for each in tasks:
+            each.cancel()
+        for each in tasks:
             try:
-                await task
+                await each
             except asyncio.CancelledError:
                 pass
 
@@ -266,6 +273,7 @@ class HeartbeatService:
         self._log(now, f"Heartbeat: {task.text}", _log_body(task, result))
         if result.job_id:
             await self.store.add_job(result.job_id, task.text, now)
+            self._watch(result.job_id, task.text)
         await self.store.clear_failures(task.id)
         await self._advance(task, now, note="research started" if result.job_id else "")
         outcome.update(
@@ -279,7 +287,7 @@ class HeartbeatService:
         self, task: Task, now: datetime, error: str, outcome: dict[str, Any], status: str = "failed"
     ) -> dict[str, Any]:
         attempts = await self.store.record_failure(task.id, error, now)
-        self._log(now, f"Heartbeat task failed: {task.text}", error)
+        self._log(now, f"Heartbeat task failed: {task.text}", demote_headings(error))
         if task.recurring:
             await self._advance(task, now)
         elif attempts >= MAX_ATTEMPTS:
@@ -312,8 +320,39 @@ class HeartbeatService:
             self._log(started, "Heartbeat timed out", message)
 
     async def _follow_jobs(self, now: datetime, outcomes: list[dict[str, Any]]) -> None:
-        """Log research jobs started by earlier heartbeats once they finish."""
+        """Log research jobs started by earlier heartbeats that have finished (if not yet done)."""
         for job_id, text in await self.store.jobs():
+            outcome = await self._finish_job(job_id, text)
+            if outcome is not None:
+                outcomes.append(outcome)
+
+    def _watch(self, job_id: str, text: str) -> None:
+        """Log a research job's result as soon as it ends, not at the next heartbeat."""
+        if job_id in self._watchers:
+            return
+
+        async def watch() -> None:
+            try:
+                await self.runner.wait_research(job_id)
+                await self._finish_job(job_id, text)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next heartbeat's polling logs it instead
+                log.exception("following research job %s", job_id)
+
+        task = asyncio.create_task(watch(), name=f"heartbeat-job:{job_id}")
+        self._watchers[job_id] = task
+        task.add_done_callback(lambda _t: self._watchers.pop(job_id, None))
+
+    async def wait_followed(self) -> None:
+        """Until the research jobs being watched now are logged (tests and scripts)."""
+        await asyncio.gather(*list(self._watchers.values()), return_exceptions=True)
+
+    async def _finish_job(self, job_id: str, text: str) -> dict[str, Any] | None:
+        """Log a finished job once, whichever of its watcher or a heartbeat sees it first."""
+        async with self._jobs_lock:
+            if job_id not in {j for j, _ in await self.store.jobs()}:
+                return None  # already logged
             try:
                 result = await self.runner.research_result(job_id)
             except LocalResearchError as exc:
@@ -322,13 +361,17 @@ class HeartbeatService:
                 log.exception("following research job %s", job_id)
                 result = TaskResult(summary=f"Research job {job_id}: {_describe(exc)}", failed=True)
             if result is None:
-                continue
-            self._log(now, f"Heartbeat research finished: {text}", _log_body(None, result))
+                return None
+            self._log(
+                self.clock.now(),
+                f"Heartbeat research finished: {text}",
+                _finished_body(job_id, result),
+            )
             await self.store.drop_job(job_id)
-            outcomes.append(
-                {"id": job_id, "text": text, "kind": "research", "status": "finished",
-                 "summary": result.summary[:MAX_TEXT], "link": result.link}
-            )  # fmt: skip
+        return {
+            "id": job_id, "text": text, "kind": "research", "status": "finished",
+            "summary": result.summary[:MAX_TEXT], "link": result.link,
+        }  # fmt: skip
 
     async def _report_malformed(self, malformed: list[Malformed], now: datetime) -> None:
         """Write malformed entries to the day's log once, not on every heartbeat."""
@@ -387,35 +430,23 @@ class HeartbeatService:
     # -- schedules (recurring tasks, stored in HEARTBEAT.md) -------------------------------
 
     async def schedules(self) -> list[dict[str, Any]]:
-        doc = await asyncio.to_thread(self.file.read)
-        return [t.to_dict(self.tz) for t in doc.pending_tasks if t.recurring]
+        return await asyncio.to_thread(schedules.list_schedules, self.file)
 
     async def add_schedule(
         self, every: str, question: str, *, kind: str = "ask", priority: str | None = None
     ) -> dict[str, Any]:
-        text = " ".join(question.split())
-        if not text:
-            raise InvalidRequest("The question must not be empty")
-        if len(text) > MAX_TEXT:
-            raise InvalidRequest(f"The question is too long (limit: {MAX_TEXT} characters)")
-        if kind not in KINDS:
-            raise InvalidRequest("kind must be ask or research")
-        if priority is not None and priority not in PRIORITIES:
-            raise InvalidRequest("priority must be high, normal or low")
-        spec = Every.parse(every)
-        due = spec.first_due(self.clock.now(), self.tz)
-        await asyncio.to_thread(
-            self.file.add_task, text, every=spec.text, due=due, kind=kind, priority=priority
+        return await asyncio.to_thread(
+            schedules.add_schedule,
+            self.file,
+            every,
+            question,
+            self.clock.now(),
+            kind=kind,
+            priority=priority,
         )
-        doc = await asyncio.to_thread(self.file.read)
-        added = [t for t in doc.pending_tasks if t.text == text and t.every == spec]
-        if not added:
-            raise Conflict("The schedule was written but could not be read back")
-        return added[-1].to_dict(self.tz)
 
     async def remove_schedule(self, task_id: str) -> dict[str, Any]:
-        removed = await asyncio.to_thread(self.file.remove_task, task_id)
-        return removed.to_dict(self.tz)
+        return await asyncio.to_thread(schedules.remove_schedule, self.file, task_id)
 
 
 def _wall(day: Any, at: time, tz: tzinfo) -> datetime:
@@ -429,11 +460,15 @@ def _describe(exc: BaseException | None) -> str:
 
 
 def _log_body(task: Task | None, result: TaskResult) -> str:
-    parts = []
+    """An answer with its headings demoted (the log's own headings are its structure)."""
     if task is not None and task.kind == "research" and result.job_id:
-        parts.append(f"Deep research job `{result.job_id}` started.")
-    else:
-        parts.append(result.summary)
-    if result.link:
-        parts.append(f"Report: {result.link}")
-    return "\n\n".join(parts)
+        return (
+            f"Deep research job `{result.job_id}` started. Its key findings are logged here "
+            f"when it finishes; full report: `{export_command(result.job_id)}`"
+        )
+    return demote_headings(result.summary)
+
+
+def _finished_body(job_id: str, result: TaskResult) -> str:
+    """A short quoted digest of the report and the command that shows all of it."""
+    return f"{quote(result.summary)}\n\nFull report: `{export_command(job_id)}`"

@@ -17,7 +17,12 @@ from typing import TypeVar
 from localresearch.config import Config, ConfigError
 from localresearch.config.schema import HeartbeatConfig
 from localresearch.errors import LocalResearchError
-from localresearch.heartbeat.schedule import ActiveHours, format_duration, local_zone, parse_duration
+from localresearch.heartbeat.schedule import (
+    ActiveHours,
+    format_duration,
+    local_zone,
+    parse_duration,
+)
 
 T = TypeVar("T")
 ENV_PREFIX = "LOCALRESEARCH_HEARTBEAT__"
@@ -45,7 +50,9 @@ class HeartbeatSettings:
         return cls.from_section(config.heartbeat, file=file)
 
     @classmethod
-    def from_section(cls, section: HeartbeatConfig, *, file: str | None = None) -> HeartbeatSettings:
+    def from_section(
+        cls, section: HeartbeatConfig, *, file: str | None = None
+    ) -> HeartbeatSettings:
         """Parse every value; the first bad one raises ConfigError (file, key, expected form)."""
 
         def check(key: str, parse: Callable[[str], T]) -> T:
@@ -86,6 +93,7 @@ def check_heartbeat_config(section: HeartbeatConfig, file: str | None = None) ->
 
 def _error(key: str, raw: object, problem: str, file: str | None) -> ConfigError:
     source, line = _source(key, file)
+    problem = re.sub(r"\s*\((?:examples|use)\b[^)]*\)", "", problem)  # ours says it better
     got = "" if repr(raw) in problem else f": got {raw!r}"
     message = f"{problem}{got}; expected {EXPECTED[key]}"
     return ConfigError(source, message, key=f"heartbeat.{key}", line=line)
@@ -116,7 +124,5 @@ def _find_line(path: Path, key: str) -> int | None:
         if header:
             section = header.group(1).strip().strip('"')
         elif section == "heartbeat" and assignment.match(line):
-            return number
-        elif line.lstrip().startswith("heartbeat." + key) and section == "":
             return number
     return None
