@@ -377,6 +377,7 @@ class CodeBlock:
     kind: str = "code"  # or "table"
 
 
+LEAD_IN_LINES = 6  # how far up a code block's introducing sentence may start
 _FENCE_OPEN = re.compile(r"^\s{0,3}(`{3,}|~{3,})\s*([\w+.#-]*)")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 
@@ -398,15 +399,29 @@ def verbatim_blocks(text: str, *, first_line: int = 1) -> list[CodeBlock]:
         i = next(n for n, line in enumerate(lines) if _FENCE.match(line)) + 1
 
     def add(start: int, end: int, kind: str, language: str = "") -> None:
-        first = start
-        lead = ""
+        first, lead = start, ""
         k = start - 1
         if k >= 0 and not lines[k].strip():
             k -= 1
-        if k >= 0:
-            above = lines[k].strip()
-            if above.endswith(":") and not _HEADING.match(above) and not _FENCE.match(above):
-                lead, first = above, k
+        if k >= 0 and lines[k].rstrip().endswith(":"):
+            # The lead-in is the last sentence of the paragraph above, which may span lines.
+            top = k
+            while (
+                top > 0
+                and k - top < LEAD_IN_LINES
+                and lines[top - 1].strip()
+                and not _FENCE.match(lines[top - 1])
+                and not _HEADING.match(lines[top - 1])
+                and not lines[top - 1].lstrip().startswith("|")
+            ):
+                top -= 1
+            paragraph = "\n".join(lines[top : k + 1])
+            found = split_sentences(paragraph, first_line=top)
+            if found and not found[-1].heading and found[-1].line_end == k:
+                last = found[-1]
+                lead, first = paragraph[last.start : last.end].strip(), last.line_start
+            elif not _HEADING.match(lines[k]) and not _FENCE.match(lines[k]):
+                lead, first = lines[k].strip(), k  # a path or a command line: not prose
         blocks.append(
             CodeBlock(
                 text="\n".join(lines[start : end + 1]),

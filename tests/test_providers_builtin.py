@@ -297,3 +297,16 @@ def test_passages_are_reanchored_in_their_file(tmp_path: Path) -> None:
         assert c.text.split()[0] in lines[c.line_start - 1] or c.text in "\n".join(lines)
     file.write_text("changed since it was indexed\n", encoding="utf-8")
     assert passages([hit])[0].text == stored  # the file moved on: keep the stored chunk
+
+
+def test_a_lead_in_is_the_whole_sentence_above_the_block() -> None:
+    text = (
+        "Intro sentence. Providers register through the group\n"
+        "`localresearch.providers`; built-ins use the same hook:\n\n```toml\n[x]\n```\n"
+    )
+    (block,) = code_blocks(text, first_line=10)
+    assert block.lead_in == (
+        "Providers register through the group\n`localresearch.providers`; built-ins use the "
+        "same hook:"
+    )
+    assert (block.line_start, block.line_end) == (10, 15)

@@ -85,7 +85,8 @@ async def retrieve(memory: MemorySearcher, question: str, limit: int) -> list[Se
             seen |= {(h.file, h.line_start, h.line_end) for h in merged}
             rest = " ".join(f"{t}*" for t in stems if t != dropped)
             more = await memory.search(rest, limit)
-            merged += [h for h in more if (h.file, h.line_start, h.line_end) not in seen][:2]
+            room = min(2, limit - len(merged))
+            merged += [h for h in more if (h.file, h.line_start, h.line_end) not in seen][:room]
     return merged
 
 
