@@ -53,6 +53,8 @@ class FakeEmbeddings:
         inputs = self._inputs(await request.json())
         if self.fail:
             return web.json_response({"error": "model 'fake-embed' crashed"}, status=500)
+        if "malformed" in inputs:
+            return web.json_response({"embeddings": [["not", "numbers"]]})
         return web.json_response(
             {"model": "fake-embed", "embeddings": [fake_vector(t) for t in inputs]}
         )
@@ -208,6 +210,22 @@ async def test_wrong_key_is_a_clear_provider_error(
     assert embedder is not None
     with pytest.raises(ProviderError, match="401: Incorrect API key provided"):
         await asyncio.to_thread(embedder.embed, ["x"])
+
+
+async def test_malformed_answer_is_a_provider_error(
+    config: Config, fake: tuple[FakeEmbeddings, str]
+) -> None:
+    import asyncio
+
+    from localresearch.errors import ProviderError
+
+    _, url = fake
+    embedder = make_embedder(_config(config, provider="ollama", base_url=url).memory.embeddings)
+    assert embedder is not None
+    with pytest.raises(ProviderError, match="malformed vector"):
+        await asyncio.to_thread(embedder.embed, ["malformed"])
+    with pytest.raises(ProviderError, match="returned 1 of 2 vectors"):
+        await asyncio.to_thread(embedder.embed, ["malformed", "x"])
 
 
 def test_configuration_errors_are_clear(monkeypatch: pytest.MonkeyPatch) -> None:

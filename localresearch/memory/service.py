@@ -303,8 +303,9 @@ class MemoryService:
         try:
             vectors = await asyncio.to_thread(self.embedder.embed, [query])
             index = await self._vector_index()
-        except ProviderError as exc:
-            log.warning("memory search without embeddings: %s", exc.message)
+        except Exception as exc:  # provider down or broken: BM25 still answers
+            message = exc.message if isinstance(exc, ProviderError) else repr(exc)
+            log.warning("memory search without embeddings: %s", message)
             return hits
         nearest = await asyncio.to_thread(index.top, vectors[0], depth)
         if not nearest:
