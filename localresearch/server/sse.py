@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator
+from typing import Any
 
 from aiohttp import web
 
@@ -44,38 +46,79 @@ def encode(event: Event) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
-async def send_events(
-    request: web.Request,
-    events: AsyncIterator[Event],
-    *,
-    keepalive: float = KEEPALIVE_SECONDS,
-    response: web.StreamResponse | None = None,
+class Prefetch:
+    """Runs an event generator in its own task from construction on, buffering its events;
+    closing it cancels the task (and so the upstream model request)."""
+
+    END = object()
+
+    def __init__(self, events: AsyncGenerator[Event, None]) -> None:
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._task = asyncio.create_task(self._pump(events))
+
+    async def _pump(self, events: AsyncGenerator[Event, None]) -> None:
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    self._queue.put_nowait(event)
+        finally:
+            self._queue.put_nowait(self.END)
+
+    async def get(self) -> Any:
+        return await self._queue.get()
+
+    def drain(self) -> list[Any]:
+        """Everything already waiting, without blocking."""
+        items = []
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
+    async def close(self) -> None:
+        if not self._task.done():
+            self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def write_stream(
+    response: web.StreamResponse, events: Prefetch, *, keepalive: float = KEEPALIVE_SECONDS
 ) -> web.StreamResponse:
-    """Write events as they come; send a comment when idle so proxies keep the line open."""
-    response = response or await open_stream(request)
-    iterator = events.__aiter__()
-    pending: asyncio.Task[Event] | None = None
+    """Write events as SSE with ids 1, 2, 3…; whatever is ready goes out in one write, so a
+    busy daemon sends fewer, larger packets instead of falling behind."""
+    n = 0
     try:
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(iterator.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=keepalive)
-            if not done:
-                await response.write(b": keep-alive\n\n")
-                continue
-            try:
-                event = pending.result()
-            except StopAsyncIteration:
+            batch = events.drain()
+            if not batch:
+                try:
+                    async with asyncio.timeout(keepalive):
+                        batch = [await events.get()]
+                except TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                batch.extend(events.drain())
+            frames = []
+            ended = False
+            for item in batch:
+                if item is Prefetch.END:
+                    ended = True
+                    break
+                n += 1
+                frames.append(encode(Event(item.type, item.data, item.timestamp, n)))
+            if frames:
+                await response.write(b"".join(frames))
+            if ended:
                 break
-            finally:
-                if done:
-                    pending = None
-            await response.write(encode(event))
     finally:
-        if pending is not None:
-            pending.cancel()
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await events.close()
     await response.write_eof()
     return response
+
+
+async def send_events(
+    request: web.Request, events: AsyncGenerator[Event, None]
+) -> web.StreamResponse:
+    """Stream an event generator as SSE (ids 1, 2, 3…); it runs ahead while writes wait."""
+    response = await open_stream(request)
+    return await write_stream(response, Prefetch(events))

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
 from typing import Any
 
 from aiohttp import web
 
 from localresearch.chat.service import ChatService
 from localresearch.errors import Unavailable
-from localresearch.events import Event
 from localresearch.server.keys import RUNTIME
 from localresearch.server.requests import field, json_body
-from localresearch.server.sse import KEEPALIVE_SECONDS, encode, open_stream
+from localresearch.server.sse import KEEPALIVE_SECONDS, Prefetch, open_stream, write_stream
 
 routes = web.RouteTableDef()
 
@@ -69,77 +67,9 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
     await asyncio.sleep(0)  # let it send the model request before we write our headers
     response = await open_stream(request)
     result: web.StreamResponse = await _cancel_on_disconnect(
-        request, write_stream(response, events), fallback=response
+        request, write_stream(response, events, keepalive=STREAM_KEEPALIVE), fallback=response
     )
     return result
-
-
-class Prefetch:
-    """Runs an event generator in its own task from construction on, buffering its events;
-    closing it cancels the task (and so the upstream model request)."""
-
-    END = object()
-
-    def __init__(self, events: AsyncGenerator[Event, None]) -> None:
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._task = asyncio.create_task(self._pump(events))
-
-    async def _pump(self, events: AsyncGenerator[Event, None]) -> None:
-        try:
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    self._queue.put_nowait(event)
-        finally:
-            self._queue.put_nowait(self.END)
-
-    async def get(self) -> Any:
-        return await self._queue.get()
-
-    def drain(self) -> list[Any]:
-        """Everything already waiting, without blocking."""
-        items = []
-        while not self._queue.empty():
-            items.append(self._queue.get_nowait())
-        return items
-
-    async def close(self) -> None:
-        if not self._task.done():
-            self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
-async def write_stream(response: web.StreamResponse, events: Prefetch) -> web.StreamResponse:
-    """Write events as SSE with ids 1, 2, 3…; whatever is ready goes out in one write, so a
-    busy daemon sends fewer, larger packets instead of falling behind."""
-    n = 0
-    try:
-        while True:
-            batch = events.drain()
-            if not batch:
-                try:
-                    async with asyncio.timeout(STREAM_KEEPALIVE):
-                        batch = [await events.get()]
-                except TimeoutError:
-                    await response.write(b": keep-alive\n\n")
-                    continue
-                batch.extend(events.drain())
-            frames = []
-            ended = False
-            for item in batch:
-                if item is Prefetch.END:
-                    ended = True
-                    break
-                n += 1
-                frames.append(encode(Event(item.type, item.data, item.timestamp, n)))
-            if frames:
-                await response.write(b"".join(frames))
-            if ended:
-                break
-    finally:
-        await events.close()
-    await response.write_eof()
-    return response
 
 
 async def _cancel_on_disconnect(request: web.Request, work: Any, *, fallback: Any) -> Any:

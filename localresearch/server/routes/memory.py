@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from aiohttp import web
@@ -76,7 +76,7 @@ async def reindex(request: web.Request) -> web.StreamResponse:
     return await send_events(request, _reindex_events(memory, force))
 
 
-async def _reindex_events(memory: MemoryService, force: bool) -> AsyncIterator[Event]:
+async def _reindex_events(memory: MemoryService, force: bool) -> AsyncGenerator[Event, None]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[int, int, str]] = asyncio.Queue()
     last = 0.0
