@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from localresearch.client import parse_sse
+from localresearch.errors import ProviderError
 from localresearch.events import Event
 from localresearch.server.keys import RUNTIME
 from tests.fakes.search_scifact import QUESTION, research_config, scifact_available, write_corpus
@@ -205,3 +206,41 @@ async def test_report_before_completion_is_a_conflict(make_client: Any, corpus_c
     assert "no report yet" in (await response.json())["error"]["message"]
     body = json.loads(await (await client.get(f"/api/research/deep/{queued}/status")).text())
     assert body["status"] in ("queued", "running")
+
+
+async def test_malformed_last_event_id_is_a_400_not_a_full_replay(
+    make_client: Any, corpus_config: Any
+) -> None:
+    corpus_config()
+    client = await _client(make_client)
+    job_id = await _start(client, {"query": QUESTION})
+    await client.app[RUNTIME].jobs.wait(job_id)
+    for bad in ("abc", "-3", "1.5", "７"):
+        response = await client.get(f"/api/research/deep/{job_id}", headers={"Last-Event-ID": bad})
+        assert response.status == 400, bad
+        error = (await response.json())["error"]
+        assert error["code"] == "invalid_request" and "Last-Event-ID" in error["message"]
+    resumed = await _events(client, job_id, {"Last-Event-ID": " 3 "})
+    assert resumed[0].id == 4
+
+
+async def test_a_failed_job_is_done_and_its_report_says_why(
+    make_client: Any, corpus_config: Any
+) -> None:
+    corpus_config()
+    client = await _client(make_client)
+    jobs = client.app[RUNTIME].jobs
+
+    def broken() -> Any:
+        raise ProviderError("model server is down (HTTP 503)")
+
+    jobs.engine_factory = broken
+    job_id = await _start(client, {"query": QUESTION})
+    await jobs.wait(job_id)
+    status = await (await client.get(f"/api/research/deep/{job_id}/status")).json()
+    assert status["status"] == "error" and status["phase"] == "done"
+    assert status["error"] == "model server is down (HTTP 503)"
+    response = await client.get(f"/api/research/deep/{job_id}/report")
+    assert response.status == 409
+    message = (await response.json())["error"]["message"]
+    assert "ended with an error: model server is down (HTTP 503)" in message

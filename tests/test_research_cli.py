@@ -79,6 +79,13 @@ def test_deep_and_jobs_commands(tmp_path: Path, paths: Paths, daemon_env: Daemon
 
         unknown = daemon_env.cli("jobs", "watch", "res_nope")
         assert unknown.returncode == 1 and "No research job" in unknown.stderr
+        assert unknown.stdout == ""  # the error comes before any table is drawn
+
+        lines = daemon_env.cli("jobs", "watch", job_id, "--json").stdout.splitlines()
+        events = [json.loads(line) for line in lines]
+        assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+        assert events[0]["type"] == "scope_started" and events[-1]["type"] == "done"
+        assert all(set(e) == {"id", "type", "data", "timestamp"} for e in events)
 
         detached = daemon_env.cli("deep", QUESTION, "--detach")
         assert detached.returncode == 0 and detached.stdout.strip().startswith("res_")

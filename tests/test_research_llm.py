@@ -121,6 +121,7 @@ async def test_provider_error_ends_the_job_with_an_error_event(
     assert events[-2].data["message"] == "model server exploded (HTTP 500)"
     snapshot = await jobs.snapshot(job.id)
     assert snapshot["status"] == "error" and "report" not in snapshot
+    assert snapshot["phase"] == "done"  # not stuck in the phase it failed in
     # The manager keeps serving: the next job runs.
     again = await jobs.submit(QUESTION, rounds=0)
     assert (await jobs.wait(again.id)).status == "complete"
@@ -277,3 +278,34 @@ async def test_dimensions_run_concurrently_within_the_limit(
         assert (await rt.jobs.wait(job.id)).status == "complete"
     finally:
         await rt.stop()
+
+
+async def test_cancel_during_synthesis_stops_at_the_next_paragraph(
+    runtime: Runtime, queued: type[QueuedProvider]
+) -> None:
+    gate = Gate()
+    queued.push('{"dimensions": ["Folic acid", "Vitamin B12", "Heart disease"]}')
+    for text in ("Folic acid lowers homocysteine.", "B12 lowers it.", "Heart risk rises."):
+        queued.push(_summary(text))
+    queued.push("# Report\n\nFolic acid helps [1].\n\n", gate, "Never shown [2].\n\n", "Nor this.")
+    jobs = runtime.jobs
+    assert jobs is not None
+    job = await jobs.submit(QUESTION, rounds=0)
+    await asyncio.wait_for(gate.reached.wait(), 10)
+    await jobs.cancel(job.id)
+    gate.event.set()
+    final = await jobs.wait(job.id)
+    assert final.status == "cancelled"
+    events = await jobs.store.events(job.id)
+    types = [e.type for e in events]
+    assert "synthesis_complete" not in types and types[-1] == "done"
+    assert events[-1].data["status"] == "cancelled"
+    streamed = "".join(e.data["text"] for e in events if e.type == "synthesis_delta")
+    assert streamed == "# Report\n\nFolic acid helps [1].\n\n"
+    saved = await jobs.store.report(job.id)
+    assert saved is not None and saved.partial
+    assert saved.markdown.startswith(streamed.rstrip("\n"))
+    assert "Never shown" not in saved.markdown and "## Sources" in saved.markdown
+    assert "cancelled while the report was being written" in saved.markdown
+    snapshot = await jobs.snapshot(job.id)
+    assert snapshot["phase"] == "done" and snapshot["partialReport"] == saved.markdown

@@ -66,14 +66,20 @@ class JobView:
         elif event.type == "synthesis_started":
             self.phase = "synthesis"
 
-    def render(self) -> RenderableType:
+    def render(self, width: int = 100) -> RenderableType:
+        """The progress table for a terminal `width` columns wide: the dimension keeps up to a
+        third of it (wrapping if longer); the key finding gets the rest, cut with an ellipsis."""
         from rich.table import Table
 
         table = Table(title=f"Research {self.job_id} — {self.phase}", title_justify="left")
-        table.add_column("Dimension")
-        table.add_column("State")
-        table.add_column("Sources", justify="right")
-        table.add_column("Key finding", overflow="ellipsis", no_wrap=True, max_width=60)
+        longest = max((len(name) for name in self.dimensions), default=9)
+        dim_width = max(9, min(longest, max(14, width // 3)))
+        # 4 columns: 5 rules + 2 spaces of padding each; "State" 5 and "Sources" 7 wide.
+        finding_width = max(8, min(60, width - 13 - dim_width - 5 - 7))
+        table.add_column("Dimension", width=dim_width, overflow="fold")
+        table.add_column("State", width=5, no_wrap=True)
+        table.add_column("Sources", width=7, justify="right", no_wrap=True)
+        table.add_column("Key finding", width=finding_width, overflow="ellipsis", no_wrap=True)
         marks = {"waiting": "[dim]waiting[/]", "researching": "[yellow]…[/]", "done": "[green]✓[/]"}
         for row in self.dimensions.values():
             table.add_row(row.name, marks[row.state], str(row.sources), row.finding)
@@ -115,14 +121,17 @@ def follow(client: Client, job_id: str, *, after: int = 0) -> str:
     view = JobView(job_id)
     final = "running"
     streaming = False
-    live = Live(view.render(), console=out, refresh_per_second=8, transient=False)
-    live.start()
+    live = Live(view.render(out.width), console=out, refresh_per_second=8, transient=False)
+    started = False  # the table appears with the first event: an unknown id draws nothing
     try:
         for event in events_with_resume(client, job_id, after):
+            if not started:
+                live.start()
+                started = True
             view.apply(event)
             if event.type == "synthesis_delta":
                 if not streaming:
-                    live.update(view.render())
+                    live.update(view.render(out.width))
                     live.stop()
                     streaming = True
                     out.print()
@@ -133,9 +142,9 @@ def follow(client: Client, job_id: str, *, after: int = 0) -> str:
             elif event.type == "done":
                 final = str(event.data.get("status", "complete"))
             elif not streaming:
-                live.update(view.render())
+                live.update(view.render(out.width))
     finally:
-        if not streaming:
+        if started and not streaming:
             live.stop()
     if final == "cancelled":
         out.print(f"Cancelled. Partial report: research jobs export {job_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -90,16 +91,29 @@ def show(research_id: str, as_json: bool) -> None:
         out.print(Markdown(report))
 
 
-@jobs.command("watch", epilog="Example: research jobs watch res_0123abcd")
+@jobs.command("watch", epilog="Example: research jobs watch res_0123abcd --json")
 @click.argument("research_id")
+@json_option
 @api_errors
-def watch(research_id: str) -> None:
-    """Follow a job live (its history first); Ctrl-C detaches."""
-    from localresearch.cli.deep import detach_message, follow
+def watch(research_id: str, as_json: bool) -> None:
+    """Follow a job live (its history first); Ctrl-C detaches. With --json, one event per line."""
+    from localresearch.cli.deep import detach_message, events_with_resume, follow
+    from localresearch.client import DaemonNotRunning
 
     client = get_client()
-    try:  # an unknown id is a clear 404 from the stream; a daemon restart is ridden out
-        status = follow(client, research_id)
+    try:  # an unknown id fails here, before anything is drawn
+        client.research_status(research_id)
+    except DaemonNotRunning:
+        pass  # it may be restarting: the stream below waits for it
+    try:  # a daemon restart is ridden out
+        if as_json:
+            status = "running"
+            for event in events_with_resume(client, research_id):
+                click.echo(json.dumps({"id": event.id, **event.to_dict()}, ensure_ascii=False))
+                if event.type == "done" and isinstance(event.data, dict):
+                    status = str(event.data.get("status", "complete"))
+        else:
+            status = follow(client, research_id)
     except KeyboardInterrupt:
         err_console().print(detach_message(research_id))
         return

@@ -4,8 +4,10 @@ extractive report, all from the passages retrieval found (no model, no network).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import math
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 
@@ -38,22 +40,38 @@ _GENERIC_WORDS = """
     second new different large small mean median ratio values value rate rates well across
     based design setting participants subjects interval confidence respectively versus compared
     addition additional important previous previously recent recently possible potential known
-    using used approach approaches purpose aim aims review reviews trial trials
+    using used approach approaches purpose aim aims review reviews trial trials term terms type
+    types outcome outcomes main highest lowest quintile quartile tertile long short
 """
 GENERIC = frozenset(extractive.stem(w) for w in _GENERIC_WORDS.split())
 _UNIT_WORDS = "nmol mmol umol pmol mol mg kg ml dl mcg ng pg mm cm ci sd se or hr"
 _UNITS = frozenset(_UNIT_WORDS.split())
 # Words that read as a fragment when they name a dimension ("Containing", "Earlier conditional").
-_FUNCTION_WORDS = frozenset(
-    """
+_FUNCTION_TEXT = """
     earlier later greater lesser older younger larger smaller better worse conditional following
     according regarding concerning containing including involving whereas despite although
     though thus therefore hence due without upon either neither overall several various many
     much another specific particular certain similar likely unlikely able unable less least
     greatest further even yet still already often usually mainly mostly largely independent
-    dependent available common general major minor novel current prior subsequent
-    """.split()
-)
+    dependent available common general major minor novel current prior subsequent causing
+    leading resulting suggesting indicating showing affecting reducing increasing decreasing
+    improving promoting inhibiting preventing inducing regulating mediating encoding lacking
+    expressing receiving undergoing underlying existing remaining surrounding having being
+    making taking giving becoming providing requiring allowing enabling determining identifying
+    comparing examining assessing evaluating furthermore moreover additionally finally
+    conversely nevertheless notably importantly interestingly collectively together taken
+"""
+_FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
+# Words that name a topic only with another word ("Cell death", not "Cells").
+_WEAK_ALONE_TEXT = """
+    human humans cell cells protein proteins gene genes tissue tissues risk risks factor factors
+    control controls function functions expression treatment treatments disease diseases
+    induction experience interaction interactions incidence birth animal animals modification
+    activity activities response responses process processes system systems mechanism
+    mechanisms condition conditions change changes development population populations health
+    care age sample samples test tests exposure outcome use role area areas
+"""
+_WEAK_ALONE = frozenset(_WEAK_ALONE_TEXT.split())
 _ADJECTIVE_ENDINGS = ("ous", "ive", "ful", "less", "able", "ible", "ional", "ical")
 
 
@@ -101,7 +119,7 @@ def _candidates(passages: Sequence[Source]) -> dict[tuple[str, ...], tuple[Count
         for i, word in enumerate(seq):
             if not keep[i]:
                 continue
-            if len(word) >= 4 and _can_end_name(word):
+            if len(word) >= 4 and _can_end_name(word) and word not in _WEAK_ALONE:
                 add((_stem(word),), original[i], index)
             if i + 1 < len(seq) and keep[i + 1] and _can_end_name(seq[i + 1]):
                 add((_stem(word), _stem(seq[i + 1])), f"{original[i]} {original[i + 1]}", index)
@@ -133,7 +151,7 @@ def vocabulary(passages: Sequence[Source], exclude: set[str]) -> list[tuple[str,
         if len(docs) < least or (n >= 5 and len(docs) > n * 0.8):
             continue
         rank_weight = sum(1.0 / math.sqrt(1 + i) for i in docs)
-        bonus = 2.0 if len(key) == 2 else 1.0
+        bonus = 2.5 if len(key) == 2 else 1.0
         score = rank_weight * math.log(1 + n / len(docs)) * bonus
         label = _readable(forms)
         scored.append((-score, label, docs))
@@ -171,6 +189,19 @@ def scope_dimensions(query: str, passages: Sequence[Source], count: int) -> list
     return chosen
 
 
+_LABEL = re.compile(
+    r"^(?:(?:[A-Z]{4,}(?:\s+AND)?\s+)+|(?:Background|Objectives?|Aims?|Purpose|Design|Setting|"
+    r"Methods?|Results?|Findings|Conclusions?|Interpretation):\s+)(?=[A-Z])"
+)
+
+
+def _unlabelled(sentence: extractive.Sentence) -> extractive.Sentence:
+    """Without a structured abstract's leading label ("METHODS In a study…" → "In a study…"):
+    what is left is still verbatim in the passage."""
+    text = _LABEL.sub("", sentence.text)
+    return dataclasses.replace(sentence, text=text) if text != sentence.text else sentence
+
+
 def whole_sentence(text: str) -> bool:
     """False for fragments cut at a chunk boundary: they start lower-case (or with a marker),
     end without terminal punctuation, or are too short to say anything."""
@@ -187,7 +218,7 @@ def summarise_sources(
     sentences: list[extractive.Sentence] = []
     for i, source in enumerate(sources):
         split = extractive.split_sentences(strip_markers(source.passage), source=i)
-        sentences.extend(s for s in split if whole_sentence(s.text))
+        sentences.extend(_unlabelled(s) for s in split if whole_sentence(_unlabelled(s).text))
     wanted = list(dict.fromkeys(extractive.query_terms(dimension) + extractive.query_terms(query)))
     weights = [1.0 / (1 + i) for i in range(len(sources))]
     scored = extractive.score_sentences(sentences, wanted, source_weights=weights)
@@ -204,14 +235,27 @@ def summarise_sources(
             key_finding="",
             sources=list(sources),
         )
+    # The key finding speaks to this dimension, not only to the question every dimension shares.
+    own = set(extractive.query_terms(dimension)) - set(extractive.query_terms(query))
+    key = next((c for c in chosen if c.matched & own), None)
+    if key is None:  # look further down for a sentence about the dimension itself
+        key = next(
+            (
+                s
+                for s in scored[:40]
+                if s.matched & own
+                and s not in chosen
+                and passage_supports(sources[s.sentence.source].passage, s.sentence.text)
+            ),
+            chosen[0],
+        )
+        if key not in chosen:
+            chosen = [key, *chosen[: _SENTENCES_PER_SUMMARY - 1]]
     points = [
         Point(item.sentence.text, sources[item.sentence.source].id)
         for group in extractive.reading_order(chosen)
         for item in group
     ]
-    # The key finding speaks to this dimension, not only to the question every dimension shares.
-    own = set(extractive.query_terms(dimension)) - set(extractive.query_terms(query))
-    key = next((c for c in chosen if c.matched & own), chosen[0])
     return DimensionResult(
         dimension=dimension,
         index=index,

@@ -16,7 +16,12 @@ from typing import Any
 from localresearch.config.schema import ResearchConfig
 from localresearch.errors import LocalResearchError
 from localresearch.events import Event
-from localresearch.research.citations import number_sources, sources_section, strip_invalid
+from localresearch.research.citations import (
+    drop_unsupported,
+    number_sources,
+    sources_section,
+    strip_invalid,
+)
 from localresearch.research.engine import Engine
 from localresearch.research.hub import EventHub
 from localresearch.research.report import partial_report
@@ -62,6 +67,7 @@ class Pipeline:
             source_count=job.source_count,
         )
         self._steps: dict[str, tuple[Any, dict[str, int]]] = {}
+        self._shown: set[str] = set()  # key findings already shown in dimension_complete events
 
     # -- events ----------------------------------------------------------------------------
 
@@ -140,6 +146,7 @@ class Pipeline:
                 "done",
                 {"researchId": job_id, "status": "error"},
                 final_status=("error", message),
+                phase="done",
             )
             return "error"
 
@@ -167,7 +174,8 @@ class Pipeline:
         pending = list(enumerate(dimensions))
         iteration = 0
         while True:
-            results.extend(await self._research_round(pending))
+            taken = [r.key_finding for r in results if r.key_finding]
+            results.extend(await self._research_round(pending, taken))
             if self.cancel.is_set() or iteration >= options.rounds:
                 break
             iteration += 1
@@ -180,7 +188,9 @@ class Pipeline:
             return await self._finish_cancelled(results)
         return await self._synthesise(results)
 
-    async def _research_round(self, pending: list[tuple[int, str]]) -> list[DimensionResult]:
+    async def _research_round(
+        self, pending: list[tuple[int, str]], taken: list[str]
+    ) -> list[DimensionResult]:
         """Research dimensions concurrently; once cancelled, no new dimension starts."""
         limit = asyncio.Semaphore(max(1, self.config.dimension_concurrency))
 
@@ -188,7 +198,7 @@ class Pipeline:
             async with limit:
                 if self.cancel.is_set() and f"dimension:{index}" not in self._steps:
                     return None
-                return await self._research_dimension(index, dimension)
+                return await self._research_dimension(index, dimension, taken)
 
         # A failing dimension lets the others finish (their events precede the error's).
         done = await asyncio.gather(*(one(i, d) for i, d in pending), return_exceptions=True)
@@ -197,7 +207,9 @@ class Pipeline:
                 raise outcome
         return sorted((r for r in done if isinstance(r, DimensionResult)), key=lambda r: r.index)
 
-    async def _research_dimension(self, index: int, dimension: str) -> DimensionResult:
+    async def _research_dimension(
+        self, index: int, dimension: str, taken: list[str]
+    ) -> DimensionResult:
         step = f"dimension:{index}"
         edge = f"{step}/edge"
         await self.emit(edge, "dimension_started", {"dimension": dimension, "index": index})
@@ -222,16 +234,22 @@ class Pipeline:
                     add_sources=1,
                 )
             result = await self.engine.summarise(query, dimension, index, chosen, usage)
+            result = _own_key_finding(result, taken)
             return result.to_dict(), chosen
 
         result = DimensionResult.from_dict(await self._step(step, research))
+        # Shown live, a finding another dimension of this run already showed is not repeated
+        # (the report makes the same choice, deterministically, in dimension order).
+        shown = _own_key_finding(result, sorted(self._shown)).key_finding
+        shown = "" if shown in self._shown else shown  # nothing of its own: show none
+        self._shown.add(shown)
         await self.emit(
             edge,
             "dimension_complete",
             {
                 "dimension": dimension,
                 "summary": result.summary,
-                "keyFinding": result.key_finding,
+                "keyFinding": shown,
                 "sourceCount": len(result.sources),
                 "index": index,
             },
@@ -269,9 +287,14 @@ class Pipeline:
     async def _synthesise(self, results: list[DimensionResult]) -> str:
         numbering, ordered = number_sources(results)
         await self.emit("synthesis/edge", "synthesis_started", {}, phase="synthesis")
+        extractive = bool(getattr(self.engine, "extractive", False))
+        body: list[str] = []
+
+        def verified(text: str) -> str:
+            text = strip_invalid(text, len(ordered))
+            return drop_unsupported(text, ordered) if extractive else text
 
         async def synthesise(usage: StepUsage) -> tuple[Any, list[Source]]:
-            body: list[str] = []
             buffer = ""
             stream = self.engine.synthesise(self.job.query, results, numbering, usage)
             async for chunk in stream:
@@ -279,15 +302,20 @@ class Pipeline:
                 # Stream whole paragraphs only, so each is verified before anyone sees it.
                 cut = buffer.rfind("\n\n")
                 if cut >= 0:
+                    if self.cancel.is_set():  # cancelled mid-report: stop at this paragraph
+                        raise _Cancelled
                     paragraph, buffer = buffer[: cut + 2], buffer[cut + 2 :]
-                    await self._delta(body, strip_invalid(paragraph, len(ordered)))
+                    await self._delta(body, verified(paragraph))
             if buffer:
-                await self._delta(body, strip_invalid(buffer, len(ordered)) + "\n")
+                await self._delta(body, verified(buffer) + "\n")
             await self._delta(body, sources_section(ordered))
             markdown = "".join(body)
             return {"report": markdown, "sources": [s.to_dict() for s in ordered]}, []
 
-        saved = await self._step("synthesis", synthesise)
+        try:
+            saved = await self._step("synthesis", synthesise)
+        except _Cancelled:
+            return await self._finish_cancelled(results, written=body, ordered=ordered)
         await self.store.save_report(self.job.id, saved["report"], saved["sources"], False)
         await self.emit("synthesis/edge", "synthesis_complete", {"sourceCount": len(ordered)})
         await self.emit(
@@ -304,9 +332,23 @@ class Pipeline:
             body.append(text)
             await self.emit("synthesis", "synthesis_delta", {"text": text})
 
-    async def _finish_cancelled(self, results: list[DimensionResult]) -> str:
-        """Keep what was found: a partial report from the completed dimensions, no model call."""
-        markdown, sources = partial_report(self.job.query, results)
+    async def _finish_cancelled(
+        self,
+        results: list[DimensionResult],
+        *,
+        written: list[str] | None = None,
+        ordered: list[Source] | None = None,
+    ) -> str:
+        """Keep what was found: the report as far as it was written when cancelled during the
+        synthesis, else a partial report from the completed dimensions (no model call)."""
+        lines = "".join(written or []).splitlines()
+        prose = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        if prose and written and ordered is not None:
+            note = "\n> Partial report: the job was cancelled while the report was being written.\n"
+            markdown = "".join(written).rstrip("\n") + "\n" + note + sources_section(ordered)
+            sources = [s.to_dict() for s in ordered]
+        else:
+            markdown, sources = partial_report(self.job.query, results)
         await self.store.save_report(self.job.id, markdown, sources, True)
         await self.emit(
             "end",
@@ -316,6 +358,19 @@ class Pipeline:
             phase="done",
         )
         return "cancelled"
+
+
+def _own_key_finding(result: DimensionResult, taken: list[str]) -> DimensionResult:
+    """A dimension of a later round does not repeat a key finding an earlier round gave: it
+    surfaces its next point instead (decided inside the step, so a resumed job agrees)."""
+    if result.key_finding not in taken:
+        return result
+    fresh = next((p.text for p in result.points if p.text not in taken), None)
+    return replace(result, key_finding=fresh) if fresh else result
+
+
+class _Cancelled(Exception):
+    """The job was cancelled between two paragraphs of its report."""
 
 
 def _snippet(passage: str, limit: int = 280) -> str:

@@ -54,7 +54,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     jobs = _jobs(request)
     job_id = request.match_info["id"]
     await jobs.store.get(job_id)  # 404 in the envelope before the stream opens
-    after = sse.last_event_id(request) or 0
+    after = _resume_after(request)
     response = await sse.open_stream(request)
     await response.write(b": open\n\n")  # headers go out now; frames follow on the transport
     transport = request.transport
@@ -75,6 +75,17 @@ async def stream(request: web.Request) -> web.StreamResponse:
     if transport is not None and not transport.is_closing():
         await response.write_eof()
     return response
+
+
+def _resume_after(request: web.Request) -> int:
+    """The event id to resume after; a malformed one is an error, not a silent full replay."""
+    raw = request.headers.get("Last-Event-ID") or request.query.get("lastEventId") or ""
+    raw = raw.strip()
+    if not raw:
+        return 0
+    if not raw.isascii() or not raw.isdigit():
+        raise InvalidRequest(f"Last-Event-ID must be a non-negative event id (got {raw[:40]!r})")
+    return int(raw)
 
 
 _SLOW_READER_BYTES = 8 * 1024 * 1024
@@ -115,6 +126,8 @@ async def report(request: web.Request) -> web.Response:
     job = await jobs.store.get(job_id)
     saved = await jobs.store.report(job_id)
     if saved is None:
+        if job.status == "error":
+            raise Conflict(f"Research job {job_id} ended with an error: {job.error}")
         raise Conflict(f"Research job {job_id} has no report yet (status: {job.status})")
     if fmt == "md":
         return web.Response(text=saved.markdown, content_type="text/markdown", charset="utf-8")
