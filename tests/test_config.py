@@ -174,3 +174,9 @@ def test_known_web_search_names_match_the_implementations() -> None:
     from localresearch.research.websearch import APIS
 
     assert set(WEB_SEARCH) == {"none", *APIS}
+
+
+def test_builtin_provider_names_are_all_registered() -> None:
+    from localresearch.config.checks import BUILTIN_PROVIDERS, _providers
+
+    assert set(BUILTIN_PROVIDERS) <= set(_providers())
