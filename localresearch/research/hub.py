@@ -108,13 +108,7 @@ class EventHub:
     ) -> AsyncGenerator[list[Event], None]:
         """Like `subscribe`, in batches (a slow reader catches up in one write), and `[]` after
         `idle` quiet seconds so the caller can keep the connection alive."""
-        await self.store.get(job_id)  # NotFound before the stream opens
-        subscriber = _Subscriber(idle=idle)
-        self._subscribers.setdefault(job_id, set()).add(subscriber)
-        if idle is not None and (self._ticker is None or self._ticker.done()):
-            self._ticker = asyncio.create_task(self._keepalive())
-        stopper = asyncio.ensure_future(_stop_when(stop, subscriber)) if stop else None
-        try:
+        async with self._joined(job_id, idle, stop) as subscriber:
             history = await self.store.events(job_id, after)
             if history:
                 yield history
@@ -143,14 +137,6 @@ class EventHub:
                     yield batch
                 if ended or (batch and batch[-1].type == "done"):
                     return
-        finally:
-            if stopper is not None:
-                stopper.cancel()
-            subscribers = self._subscribers.get(job_id)
-            if subscribers is not None:
-                subscribers.discard(subscriber)
-                if not subscribers:
-                    del self._subscribers[job_id]
 
     async def stream_to(
         self,
@@ -165,13 +151,7 @@ class EventHub:
 
         This is the path for many subscribers: no task wakes per event, one call per batch.
         `sink([])` means "still alive, nothing new" (send a keep-alive)."""
-        await self.store.get(job_id)  # NotFound before anything is sent
-        subscriber = _Subscriber(idle=idle)
-        self._subscribers.setdefault(job_id, set()).add(subscriber)
-        if idle is not None and (self._ticker is None or self._ticker.done()):
-            self._ticker = asyncio.create_task(self._keepalive())
-        stopper = asyncio.ensure_future(_stop_when(stop, subscriber)) if stop else None
-        try:
+        async with self._joined(job_id, idle, stop) as subscriber:
             history = await self.store.events(job_id, after)
             last = (history[-1].id or after) if history else after
             if history and (not sink(history) or history[-1].type == "done"):
@@ -189,6 +169,20 @@ class EventHub:
                     return
                 subscriber.deliver(queued)
             await subscriber.finished
+
+    @contextlib.asynccontextmanager
+    async def _joined(
+        self, job_id: str, idle: float | None, stop: asyncio.Event | None
+    ) -> AsyncIterator[_Subscriber]:
+        """Register a subscriber for the block (NotFound before anything is sent)."""
+        await self.store.get(job_id)
+        subscriber = _Subscriber(idle=idle)
+        self._subscribers.setdefault(job_id, set()).add(subscriber)
+        if idle is not None and (self._ticker is None or self._ticker.done()):
+            self._ticker = asyncio.create_task(self._keepalive())
+        stopper = asyncio.ensure_future(_stop_when(stop, subscriber)) if stop else None
+        try:
+            yield subscriber
         finally:
             if stopper is not None:
                 stopper.cancel()
