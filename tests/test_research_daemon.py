@@ -96,9 +96,8 @@ def _read_events(client: Client, job_id: str, count: int, after: int = 0) -> lis
     return got
 
 
-async def test_sigkill_mid_job_resumes_with_every_event_exactly_once(
-    tmp_path: Path, paths: Paths, daemon_env: DaemonHandle, aiohttp_server: Any
-) -> None:
+async def _configure_fake_model(tmp_path: Path, paths: Paths, aiohttp_server: Any) -> FakeModel:
+    """Serve the fake OpenAI-format model and point a 3-dimension research config at it."""
     model = FakeModel()
     app = web.Application()
     app.router.add_post("/v1/chat/completions", model.handle)
@@ -108,6 +107,13 @@ async def test_sigkill_mid_job_resumes_with_every_event_exactly_once(
     config = research_config(corpus, dimensions=3, max_rounds=1, dimension_concurrency=1)
     config += f'\n[llm]\nprovider = "openai"\nbase_url = "http://127.0.0.1:{server.port}"\n'
     paths.config_file.write_text(config, encoding="utf-8")
+    return model
+
+
+async def test_sigkill_mid_job_resumes_with_every_event_exactly_once(
+    tmp_path: Path, paths: Paths, daemon_env: DaemonHandle, aiohttp_server: Any
+) -> None:
+    model = await _configure_fake_model(tmp_path, paths, aiohttp_server)
 
     await asyncio.to_thread(daemon_env.start)
     try:
@@ -200,15 +206,7 @@ def _fetch_report(port: int, job_id: str) -> str:
 async def test_ctrl_c_detaches_then_cancel_keeps_a_partial_report(
     tmp_path: Path, paths: Paths, daemon_env: DaemonHandle, aiohttp_server: Any
 ) -> None:
-    model = FakeModel()
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", model.handle)
-    server = await aiohttp_server(app)
-    corpus = tmp_path / "corpus"
-    write_corpus(corpus, extra=40, queries=10)
-    config = research_config(corpus, dimensions=3, max_rounds=1, dimension_concurrency=1)
-    config += f'\n[llm]\nprovider = "openai"\nbase_url = "http://127.0.0.1:{server.port}"\n'
-    paths.config_file.write_text(config, encoding="utf-8")
+    model = await _configure_fake_model(tmp_path, paths, aiohttp_server)
     await asyncio.to_thread(daemon_env.start)
     try:
         proc = await asyncio.to_thread(

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from localresearch.config import load_config
 from localresearch.paths import Paths
 from localresearch.research.citations import CITATION, normalise
 from localresearch.runtime import Runtime
-from tests.fakes.search_scifact import QUESTION, research_config, scifact_available, write_corpus
+from tests.fakes.search_scifact import (
+    QUESTION,
+    research_config,
+    scifact_available,
+    scifact_runtime,
+    write_corpus,
+)
 
 pytestmark = pytest.mark.skipif(not scifact_available(), reason="SciFact data set not present")
 
@@ -34,18 +39,12 @@ SPEC_FIELDS = {
 
 
 @pytest.fixture
-async def runtime(
-    tmp_path: Path, paths: Paths, write_config: Callable[[str], Path]
-) -> AsyncIterator[Runtime]:
+async def runtime(tmp_path: Path, paths: Paths) -> AsyncIterator[Runtime]:
     corpus = tmp_path / "corpus"
     write_corpus(corpus)
-    write_config(research_config(corpus, dimensions=3, max_rounds=1))
-    rt = Runtime(load_config(paths.config_file), paths)
-    await rt.start()
-    assert rt.memory is not None
-    await rt.memory.wait_ready()
-    yield rt
-    await rt.stop()
+    text = research_config(corpus, dimensions=3, max_rounds=1)
+    async with scifact_runtime(text, paths) as rt:
+        yield rt
 
 
 async def test_builtin_job_streams_the_spec_events_in_order(runtime: Runtime) -> None:

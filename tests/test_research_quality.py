@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from localresearch.config import load_config
 from localresearch.paths import Paths
 from localresearch.research.citations import CITATION, normalise
 from localresearch.runtime import Runtime
@@ -22,6 +21,7 @@ from tests.fakes.search_scifact import (
     SCIFACT,
     research_config,
     scifact_available,
+    scifact_runtime,
     write_corpus,
 )
 
@@ -99,18 +99,12 @@ def _claims(count: int) -> list[str]:
 
 
 @pytest.fixture
-async def runtime(
-    tmp_path: Path, paths: Paths, write_config: Callable[[str], Path]
-) -> AsyncIterator[Runtime]:
+async def runtime(tmp_path: Path, paths: Paths) -> AsyncIterator[Runtime]:
     corpus = tmp_path / "corpus"
     assert write_corpus(corpus, extra=260, queries=40) >= 300
-    write_config(research_config(corpus, dimensions=4, max_rounds=1))
-    rt = Runtime(load_config(paths.config_file), paths)
-    await rt.start()
-    assert rt.memory is not None
-    await rt.memory.wait_ready()
-    yield rt
-    await rt.stop()
+    text = research_config(corpus, dimensions=4, max_rounds=1)
+    async with scifact_runtime(text, paths) as rt:
+        yield rt
 
 
 async def test_builtin_reports_have_no_known_defects(runtime: Runtime) -> None:

@@ -3,8 +3,14 @@ the real memory service."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+from localresearch.config import load_config
+from localresearch.paths import Paths
+from localresearch.runtime import Runtime
 
 SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "scifact"
 QUESTION = "How does vitamin B12 deficiency affect homocysteine levels in the blood?"
@@ -49,3 +55,17 @@ def research_config(corpus: Path, **research: object) -> str:
     lines = ["[memory]", f"paths = [{json.dumps(str(corpus))}]", "watch = false", "", "[research]"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in research.items()]
     return "\n".join(lines) + "\n"
+
+
+@contextlib.asynccontextmanager
+async def scifact_runtime(config_text: str, paths: Paths) -> AsyncIterator[Runtime]:
+    """A started Runtime over `config_text` (written to the config file), memory indexed."""
+    paths.config_file.write_text(config_text, encoding="utf-8")
+    rt = Runtime(load_config(paths.config_file), paths)
+    await rt.start()
+    try:
+        assert rt.memory is not None
+        await rt.memory.wait_ready()
+        yield rt
+    finally:
+        await rt.stop()
