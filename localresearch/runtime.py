@@ -8,12 +8,13 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from localresearch import __version__
-from localresearch.config import Config
+from localresearch.errors import Unavailable
 from localresearch.paths import Paths
 from localresearch.store import Database
 
 if TYPE_CHECKING:
     from localresearch.chat.service import ChatService
+    from localresearch.config import Config
     from localresearch.heartbeat.service import HeartbeatService
     from localresearch.memory.service import MemoryService
     from localresearch.research.manager import JobManager
@@ -44,14 +45,40 @@ class Runtime:
         self.jobs: JobManager | None = None
         self.chat: ChatService | None = None
         self.heartbeat: HeartbeatService | None = None
+        self._running: list[Service] = []
+        self._started = asyncio.Event()
+        self._failure: BaseException | None = None
 
     async def start(self) -> None:
-        self.paths.ensure()
-        await asyncio.to_thread(self.db.open)
-        self.started_monotonic = time.monotonic()
-        self._build_services()
-        for service in self.services:
-            await service.start()
+        """Open the database and start the services; `wait_started` tells callers when done."""
+        try:
+            self.paths.ensure()
+            await asyncio.to_thread(self.db.open)
+            # The services' modules take a few hundred ms to import: a thread keeps the event
+            # loop (already answering /health) responsive meanwhile.
+            await asyncio.to_thread(_import_services)
+            self._build_services()
+            for service in self.services:
+                await service.start()
+                self._running.append(service)
+        except BaseException as exc:
+            self._failure = exc
+            raise
+        finally:
+            self._started.set()
+
+    @property
+    def started(self) -> bool:
+        return self._started.is_set() and self._failure is None
+
+    async def wait_started(self) -> None:
+        """Return once the services run; raise Unavailable if they failed to start."""
+        await self._started.wait()
+        if self._failure is not None:
+            raise Unavailable(
+                f"the daemon's services failed to start ({self._failure!r}); "
+                "see `research daemon logs`, fix the cause and run `research daemon restart`"
+            )
 
     def _build_services(self) -> None:
         """Create the core's services in dependency order (memory before chat before research)."""
@@ -80,11 +107,12 @@ class Runtime:
         self.services.append(self.heartbeat)
 
     async def stop(self) -> None:
-        for service in reversed(self.services):
+        for service in reversed(self._running):
             try:
                 await service.stop()
             except Exception:
                 log.exception("error while stopping %s", type(service).__name__)
+        self._running.clear()
         self.services.clear()
         await asyncio.to_thread(self.db.close)
 
@@ -111,3 +139,12 @@ class Runtime:
 
     async def _heartbeat_status(self) -> dict[str, Any] | None:
         return self.heartbeat.brief() if self.heartbeat is not None else None
+
+
+def _import_services() -> None:
+    """Import the services' modules (in a worker thread, before _build_services needs them)."""
+    import localresearch.chat.service
+    import localresearch.heartbeat.runner
+    import localresearch.heartbeat.service
+    import localresearch.memory.service
+    import localresearch.research.manager  # noqa: F401

@@ -57,11 +57,14 @@ def config(paths: Paths) -> Config:
 def make_client(aiohttp_client, paths: Paths):  # type: ignore[no-untyped-def]
     """Build the real app (runtime included) for a config and return a test client."""
     from localresearch.server.app import make_app
+    from localresearch.server.keys import RUNTIME
 
     async def make(cfg: Config | None = None, **kwargs):  # type: ignore[no-untyped-def]
         cfg = cfg or load_config(paths.config_file)
         app = make_app(cfg, paths, port=kwargs.pop("port", None))
-        return await aiohttp_client(app, **kwargs)
+        client = await aiohttp_client(app, **kwargs)
+        await app[RUNTIME].wait_started()  # tests reach into the core right away
+        return client
 
     return make
 

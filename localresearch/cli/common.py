@@ -89,9 +89,8 @@ def start_daemon_client(*, timeout: float = 30.0) -> Client:
 
     try:
         paths = resolve_paths()
-        config = load_checked_config(paths.config_file)
         err_console().print("Starting the localresearch daemon…", markup=False)
-        url, started = ensure_running(config, paths)
+        url, started = ensure_running(paths, lambda: load_checked_config(paths.config_file))
         if started:
             err_console().print(f"Daemon started at {url} (stop it with: research daemon stop)")
         return Client(url, timeout=timeout, api_key=api_key())

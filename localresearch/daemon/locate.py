@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-from localresearch.config import load_config
 from localresearch.paths import resolve_paths
 
 
@@ -23,12 +22,16 @@ def daemon_url() -> str:
     info = read_pid_file(paths.pid_file)
     if info is not None and info.get("url"):
         return str(info["url"])
+    from localresearch.config import load_config
+
     config = load_config(paths.config_file)
     return url_for(config.server.bind, config.server.port)
 
 
 def api_key() -> str | None:
     """The API key the daemon demands, if `[api].key_env` names a set variable."""
+    from localresearch.config import load_config
+
     config = load_config(resolve_paths().config_file)
     if not config.api.key_env:
         return None

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import pickle
+import select
 import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from localresearch.config import Config
 from localresearch.daemon.locate import url_for
-from localresearch.daemon.logs import tail
 from localresearch.daemon.pidfile import remove_pid_file, running_daemon
 from localresearch.loopback import is_loopback_host
 from localresearch.paths import Paths
+
+if TYPE_CHECKING:
+    from localresearch.config import Config
 
 START_TIMEOUT = 20.0
 
@@ -74,64 +79,144 @@ def _health(url: str, timeout: float = 0.5) -> bool:
     return Client(url, timeout=timeout).health()
 
 
-def start_daemon(config: Config, paths: Paths, *, port: int | None = None) -> StartResult:
-    """Fork the server detached and return once /health answers; explain any failure."""
+def start_daemon(
+    paths: Paths, load_config: Callable[[], Config], *, port: int | None = None
+) -> StartResult:
+    """Fork the server detached and return once /health answers; explain any failure.
+
+    The child imports the server while this process loads and checks the configuration (the
+    two slowest parts of start-up overlap on two cores); it binds only once sent a good config.
+    """
     began = time.monotonic()
     paths.ensure()
     running = running_daemon(paths.pid_file)
     if running is not None:
         return StartResult(int(running["pid"]), str(running["url"]), True, 0.0)
-    check_bind(config)
-    port = port or config.server.port
-    if config.server.enabled and port_in_use(config.server.bind, port):
-        raise DaemonError(
-            f"Port {port} on {config.server.bind} is already in use{_who_listens(port)}. "
-            "Choose another with --port N or `research config set server.port N`."
-        )
-    pid = _spawn(config, paths, port)
-    url = url_for(config.server.bind, port)
-    deadline = time.monotonic() + START_TIMEOUT
-    delay = 0.01
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            code = os.waitstatus_to_exitcode(status)
-            raise DaemonError(_startup_failure(paths, f"the daemon exited with status {code}"))
-        if config.server.enabled and _health(url):
-            return StartResult(pid, url, False, time.monotonic() - began)
-        if not config.server.enabled and running_daemon(paths.pid_file) is not None:
-            return StartResult(pid, "", False, time.monotonic() - began)
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.05)
-    os.kill(pid, signal.SIGTERM)
-    raise DaemonError(_startup_failure(paths, f"no answer on {url}/health in {START_TIMEOUT:.0f}s"))
+    child = _fork_child(paths)
+    try:
+        config = load_config()
+        check_bind(config)
+        port = port or config.server.port
+        if config.server.enabled and port_in_use(config.server.bind, port):
+            raise DaemonError(
+                f"Port {port} on {config.server.bind} is already in use{_who_listens(port)}. "
+                "Choose another with --port N or `research config set server.port N`."
+            )
+        child.go(config, port)
+    except BaseException:
+        child.abort()
+        raise
+    url = url_for(config.server.bind, port) if config.server.enabled else ""
+    import localresearch.client  # noqa: F401  (for _health, while the child still starts)
+
+    if not child.wait_ready(START_TIMEOUT):
+        code = child.reap()
+        if code is None:
+            child.abort()
+            reason = f"it did not report ready in {START_TIMEOUT:.0f}s"
+        else:
+            reason = f"the daemon exited with status {code}"
+        raise DaemonError(_startup_failure(paths, reason))
+    if url and not _health(url, timeout=START_TIMEOUT):
+        child.abort()
+        raise DaemonError(_startup_failure(paths, f"it listens on {url} but /health failed"))
+    return StartResult(child.pid, url, False, time.monotonic() - began)
 
 
-def _spawn(config: Config, paths: Paths, port: int) -> int:
-    """Fork the daemon: the child detaches (new session, stdio to daemon.out) and serves.
+_READY = b"1"
 
-    Forking skips a second interpreter start-up and re-import, which is most of start-to-healthy.
+
+class _Child:
+    """The forked daemon seen from the parent: one pipe sends it its config, one says it serves."""
+
+    def __init__(self, pid: int, go_fd: int, ready_fd: int) -> None:
+        self.pid = pid
+        self.go_fd: int | None = go_fd
+        self.ready_fd: int | None = ready_fd
+
+    def go(self, config: Config, port: int) -> None:
+        assert self.go_fd is not None
+        fd, self.go_fd = self.go_fd, None
+        with os.fdopen(fd, "wb") as pipe:
+            pickle.dump((config, port), pipe)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once the child reports it serves; False if it died first or time ran out."""
+        assert self.ready_fd is not None
+        fd, self.ready_fd = self.ready_fd, None
+        with os.fdopen(fd, "rb", buffering=0) as pipe:
+            readable, _, _ = select.select([pipe], [], [], timeout)
+            return bool(readable) and pipe.read(1) == _READY
+
+    def reap(self) -> int | None:
+        """The exit code of a child that died (waiting briefly for its exit); None if it runs."""
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.01)
+
+    def abort(self) -> None:
+        """Kill the child (before `go` it has bound nothing) and reap it."""
+        for fd in (self.go_fd, self.ready_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.go_fd = self.ready_fd = None
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+
+
+def _fork_child(paths: Paths) -> _Child:
+    """Fork the daemon: the child detaches (new session, stdio to daemon.out), imports the
+    server, waits for its config and serves.
+
+    Forking skips a second interpreter start-up; importing before the config arrives overlaps
+    the child's imports with the parent's config checks.
     """
     out_file = paths.state_dir / "daemon.out"
     out_fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    go_read, go_write = os.pipe()
+    ready_read, ready_write = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid != 0:
-        os.close(out_fd)
-        return pid
+        for fd in (out_fd, go_read, ready_write):
+            os.close(fd)
+        return _Child(pid, go_write, ready_read)
     code = 0
     try:
+        os.close(go_write)
+        os.close(ready_read)
         os.setsid()
         null_fd = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null_fd, 0)
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
         os.environ["LOCALRESEARCH_DETACHED"] = "1"
-        from localresearch.daemon.serve import ServeError, serve_forever
+        from localresearch.daemon.serve import ServeError, preload, serve_forever
+
+        preload()
+        with os.fdopen(go_read, "rb") as pipe:
+            message = pipe.read()
+        if not message:  # the parent found a problem, and reports it
+            os._exit(0)
+        config, port = pickle.loads(message)
+
+        def ready() -> None:
+            os.write(ready_write, _READY)
+            os.close(ready_write)
 
         try:
-            serve_forever(config, paths, port, foreground=False)
+            serve_forever(config, paths, port, foreground=False, on_ready=ready)
         except ServeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             code = 1
@@ -147,6 +232,8 @@ def _spawn(config: Config, paths: Paths, port: int) -> int:
 
 
 def _startup_failure(paths: Paths, reason: str) -> str:
+    from localresearch.daemon.logs import tail
+
     lines = tail(paths.state_dir / "daemon.out", 15) or tail(paths.log_file, 15)
     detail = "\n".join(f"  {line}" for line in lines)
     message = f"The daemon failed to start: {reason}."
@@ -210,7 +297,7 @@ def daemon_status(paths: Paths) -> dict[str, Any]:
     return result
 
 
-def ensure_running(config: Config, paths: Paths) -> tuple[str, bool]:
+def ensure_running(paths: Paths, load_config: Callable[[], Config]) -> tuple[str, bool]:
     """The daemon's URL, starting it first if needed; the flag says whether it was started."""
-    result = start_daemon(config, paths)
+    result = start_daemon(paths, load_config)
     return result.url, not result.already_running

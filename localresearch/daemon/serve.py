@@ -4,19 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from localresearch.config import Config
 from localresearch.daemon.logs import setup_logging
 from localresearch.daemon.pidfile import running_daemon
 from localresearch.paths import Paths
+
+if TYPE_CHECKING:
+    from localresearch.config import Config
 
 
 class ServeError(Exception):
     """The server could not run; the message says why."""
 
 
-def serve_forever(config: Config, paths: Paths, port: int, *, foreground: bool) -> None:
-    """Log to stderr (foreground) or the rotating file, serve, and return after shutdown."""
+def preload() -> None:
+    """Import the server (aiohttp, the app, its routes) while the parent checks the config."""
+    import psutil  # noqa: F401  (the pid file records the process's start time)
+
+    from localresearch.server.app import route_tables
+    from localresearch.server.run import serve  # noqa: F401
+
+    route_tables()
+
+
+def serve_forever(
+    config: Config,
+    paths: Paths,
+    port: int,
+    *,
+    foreground: bool,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Log to stderr (foreground) or the rotating file, serve, and return after shutdown;
+    `on_ready` runs once the server listens and the pid file is written."""
     from localresearch.daemon.process import DaemonError, check_bind, port_in_use
 
     paths.ensure()
@@ -40,7 +62,7 @@ def serve_forever(config: Config, paths: Paths, port: int, *, foreground: bool) 
     from localresearch.server.run import serve
 
     try:
-        asyncio.run(serve(config, paths, port=port))
+        asyncio.run(serve(config, paths, port=port, on_ready=on_ready))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import weakref
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from localresearch.config import Config
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
-from localresearch.server.errors import error_middleware
+from localresearch.server.errors import Handler, error_middleware
 from localresearch.server.keys import MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
 from localresearch.server.security import GUARD, Guard, security_middleware
 
+if TYPE_CHECKING:
+    from localresearch.config import Config
 
-def _route_modules() -> list[web.RouteTableDef]:
+log = logging.getLogger("localresearch.daemon")
+
+
+# Routes that answer while the core is still starting (everything else waits for it).
+_NO_WAIT = frozenset({"/health", "/api/status"})
+
+
+def route_tables() -> list[web.RouteTableDef]:
     """Every route table, one module per concern (routes only translate HTTP ⇄ core)."""
     from localresearch.server.routes import status
 
@@ -38,10 +49,35 @@ def _route_modules() -> list[web.RouteTableDef]:
 
 
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start the core in the background: the server binds and answers /health meanwhile, and
+    every other route waits for the core (see _after_start)."""
     runtime = app[RUNTIME]
-    await runtime.start()
+    starting = asyncio.create_task(_start(runtime))
     yield
+    # Let a start in progress finish (its database work runs in threads that a cancel would
+    # not stop), then stop whatever it started.
+    await starting
     await runtime.stop()
+
+
+async def _start(runtime: Runtime) -> None:
+    try:
+        await runtime.start()
+    except Exception:
+        log.exception("the daemon's services failed to start")
+
+
+def _after_start(handler: Handler) -> Handler:
+    """The handler, run once the core has started (at once after that)."""
+
+    @functools.wraps(handler)
+    async def after_start(request: web.Request) -> web.StreamResponse:
+        runtime = request.app[RUNTIME]
+        if not runtime.started:
+            await runtime.wait_started()
+        return await handler(request)
+
+    return after_start
 
 
 async def _on_shutdown(app: web.Application) -> None:
@@ -63,8 +99,11 @@ def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Ap
     app[GUARD] = Guard(config.server, config.api, port or config.server.port)
     app[SHUTDOWN] = asyncio.Event()
     app[WEBSOCKETS] = weakref.WeakSet()
-    for table in _route_modules():
-        app.add_routes(table)
+    for table in route_tables():
+        for route in table:
+            assert isinstance(route, web.RouteDef)
+            handler = route.handler if route.path in _NO_WAIT else _after_start(route.handler)
+            app.router.add_route(route.method, route.path, handler, **route.kwargs)
     app.cleanup_ctx.append(_runtime_ctx)
     app.on_shutdown.append(_on_shutdown)
     return app

@@ -6,22 +6,30 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from localresearch import __version__
-from localresearch.config import Config
 from localresearch.daemon.locate import url_for
 from localresearch.daemon.pidfile import remove_pid_file, write_pid_file
 from localresearch.loopback import is_loopback_host
 from localresearch.paths import Paths
 from localresearch.server.app import make_app
 
+if TYPE_CHECKING:
+    from localresearch.config import Config
+
 log = logging.getLogger("localresearch.daemon")
 
 
-async def serve(config: Config, paths: Paths, *, port: int) -> None:
-    """Bind, write the pid file, serve until a signal, then close streams and services cleanly."""
+async def serve(
+    config: Config, paths: Paths, *, port: int, on_ready: Callable[[], None] | None = None
+) -> None:
+    """Bind, write the pid file, serve until a signal, then close streams and services cleanly.
+
+    The core's services start in the background once the socket is bound (see make_app)."""
     bind = config.server.bind
     if not is_loopback_host(bind):
         log.warning(
@@ -48,6 +56,8 @@ async def serve(config: Config, paths: Paths, *, port: int) -> None:
         else:
             log.info("localresearch %s running without HTTP (server.enabled = false)", __version__)
         write_pid_file(paths.pid_file, url=url, port=port, version=__version__)
+        if on_ready is not None:
+            on_ready()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from localresearch.chat.service import ChatService
 from localresearch.errors import Unavailable
 from localresearch.server.keys import RUNTIME
 from localresearch.server.requests import field, json_body
 from localresearch.server.sse import KEEPALIVE_SECONDS, Prefetch, open_stream, write_stream
+
+if TYPE_CHECKING:
+    from localresearch.chat.service import ChatService
 
 routes = web.RouteTableDef()
 

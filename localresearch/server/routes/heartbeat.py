@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from localresearch.errors import Unavailable
-from localresearch.heartbeat.service import HeartbeatService
 from localresearch.server.keys import RUNTIME
 from localresearch.server.requests import field, json_body
+
+if TYPE_CHECKING:
+    from localresearch.heartbeat.service import HeartbeatService
 
 routes = web.RouteTableDef()
 

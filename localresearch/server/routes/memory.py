@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from localresearch.errors import LocalResearchError, Unavailable
 from localresearch.events import Event
-from localresearch.memory.service import MemoryService
-from localresearch.memory.types import SearchHit
 from localresearch.server.errors import APIError
 from localresearch.server.keys import RUNTIME
 from localresearch.server.requests import field, int_param, json_body
 from localresearch.server.sse import send_events
+
+if TYPE_CHECKING:
+    from localresearch.memory.service import MemoryService
+    from localresearch.memory.types import SearchHit
 
 routes = web.RouteTableDef()
 

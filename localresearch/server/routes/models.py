@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from localresearch.errors import LocalResearchError
-from localresearch.providers.base import Provider
-from localresearch.providers.registry import available_providers, provider_class
 from localresearch.server.keys import RUNTIME
 from localresearch.server.routes.chat import chat_service
+
+if TYPE_CHECKING:
+    from localresearch.providers.base import Provider
 
 routes = web.RouteTableDef()
 
@@ -20,6 +21,8 @@ LIST_TIMEOUT = 10.0
 
 @routes.get("/api/models")
 async def models(request: web.Request) -> web.Response:
+    from localresearch.providers.registry import available_providers, provider_class
+
     service = chat_service(request)
     configured = request.app[RUNTIME].config.llm.provider
     default: Provider | None = None

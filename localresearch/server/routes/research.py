@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from localresearch.errors import Conflict, InvalidRequest, Unavailable
 from localresearch.events import Event
-from localresearch.research.manager import JobManager
-from localresearch.research.report import markdown_to_html
 from localresearch.server import sse
 from localresearch.server.keys import RUNTIME, SHUTDOWN
 from localresearch.server.requests import field, int_param, json_body
+
+if TYPE_CHECKING:
+    from localresearch.research.manager import JobManager
 
 routes = web.RouteTableDef()
 
@@ -132,6 +134,8 @@ async def report(request: web.Request) -> web.Response:
     if fmt == "md":
         return web.Response(text=saved.markdown, content_type="text/markdown", charset="utf-8")
     if fmt == "html":
+        from localresearch.research.report import markdown_to_html
+
         page = markdown_to_html(saved.markdown, job.query)
         return web.Response(text=page, content_type="text/html", charset="utf-8")
     return web.json_response(

@@ -7,17 +7,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from localresearch.chat.service import ChatService
 from localresearch.errors import InvalidRequest, LocalResearchError
 from localresearch.events import Event
 from localresearch.server.errors import APIError
 from localresearch.server.keys import WEBSOCKETS
 from localresearch.server.requests import parse_json_object
 from localresearch.server.routes.chat import chat_options, chat_service
+
+if TYPE_CHECKING:
+    from localresearch.chat.service import ChatService
 
 routes = web.RouteTableDef()
 
