@@ -2,7 +2,7 @@
 
 Also measures daemon start-to-healthy time and `research --help` wall time.
 
-    python scripts/bench_http.py [--requests 20000] [--concurrency 32] [--runs 5]
+    python scripts/bench_http.py [--runs 9] [--rounds 5] [--seconds 3] [--concurrency 32]
 
 Uses wrk when installed (a separate, faster load generator), else one aiohttp client for both.
 """
@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--runs", type=int, default=5, help="repeats for timing medians")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved load rounds")
+    parser.add_argument("--seconds", type=int, default=3, help="length of one wrk round")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--start-only", action="store_true", help="only start-to-healthy and --help timings"
@@ -170,15 +172,21 @@ def main() -> None:
         targets = {"daemon": f"http://127.0.0.1:{port}", "bare": f"http://127.0.0.1:{bport}"}
         use_wrk = shutil.which("wrk") is not None
         results["client"] = "wrk" if use_wrk else "aiohttp"
-        for name, url in targets.items():
-            if use_wrk:
-                rps, p50, p99 = load_wrk(url, 5, args.concurrency)
-            else:
-                rps, lat = asyncio.run(load_aiohttp(url, args.requests, args.concurrency))
-                p50, p99 = percentile(lat, 50) * 1000, percentile(lat, 99) * 1000
-            results[f"{name}_rps"] = round(rps)
-            results[f"{name}_p50_ms"] = round(p50, 3)
-            results[f"{name}_p99_ms"] = round(p99, 3)
+        # Interleaved rounds (daemon, bare, daemon, bare, ...): a load change on the machine hits
+        # both alike; each figure is the median over the rounds.
+        rounds: dict[str, list[tuple[float, float, float]]] = {name: [] for name in targets}
+        for _ in range(args.rounds):
+            for name, url in targets.items():
+                if use_wrk:
+                    rounds[name].append(load_wrk(url, args.seconds, args.concurrency))
+                else:
+                    rps, lat = asyncio.run(load_aiohttp(url, args.requests, args.concurrency))
+                    p50, p99 = percentile(lat, 50) * 1000, percentile(lat, 99) * 1000
+                    rounds[name].append((rps, p50, p99))
+        for name, runs in rounds.items():
+            results[f"{name}_rps"] = round(statistics.median(r[0] for r in runs))
+            results[f"{name}_p50_ms"] = round(statistics.median(r[1] for r in runs), 3)
+            results[f"{name}_p99_ms"] = round(statistics.median(r[2] for r in runs), 3)
         results["ratio_rps"] = round(results["daemon_rps"] / results["bare_rps"], 3)  # type: ignore[operator]
     finally:
         bare_proc.terminate()
