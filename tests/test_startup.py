@@ -16,7 +16,7 @@ from localresearch.server.keys import RUNTIME
 from tests.daemon_fixture import DaemonHandle
 
 
-async def test_health_answers_while_the_core_is_starting(aiohttp_client, paths: Paths) -> None:  # type: ignore[no-untyped-def]
+async def test_health_answers_while_the_core_is_starting(aiohttp_client, paths: Paths):  # type: ignore[no-untyped-def]
     paths.ensure()
     # Another program holds the database exclusively: the core's start waits on the lock.
     blocker = sqlite3.connect(paths.database, isolation_level=None)
@@ -42,7 +42,7 @@ async def test_health_answers_while_the_core_is_starting(aiohttp_client, paths: 
     assert app[RUNTIME].started
 
 
-async def test_a_core_that_cannot_start_is_a_503_on_its_routes(aiohttp_client, paths: Paths) -> None:  # type: ignore[no-untyped-def]
+async def test_a_core_that_cannot_start_is_a_503(aiohttp_client, paths: Paths):  # type: ignore[no-untyped-def]
     paths.ensure()
     paths.database.mkdir(parents=True)  # a directory where the database file should be
     app = make_app(load_config(paths.config_file), paths)
