@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import select
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -43,7 +46,8 @@ class APIRequestError(ClientError):
 
 
 class Client:
-    """Blocking HTTP client (stdlib only, so the CLI starts fast)."""
+    """Blocking HTTP client (stdlib only, so the CLI starts fast); one connection is kept alive
+    between requests, so a long-lived client pays the connect once (`close()` releases it)."""
 
     def __init__(self, base_url: str, *, timeout: float = 30.0, api_key: str | None = None) -> None:
         parts = urlsplit(base_url)
@@ -52,6 +56,27 @@ class Client:
         self.port = parts.port or 80
         self.timeout = timeout
         self.api_key = api_key
+        # One idle keep-alive connection, reused by the next request of this process.
+        self._idle: tuple[int, http.client.HTTPConnection] | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the idle keep-alive connection (the next request opens a new one)."""
+        with self._lock:
+            idle, self._idle = self._idle, None
+        if idle is not None:
+            idle[1].close()
+
+    def __del__(self) -> None:
+        idle = getattr(self, "_idle", None)
+        if idle is not None and idle[0] == os.getpid():
+            idle[1].close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def from_environment(cls, *, timeout: float = 30.0) -> Client:
@@ -62,8 +87,37 @@ class Client:
 
     # -- transport -------------------------------------------------------------------------
 
-    def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+    def _connection(
+        self, timeout: float | None, *, reuse: bool = True
+    ) -> tuple[http.client.HTTPConnection, bool]:
+        """The idle keep-alive connection if it is still open, else a new one; and whether it
+        was reused."""
+        idle = None
+        if reuse:
+            with self._lock:
+                idle, self._idle = self._idle, None
+        if idle is not None:
+            pid, conn = idle
+            if pid == os.getpid() and conn.sock is not None and not _dropped(conn.sock):
+                conn.timeout = timeout
+                conn.sock.settimeout(timeout)
+                return conn, True
+            if pid == os.getpid():
+                conn.close()
+        return _Connection(self.host, self.port, timeout=timeout), False
+
+    def _release(
+        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse
+    ) -> None:
+        """Keep the connection for the next request if its response was read to the end and
+        the daemon keeps it open; otherwise close it."""
+        if conn.sock is None or response.will_close or not response.isclosed():
+            conn.close()
+            return
+        with self._lock:
+            idle, self._idle = self._idle, (os.getpid(), conn)
+        if idle is not None:
+            idle[1].close()
 
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "localresearch-client"}
@@ -91,19 +145,33 @@ class Client:
         if json_body is not None:
             body = json.dumps(json_body).encode()
             hdrs["Content-Type"] = "application/json"
-        conn = self._connection(self.timeout if timeout == -1.0 else timeout)
-        try:
-            conn.request(method, path, body=body, headers=hdrs)
-            response = conn.getresponse()
-        except (ConnectionRefusedError, socket.gaierror, FileNotFoundError) as exc:
-            conn.close()
-            raise DaemonNotRunning(self.base_url) from exc
-        except OSError as exc:
-            conn.close()
-            if isinstance(exc, ConnectionError):
+        timeout = self.timeout if timeout == -1.0 else timeout
+        idempotent = method in _IDEMPOTENT
+        reuse = True
+        while True:
+            conn, reused = self._connection(timeout, reuse=reuse)
+            sent = False
+            try:
+                conn.request(method, path, body=body, headers=hdrs)
+                sent = True
+                return conn, conn.getresponse()
+            except (ConnectionRefusedError, socket.gaierror, FileNotFoundError) as exc:
+                conn.close()
                 raise DaemonNotRunning(self.base_url) from exc
-            raise
-        return conn, response
+            except OSError as exc:
+                conn.close()
+                # A kept-alive connection the daemon closed meanwhile (a restart, its idle
+                # timeout): try once more on a new one, unless the request may have been
+                # received (then only if repeating it is harmless).
+                if reused and isinstance(exc, ConnectionError) and (not sent or idempotent):
+                    reuse = False
+                    continue
+                if isinstance(exc, ConnectionError):
+                    raise DaemonNotRunning(self.base_url) from exc
+                raise
+            except http.client.HTTPException:
+                conn.close()
+                raise
 
     @staticmethod
     def _raise_for(response: http.client.HTTPResponse, raw: bytes) -> None:
@@ -129,8 +197,10 @@ class Client:
         conn, response = self._open(method, path, params=params, json_body=json, timeout=timeout)
         try:
             raw = response.read()
-        finally:
+        except BaseException:
             conn.close()
+            raise
+        self._release(conn, response)
         self._raise_for(response, raw)
         if response.status == 204 or not raw:
             return None
@@ -159,12 +229,19 @@ class Client:
         conn, response = self._open(
             method, path, params=params, json_body=json, headers=hdrs, timeout=None
         )
+        complete = False
         try:
             if response.status >= 400:
-                self._raise_for(response, response.read())
-            yield from parse_sse(response)
+                raw = response.read()
+                complete = True
+                self._raise_for(response, raw)
+            yield from parse_sse(_lines(response))
+            complete = True
         finally:
-            conn.close()
+            if complete:
+                self._release(conn, response)
+            else:  # the caller stopped early: the rest of the stream is not wanted
+                conn.close()
 
     # -- status ----------------------------------------------------------------------------
 
@@ -316,8 +393,10 @@ class Client:
         conn, response = self._open("GET", path, params={"format": fmt})
         try:
             raw = response.read()
-        finally:
+        except BaseException:
             conn.close()
+            raise
+        self._release(conn, response)
         self._raise_for(response, raw)
         return raw.decode("utf-8")
 
@@ -359,6 +438,52 @@ class Client:
         from urllib.parse import quote
 
         self.delete(f"/api/schedules/{quote(schedule_id, safe='')}")
+
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
+class _Connection(http.client.HTTPConnection):
+    """Sends a request's headers and body in one write: one packet, so the daemon reads the
+    whole request at once instead of waking again for the body."""
+
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        if isinstance(message_body, bytes) and not encode_chunked:
+            buffer: list[bytes] = self._buffer  # type: ignore[attr-defined]
+            buffer.extend((b"", message_body))
+            message = b"\r\n".join(buffer)
+            del buffer[:]
+            self.send(message)
+            return
+        super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
+
+
+def _dropped(sock: socket.socket) -> bool:
+    """An idle keep-alive socket that is readable has been closed by the daemon (or holds
+    bytes nobody asked for): either way it cannot carry the next request."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _lines(response: http.client.HTTPResponse) -> Iterator[bytes]:
+    """The body's lines as they arrive, reading whatever the socket has at once (one call per
+    packet instead of several per line)."""
+    pending = b""
+    while True:
+        data = response.read1(65536)
+        if not data:
+            if pending:
+                yield pending
+            return
+        pending += data
+        if b"\n" not in data:
+            continue
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line + b"\n"
 
 
 def _json_loads(raw: bytes) -> Any:

@@ -9,11 +9,13 @@ interleaved:
 - direct: the `openai` provider called in this process, as a library user would;
 - daemon: a real daemon (`research daemon start`) configured with the same provider, reached
           through POST /api/chat/stream by localresearch.client.Client, the blocking client
-          the CLI uses.
+          the CLI uses: a new Client (so a new connection) per chat, as `research ask` does;
+- kept-alive: one Client for all chats (its connection kept alive), as a long-lived script
+          using the Python API would.
 "Added TTFT" is p50 daemon TTFT minus p50 direct TTFT; "per-chunk delay" is arrival time minus
-the model server's send time. A GET /health after the same idle gap shows the floor any HTTP
-hop pays on this machine. Then --concurrent chats stream at once (aiohttp) and every chunk
-sequence is checked: nothing lost, nothing reordered.
+the model server's send time. A GET /health after the same idle gap (new connection) shows the
+floor any HTTP hop pays on this machine. Then --concurrent chats stream at once (aiohttp) and
+every chunk sequence is checked: nothing lost, nothing reordered.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -113,7 +116,12 @@ async def direct_run(provider: Any, tag: str) -> tuple[float, list[float]]:
 
 
 def daemon_run(client: Any, tag: str, include_memory: bool) -> tuple[float, list[float]]:
+    """One chat through the daemon; `client` is a Client, or its URL for a new one (timed)."""
+    from localresearch.client import Client
+
     began = time.perf_counter()
+    if isinstance(client, str):
+        client = Client(client, timeout=60)
     ttft = 0.0
     delays = []
     expected = 0
@@ -240,45 +248,62 @@ def run(args: argparse.Namespace, port: int) -> None:
     from localresearch.providers.registry import create_provider
 
     provider = create_provider(load_config(resolve_paths().config_file).llm)
-    client = Client(f"http://127.0.0.1:{port}", timeout=60)
+    url = f"http://127.0.0.1:{port}"
+    kept = Client(url, timeout=60)
     loop = asyncio.new_event_loop()
-    for i in range(10):  # warm-up both paths
+    for i in range(10):  # warm-up every path
         loop.run_until_complete(direct_run(provider, f"w{i}"))
-        daemon_run(client, f"wd{i}", args.include_memory)
+        daemon_run(url, f"wd{i}", args.include_memory)
+        daemon_run(kept, f"wk{i}", args.include_memory)
 
     direct_ttft, direct_delay, daemon_ttft, daemon_delay, health = [], [], [], [], []
-    for i in range(args.runs):  # interleaved so drift hits both paths alike
+    kept_ttft: list[float] = []
+    rng = random.Random(0)
+    for i in range(args.runs):  # interleaved so drift hits every path alike
         t, d = loop.run_until_complete(direct_run(provider, f"d{i}"))
         direct_ttft.append(t)
         direct_delay.extend(d)
-        t, d = daemon_run(client, f"h{i}", args.include_memory)
-        daemon_ttft.append(t)
-        daemon_delay.extend(d)
+        # A new Client per chat (as `research ask`) and the kept-alive one, in random order,
+        # each after the same idle gap (a direct chat), so neither always comes first.
+        for j, path in enumerate(rng.sample(("new", "kept"), 2)):
+            if j:
+                loop.run_until_complete(direct_run(provider, f"x{i}"))
+            if path == "kept":
+                t, _ = daemon_run(kept, f"k{i}", args.include_memory)
+                kept_ttft.append(t)
+            else:
+                t, d = daemon_run(url, f"h{i}", args.include_memory)  # a new Client
+                daemon_ttft.append(t)
+                daemon_delay.extend(d)
         # The floor any HTTP daemon pays here: GET /health after the same idle gap.
         loop.run_until_complete(direct_run(provider, f"g{i}"))
         began = time.perf_counter()
-        client.get("/health")
+        Client(url, timeout=60).get("/health")
         health.append(time.perf_counter() - began)
+    kept.close()
     direct_load = loop.run_until_complete(concurrent_direct(provider, args.concurrent, args.chunks))
     loop.run_until_complete(provider.close())
     loop.close()
 
     print(f"model: first token {args.first_ms} ms, {args.chunks} chunks every {args.every_ms} ms")
     print(f"{args.runs} sequential chats per path, include_memory={args.include_memory}\n")
-    print(f"{'':28}{'p50':>12}{'p90':>12}{'p99':>12}")
+    print(f"{'':30}{'p50':>12}{'p90':>12}{'p99':>12}")
     for name, values in (
         ("TTFT direct", direct_ttft),
         ("TTFT via daemon", daemon_ttft),
+        ("TTFT via daemon, kept-alive", kept_ttft),
         ("per-chunk delay direct", direct_delay),
         ("per-chunk delay via daemon", daemon_delay),
-        ("GET /health round trip", health),
+        ("GET /health (new connection)", health),
     ):
-        print(f"{name:28}" + "".join(f"{ms(pct(values, q)):>12}" for q in (0.5, 0.9, 0.99)))
+        print(f"{name:30}" + "".join(f"{ms(pct(values, q)):>12}" for q in (0.5, 0.9, 0.99)))
     added = statistics.median(daemon_ttft) - statistics.median(direct_ttft)
     verdict = "OK" if added <= 0.002 else "ABOVE TARGET"
     print(f"\nadded TTFT (p50 daemon - p50 direct): {ms(added)}  (target <= 2 ms: {verdict})")
     beyond = added - statistics.median(health)
     print(f"added TTFT beyond one idle HTTP round trip (p50 /health): {ms(beyond)}")
+    kept_added = statistics.median(kept_ttft) - statistics.median(direct_ttft)
+    print(f"added TTFT with a kept-alive Client (long-lived Python API user): {ms(kept_added)}")
 
     via_daemon = asyncio.run(
         concurrent_chats(f"http://127.0.0.1:{port}", args.concurrent, args.chunks)

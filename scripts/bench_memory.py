@@ -2,6 +2,8 @@
 
     .venv/bin/python scripts/bench_memory.py --dataset ../shared/datasets/scifact
     .venv/bin/python scripts/bench_memory.py --dataset ../shared/datasets/scifact --tune
+    .venv/bin/python scripts/bench_memory.py --dataset ../shared/datasets/scifact --tune \
+        --vectors /tmp/scifact-minilm.npz   # + the fusion grid (needs sentence-transformers once)
     .venv/bin/python scripts/bench_memory.py --scale-chunks 1000000
 
 Each corpus document becomes `<_id>.md` (title as the heading). A real daemon (`research daemon
@@ -31,6 +33,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from localresearch.config.schema import MemoryConfig
 from localresearch.memory import query as memory_query
 from localresearch.memory.chunking import Chunk, chunk_blocks
 from localresearch.memory.extract import extract_blocks
@@ -38,6 +41,7 @@ from localresearch.memory.schema import RANK, TOKENIZER
 from localresearch.store.database import connect
 
 Qrels = dict[str, dict[str, int]]
+DEFAULT_LENGTH_PRIOR = MemoryConfig().length_prior
 
 
 # -- dataset -------------------------------------------------------------------------------
@@ -198,8 +202,29 @@ def embeddings_env(provider: str, model: str) -> dict[str, str]:
     return env
 
 
+def index_once(
+    daemon: Daemon, docs: Path, count: int, mb: float, raw_seconds: float
+) -> tuple[float, dict[str, Any]]:
+    """Seconds for POST /api/memory/reindex of the folder into an empty daemon index."""
+    daemon.call("POST", "/api/memory/sources", {"path": str(docs)})
+    started = time.perf_counter()
+    report = daemon.call("POST", "/api/memory/reindex", {})
+    seconds = time.perf_counter() - started
+    print(
+        f"daemon indexing (POST /api/memory/reindex): {seconds:.2f} s ="
+        f" {count / seconds:.0f} docs/s, {mb / seconds:.2f} MB/s"
+        f" ({raw_seconds / seconds:.2f}x raw); added {report['added']} files,"
+        f" {report['chunks_added']} chunks"
+    )
+    return seconds, report
+
+
 def bench_dataset(
-    dataset: Path, work: Path, split: str, extra_env: dict[str, str] | None = None
+    dataset: Path,
+    work: Path,
+    split: str,
+    extra_env: dict[str, str] | None = None,
+    index_runs: int = 1,
 ) -> None:
     corpus = load_jsonl(dataset / "corpus.jsonl")
     queries = {q["_id"]: q["text"] for q in load_jsonl(dataset / "queries.jsonl")}
@@ -207,25 +232,29 @@ def bench_dataset(
     docs = work / "docs"
     size = write_corpus(corpus, docs)
     chunks = chunks_of(docs)
-    raw_seconds = raw_fts_insert(chunks, work / "raw.db")
     mb = size / 1e6
     print(f"corpus: {len(corpus)} docs, {mb:.1f} MB, {len(chunks)} chunks")
-    print(
-        f"raw FTS5 inserts (baseline): {raw_seconds:.2f} s ="
-        f" {len(corpus) / raw_seconds:.0f} docs/s,"
-        f" {mb / raw_seconds:.2f} MB/s"
-    )
-    with Daemon(work / "home", extra_env) as daemon:
-        daemon.call("POST", "/api/memory/sources", {"path": str(docs)})
-        started = time.perf_counter()
-        report = daemon.call("POST", "/api/memory/reindex", {})
-        seconds = time.perf_counter() - started
+    ratios: list[float] = []
+    # Raw inserts and the daemon alternate, each into an empty database, `index_runs` times;
+    # the last daemon stays up for the queries.
+    for number in range(1, index_runs + 1):
+        raw_seconds = raw_fts_insert(chunks, work / f"raw{number}.db")
         print(
-            f"daemon indexing (POST /api/memory/reindex): {seconds:.2f} s ="
-            f" {len(corpus) / seconds:.0f} docs/s, {mb / seconds:.2f} MB/s"
-            f" ({raw_seconds / seconds:.2f}x raw); added {report['added']} files,"
-            f" {report['chunks_added']} chunks"
+            f"raw FTS5 inserts (baseline): {raw_seconds:.2f} s ="
+            f" {len(corpus) / raw_seconds:.0f} docs/s,"
+            f" {mb / raw_seconds:.2f} MB/s"
         )
+        daemon = Daemon(work / f"home{number}", extra_env).__enter__()
+        seconds, _report = index_once(daemon, docs, len(corpus), mb, raw_seconds)
+        ratios.append(raw_seconds / seconds)
+        if number < index_runs:
+            daemon.__exit__(None, None, None)
+    if index_runs > 1:
+        print(
+            f"indexing vs raw FTS5 over {index_runs} alternating runs: median"
+            f" {statistics.median(ratios):.2f}x (min {min(ratios):.2f}x, max {max(ratios):.2f}x)"
+        )
+    try:
         run: dict[str, dict[str, float]] = {}
         latencies: list[float] = []
         for qid in qrels:
@@ -238,6 +267,8 @@ def bench_dataset(
                 short.append(elapsed)
             latencies = short
         stats = daemon.call("GET", "/api/memory/stats")
+    finally:
+        daemon.__exit__(None, None, None)
     metrics = evaluate(run, qrels)
     print(f"{split}: nDCG@10 {metrics['ndcg@10']:.4f}, recall@100 {metrics['recall@100']:.4f}")
     p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
@@ -391,7 +422,19 @@ def main() -> None:
     parser.add_argument(
         "--tune", action="store_true", help="print the tuning grid (train and test)"
     )
+    parser.add_argument(
+        "--vectors",
+        type=Path,
+        help="with --tune: .npz cache of MiniLM vectors for the fusion grid (made if missing)",
+    )
+    parser.add_argument(
+        "--index-runs",
+        type=int,
+        default=5,
+        help="raw and daemon indexing runs, alternating (median ratio printed; 1 with embeddings)",
+    )
     parser.add_argument("--scale-chunks", type=int, default=0, help="generated chunks (0: skip)")
+
     parser.add_argument("--scale-queries", type=int, default=1000)
     parser.add_argument("--work", type=Path, help="working folder (default: a temp dir)")
     parser.add_argument(
@@ -405,9 +448,13 @@ def main() -> None:
         work = args.work or Path(tmp)
         if args.dataset and args.tune:
             tune(args.dataset, work / "tune")
+            from tune_memory import tune_ranking
+
+            tune_ranking(args.dataset, work / "tune", args.vectors, DEFAULT_LENGTH_PRIOR)
         elif args.dataset:
             extra = embeddings_env(args.embeddings, args.embeddings_model)
-            bench_dataset(args.dataset, work / "dataset", args.split, extra)
+            runs = 1 if extra else args.index_runs  # embedding the corpus 5 times: no
+            bench_dataset(args.dataset, work / "dataset", args.split, extra, runs)
         if args.scale_chunks:
             bench_scale(work, args.scale_chunks, args.scale_queries)
 

@@ -12,10 +12,10 @@ import pytest
 from aiohttp import web
 
 from localresearch.config import Config
-from localresearch.config.loader import ConfigError
+from localresearch.config.loader import ConfigError, set_value
 from localresearch.config.schema import EmbeddingsConfig
 from localresearch.memory import embeddings
-from localresearch.memory.embeddings import VectorIndex, fuse, make_embedder, pack
+from localresearch.memory.embeddings import VectorIndex, combine, fuse, make_embedder, pack
 from localresearch.memory.service import MemoryService
 from localresearch.paths import Paths
 from localresearch.server.keys import RUNTIME
@@ -279,3 +279,32 @@ def test_reciprocal_rank_fusion() -> None:
     fused = fuse([[1, 2, 3], [3, 1, 4]], k=60)
     assert [i for i, _ in fused] == [1, 3, 2, 4]
     assert math.isclose(fused[0][1], 1 / 61 + 1 / 62)
+
+
+def test_score_fusion_prefers_a_chunk_both_lists_found() -> None:
+    # 2 is second in both lists: it beats 1 and 3, each first in one list only.
+    lexical = [(1, 10.0), (2, 9.0), (4, 1.0)]
+    vector = [(3, 0.8), (2, 0.75), (5, 0.1)]
+    fused = combine(lexical, vector, 0.5)
+    assert [i for i, _ in fused][:3] == [2, 1, 3]
+    assert math.isclose(dict(fused)[2], 0.5 * 0.9 + 0.5 * 0.75 / 0.8)
+    # The weight moves the balance: all vector, all BM25.
+    assert [i for i, _ in combine(lexical, vector, 1.0)][:2] == [3, 2]
+    assert [i for i, _ in combine(lexical, vector, 0.0)][:2] == [1, 2]
+    assert combine([], vector, 0.6)[0][0] == 3
+
+    # With a similarity floor, a cosine at the floor counts as nothing: 5 drops out entirely.
+    floored = dict(combine(lexical, vector, 0.5, floor=0.2))
+    assert math.isclose(floored[2], 0.5 * 0.9 + 0.5 * (0.75 - 0.2) / (0.8 - 0.2))
+    assert floored[5] == 0.0 and math.isclose(floored[3], 0.5)
+    # A vector list entirely below the floor leaves the BM25 order alone.
+    assert [i for i, _ in combine(lexical, [(9, 0.1)], 0.5, floor=0.2)][:3] == [1, 2, 4]
+
+
+def test_vector_weight_must_be_between_0_and_1(tmp_path: Any) -> None:
+    with pytest.raises(ConfigError, match=r"between 0\.0 and 1\.0"):
+        set_value(tmp_path / "config.toml", "memory.embeddings.vector_weight", "1.5")
+    set_value(tmp_path / "config.toml", "memory.embeddings.vector_weight", "0.3")
+    with pytest.raises(ConfigError, match="between"):
+        set_value(tmp_path / "config.toml", "memory.embeddings.similarity_floor", "1")
+    set_value(tmp_path / "config.toml", "memory.embeddings.similarity_floor", "0")

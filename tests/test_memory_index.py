@@ -222,3 +222,48 @@ async def test_stop_during_a_pass_is_prompt_and_clean(
     report = await pass_task  # the pass ended early, without an error
     assert report.files_added < 1500
     await asyncio.to_thread(db.close)
+
+
+def test_big_pass_in_worker_processes_links_every_chunk_to_its_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The parallel path (this thread and a worker process share the files, batched writes)
+    indexes every file with its own chunks, then updates and removes them incrementally."""
+    from localresearch.memory.indexer import PARALLEL_MIN_FILES, Indexer, SourceSpec
+
+    folder = tmp_path / "notes"
+    count = PARALLEL_MIN_FILES + 100
+    for i in range(count):
+        _tree(folder, {f"n{i:04d}.md": f"# Note {i}\n\nword{i} alpha\n\n## Part\n\nbeta{i}\n"})
+    db = Database(tmp_path / "index.db")
+    db.open()
+    try:
+        indexer = Indexer(db, workers=1)
+        report = indexer.sync([SourceSpec(folder)])
+        assert (report.files_added, report.chunks_added) == (count, 2 * count)
+        (folder / "n0007.md").write_text("# Changed\n\ngamma\n", encoding="utf-8")
+        (folder / "n0008.md").unlink()
+        again = indexer.sync([SourceSpec(folder)])
+        assert (again.files_updated, again.files_removed, again.chunks_added) == (1, 1, 1)
+
+        def rows(conn: object) -> list[tuple[str, str, str]]:
+            return conn.execute(  # type: ignore[attr-defined,no-any-return]
+                "SELECT f.rel, t.heading, t.content FROM memory_chunks AS c"
+                " JOIN memory_files AS f ON f.id = c.file_id"
+                " JOIN memory_fts AS t ON t.rowid = c.id ORDER BY c.id"
+            ).fetchall()
+
+        found = db.read_sync(rows)
+        assert len(found) == 2 * count - 3
+        for rel, heading, content in found:
+            number = int(rel[1:5])
+            if number == 7:
+                assert (heading, content) == ("Changed", "# Changed\n\ngamma")
+            else:
+                assert number != 8
+                assert heading.startswith(f"Note {number}")
+                assert f"{number}" in content
+        assert indexer._pool is None  # the worker processes are gone after the pass
+        assert "without worker processes" not in caplog.text
+    finally:
+        db.close()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from pathlib import Path
 
 import pytest
 
+from localresearch.config.loader import ConfigError, set_value
 from localresearch.errors import InvalidRequest
 from localresearch.memory.query import build_match, by_budget, parse_terms
-from localresearch.memory.rerank import rerank
+from localresearch.memory.rerank import length_prior, rerank
 from localresearch.memory.schema import MIGRATIONS
 from localresearch.memory.types import SearchHit
 
@@ -82,3 +84,22 @@ def test_migration_002_keeps_indexed_chunks() -> None:
     assert row == (7, "Notes", "platypus facts")
     columns = [r[1] for r in conn.execute("PRAGMA table_info(memory_chunks)")]
     assert columns == ["id", "file_id", "line_start", "line_end"]
+
+
+def _hit(chunk_id: int, score: float, content: str) -> SearchHit:
+    return SearchHit("f.md", "/f.md", content, score, 1, 1, "", chunk_id)
+
+
+def test_length_prior_lifts_longer_chunks_a_little() -> None:
+    hits = [_hit(1, 10.0, "x" * 200), _hit(2, 9.5, "x" * 2000), _hit(3, 5.0, "x" * 4000)]
+    ranked = length_prior(hits, 0.15)
+    # 2 (10x longer) overtakes 1, but 3 (half the BM25 score) stays last.
+    assert [h.chunk_id for h in ranked] == [2, 1, 3]
+    assert ranked[0].score == pytest.approx(9.5 * 2.0**0.15)
+    assert length_prior(hits, 0.0) == hits
+
+
+def test_length_prior_setting_is_validated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"between 0\.0 and 1\.0"):
+        set_value(tmp_path / "config.toml", "memory.length_prior", "-1")
+    set_value(tmp_path / "config.toml", "memory.length_prior", "0")

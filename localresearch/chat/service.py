@@ -187,8 +187,7 @@ class ChatService:
         history: list[Message] = []
         if session_id is not None:
             session_id = check_session_id(session_id)
-            await self.sessions.get(session_id, with_messages=False)  # NotFound if absent
-            history = await self.sessions.history(session_id)
+            history = await self.sessions.history(session_id)  # NotFound if absent
         provider = self.provider(model)
         return Turn(message.strip(), provider, session_id, include_memory, history)
 

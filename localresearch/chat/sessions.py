@@ -117,17 +117,23 @@ class SessionStore:
             raise NotFound(f"No such session: {session_id}")
 
     async def history(self, session_id: str, limit: int = HISTORY_MESSAGES) -> list[Message]:
-        """The newest turns, oldest first, as provider messages."""
+        """The newest turns, oldest first, as provider messages; NotFound if the session does
+        not exist (checked in the same read: one trip to a reader thread before a chat starts)."""
 
-        def query(conn: sqlite3.Connection) -> list[Message]:
-            rows = conn.execute(
-                "SELECT role, content FROM chat_messages WHERE session_id = ? "
-                "ORDER BY id DESC LIMIT ?",
-                (session_id, limit),
-            ).fetchall()
-            return [Message(r["role"], r["content"]) for r in reversed(rows)]
+        def query(conn: sqlite3.Connection) -> list[Message] | None:
+            if conn.execute("SELECT 1 FROM chat_sessions WHERE id = ?", (session_id,)).fetchone():
+                rows = conn.execute(
+                    "SELECT role, content FROM chat_messages WHERE session_id = ? "
+                    "ORDER BY id DESC LIMIT ?",
+                    (session_id, limit),
+                ).fetchall()
+                return [Message(r["role"], r["content"]) for r in reversed(rows)]
+            return None
 
-        return await self.db.read(query)
+        history = await self.db.read(query)
+        if history is None:
+            raise NotFound(f"No such session: {session_id}")
+        return history
 
     async def append(self, session_id: str, messages: list[StoredMessage]) -> None:
         """Add one exchange; the session's title is its first question."""

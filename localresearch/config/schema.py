@@ -64,6 +64,12 @@ class EmbeddingsConfig:
     base_url: str = setting("", "Embeddings endpoint base URL for ollama/openai.")
     api_key_env: str = setting("", "Environment variable holding the embeddings API key.")
     batch_size: int = setting(32, "Chunks per embeddings request while indexing.")
+    vector_weight: float = setting(
+        0.45, "Share of vector similarity in the fused score (0-1; BM25 has the rest)."
+    )
+    similarity_floor: float = setting(
+        0.25, "Cosine similarity that counts as none in fusion (tuned for all-MiniLM-L6-v2)."
+    )
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,9 @@ class MemoryConfig:
     watch_interval: float = setting(2.0, "Seconds between checks for edited files.")
     recency_weight: float = setting(0.0, "Boost for recently modified files (0 disables).")
     mmr_lambda: float = setting(1.0, "Diversity trade-off for results (1.0 disables MMR).")
+    length_prior: float = setting(
+        0.15, "Favour longer chunks: BM25 times (chars / 1000) ** this (0 disables)."
+    )
     embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
 
 

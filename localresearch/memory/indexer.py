@@ -7,15 +7,13 @@ through `db.write_sync` in batches, so the event loop and the readers are never 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import itertools
 import logging
 import multiprocessing
 import os
 import sqlite3
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -24,9 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from localresearch.errors import LocalResearchError
-from localresearch.memory.chunking import Chunk, chunk_blocks
-from localresearch.memory.extract import extract_blocks, looks_binary
+from localresearch.memory.chunking import Chunk
+from localresearch.memory.prepare import Outcome, prepare_file, prepare_files, warm_up
 from localresearch.memory.scan import Found, Skipped, walk_source
 from localresearch.store import Database
 
@@ -36,12 +33,14 @@ BATCH_CHUNKS = 1000
 BATCH_FILES = 500
 MAX_SKIPPED_LISTED = 200
 
+_NEXT_FILE_ID = "SELECT coalesce(max(id), 0) + 1 FROM memory_files"
+_NEXT_CHUNK_ID = "SELECT coalesce(max(id), 0) + 1 FROM memory_chunks"
+
 PARALLEL_MIN_FILES = 500
 PARALLEL_BATCH = 64
 
 Progress = Callable[[int, int, str], None]
-# (content digest, chunks | None when unchanged | the reason it is skipped)
-Outcome = tuple[str, list[Chunk] | str | None]
+__all__ = ["Indexer", "Outcome", "ReindexReport", "SourceSpec", "prepare_file", "prepare_files"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +116,8 @@ class Indexer:
         self.workers = min(4, max(1, (os.cpu_count() or 2) - 1)) if workers is None else workers
         self.force = False
         self.cancelled = threading.Event()
+        self._pool: ProcessPoolExecutor | None = None
+        self._warm: list[Future[None]] = []  # done once the worker processes are up
 
     def _known(self) -> dict[str, tuple[int, str, int, int]]:
         def read(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int, int]]:
@@ -133,6 +134,31 @@ class Indexer:
         progress: Progress | None = None,
     ) -> ReindexReport:
         """Index new and changed files, drop deleted ones; return what changed."""
+        try:
+            return self._sync(sources, force=force, progress=progress)
+        finally:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _start_pool(self) -> None:
+        """Start the worker processes now, so that spawning them (~0.1-0.3 s) overlaps the
+        rest of the walk instead of delaying the first batch."""
+        if self.workers < 1 or self._pool is not None:
+            return
+        try:
+            pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+            self._warm = [pool.submit(warm_up) for _ in range(self.workers)]
+        except (OSError, RuntimeError) as exc:
+            log.warning("memory indexing without worker processes: %s", exc)
+            return
+        self._pool = pool
+
+    def _sync(
+        self, sources: Iterable[SourceSpec], *, force: bool, progress: Progress | None
+    ) -> ReindexReport:
         started = time.perf_counter()
         report = ReindexReport()
         known = self._known()
@@ -152,6 +178,8 @@ class Indexer:
                     report.files_unchanged += 1
                     continue
                 candidates.append((str(source.path), item))
+                if len(candidates) == PARALLEL_MIN_FILES:
+                    self._start_pool()
         gone = [(path, row[0]) for path, row in known.items() if path not in seen]
         if gone:
             report.files_removed = len(gone)
@@ -239,37 +267,46 @@ class Indexer:
             )
             for _, found in candidates
         ]
-        if len(jobs) < PARALLEL_MIN_FILES or self.workers < 1:
+        pool = self._pool
+        if len(jobs) < PARALLEL_MIN_FILES or pool is None:
             yield from (prepare_file(*job) for job in jobs)
             return
         batches = [jobs[i : i + PARALLEL_BATCH] for i in range(0, len(jobs), PARALLEL_BATCH)]
-        done = 0
-        pool: ProcessPoolExecutor | None = None
+        in_pool: dict[int, Future[list[Outcome]]] = {}
+        here: dict[int, list[Outcome]] = {}
+        free = 0  # the first batch handed to no one yet
+        current = 0
         try:
-            pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
-            )
-            window: deque[Future[list[Outcome]]] = deque()
-            pending = iter(batches)
-            # A few batches in flight: workers stay busy, memory stays bounded.
-            for batch in itertools.islice(pending, 2 * self.workers + 1):
-                window.append(pool.submit(prepare_files, batch))
-            while window:
-                outcomes = window.popleft().result()
-                following = next(pending, None)
-                if following is not None:
-                    window.append(pool.submit(prepare_files, following))
-                for outcome in outcomes:
-                    done += 1
-                    yield outcome
+            for current in range(len(batches)):
+                if current in here:
+                    yield from here.pop(current)
+                    continue
+                if current >= free and not all(f.done() for f in self._warm):
+                    # The workers are still starting (spawning costs ~0.1-0.3 s): this thread
+                    # prepares the first batches itself, so the writer starts at once.
+                    free = current + 1
+                    yield from prepare_files(batches[current])
+                    continue
+                # A few batches in flight: the workers stay busy, memory stays bounded.
+                free = max(free, current)
+                while len(in_pool) < 2 * self.workers + 1 and free < len(batches):
+                    in_pool[free] = pool.submit(prepare_files, batches[free])
+                    free += 1
+                future = in_pool.pop(current)
+                if not future.done() and free < len(batches):
+                    # The first batch handed to the workers takes a moment: one more here.
+                    here[free] = prepare_files(batches[free])
+                    free += 1
+                yield from future.result()
         except (BrokenProcessPool, OSError, RuntimeError) as exc:
             # No worker processes here (e.g. a main module without a __main__ guard): do the
             # rest in this thread.
             log.warning("memory indexing without worker processes: %s", exc)
-            yield from (prepare_file(*job) for job in jobs[done:])
+            for index in range(current, len(batches)):
+                yield from here.pop(index, None) or prepare_files(batches[index])
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            for future in in_pool.values():  # stopped early (cancelled): drop queued work
+                future.cancel()
 
     def _submit(
         self, batch: list[_Prepared], known: dict[str, tuple[int, str, int, int]]
@@ -278,65 +315,55 @@ class Indexer:
         stamp = _now()
 
         def write(conn: sqlite3.Connection) -> tuple[int, int]:
-            added = removed = 0
-            row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM memory_chunks").fetchone()
-            next_id = [int(row[0])]
+            # New files and every chunk go in with one executemany per table (ids assigned
+            # here): per-file statements cost more than the FTS5 inserts themselves.
+            removed = 0
+            next_file = int(conn.execute(_NEXT_FILE_ID).fetchone()[0])
+            next_chunk = int(conn.execute(_NEXT_CHUNK_ID).fetchone()[0])
+            files: list[tuple[Any, ...]] = []
+            chunk_rows: list[tuple[int, int, int, int]] = []
+            fts_rows: list[tuple[int, str, str]] = []
             for item in batch:
                 key = str(item.found.path)
                 old = known.get(key)
+                found = item.found
                 if item.chunks is None and old is not None:
                     conn.execute(
                         "UPDATE memory_files SET size = ?, mtime_ns = ? WHERE id = ?",
-                        (item.found.size, item.found.mtime_ns, old[0]),
+                        (found.size, found.mtime_ns, old[0]),
                     )
                     continue
                 chunks = item.chunks or []
+                facts = (item.source, found.rel, item.digest, found.size, found.mtime_ns)
                 if old is not None:
                     removed += _delete_chunks(conn, old[0])
                     conn.execute(
                         "UPDATE memory_files SET source = ?, rel = ?, hash = ?, size = ?,"
                         " mtime_ns = ?, chunks = ?, indexed_at = ? WHERE id = ?",
-                        (
-                            item.source,
-                            item.found.rel,
-                            item.digest,
-                            item.found.size,
-                            item.found.mtime_ns,
-                            len(chunks),
-                            stamp,
-                            old[0],
-                        ),
+                        (*facts, len(chunks), stamp, old[0]),
                     )
                     file_id = old[0]
                 else:
-                    cursor = conn.execute(
-                        "INSERT INTO memory_files (path, source, rel, hash, size, mtime_ns,"
-                        " chunks, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            key,
-                            item.source,
-                            item.found.rel,
-                            item.digest,
-                            item.found.size,
-                            item.found.mtime_ns,
-                            len(chunks),
-                            stamp,
-                        ),
-                    )
-                    file_id = int(cursor.lastrowid or 0)
-                first = next_id[0]
-                next_id[0] += len(chunks)
-                conn.executemany(
-                    "INSERT INTO memory_chunks (id, file_id, line_start, line_end)"
-                    " VALUES (?, ?, ?, ?)",
-                    [(first + i, file_id, c.line_start, c.line_end) for i, c in enumerate(chunks)],
-                )
-                conn.executemany(
-                    "INSERT INTO memory_fts (rowid, heading, content) VALUES (?, ?, ?)",
-                    [(first + i, c.heading, c.content) for i, c in enumerate(chunks)],
-                )
-                added += len(chunks)
-            return added, removed
+                    file_id = next_file
+                    next_file += 1
+                    files.append((file_id, key, *facts, len(chunks), stamp))
+                for chunk in chunks:
+                    chunk_rows.append((next_chunk, file_id, chunk.line_start, chunk.line_end))
+                    fts_rows.append((next_chunk, chunk.heading, chunk.content))
+                    next_chunk += 1
+            conn.executemany(
+                "INSERT INTO memory_files (id, path, source, rel, hash, size, mtime_ns, chunks,"
+                " indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                files,
+            )
+            conn.executemany(
+                "INSERT INTO memory_chunks (id, file_id, line_start, line_end) VALUES (?, ?, ?, ?)",
+                chunk_rows,
+            )
+            conn.executemany(
+                "INSERT INTO memory_fts (rowid, heading, content) VALUES (?, ?, ?)", fts_rows
+            )
+            return len(chunk_rows), removed
 
         return self.db.submit_write(write)
 
@@ -368,36 +395,6 @@ class Indexer:
             return len(ids)
 
         return self.db.write_sync(write)
-
-
-def prepare_file(
-    path: str, old_digest: str | None, chunk_chars: int, chunk_overlap: int
-) -> Outcome:
-    """(digest, chunks) for a file; chunks None if its digest is `old_digest` (unchanged), or a
-    reason string if it must be skipped. Pure, so it can run in a worker process."""
-    target = Path(path)
-    try:
-        data = target.read_bytes()
-    except OSError as exc:
-        return "", f"unreadable: {exc.strerror or exc}"
-    if target.suffix.lower() != ".pdf" and looks_binary(data):
-        return "", "binary content"
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    if old_digest == digest:
-        return digest, None
-    try:
-        blocks = extract_blocks(target, data)
-    except LocalResearchError as exc:
-        return digest, exc.message
-    except Exception as exc:  # a parser bug must not stop the whole pass
-        log.warning("could not extract %s: %r", path, exc)
-        return digest, f"could not extract text: {exc}"
-    return digest, chunk_blocks(blocks, chunk_chars, chunk_overlap)
-
-
-def prepare_files(jobs: list[tuple[str, str | None, int, int]]) -> list[Outcome]:
-    """prepare_file for a batch (one round trip to a worker process per batch)."""
-    return [prepare_file(*job) for job in jobs]
 
 
 def _delete_files(conn: sqlite3.Connection, file_ids: list[int]) -> int:

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 503})
 MAX_RETRY_DELAY = 60.0
+DRAIN_SECONDS = 0.25  # how long a finished stream may take to send the end of its body
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
@@ -96,6 +97,20 @@ class LineReader:
                     yield rest.decode("utf-8", errors="replace").rstrip("\r")
                 return
             self._buffer += chunk
+
+
+async def release(response: aiohttp.ClientResponse) -> None:
+    """Give a finished stream's connection back to the pool, so the next request skips the
+    connect (and, for remote APIs, the TLS handshake): the rest of the body (normally just the
+    end of the chunked stream) is read first; a server that keeps sending has it closed."""
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while await response.content.readany():
+                pass
+    except (TimeoutError, aiohttp.ClientError):
+        response.close()
+        return
+    response.release()
 
 
 class HTTPProvider(Provider):

@@ -17,7 +17,7 @@ from localresearch.providers.base import (
     ToolCall,
     Usage,
 )
-from localresearch.providers.http import HTTPProvider, LineReader
+from localresearch.providers.http import HTTPProvider, LineReader, release
 from localresearch.providers.prompt import prompt_messages
 
 
@@ -144,8 +144,9 @@ class OpenAIProvider(HTTPProvider):
                         finished = True
             if not finished:
                 raise self._fail("the stream ended before the reply was complete")
+            await release(response)
         finally:
-            response.close()
+            response.close()  # a no-op once released
         for index in sorted(calls):
             slot = calls[index]
             yield ToolCall(slot["id"] or f"call_{index}", slot["name"], _arguments(slot["args"]))

@@ -1,0 +1,69 @@
+"""Reading, hashing, extracting and chunking one file: the work indexing hands to worker processes.
+
+Kept apart from the indexer and light to import (no asyncio, no database), so a spawned worker
+is ready in a fraction of the time the whole daemon takes to import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from localresearch.errors import LocalResearchError
+from localresearch.memory.chunking import Chunk, chunk_blocks
+from localresearch.memory.extract import extract_blocks, looks_binary
+
+log = logging.getLogger(__name__)
+
+# (content digest, chunks | None when unchanged | the reason it is skipped)
+Outcome = tuple[str, list[Chunk] | str | None]
+Job = tuple[str, str | None, int, int]
+
+
+def _read(path: str) -> bytes:
+    """The whole file, with plain os calls (a third cheaper than Path.read_bytes per file)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        chunks = [os.read(fd, size + 1)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 1 << 20))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def prepare_file(
+    path: str, old_digest: str | None, chunk_chars: int, chunk_overlap: int
+) -> Outcome:
+    """(digest, chunks) for a file; chunks None if its digest is `old_digest` (unchanged), or a
+    reason string if it must be skipped. Pure, so it can run in a worker process."""
+    target = Path(path)
+    try:
+        data = _read(path)
+    except OSError as exc:
+        return "", f"unreadable: {exc.strerror or exc}"
+    if target.suffix.lower() != ".pdf" and looks_binary(data):
+        return "", "binary content"
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    if old_digest == digest:
+        return digest, None
+    try:
+        blocks = extract_blocks(target, data)
+    except LocalResearchError as exc:
+        return digest, exc.message
+    except Exception as exc:  # a parser bug must not stop the whole pass
+        log.warning("could not extract %s: %r", path, exc)
+        return digest, f"could not extract text: {exc}"
+    return digest, chunk_blocks(blocks, chunk_chars, chunk_overlap)
+
+
+def prepare_files(jobs: list[Job]) -> list[Outcome]:
+    """prepare_file for a batch (one round trip to a worker process per batch)."""
+    return [prepare_file(*job) for job in jobs]
+
+
+def warm_up() -> None:
+    """A no-op task: submitting it makes a process pool start its workers right away."""
