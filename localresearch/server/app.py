@@ -15,7 +15,7 @@ from localresearch.paths import Paths
 from localresearch.runtime import Runtime
 from localresearch.server.errors import Handler, error_middleware
 from localresearch.server.keys import MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
-from localresearch.server.security import GUARD, Guard, security_middleware
+from localresearch.server.security import GUARD, Guard, refusal
 
 if TYPE_CHECKING:
     from localresearch.config import Config
@@ -91,7 +91,7 @@ async def _on_shutdown(app: web.Application) -> None:
 def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Application:
     """Build the application; tests call this with a temp-dir Paths and use aiohttp_client."""
     app = web.Application(
-        middlewares=[error_middleware, security_middleware],
+        middlewares=[error_middleware(refusal)],
         client_max_size=config.server.max_body_bytes,
     )
     app[MAX_BODY] = config.server.max_body_bytes

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from localresearch.errors import LocalResearchError
 
@@ -66,8 +67,25 @@ def _message_for_http(exc: web.HTTPException, request: web.Request) -> str:
     return exc.reason or "HTTP error"
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+Refusal = Callable[[web.Request], web.StreamResponse | None]
+
+
+def error_middleware(refuse: Refusal | None = None) -> Middleware:
+    """The app's one middleware (each layer costs on every request): `refuse` may answer first
+    (the security guard), then every exception becomes the envelope."""
+
+    @web.middleware
+    async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if refuse is not None:
+            refused = refuse(request)
+            if refused is not None:
+                return refused
+        return await _answer(request, handler)
+
+    return envelope
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every exception into the envelope; unexpected ones are logged with a request id."""
     if "%00" in request.query_string:
         return error_response("invalid_request", "Query parameters must not contain NUL (%00)")

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from localresearch.config.schema import APIConfig, ServerConfig
 from localresearch.loopback import is_loopback_host
-from localresearch.server.errors import Handler, error_response
+from localresearch.server.errors import error_response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -75,9 +75,9 @@ class Guard:
 GUARD = web.AppKey("guard", Guard)
 
 
-@web.middleware
-async def security_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse DNS-rebinding (foreign Host) and cross-site writes or WebSocket upgrades."""
+def refusal(request: web.Request) -> web.Response | None:
+    """The answer to a request the guard refuses (DNS rebinding: a foreign Host; a cross-site
+    write or WebSocket upgrade; a missing API key), or None to let it through."""
     guard = request.app[GUARD]
     if not guard.host_allowed(request.headers.get("Host")):
         return error_response(
@@ -85,17 +85,20 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
             "Host header not allowed: this daemon answers only to loopback names "
             "(add the name to server.allowed_hosts to allow it)",
         )
-    is_upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
-    if request.method not in SAFE_METHODS or is_upgrade:
-        origin = request.headers.get("Origin")
-        if origin is not None and not guard.origin_allowed(origin):
-            return error_response(
-                "forbidden", f"Cross-site request refused (Origin {origin!r} is not this daemon)"
-            )
-        if origin is None and request.headers.get("Sec-Fetch-Site") == "cross-site":
-            return error_response("forbidden", "Cross-site request refused")
-    if request.path != "/health" and not guard.key_ok(request):
+    headers = request.headers
+    if request.method not in SAFE_METHODS or "Upgrade" in headers:
+        is_upgrade = headers.get("Upgrade", "").lower() == "websocket"
+        if request.method not in SAFE_METHODS or is_upgrade:
+            origin = headers.get("Origin")
+            if origin is not None and not guard.origin_allowed(origin):
+                return error_response(
+                    "forbidden",
+                    f"Cross-site request refused (Origin {origin!r} is not this daemon)",
+                )
+            if origin is None and headers.get("Sec-Fetch-Site") == "cross-site":
+                return error_response("forbidden", "Cross-site request refused")
+    if guard.api_key is not None and request.path != "/health" and not guard.key_ok(request):
         return error_response(
             "unauthorized", "Missing or wrong API key (send Authorization: Bearer <key>)"
         )
-    return await handler(request)
+    return None
