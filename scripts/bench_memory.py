@@ -162,6 +162,13 @@ class Daemon:
             raise RuntimeError(f"{method} {path}: {response.status} {raw[:300]!r}")
         return json.loads(raw)
 
+    def index(self, folder: Path) -> tuple[float, dict[str, Any]]:
+        """Add the folder and index it now: (seconds of POST /api/memory/reindex, its report)."""
+        self.call("POST", "/api/memory/sources", {"path": str(folder)})
+        started = time.perf_counter()
+        report = self.call("POST", "/api/memory/reindex", {})
+        return time.perf_counter() - started, report
+
     def search(self, query: str, limit: int) -> tuple[float, dict[str, Any]]:
         path = "/api/memory/search?" + urlencode({"q": query, "limit": limit})
         started = time.perf_counter()
@@ -206,10 +213,7 @@ def index_once(
     daemon: Daemon, docs: Path, count: int, mb: float, raw_seconds: float
 ) -> tuple[float, dict[str, Any]]:
     """Seconds for POST /api/memory/reindex of the folder into an empty daemon index."""
-    daemon.call("POST", "/api/memory/sources", {"path": str(docs)})
-    started = time.perf_counter()
-    report = daemon.call("POST", "/api/memory/reindex", {})
-    seconds = time.perf_counter() - started
+    seconds, report = daemon.index(docs)
     print(
         f"daemon indexing (POST /api/memory/reindex): {seconds:.2f} s ="
         f" {count / seconds:.0f} docs/s, {mb / seconds:.2f} MB/s"
@@ -391,10 +395,7 @@ def bench_scale(work: Path, chunks: int, queries: int) -> None:
     vocab = generate(folder, chunks, 20, rng)
     print(f"scale: generated {chunks} chunks in {time.perf_counter() - started:.0f} s")
     with Daemon(work / "scale-home") as daemon:
-        daemon.call("POST", "/api/memory/sources", {"path": str(folder)})
-        started = time.perf_counter()
-        report = daemon.call("POST", "/api/memory/reindex", {})
-        seconds = time.perf_counter() - started
+        seconds, report = daemon.index(folder)
         print(
             f"scale: indexed {report['added']} files, {report['chunks_added']} chunks in"
             f" {seconds:.1f} s ({report['chunks_added'] / seconds:.0f} chunks/s)"
