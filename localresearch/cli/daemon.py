@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from localresearch.cli.common import console, err_console, fail, json_option, print_json
+
+if TYPE_CHECKING:
+    from localresearch.daemon.process import StartResult
+    from localresearch.paths import Paths
 
 
 def _load(*, check: bool = False) -> tuple[Any, Any]:
@@ -29,7 +33,7 @@ def _load(*, check: bool = False) -> tuple[Any, Any]:
         return Config(), paths
 
 
-def _start(paths: Any, port: int | None) -> Any:
+def _start(paths: Paths, port: int | None) -> StartResult:
     """Start the daemon; the config is loaded and checked while the child imports the server."""
     from localresearch.daemon.process import DaemonError, start_daemon
 

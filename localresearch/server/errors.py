@@ -70,51 +70,46 @@ def _message_for_http(exc: web.HTTPException, request: web.Request) -> str:
 Refusal = Callable[[web.Request], web.StreamResponse | None]
 
 
-def error_middleware(refuse: Refusal | None = None) -> Middleware:
-    """The app's one middleware (each layer costs on every request): `refuse` may answer first
-    (the security guard), then every exception becomes the envelope."""
+def error_middleware(refuse: Refusal) -> Middleware:
+    """The app's one middleware (each layer costs on every request): `refuse` (the security
+    guard) may answer first; then every exception becomes the envelope, unexpected ones logged
+    with a request id."""
 
     @web.middleware
     async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if refuse is not None:
-            refused = refuse(request)
-            if refused is not None:
-                return refused
-        return await _answer(request, handler)
+        refused = refuse(request)
+        if refused is not None:
+            return refused
+        if "%00" in request.query_string:
+            return error_response("invalid_request", "Query parameters must not contain NUL (%00)")
+        try:
+            return await handler(request)
+        except APIError:
+            raise
+        except LocalResearchError as exc:
+            return error_response(exc.code, exc.message)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            fallback = "invalid_request" if exc.status < 500 else "internal_error"
+            code = CODE_BY_STATUS.get(exc.status, fallback)
+            headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+            return error_response(
+                code, _message_for_http(exc, request), status=exc.status, headers=headers
+            )
+        except (ConnectionResetError, TimeoutError) as exc:
+            # The client went away; nothing useful to answer.
+            log.debug("client gone during %s %s: %r", request.method, request.path, exc)
+            raise
+        except Exception:
+            request_id = uuid.uuid4().hex[:12]
+            log.exception(
+                "unexpected error, request id %s (%s %s)", request_id, request.method, request.path
+            )
+            return error_response(
+                "internal_error",
+                f"Internal error (request id {request_id}; details are in the daemon log)",
+                headers={"X-Request-Id": request_id},
+            )
 
     return envelope
-
-
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every exception into the envelope; unexpected ones are logged with a request id."""
-    if "%00" in request.query_string:
-        return error_response("invalid_request", "Query parameters must not contain NUL (%00)")
-    try:
-        return await handler(request)
-    except APIError:
-        raise
-    except LocalResearchError as exc:
-        return error_response(exc.code, exc.message)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        fallback = "invalid_request" if exc.status < 500 else "internal_error"
-        code = CODE_BY_STATUS.get(exc.status, fallback)
-        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
-        return error_response(
-            code, _message_for_http(exc, request), status=exc.status, headers=headers
-        )
-    except (ConnectionResetError, TimeoutError) as exc:
-        # The client went away; nothing useful to answer.
-        log.debug("client gone during %s %s: %r", request.method, request.path, exc)
-        raise
-    except Exception:
-        request_id = uuid.uuid4().hex[:12]
-        log.exception(
-            "unexpected error, request id %s (%s %s)", request_id, request.method, request.path
-        )
-        return error_response(
-            "internal_error",
-            f"Internal error (request id {request_id}; details are in the daemon log)",
-            headers={"X-Request-Id": request_id},
-        )

@@ -86,17 +86,15 @@ def refusal(request: web.Request) -> web.Response | None:
             "(add the name to server.allowed_hosts to allow it)",
         )
     headers = request.headers
-    if request.method not in SAFE_METHODS or "Upgrade" in headers:
-        is_upgrade = headers.get("Upgrade", "").lower() == "websocket"
-        if request.method not in SAFE_METHODS or is_upgrade:
-            origin = headers.get("Origin")
-            if origin is not None and not guard.origin_allowed(origin):
-                return error_response(
-                    "forbidden",
-                    f"Cross-site request refused (Origin {origin!r} is not this daemon)",
-                )
-            if origin is None and headers.get("Sec-Fetch-Site") == "cross-site":
-                return error_response("forbidden", "Cross-site request refused")
+    upgrade = headers.get("Upgrade")
+    if request.method not in SAFE_METHODS or (upgrade and upgrade.lower() == "websocket"):
+        origin = headers.get("Origin")
+        if origin is not None and not guard.origin_allowed(origin):
+            return error_response(
+                "forbidden", f"Cross-site request refused (Origin {origin!r} is not this daemon)"
+            )
+        if origin is None and headers.get("Sec-Fetch-Site") == "cross-site":
+            return error_response("forbidden", "Cross-site request refused")
     if guard.api_key is not None and request.path != "/health" and not guard.key_ok(request):
         return error_response(
             "unauthorized", "Missing or wrong API key (send Authorization: Bearer <key>)"
