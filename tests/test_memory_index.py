@@ -229,6 +229,8 @@ def test_big_pass_in_worker_processes_links_every_chunk_to_its_file(
 ) -> None:
     """The parallel path (this thread and a worker process share the files, batched writes)
     indexes every file with its own chunks, then updates and removes them incrementally."""
+    from concurrent.futures import wait
+
     from localresearch.memory.indexer import PARALLEL_MIN_FILES, Indexer, SourceSpec
 
     folder = tmp_path / "notes"
@@ -239,8 +241,13 @@ def test_big_pass_in_worker_processes_links_every_chunk_to_its_file(
     db.open()
     try:
         indexer = Indexer(db, workers=1)
+        # Small notes chunk faster than they are written, so a pass would not start workers by
+        # itself: start them up front, and every file goes through the worker process.
+        indexer._start_pool()
+        wait(indexer._warm)
         report = indexer.sync([SourceSpec(folder)])
         assert (report.files_added, report.chunks_added) == (count, 2 * count)
+        assert indexer.prepared_here == 0
         (folder / "n0007.md").write_text("# Changed\n\ngamma\n", encoding="utf-8")
         (folder / "n0008.md").unlink()
         again = indexer.sync([SourceSpec(folder)])
@@ -265,5 +272,85 @@ def test_big_pass_in_worker_processes_links_every_chunk_to_its_file(
                 assert f"{number}" in content
         assert indexer._pool is None  # the worker processes are gone after the pass
         assert "without worker processes" not in caplog.text
+    finally:
+        db.close()
+
+
+def test_worker_processes_start_only_when_chunking_holds_the_writer_back(tmp_path: Path) -> None:
+    """Spawning workers pays off for slow parsing (PDFs), not when the writer is the limit."""
+    from localresearch.memory.indexer import PARALLEL_MIN_FILES, Indexer
+
+    db = Database(tmp_path / "index.db")
+    indexer = Indexer(db, workers=1)
+    indexer._write_seconds = 1.0  # the writer: 1 ms per chunk over 1000 chunks
+    big = PARALLEL_MIN_FILES
+    assert indexer._needs_workers(big, busy=2.0, produced=1000, written=1000)  # 2 ms per chunk
+    assert not indexer._needs_workers(big, busy=0.3, produced=1000, written=1000)
+    assert not indexer._needs_workers(10, busy=0.2, produced=100, written=1000)  # a small pass
+    assert indexer._needs_workers(10, busy=1.0, produced=100, written=1000)  # few, slow files
+    assert not Indexer(db, workers=0)._needs_workers(big, busy=9.0, produced=10, written=10)
+
+
+async def test_any_text_survives_the_batched_writes(service_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Quotes, backslashes, emoji and a stray NUL past the binary check go through the JSON
+    batches intact (the NUL left out: SQLite's JSON text would end there)."""
+    odd = 'Quokkas say "hi" \\ back\\slash, emoji 😀, café, 𝔘𝔫𝔦𝔠𝔬𝔡𝔢'
+    late_nul = "# Late\n\n" + "filler words here\n" * 600 + "Zebrafish\x00 regenerate fins.\n"
+    _tree(tmp_path / "notes", {"odd.md": f"# Odd 😀\n\n{odd}\n", "late.md": late_nul})
+    memory = await service_factory()
+    await memory.add_source(str(tmp_path / "notes"))
+    await memory.reindex()
+    [hit] = await memory.search("quokkas", limit=1)
+    assert hit.content == f"# Odd 😀\n\n{odd}" and hit.heading == "Odd 😀"
+    [fish] = await memory.search("zebrafish regenerate", limit=1)
+    assert "Zebrafish regenerate fins." in fish.content
+
+
+def test_a_cancelled_walk_removes_nothing_it_did_not_see(tmp_path: Path) -> None:
+    """Files are indexed as the walk finds them; only a walk that saw the whole tree may
+    conclude that a file is gone."""
+    from localresearch.memory.indexer import Indexer, SourceSpec
+
+    folder = tmp_path / "notes"
+    _tree(folder, {f"n{i}.md": f"# Note {i}\n\nword{i}\n" for i in range(20)})
+    db = Database(tmp_path / "index.db")
+    db.open()
+    try:
+        indexer = Indexer(db, workers=0)
+        assert indexer.sync([SourceSpec(folder)]).files_added == 20
+        (folder / "n3.md").unlink()
+        (folder / "n4.md").write_text("# Changed\n\nnew words\n", encoding="utf-8")
+        indexer.cancelled.set()
+        stopped = indexer.sync([SourceSpec(folder)])
+        assert (stopped.files_removed, stopped.files_updated) == (0, 0)
+        indexer.cancelled.clear()
+        done = indexer.sync([SourceSpec(folder)])
+        assert (done.files_removed, done.files_updated, done.chunks_added) == (1, 1, 1)
+    finally:
+        db.close()
+
+
+def test_a_pass_reports_growing_totals_and_writes_in_growing_batches(tmp_path: Path) -> None:
+    """Progress totals count the files found so far and end at the full count; the first
+    batch is small so that the writer starts at once."""
+    from localresearch.memory import indexer as indexer_module
+    from localresearch.memory.indexer import FIRST_BATCH_CHUNKS, Indexer, SourceSpec
+
+    folder = tmp_path / "notes"
+    count = 3 * FIRST_BATCH_CHUNKS
+    _tree(folder, {f"n{i:04d}.md": f"word{i} alpha\n" for i in range(count)})
+    db = Database(tmp_path / "index.db")
+    db.open()
+    try:
+        indexer = Indexer(db, workers=0)
+        sizes: list[int] = []
+        submit = indexer._submit
+        indexer._submit = lambda batch, known: (sizes.append(len(batch)), submit(batch, known))[1]  # type: ignore[method-assign]
+        seen: list[tuple[int, int]] = []
+        report = indexer.sync([SourceSpec(folder)], progress=lambda d, t, _: seen.append((d, t)))
+        assert report.chunks_added == count
+        assert all(done <= total for done, total in seen) and seen[-1] == (count, count)
+        assert sizes == [FIRST_BATCH_CHUNKS, 2 * FIRST_BATCH_CHUNKS]
+        assert indexer_module.BATCH_CHUNKS >= 2 * FIRST_BATCH_CHUNKS
     finally:
         db.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,26 @@ def test_writes_after_close_fail_fast_instead_of_hanging(tmp_path: Path) -> None
     assert results and (isinstance(results[0], DatabaseClosed) or results[0] == "finished")
     with pytest.raises(DatabaseClosed):
         db.write_sync(lambda c: None)
+
+
+def test_the_wal_is_checkpointed_off_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits never checkpoint (no COMMIT pays for copying the WAL back), yet the WAL stays
+    bounded: the checkpointer thread copies it back once it is big, and it is reused."""
+    from localresearch.store import database
+
+    monkeypatch.setattr(database, "CHECKPOINT_BYTES", 256 * 1024)
+    db = Database(tmp_path / "db.sqlite")
+    db.open()
+    try:
+        assert db.write_sync(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 0
+        db.write_sync(lambda c: c.execute("CREATE TABLE blobs (b BLOB)"))
+        wal = Path(f"{db.path}-wal")
+        for _ in range(60):  # 6 MB written in all, 100 KB per transaction
+            db.write_sync(lambda c: c.execute("INSERT INTO blobs VALUES (randomblob(100000))"))
+            time.sleep(0.005)
+        assert wal.stat().st_size < 3 * 1024 * 1024
+        assert db.read_sync(lambda c: c.execute("SELECT count(*) FROM blobs").fetchone()[0]) == 60
+    finally:
+        db.close()

@@ -71,21 +71,22 @@ class _Packer:
         self.heading = ""
 
     def _emit(self, *, keep_tail: bool) -> None:
-        if not self.units:
+        units = self.units
+        if not units:
             return
-        parts: list[str] = []
-        for index, (_, text, new_para, _) in enumerate(self.units):
-            if index:
-                parts.append("\n\n" if new_para else "\n")
+        line_start, first, _, line_end = units[0]
+        parts = [first]
+        for _, text, new_para, last in units[1:]:
+            parts.append("\n\n" if new_para else "\n")
             parts.append(text)
+            if last > line_end:
+                line_end = last
         content = "".join(parts).strip()
         if content:
-            line_start = self.units[0][0]
-            line_end = max(unit[3] for unit in self.units)
             self.chunks.append(Chunk(content, self.heading, line_start, line_end))
-        tail = _tail(self.units, self.overlap) if keep_tail and self.has_body else []
+        tail = _tail(units, self.overlap) if keep_tail and self.has_body else []
         self.units = tail
-        self.size = sum(len(unit[1]) + 1 for unit in tail)
+        self.size = sum([len(unit[1]) + 1 for unit in tail])
         self.has_body = False
         self.is_tail = bool(tail)
 

@@ -10,17 +10,16 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from localresearch.errors import InvalidRequest
 
 
-@dataclass(frozen=True)
-class Block:
-    """A heading (level >= 1) or a paragraph (level 0) of a document."""
+class Block(NamedTuple):
+    """A heading (level >= 1) or a paragraph (level 0) of a document (a named tuple: a big
+    indexing pass makes one per paragraph, and tuples cost a third of a frozen dataclass)."""
 
     text: str
     line_start: int
@@ -67,13 +66,18 @@ def _paragraphs(numbered: Iterable[tuple[int, str]]) -> list[Block]:
 
 
 def _para(lines: list[tuple[int, str]]) -> Block:
-    text = "\n".join(line for _, line in lines)
+    text = "\n".join([line for _, line in lines])
     return Block(text, lines[0][0], lines[-1][0], 0, tuple(lines))
 
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t#]*$")
+# Greedy title, closing `#`s stripped in Python: a lazy `(.*?)` before `[ \t#]*$` retries the
+# tail at every character (5 µs for a long title, most of a small note's extraction).
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*))?[ \t#]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+# The first characters a fence, ATX heading or setext underline can start with: any other line
+# is plain text, and most lines skip the three patterns.
+_MARKUP_START = frozenset(" #`~=-")
 
 
 def strip_html_comments(text: str) -> str:
@@ -145,25 +149,26 @@ def markdown_blocks(text: str) -> list[Block]:
             if line.strip().startswith(fence):
                 fence = None
             continue
-        opened = _FENCE.match(line)
-        if opened:
-            fence = opened.group(1)[:3]
-            para.append((number, line))
-            continue
-        atx = _ATX.match(line)
-        if atx:
-            flush()
-            level = len(atx.group(1)) if (atx.group(2) or "").strip() else 0
-            blocks.append(Block(line, number, number, level, ((number, line),)))
-            continue
-        setext = _SETEXT.match(line)
-        if setext and len(para) == 1:
-            first_number, first_line = para[0]
-            para.clear()
-            level = 1 if setext.group(1)[0] == "=" else 2
-            pair = ((first_number, first_line), (number, line))
-            blocks.append(Block(f"{first_line}\n{line}", first_number, number, level, pair))
-            continue
+        if line[:1] in _MARKUP_START:
+            opened = _FENCE.match(line)
+            if opened:
+                fence = opened.group(1)[:3]
+                para.append((number, line))
+                continue
+            atx = _ATX.match(line)
+            if atx:
+                flush()
+                level = len(atx.group(1)) if _atx_title(atx) else 0
+                blocks.append(Block(line, number, number, level, ((number, line),)))
+                continue
+            setext = _SETEXT.match(line)
+            if setext and len(para) == 1:
+                first_number, first_line = para[0]
+                para.clear()
+                level = 1 if setext.group(1)[0] == "=" else 2
+                pair = ((first_number, first_line), (number, line))
+                blocks.append(Block(f"{first_line}\n{line}", first_number, number, level, pair))
+                continue
         if line.strip():
             para.append((number, line))
         else:
@@ -172,12 +177,17 @@ def markdown_blocks(text: str) -> list[Block]:
     return blocks
 
 
+def _atx_title(atx: re.Match[str]) -> str:
+    """An ATX heading's words, without its optional closing `#`s."""
+    return (atx.group(2) or "").rstrip(" \t#").strip()
+
+
 def heading_title(block: Block) -> str:
     """The words of a heading without its markup (`## Title` → `Title`)."""
     first = block.text.splitlines()[0] if block.text else ""
     atx = _ATX.match(first)
     if atx:
-        return (atx.group(2) or "").strip()
+        return _atx_title(atx)
     return first.strip()
 
 
@@ -355,13 +365,22 @@ for _suffixes, _parse in (
 _EXTRACTORS[".pdf"] = pdf_blocks
 
 
-def is_supported(path: Path) -> bool:
-    return path.suffix.lower() in SUPPORTED_SUFFIXES
+def suffix_of(path: str) -> str:
+    """A file name's suffix, lower-cased, as `Path.suffix` gives it (without building a Path:
+    the walk and the workers ask this of every file)."""
+    name = path[path.rfind("/") + 1 :]
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
 
 
-def extract_blocks(path: Path, data: bytes) -> list[Block]:
+def is_supported(path: Path | str) -> bool:
+    return suffix_of(str(path)) in SUPPORTED_SUFFIXES
+
+
+def extract_blocks(path: Path | str, data: bytes) -> list[Block]:
     """Blocks of a file's content, chosen by its suffix (raises InvalidRequest if unsupported)."""
-    extractor = _EXTRACTORS.get(path.suffix.lower())
+    suffix = suffix_of(str(path))
+    extractor = _EXTRACTORS.get(suffix)
     if extractor is None:
-        raise InvalidRequest(f"unsupported file type: {path.suffix or 'no suffix'}")
+        raise InvalidRequest(f"unsupported file type: {suffix or 'no suffix'}")
     return extractor(data)

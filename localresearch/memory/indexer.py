@@ -7,36 +7,63 @@ through `db.write_sync` in batches, so the event loop and the readers are never 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import logging
 import multiprocessing
 import os
 import sqlite3
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Generator, Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from localresearch.memory.chunking import Chunk
-from localresearch.memory.prepare import Outcome, prepare_file, prepare_files, warm_up
+from localresearch.memory.prepare import Job, Outcome, prepare_file, prepare_files, warm_up
 from localresearch.memory.scan import Found, Skipped, walk_source
 from localresearch.store import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
+FIRST_BATCH_CHUNKS = 250  # small, so the writer starts almost at once; then doubling
 BATCH_CHUNKS = 1000
 BATCH_FILES = 500
+WRITES_QUEUED = 2  # batches handed to the writer and not yet written, at most
 MAX_SKIPPED_LISTED = 200
 
-_NEXT_FILE_ID = "SELECT coalesce(max(id), 0) + 1 FROM memory_files"
-_NEXT_CHUNK_ID = "SELECT coalesce(max(id), 0) + 1 FROM memory_chunks"
+_NEXT_IDS = (
+    "SELECT (SELECT coalesce(max(id), 0) + 1 FROM memory_files),"
+    " (SELECT coalesce(max(id), 0) + 1 FROM memory_chunks)"
+)
+# A batch's rows arrive as JSON arrays: [id, path, source, rel, hash, size, mtime_ns, chunks,
+# indexed_at] per file, [id, file_id, line_start, line_end] and [heading, content] per chunk (its
+# id: the batch's first chunk id + its position).
+_INSERT_FILES = (
+    "INSERT INTO memory_files (id, path, source, rel, hash, size, mtime_ns, chunks, indexed_at)"
+    " SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6,"
+    " value->>7, value->>8 FROM json_each(?)"
+)
+_INSERT_CHUNKS = (
+    "INSERT INTO memory_chunks (id, file_id, line_start, line_end)"
+    " SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?)"
+)
+_INSERT_FTS = (
+    "INSERT INTO memory_fts (rowid, heading, content)"
+    " SELECT ?1 + key, value->>0, value->>1 FROM json_each(?2)"
+)
 
+# Worker processes start once a pass has found this many files or prepared for this long, and
+# only while preparing a chunk takes longer than PARALLEL_RATE times writing one.
 PARALLEL_MIN_FILES = 500
+PARALLEL_MIN_SECONDS = 0.5
+PARALLEL_RATE = 1.5
 PARALLEL_BATCH = 64
 
 Progress = Callable[[int, int, str], None]
@@ -95,6 +122,19 @@ class _Prepared:
     chunks: list[Chunk] | None  # None: content unchanged, only the signature moved
 
 
+@dataclass
+class _Walk:
+    """How far the walk is: files found to prepare so far, and whether it saw every file."""
+
+    found: int = 0
+    finished: bool = False
+
+
+def _groups(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    while group := list(itertools.islice(items, size)):
+        yield group
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -118,6 +158,10 @@ class Indexer:
         self.cancelled = threading.Event()
         self._pool: ProcessPoolExecutor | None = None
         self._warm: list[Future[None]] = []  # done once the worker processes are up
+        self._write_seconds = 0.0  # the writer's time on this pass's batches
+        self.prepared_here = 0  # files this thread prepared while worker processes were on
+        # The next file and chunk ids, kept by the writer thread between a pass's batches.
+        self._next_ids: tuple[int, int] | None = None
 
     def _known(self) -> dict[str, tuple[int, str, int, int]]:
         def read(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int, int]]:
@@ -142,8 +186,8 @@ class Indexer:
                 pool.shutdown(wait=True, cancel_futures=True)
 
     def _start_pool(self) -> None:
-        """Start the worker processes now, so that spawning them (~0.1-0.3 s) overlaps the
-        rest of the walk instead of delaying the first batch."""
+        """Start the worker processes (spawning them takes ~0.1-0.3 s; until they are up, this
+        thread goes on preparing files itself)."""
         if self.workers < 1 or self._pool is not None:
             return
         try:
@@ -153,7 +197,9 @@ class Indexer:
             self._warm = [pool.submit(warm_up) for _ in range(self.workers)]
         except (OSError, RuntimeError) as exc:
             log.warning("memory indexing without worker processes: %s", exc)
+            self.workers = 0
             return
+        log.info("memory indexing: reading and chunking in %d worker processes", self.workers)
         self._pool = pool
 
     def _sync(
@@ -163,67 +209,60 @@ class Indexer:
         report = ReindexReport()
         known = self._known()
         seen: set[str] = set()
-        candidates: list[tuple[str, Found]] = []
-        for source in sources:
-            for item in walk_source(source.path, source.globs):
-                if isinstance(item, Skipped):
-                    report.skip(item)
-                    continue
-                key = str(item.path)
-                if key in seen:
-                    continue
-                seen.add(key)
-                old = known.get(key)
-                if old and not force and old[2] == item.size and old[3] == item.mtime_ns:
-                    report.files_unchanged += 1
-                    continue
-                candidates.append((str(source.path), item))
-                if len(candidates) == PARALLEL_MIN_FILES:
-                    self._start_pool()
-        gone = [(path, row[0]) for path, row in known.items() if path not in seen]
-        if gone:
-            report.files_removed = len(gone)
-            report.chunks_removed += self.db.write_sync(
-                lambda conn: _delete_files(conn, [file_id for _, file_id in gone])
-            )
+        walk = _Walk()
+        self.force = force
+        self._write_seconds = 0.0
+        self._next_ids = None
+        # The walk feeds the preparation as it goes, so the writer starts after the first small
+        # batch instead of after the whole tree has been listed.
+        candidates = self._candidates(sources, known, seen, walk, report)
         batch: list[_Prepared] = []
         dropped: list[int] = []
         batch_chunks = 0
-        # One batch is written on the writer thread while the next one is read and chunked here.
-        pending: tuple[Future[tuple[int, int]], list[_Prepared]] | None = None
+        limit = FIRST_BATCH_CHUNKS
+        produced = written = 0  # chunks
+        waited = 0.0  # seconds this thread spent waiting for the writer
+        # Batches are written on the writer thread while the next ones are read and chunked here
+        # (two may wait, so that neither side stalls on the other's hiccups).
+        pending: deque[tuple[Future[tuple[int, int]], list[_Prepared]]] = deque()
 
-        def settle() -> None:
-            nonlocal pending
-            if pending is not None:
-                future, items = pending
-                pending = None
-                self._account(items, known, report, future.result())
+        def settle(keep: int) -> None:
+            nonlocal waited, written
+            while len(pending) > keep:
+                future, items = pending[0]
+                before = time.perf_counter()
+                result = future.result()
+                waited += time.perf_counter() - before
+                pending.popleft()
+                written += result[0]
+                self._account(items, known, report, result)
 
-        total = len(candidates)
-        self.force = force
         with contextlib.closing(self._outcomes(candidates, known)) as outcomes:
-            for done, ((source_path, found), outcome) in enumerate(
-                zip(candidates, outcomes, strict=False), start=1
-            ):
+            for done, ((source_path, found), outcome) in enumerate(outcomes, start=1):
                 if self.cancelled.is_set():
-                    break  # closing the outcomes stops the worker processes
-                old = known.get(str(found.path))
+                    break  # closing the outcomes stops the walk and the worker processes
+                old = known.get(found.path)
                 prepared = self._prepare(source_path, found, outcome, report)
                 if prepared is None and old is not None:
                     dropped.append(old[0])  # indexed before, unreadable or binary now
                 if prepared is not None:
                     batch.append(prepared)
                     batch_chunks += len(prepared.chunks or ())
-                if batch_chunks >= BATCH_CHUNKS or len(batch) >= BATCH_FILES:
-                    settle()
-                    pending = (self._submit(batch, known), batch)
-                    batch, batch_chunks = [], 0
+                if batch_chunks >= limit or len(batch) >= BATCH_FILES:
+                    settle(WRITES_QUEUED - 1)
+                    produced += batch_chunks
+                    pending.append((self._submit(batch, known), batch))
+                    batch, batch_chunks, limit = [], 0, min(2 * limit, BATCH_CHUNKS)
+                    busy = time.perf_counter() - started - waited
+                    if self._needs_workers(walk.found, busy, produced, written):
+                        self._start_pool()
                 if progress is not None:
-                    progress(done, total, found.rel)
-        settle()
+                    progress(done, walk.found, found.rel)
         if batch:
-            pending = (self._submit(batch, known), batch)
-            settle()
+            pending.append((self._submit(batch, known), batch))
+        settle(0)
+        if walk.finished:  # a cancelled walk has not seen every file: removals wait
+            dropped.extend(row[0] for path, row in known.items() if path not in seen)
         if dropped:
             report.files_removed += len(dropped)
             report.chunks_removed += self.db.write_sync(lambda conn: _delete_files(conn, dropped))
@@ -238,6 +277,41 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
+    def _needs_workers(self, found: int, busy: float, produced: int, written: int) -> bool:
+        """Worker processes pay off only when reading and chunking, not the writer, hold the
+        pass back (PDFs, big HTML): compare this thread's time per chunk with the writer's."""
+        if self.workers < 1 or self._pool is not None or not written or not produced:
+            return False
+        if found < PARALLEL_MIN_FILES and busy < PARALLEL_MIN_SECONDS:
+            return False
+        return busy / produced > PARALLEL_RATE * (self._write_seconds / written)
+
+    def _candidates(
+        self,
+        sources: Iterable[SourceSpec],
+        known: dict[str, tuple[int, str, int, int]],
+        seen: set[str],
+        walk: _Walk,
+        report: ReindexReport,
+    ) -> Iterator[tuple[str, Found]]:
+        """New and changed files (by size and mtime) as the walk finds them."""
+        for source in sources:
+            for item in walk_source(source.path, source.globs):
+                if isinstance(item, Skipped):
+                    report.skip(item)
+                    continue
+                key = item.path
+                if key in seen:
+                    continue
+                seen.add(key)
+                old = known.get(key)
+                if old and not self.force and old[2] == item.size and old[3] == item.mtime_ns:
+                    report.files_unchanged += 1
+                    continue
+                walk.found += 1
+                yield str(source.path), item
+        walk.finished = True
+
     def _prepare(
         self,
         source: str,
@@ -247,65 +321,60 @@ class Indexer:
     ) -> _Prepared | None:
         digest, result = outcome
         if isinstance(result, str):
-            report.skip(Skipped(str(found.path), result))
+            report.skip(Skipped(found.path, result))
             return None
         if result is None:
             report.files_unchanged += 1
         return _Prepared(found, source, digest, result)
 
     def _outcomes(
-        self, candidates: list[tuple[str, Found]], known: dict[str, tuple[int, str, int, int]]
-    ) -> Generator[Outcome, None, None]:
-        """Read, hash and chunk each candidate, in order: in worker processes for a big pass
-        (so that parsing uses another core while this thread feeds the writer), else here."""
-        jobs = [
-            (
-                str(found.path),
-                None if self.force else (known.get(str(found.path)) or (0, ""))[1],
-                self.chunk_chars,
-                self.chunk_overlap,
-            )
-            for _, found in candidates
-        ]
-        pool = self._pool
-        if len(jobs) < PARALLEL_MIN_FILES or pool is None:
-            yield from (prepare_file(*job) for job in jobs)
+        self, candidates: Iterator[tuple[str, Found]], known: dict[str, tuple[int, str, int, int]]
+    ) -> Generator[tuple[tuple[str, Found], Outcome], None, None]:
+        """Each candidate with its outcome (read, hashed, chunked), in order: here, or in worker
+        processes once `_start_pool` has run and they are up (batches of files, a few in
+        flight so they stay busy while memory stays bounded)."""
+
+        def job(found: Found) -> Job:
+            path = found.path
+            old = None if self.force else (known.get(path) or (0, ""))[1]
+            return path, old, self.chunk_chars, self.chunk_overlap
+
+        if self.workers < 1:
+            for candidate in candidates:
+                yield candidate, prepare_file(*job(candidate[1]))
             return
-        batches = [jobs[i : i + PARALLEL_BATCH] for i in range(0, len(jobs), PARALLEL_BATCH)]
-        in_pool: dict[int, Future[list[Outcome]]] = {}
-        here: dict[int, list[Outcome]] = {}
-        free = 0  # the first batch handed to no one yet
-        current = 0
+        in_flight: deque[tuple[list[tuple[str, Found]], list[Job], Future[list[Outcome]]]]
+        in_flight = deque()
         try:
-            for current in range(len(batches)):
-                if current in here:
-                    yield from here.pop(current)
+            for group in _groups(candidates, PARALLEL_BATCH):
+                jobs = [job(found) for _, found in group]
+                pool = self._pool
+                if pool is None or not all(f.done() for f in self._warm):
+                    self.prepared_here += len(jobs)
+                    yield from zip(group, prepare_files(jobs), strict=True)
                     continue
-                if current >= free and not all(f.done() for f in self._warm):
-                    # The workers are still starting (spawning costs ~0.1-0.3 s): this thread
-                    # prepares the first batches itself, so the writer starts at once.
-                    free = current + 1
-                    yield from prepare_files(batches[current])
-                    continue
-                # A few batches in flight: the workers stay busy, memory stays bounded.
-                free = max(free, current)
-                while len(in_pool) < 2 * self.workers + 1 and free < len(batches):
-                    in_pool[free] = pool.submit(prepare_files, batches[free])
-                    free += 1
-                future = in_pool.pop(current)
-                if not future.done() and free < len(batches):
-                    # The first batch handed to the workers takes a moment: one more here.
-                    here[free] = prepare_files(batches[free])
-                    free += 1
-                yield from future.result()
+                in_flight.append((group, jobs, pool.submit(prepare_files, jobs)))
+                while in_flight and (len(in_flight) > 2 * self.workers or in_flight[0][2].done()):
+                    head, _, future = in_flight[0]
+                    outcomes = future.result()
+                    in_flight.popleft()
+                    yield from zip(head, outcomes, strict=True)
+            while in_flight:
+                head, _, future = in_flight[0]
+                outcomes = future.result()
+                in_flight.popleft()
+                yield from zip(head, outcomes, strict=True)
         except (BrokenProcessPool, OSError, RuntimeError) as exc:
-            # No worker processes here (e.g. a main module without a __main__ guard): do the
-            # rest in this thread.
+            # No worker processes here after all (e.g. a main module without a __main__
+            # guard): what they held, and the rest, is prepared in this thread.
             log.warning("memory indexing without worker processes: %s", exc)
-            for index in range(current, len(batches)):
-                yield from here.pop(index, None) or prepare_files(batches[index])
+            while in_flight:
+                head, jobs, _ = in_flight.popleft()
+                yield from zip(head, prepare_files(jobs), strict=True)
+            for candidate in candidates:
+                yield candidate, prepare_file(*job(candidate[1]))
         finally:
-            for future in in_pool.values():  # stopped early (cancelled): drop queued work
+            for _, _, future in in_flight:  # stopped early (cancelled): drop queued work
                 future.cancel()
 
     def _submit(
@@ -313,18 +382,36 @@ class Indexer:
     ) -> Future[tuple[int, int]]:
         """Queue one transaction writing a batch of files; returns chunks (added, removed)."""
         stamp = _now()
+        # The texts are encoded here, while the writer is busy with the previous batch; their
+        # ids follow in the writer's order (first id + position).
+        texts = json.dumps(
+            [(chunk.heading, chunk.content) for item in batch for chunk in item.chunks or ()]
+        )
+        if "\\u0000" in texts:  # SQLite's JSON text ends at a NUL: leave them out (rare)
+            texts = json.dumps(
+                [
+                    (chunk.heading.replace("\0", ""), chunk.content.replace("\0", ""))
+                    for item in batch
+                    for chunk in item.chunks or ()
+                ]
+            )
 
         def write(conn: sqlite3.Connection) -> tuple[int, int]:
-            # New files and every chunk go in with one executemany per table (ids assigned
-            # here): per-file statements cost more than the FTS5 inserts themselves.
+            # New files and every chunk go in with one statement per table over a JSON array
+            # (ids assigned here): executemany gives the GIL back around every row, and with any
+            # other Python thread busy each row then waits out the 5 ms switch interval (100x
+            # slower, measured with one busy thread); per-file statements cost more still.
+            began = time.perf_counter()
             removed = 0
-            next_file = int(conn.execute(_NEXT_FILE_ID).fetchone()[0])
-            next_chunk = int(conn.execute(_NEXT_CHUNK_ID).fetchone()[0])
+            if self._next_ids is None:  # passes hold the service's lock: ids read once a pass
+                row = conn.execute(_NEXT_IDS).fetchone()
+                self._next_ids = (int(row[0]), int(row[1]))
+            next_file, next_chunk = self._next_ids
             files: list[tuple[Any, ...]] = []
-            chunk_rows: list[tuple[int, int, int, int]] = []
-            fts_rows: list[tuple[int, str, str]] = []
+            places: list[tuple[int, int, int, int]] = []
+            first_chunk = next_chunk
             for item in batch:
-                key = str(item.found.path)
+                key = item.found.path
                 old = known.get(key)
                 found = item.found
                 if item.chunks is None and old is not None:
@@ -348,22 +435,16 @@ class Indexer:
                     next_file += 1
                     files.append((file_id, key, *facts, len(chunks), stamp))
                 for chunk in chunks:
-                    chunk_rows.append((next_chunk, file_id, chunk.line_start, chunk.line_end))
-                    fts_rows.append((next_chunk, chunk.heading, chunk.content))
+                    places.append((next_chunk, file_id, chunk.line_start, chunk.line_end))
                     next_chunk += 1
-            conn.executemany(
-                "INSERT INTO memory_files (id, path, source, rel, hash, size, mtime_ns, chunks,"
-                " indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                files,
-            )
-            conn.executemany(
-                "INSERT INTO memory_chunks (id, file_id, line_start, line_end) VALUES (?, ?, ?, ?)",
-                chunk_rows,
-            )
-            conn.executemany(
-                "INSERT INTO memory_fts (rowid, heading, content) VALUES (?, ?, ?)", fts_rows
-            )
-            return len(chunk_rows), removed
+            if files:
+                conn.execute(_INSERT_FILES, (json.dumps(files),))
+            if places:
+                conn.execute(_INSERT_CHUNKS, (json.dumps(places),))
+                conn.execute(_INSERT_FTS, (first_chunk, texts))
+            self._next_ids = (next_file, next_chunk)
+            self._write_seconds += time.perf_counter() - began  # read after the future settles
+            return len(places), removed
 
         return self.db.submit_write(write)
 
@@ -380,7 +461,7 @@ class Indexer:
         for item in batch:
             if item.chunks is None:
                 continue
-            if str(item.found.path) in known:
+            if item.found.path in known:
                 report.files_updated += 1
             else:
                 report.files_added += 1

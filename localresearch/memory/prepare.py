@@ -9,11 +9,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from pathlib import Path
 
 from localresearch.errors import LocalResearchError
 from localresearch.memory.chunking import Chunk, chunk_blocks
-from localresearch.memory.extract import extract_blocks, looks_binary
+from localresearch.memory.extract import extract_blocks, looks_binary, suffix_of
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +39,17 @@ def prepare_file(
 ) -> Outcome:
     """(digest, chunks) for a file; chunks None if its digest is `old_digest` (unchanged), or a
     reason string if it must be skipped. Pure, so it can run in a worker process."""
-    target = Path(path)
     try:
         data = _read(path)
     except OSError as exc:
         return "", f"unreadable: {exc.strerror or exc}"
-    if target.suffix.lower() != ".pdf" and looks_binary(data):
+    if suffix_of(path) != ".pdf" and looks_binary(data):
         return "", "binary content"
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     if old_digest == digest:
         return digest, None
     try:
-        blocks = extract_blocks(target, data)
+        blocks = extract_blocks(path, data)
     except LocalResearchError as exc:
         return digest, exc.message
     except Exception as exc:  # a parser bug must not stop the whole pass

@@ -8,19 +8,20 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pathspec
 
-from localresearch.memory.extract import is_supported
+from localresearch.memory.extract import SUPPORTED_SUFFIXES, suffix_of
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Found:
-    """A file to index: where it is and what its cheap change signature is."""
+class Found(NamedTuple):
+    """A file to index: where it is and what its cheap change signature is (a named tuple and a
+    string path: the walk makes one per file, and a Path costs more than the stat)."""
 
-    path: Path
+    path: str
     root: Path
     rel: str
     size: int
@@ -73,7 +74,7 @@ def walk_source(
         yield Skipped(str(root), f"unreadable: {exc.strerror or exc}")
         return
     if stat.S_ISREG(top.st_mode):
-        yield from _consider(root, root.parent, root.name, top, max_bytes)
+        yield from _consider(str(root), root.parent, root.name, top, max_bytes)
         return
     stack: list[tuple[Path, str, _Rules]] = [(root, "", [])]
     while stack:
@@ -117,18 +118,19 @@ def walk_source(
             except OSError as exc:
                 yield Skipped(entry.path, f"unreadable: {exc.strerror or exc}")
                 continue
-            yield from _consider(Path(entry.path), root, rel, info, max_bytes)
+            yield from _consider(entry.path, root, rel, info, max_bytes)
         stack.extend(reversed(subdirs))
 
 
 def _consider(
-    path: Path, root: Path, rel: str, info: os.stat_result, max_bytes: int
+    path: str, root: Path, rel: str, info: os.stat_result, max_bytes: int
 ) -> Iterator[Found | Skipped]:
+    suffix = suffix_of(path)
     if not stat.S_ISREG(info.st_mode):
-        yield Skipped(str(path), "not a regular file")
-    elif not is_supported(path):
-        yield Skipped(str(path), f"unsupported type ({path.suffix.lower() or 'no suffix'})")
+        yield Skipped(path, "not a regular file")
+    elif suffix not in SUPPORTED_SUFFIXES:
+        yield Skipped(path, f"unsupported type ({suffix or 'no suffix'})")
     elif info.st_size > max_bytes:
-        yield Skipped(str(path), f"too large ({info.st_size} bytes > {max_bytes})")
+        yield Skipped(path, f"too large ({info.st_size} bytes > {max_bytes})")
     else:
         yield Found(path, root, rel, info.st_size, info.st_mtime_ns)

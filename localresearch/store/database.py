@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -16,6 +17,9 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _STOP = object()
+# The WAL is copied back into the database once it holds this much (SQLite's own default is
+# 1000 pages), by a checkpointer thread rather than inside a writer's COMMIT.
+CHECKPOINT_BYTES = 4 * 1024 * 1024
 
 
 class DatabaseClosed(RuntimeError):
@@ -40,7 +44,8 @@ class Database:
 
     Writes are serialised through one thread, each in its own `BEGIN IMMEDIATE` transaction,
     so there is exactly one writer; reads run concurrently on their own connections (WAL lets
-    them proceed while a write is in progress).
+    them proceed while a write is in progress). Checkpoints run on a thread of their own
+    (passive: they never hold up the writer), so no COMMIT pays for copying the WAL back.
     """
 
     def __init__(self, path: Path, *, readers: int = 4) -> None:
@@ -53,6 +58,9 @@ class Database:
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._checkpointer: threading.Thread | None = None
+        self._committed = threading.Event()  # the WAL may have grown
+        self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -63,6 +71,13 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_conn = connect(self.path)
         apply_migrations(self._write_conn)
+        self._write_conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._closing = False
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, args=(connect(self.path),), name="sqlite-checkpointer"
+        )
+        self._checkpointer.daemon = True
+        self._checkpointer.start()
         self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
         self._writer.start()
         self._read_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="sqlite-reader")
@@ -74,6 +89,11 @@ class Database:
                 self._queue.put(_STOP)
         if writer is not None:
             writer.join()
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            self._closing = True
+            self._committed.set()
+            checkpointer.join()
         # Anything queued behind the stop marker fails instead of waiting forever.
         while not self._queue.empty():
             item = self._queue.get_nowait()
@@ -114,6 +134,24 @@ class Database:
                 future.set_exception(exc)
             else:
                 future.set_result(result)
+            self._committed.set()
+
+    def _checkpoint_loop(self, conn: sqlite3.Connection) -> None:
+        wal = f"{self.path}-wal"
+        try:
+            while True:
+                self._committed.wait()
+                self._committed.clear()
+                if self._closing:
+                    return
+                try:
+                    if os.stat(wal).st_size < CHECKPOINT_BYTES:
+                        continue
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except (OSError, sqlite3.Error) as exc:  # the next commit tries again
+                    log.warning("database checkpoint failed: %s", exc)
+        finally:
+            conn.close()
 
     def submit_write(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
         """Queue `fn(conn)` to run in one transaction on the writer thread."""
