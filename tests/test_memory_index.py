@@ -354,3 +354,32 @@ def test_a_pass_reports_growing_totals_and_writes_in_growing_batches(tmp_path: P
         assert indexer_module.BATCH_CHUNKS >= 2 * FIRST_BATCH_CHUNKS
     finally:
         db.close()
+
+
+async def test_a_big_pass_leaves_one_merged_index_behind(service_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A pass writes many small FTS5 segments (one per batch); the service merges them in the
+    background afterwards, so that searches probe one segment instead of dozens."""
+    from localresearch.memory.service import COMPACT_MIN_CHUNKS
+
+    folder = tmp_path / "notes"
+    _tree(folder, {f"n{i:04d}.md": f"word{i} alpha\n" for i in range(COMPACT_MIN_CHUNKS + 200)})
+    memory = await service_factory()
+
+    def merges_left(conn: object) -> bool:
+        before = conn.total_changes  # type: ignore[attr-defined]
+        conn.execute("INSERT INTO memory_fts(memory_fts, rank) VALUES ('merge', -100000)")  # type: ignore[attr-defined]
+        return conn.total_changes - before >= 2  # type: ignore[attr-defined,no-any-return]
+
+    await memory.add_source(str(folder))
+    memory._compact_soon = lambda: None  # first, the index as the pass leaves it
+    await memory.reindex()
+    assert await memory.db.write(merges_left)  # the probe merged it: start over
+    await memory.remove_source(str(folder))
+    del memory._compact_soon
+    await memory.add_source(str(folder))
+    report = await memory.reindex()
+    assert report.chunks_added == COMPACT_MIN_CHUNKS + 200
+    assert memory._compaction is not None
+    await memory._compaction
+    assert not await memory.db.write(merges_left)
+    assert [h.file for h in await memory.search("word7 alpha", limit=1)] == ["n0007.md"]

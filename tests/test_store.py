@@ -132,3 +132,35 @@ def test_the_wal_is_checkpointed_off_the_writer(
         assert db.read_sync(lambda c: c.execute("SELECT count(*) FROM blobs").fetchone()[0]) == 60
     finally:
         db.close()
+
+
+def test_a_long_burst_of_writes_cannot_grow_the_wal_without_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Passive checkpoints never catch up with back-to-back writes; past the restart size the
+    checkpointer waits for a gap and starts the WAL over, cut back to the checkpoint size."""
+    from localresearch.store import database
+
+    monkeypatch.setattr(database, "CHECKPOINT_BYTES", 128 * 1024)
+    monkeypatch.setattr(database, "WAL_RESTART_BYTES", 1024 * 1024)
+    db = Database(tmp_path / "db.sqlite")
+    db.open()
+    try:
+        db.write_sync(lambda c: c.execute("CREATE TABLE blobs (b BLOB)"))
+        futures = [  # queued at once: the writer never pauses between them
+            db.submit_write(lambda c: c.execute("INSERT INTO blobs VALUES (randomblob(50000))"))
+            for _ in range(200)  # 10 MB
+        ]
+        wal = Path(f"{db.path}-wal")
+        largest = 0
+        for future in futures:
+            future.result()
+            largest = max(largest, wal.stat().st_size)
+        assert largest < 4 * 1024 * 1024  # 10 MB without the restarts
+        deadline = time.monotonic() + 10
+        while wal.stat().st_size > 1024 * 1024 and time.monotonic() < deadline:
+            db.write_sync(lambda c: c.execute("INSERT INTO blobs VALUES (1)"))
+            time.sleep(0.05)
+        assert wal.stat().st_size <= 1024 * 1024
+    finally:
+        db.close()

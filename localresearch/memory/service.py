@@ -48,6 +48,9 @@ _DF_CACHE_SIZE = 50_000
 # (200: better than 50 or 100 on SciFact train); a failing embeddings provider is retried after
 # EMBED_RETRY_S, doubling up to EMBED_RETRY_MAX_S.
 FUSION_DEPTH = 200
+# A pass that added or removed this many chunks leaves many small FTS5 segments: they are merged
+# in the background (searches afterwards take about half the time on SciFact).
+COMPACT_MIN_CHUNKS = 1000
 EMBED_RETRY_S = 15.0
 EMBED_RETRY_MAX_S = 600.0
 
@@ -124,6 +127,7 @@ class MemoryService:
         self.indexer = Indexer(db, memory.chunk_chars, memory.chunk_overlap)
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._compaction: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.last_report: ReindexReport | None = None
         self.indexing = False
@@ -157,6 +161,10 @@ class MemoryService:
         # A pass running in its thread stops at the next file; wait so the DB can close.
         async with self._lock:
             pass
+        if self._compaction is not None:  # stops after its current step
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._compaction
+            self._compaction = None
 
     async def wait_ready(self) -> None:
         """Wait for the first indexing pass after start (tests and benchmarks use this)."""
@@ -209,6 +217,8 @@ class MemoryService:
             finally:
                 self.indexing = False
             self.last_report = report
+            if report.chunks_added + report.chunks_removed >= COMPACT_MIN_CHUNKS:
+                self._compact_soon()
             if report.files_added or report.files_updated or report.files_removed:
                 log.info(
                     "memory index: %s",
@@ -219,6 +229,25 @@ class MemoryService:
                     },
                 )
             return report
+
+    def _compact_soon(self) -> None:
+        """Merge the index's segments in the background (one running at a time)."""
+        if self._stopping or (self._compaction is not None and not self._compaction.done()):
+            return
+
+        async def compact() -> None:
+            started = time.monotonic()
+            try:
+                steps = await asyncio.to_thread(self.indexer.compact)
+            except Exception as exc:  # the database closing under it, say: merged next time
+                log.warning("memory index compaction stopped: %r", exc)
+                return
+            if steps:
+                log.info(
+                    "memory index compacted in %d steps, %.2f s", steps, time.monotonic() - started
+                )
+
+        self._compaction = asyncio.create_task(compact(), name="memory-compaction")
 
     async def reindex(
         self, *, force: bool = False, progress: Callable[[int, int, str], None] | None = None

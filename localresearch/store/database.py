@@ -20,6 +20,9 @@ _STOP = object()
 # The WAL is copied back into the database once it holds this much (SQLite's own default is
 # 1000 pages), by a checkpointer thread rather than inside a writer's COMMIT.
 CHECKPOINT_BYTES = 4 * 1024 * 1024
+# Passive checkpoints never catch up with a long burst of writes, so the WAL only grows: at this
+# size the writer itself checkpoints between two transactions and the WAL starts over.
+WAL_RESTART_BYTES = 64 * 1024 * 1024
 
 
 class DatabaseClosed(RuntimeError):
@@ -60,6 +63,7 @@ class Database:
         self._lock = threading.Lock()
         self._checkpointer: threading.Thread | None = None
         self._committed = threading.Event()  # the WAL may have grown
+        self._checkpointing = threading.Lock()  # one checkpoint at a time
         self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -72,6 +76,8 @@ class Database:
         self._write_conn = connect(self.path)
         apply_migrations(self._write_conn)
         self._write_conn.execute("PRAGMA wal_autocheckpoint=0")
+        # A WAL restarted after a burst is cut back, so its size on disk says how much it holds.
+        self._write_conn.execute(f"PRAGMA journal_size_limit={CHECKPOINT_BYTES}")
         self._closing = False
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, args=(connect(self.path),), name="sqlite-checkpointer"
@@ -134,7 +140,16 @@ class Database:
                 future.set_exception(exc)
             else:
                 future.set_result(result)
-            self._committed.set()
+            self._after_commit(conn)
+
+    def _after_commit(self, conn: sqlite3.Connection) -> None:
+        try:
+            if os.stat(f"{self.path}-wal").st_size >= WAL_RESTART_BYTES:
+                with self._checkpointing:  # a passive checkpoint running would make this busy
+                    conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        except (OSError, sqlite3.Error) as exc:  # the next commit tries again
+            log.warning("database checkpoint failed: %s", exc)
+        self._committed.set()
 
     def _checkpoint_loop(self, conn: sqlite3.Connection) -> None:
         wal = f"{self.path}-wal"
@@ -145,9 +160,11 @@ class Database:
                 if self._closing:
                     return
                 try:
-                    if os.stat(wal).st_size < CHECKPOINT_BYTES:
+                    size = os.stat(wal).st_size
+                    if size < CHECKPOINT_BYTES:
                         continue
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    with self._checkpointing:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except (OSError, sqlite3.Error) as exc:  # the next commit tries again
                     log.warning("database checkpoint failed: %s", exc)
         finally:
