@@ -230,9 +230,14 @@ class MemoryService:
                 )
             return report
 
+    @property
+    def compacting(self) -> bool:
+        """Whether segments are being merged after a big pass (searches are slower meanwhile)."""
+        return self._compaction is not None and not self._compaction.done()
+
     def _compact_soon(self) -> None:
         """Merge the index's segments in the background (one running at a time)."""
-        if self._stopping or (self._compaction is not None and not self._compaction.done()):
+        if self._stopping or self.compacting:
             return
 
         async def compact() -> None:
@@ -504,6 +509,7 @@ class MemoryService:
                 "last_indexed": last_indexed,
                 "database_size_bytes": size,
                 "indexing": self.indexing,
+                "compacting": self.compacting,
             },
             "sources": [source.to_dict() for source in await self.sources()],
             "last_reindex": self.last_report.to_dict() if self.last_report else None,
