@@ -14,7 +14,7 @@ from localresearch.providers.base import (
     ToolCall,
     Usage,
 )
-from localresearch.providers.http import HTTPProvider, LineReader
+from localresearch.providers.http import HTTPProvider, LineReader, release
 from localresearch.providers.prompt import prompt_messages
 
 API_VERSION = "2023-06-01"
@@ -135,10 +135,11 @@ class AnthropicProvider(HTTPProvider):
                 elif kind == "message_stop":
                     stopped = True
                     break
+            if not stopped:
+                raise self._fail("the stream ended before the reply was complete (no message_stop)")
+            await release(response)
         finally:
-            response.close()
-        if not stopped:
-            raise self._fail("the stream ended before the reply was complete (no message_stop)")
+            response.close()  # a no-op once released; a cut, failed or cancelled stream closes
         yield Usage(prompt_tokens, completion_tokens)
 
     def _tool_call(self, block: dict[str, Any]) -> ToolCall:

@@ -14,7 +14,7 @@ from localresearch.providers.base import (
     ToolCall,
     Usage,
 )
-from localresearch.providers.http import HTTPProvider, LineReader
+from localresearch.providers.http import HTTPProvider, LineReader, release
 from localresearch.providers.prompt import prompt_messages
 
 
@@ -106,10 +106,11 @@ class OllamaProvider(HTTPProvider):
                 if obj.get("done"):
                     final = obj
                     break
+            if final is None:
+                raise self._fail("the stream ended before the reply was complete (no done message)")
+            await release(response)
         finally:
-            response.close()
-        if final is None:
-            raise self._fail("the stream ended before the reply was complete (no done message)")
+            response.close()  # a no-op once released; a cut, failed or cancelled stream closes
         yield Usage(int(final.get("prompt_eval_count") or 0), int(final.get("eval_count") or 0))
 
     async def list_models(self) -> list[str]:

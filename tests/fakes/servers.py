@@ -30,6 +30,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: Any
+    connection: int = 0  # which accepted connection carried it: 1, 2, … (equal means reused)
 
 
 class FakeServer:
@@ -40,6 +41,7 @@ class FakeServer:
         self.requests: list[Seen] = []
         self.disconnects = 0
         self.completed = 0
+        self.connections: list[asyncio.BaseTransport] = []  # held, so no identity is reused
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -67,7 +69,10 @@ class FakeServer:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw
-        self.requests.append(Seen(request.method, request.path, dict(request.headers), body))
+        connection = self._connection(request)
+        self.requests.append(
+            Seen(request.method, request.path, dict(request.headers), body, connection)
+        )
         queue = self.replies.get(request.path) or []
         if not queue:
             return web.json_response({"error": f"no reply queued for {request.path}"}, status=404)
@@ -93,6 +98,17 @@ class FakeServer:
             self.disconnects += 1
             raise
         return response
+
+    def _connection(self, request: web.Request) -> int:
+        """Number the connection a request came on, so tests can tell reuse from a new one."""
+        transport = request.transport
+        if transport is None:  # the client already hung up
+            return 0
+        for number, seen in enumerate(self.connections, 1):
+            if seen is transport:
+                return number
+        self.connections.append(transport)
+        return len(self.connections)
 
     async def _pause(self, request: web.Request, seconds: float) -> None:
         """Sleep, but notice at once when the client hangs up (as a real server would)."""
