@@ -381,6 +381,7 @@ async def test_a_big_pass_leaves_one_merged_index_behind(service_factory, tmp_pa
     assert report.chunks_added == COMPACT_MIN_CHUNKS + 200
     assert memory.compacting and memory._compaction is not None  # merging in the background
     await memory._compaction
+    assert os.stat(f"{memory.db.path}-wal").st_size == 0  # copied back, nothing left over
     assert not await memory.db.write(merges_left)
     assert not (await memory.stats())["index"]["compacting"]
     assert [h.file for h in await memory.search("word7 alpha", limit=1)] == ["n0007.md"]

@@ -164,3 +164,21 @@ def test_a_long_burst_of_writes_cannot_grow_the_wal_without_bound(
         assert wal.stat().st_size <= 1024 * 1024
     finally:
         db.close()
+
+
+def test_truncate_wal_copies_everything_back(tmp_path: Path) -> None:
+    db = Database(tmp_path / "db.sqlite")
+    db.open()
+    try:
+        db.write_sync(lambda c: c.execute("CREATE TABLE t (x BLOB)"))
+        db.write_sync(lambda c: c.execute("INSERT INTO t VALUES (randomblob(300000))"))
+        wal = Path(f"{db.path}-wal")
+        assert wal.stat().st_size > 300000
+        db.truncate_wal()
+        assert wal.stat().st_size == 0
+        assert db.read_sync(lambda c: c.execute("SELECT length(x) FROM t").fetchone()[0]) == 300000
+        db.write_sync(lambda c: c.execute("INSERT INTO t VALUES (1)"))  # writes go on after it
+    finally:
+        db.close()
+    with pytest.raises(Exception, match="not open"):
+        db.truncate_wal()

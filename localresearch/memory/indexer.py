@@ -486,6 +486,8 @@ class Indexer:
             if not self.db.write_sync(step):
                 break
             steps += 1
+        if steps:  # the merge rewrote the index: copy it back, leave no big WAL behind
+            self.db.truncate_wal()
         return steps
 
     def remove_source(self, source: str) -> int:

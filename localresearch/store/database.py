@@ -125,17 +125,20 @@ class Database:
             item = self._queue.get()
             if item is _STOP:
                 return
-            fn, future = item
+            fn, future, in_transaction = item
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                if not in_transaction:
                     result = fn(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = fn(conn)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
             except BaseException as exc:
                 future.set_exception(exc)
             else:
@@ -176,8 +179,28 @@ class Database:
         with self._lock:
             if self._writer is None:
                 raise DatabaseClosed("database is not open")
-            self._queue.put((fn, future))
+            self._queue.put((fn, future, True))
         return future
+
+    def truncate_wal(self) -> None:
+        """Copy the whole WAL back and cut it to nothing (after a big merge, say: readers then
+        read the database file alone, and the size on disk is the data's). Waits at most a
+        second for readers; if they hold on, the WAL stays for the next checkpoint."""
+
+        def truncate(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA busy_timeout=1000")
+            try:
+                with self._checkpointing:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                conn.execute("PRAGMA busy_timeout=30000")
+
+        future: Future[None] = Future()
+        with self._lock:
+            if self._writer is None:
+                raise DatabaseClosed("database is not open")
+            self._queue.put((truncate, future, False))
+        future.result()
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` in one write transaction and await its result."""
