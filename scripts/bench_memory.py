@@ -209,13 +209,19 @@ def to_run(results: list[dict[str, Any]]) -> dict[str, float]:
     return dict(list(scores.items())[:100])
 
 
-def embeddings_env(provider: str, model: str) -> dict[str, str]:
+def embeddings_env(
+    provider: str, model: str, weight: float | None = None, floor: float | None = None
+) -> dict[str, str]:
     """Daemon settings for `--embeddings` (e.g. local: needs the embeddings-local extra)."""
     if not provider or provider == "none":
         return {}
     env = {"LOCALRESEARCH_MEMORY__EMBEDDINGS__PROVIDER": provider}
     if model:
         env["LOCALRESEARCH_MEMORY__EMBEDDINGS__MODEL"] = model
+    if weight is not None:  # per-model fusion settings (docs/memory.md), else the defaults
+        env["LOCALRESEARCH_MEMORY__EMBEDDINGS__VECTOR_WEIGHT"] = str(weight)
+    if floor is not None:
+        env["LOCALRESEARCH_MEMORY__EMBEDDINGS__SIMILARITY_FLOOR"] = str(floor)
     return env
 
 
@@ -441,7 +447,8 @@ def main() -> None:
     parser.add_argument(
         "--vectors",
         type=Path,
-        help="with --tune: .npz cache of MiniLM vectors for the fusion grid (made if missing)",
+        help="with --tune: .npz cache of the local model's vectors for the fusion grid (made if"
+        " missing; --embeddings-model picks the model)",
     )
     parser.add_argument(
         "--index-runs",
@@ -459,6 +466,8 @@ def main() -> None:
         help="[memory.embeddings] provider for the dataset run: none (default), local, ollama...",
     )
     parser.add_argument("--embeddings-model", default="", help="its model (default: provider's)")
+    parser.add_argument("--vector-weight", type=float, help="memory.embeddings.vector_weight")
+    parser.add_argument("--similarity-floor", type=float, help="memory.embeddings.similarity_floor")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         work = args.work or Path(tmp)
@@ -466,9 +475,14 @@ def main() -> None:
             tune(args.dataset, work / "tune")
             from tune_memory import tune_ranking
 
-            tune_ranking(args.dataset, work / "tune", args.vectors, DEFAULT_LENGTH_PRIOR)
+            tune_ranking(
+                args.dataset, work / "tune", args.vectors, DEFAULT_LENGTH_PRIOR,
+                args.embeddings_model,
+            )  # fmt: skip
         elif args.dataset:
-            extra = embeddings_env(args.embeddings, args.embeddings_model)
+            extra = embeddings_env(
+                args.embeddings, args.embeddings_model, args.vector_weight, args.similarity_floor
+            )
             runs = 1 if extra else args.index_runs  # embedding the corpus 5 times: no
             bench_dataset(args.dataset, work / "dataset", args.split, extra, runs)
         if args.scale_chunks:

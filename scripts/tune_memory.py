@@ -5,11 +5,12 @@ parser and planner, so a configuration costs seconds. Choices are made on `qrels
 test is printed beside it, never used to choose.
 
 - length prior: BM25 times (chunk chars / 1000) ** exponent, re-scored over the top 2 x limit.
-- fusion (with `--vectors FILE`): BM25 (with the chosen prior) and cosine similarity of
-  all-MiniLM-L6-v2 vectors, fused by reciprocal rank fusion or by a convex combination of
-  normalised scores (BM25 / its best; cosine rescaled from a floor to its best). The vectors
-  of every chunk and query are computed once (sentence-transformers, the `embeddings-local`
-  extra, ~20 min on one CPU core) and cached in FILE (.npz).
+- fusion (with `--vectors FILE`): BM25 (with the chosen prior) and cosine similarity of the
+  local model's vectors (all-MiniLM-L6-v2, or `--embeddings-model PATH`), fused by reciprocal
+  rank fusion or by a convex combination of normalised scores (BM25 / its best; cosine rescaled
+  from a floor to its best). The vectors of every chunk and query are computed once
+  (sentence-transformers, the `embeddings-local` extra; MiniLM ~20 min on one CPU core,
+  bge-small ~1 h) and cached in FILE (.npz): one file per model.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def length_grid(grid: Grid, limit: int = 10) -> None:
             print(f"{exponent:5.3f} | {window:3d} | {grid.score(rank)}")
 
 
-def _vectors(grid: Grid, path: Path) -> tuple[Any, dict[str, Any]]:
+def _vectors(grid: Grid, path: Path, model_path: str = "") -> tuple[Any, dict[str, Any]]:
     import numpy as np
 
     if not path.exists():
@@ -117,7 +118,7 @@ def _vectors(grid: Grid, path: Path) -> tuple[Any, dict[str, Any]]:
 
         from localresearch.memory.embeddings import _default_local_model
 
-        model = SentenceTransformer(_default_local_model(), device="cpu")
+        model = SentenceTransformer(model_path or _default_local_model(), device="cpu")
         started = time.perf_counter()
         qids = list(grid.queries)
         qv = model.encode([grid.queries[q] for q in qids], normalize_embeddings=True)
@@ -130,10 +131,10 @@ def _vectors(grid: Grid, path: Path) -> tuple[Any, dict[str, Any]]:
     return data["cv"], dict(zip(data["qids"], data["qv"], strict=True))
 
 
-def fusion_grid(grid: Grid, vectors: Path, exponent: float) -> None:
+def fusion_grid(grid: Grid, vectors: Path, exponent: float, model: str = "") -> None:
     import numpy as np
 
-    chunks, queries = _vectors(grid, vectors)
+    chunks, queries = _vectors(grid, vectors, model)
     for depth in (100, 200, 400):
         lexical = {q: grid.prior(grid.bm25(t, depth), exponent) for q, t in grid.queries.items()}
         dense: dict[str, Ranked] = {}
@@ -153,8 +154,10 @@ def _fusions(grid: Grid, label: str, lexical: dict[str, Ranked], dense: dict[str
             return fuse([[r for r, _ in lexical[qid]], [r for r, _ in dense[qid]]], k)
 
         print(f"{label} RRF k={k} {grid.score(rrf)}")
-    for floor in (0.0, 0.2, 0.25, 0.3, 0.35, 0.4):
-        for weight in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
+    # Floors up to 0.7: models differ in what unrelated texts score (MiniLM ~0.1-0.3, bge-small
+    # ~0.4-0.6); bge-small's best weight is 0.8 (0.95 and 1.0 lost on train, as did floor 0.75).
+    for floor in (0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7):
+        for weight in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9):
 
             def convex(qid: str, w: float = weight, f: float = floor) -> Ranked:
                 return combine(lexical[qid], dense[qid], w, f)
@@ -163,8 +166,10 @@ def _fusions(grid: Grid, label: str, lexical: dict[str, Ranked], dense: dict[str
             print(f"{label} convex, cosine floor {floor}, vector weight {weight}: {result}")
 
 
-def tune_ranking(dataset: Path, work: Path, vectors: Path | None, exponent: float) -> None:
+def tune_ranking(
+    dataset: Path, work: Path, vectors: Path | None, exponent: float, model: str = ""
+) -> None:
     grid = Grid(dataset, work)
     length_grid(grid)
     if vectors is not None:
-        fusion_grid(grid, vectors, exponent)
+        fusion_grid(grid, vectors, exponent, model)
