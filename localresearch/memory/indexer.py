@@ -354,7 +354,8 @@ class Indexer:
                 jobs = [job(found) for _, found in group]
                 pool = self._pool
                 if pool is None or not all(f.done() for f in self._warm):
-                    self.prepared_here += len(jobs)
+                    if pool is not None:
+                        self.prepared_here += len(jobs)
                     yield from zip(group, prepare_files(jobs), strict=True)
                     continue
                 in_flight.append((group, jobs, pool.submit(prepare_files, jobs)))

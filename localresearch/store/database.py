@@ -175,11 +175,14 @@ class Database:
 
     def submit_write(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
         """Queue `fn(conn)` to run in one transaction on the writer thread."""
+        return self._enqueue(fn, in_transaction=True)
+
+    def _enqueue(self, fn: Callable[[sqlite3.Connection], T], *, in_transaction: bool) -> Future[T]:
         future: Future[T] = Future()
         with self._lock:
             if self._writer is None:
                 raise DatabaseClosed("database is not open")
-            self._queue.put((fn, future, True))
+            self._queue.put((fn, future, in_transaction))
         return future
 
     def truncate_wal(self) -> None:
@@ -195,12 +198,7 @@ class Database:
             finally:
                 conn.execute("PRAGMA busy_timeout=30000")
 
-        future: Future[None] = Future()
-        with self._lock:
-            if self._writer is None:
-                raise DatabaseClosed("database is not open")
-            self._queue.put((truncate, future, False))
-        future.result()
+        self._enqueue(truncate, in_transaction=False).result()
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(conn)` in one write transaction and await its result."""
