@@ -373,10 +373,6 @@ def suffix_of(path: str) -> str:
     return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
 
 
-def is_supported(path: Path | str) -> bool:
-    return suffix_of(str(path)) in SUPPORTED_SUFFIXES
-
-
 def extract_blocks(path: Path | str, data: bytes) -> list[Block]:
     """Blocks of a file's content, chosen by its suffix (raises InvalidRequest if unsupported)."""
     suffix = suffix_of(str(path))
