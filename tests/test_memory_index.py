@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import random
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -385,3 +387,67 @@ async def test_a_big_pass_leaves_one_merged_index_behind(service_factory, tmp_pa
     assert not await memory.db.write(merges_left)
     assert not (await memory.stats())["index"]["compacting"]
     assert [h.file for h in await memory.search("word7 alpha", limit=1)] == ["n0007.md"]
+
+
+async def test_rare_term_candidates_are_scored_on_every_query_term(
+    service_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Only chunks with a rarer term are scored, but on all the query's terms: the same scores
+    as BM25 of the whole OR-query, restricted to those chunks."""
+    rng = random.Random(7)
+    common, rare = ["alpha", "beta", "gamma"], ["platypus", "quokka"]
+    files = {}
+    for i in range(400):  # the rare words are in 2.5% of the chunks, the common ones in most
+        words = [rng.choice(common) for _ in range(rng.randint(0, 5))]
+        if i % 40 == 0:
+            words += [rng.choice(rare) for _ in range(rng.randint(1, 3))]
+        words += [f"filler{i}"] * rng.randint(1, 30)  # distinct lengths: no ties
+        rng.shuffle(words)
+        files[f"n{i:03d}.md"] = " ".join(words) + "\n"
+    _tree(tmp_path / "notes", files)
+    memory = await service_factory(length_prior=0.0)  # plain BM25, to compare exactly
+    await memory.add_source(str(tmp_path / "notes"))
+    await memory.reindex()
+
+    def reference(conn: object) -> list[tuple[int, float]]:
+        sql = (
+            "SELECT rowid, bm25(memory_fts, 1.0, 1.0) FROM memory_fts WHERE memory_fts MATCH ?"
+            " AND rowid IN (SELECT rowid FROM memory_fts WHERE memory_fts MATCH ?)"
+        )
+        every, rarer = " OR ".join(common + rare), " OR ".join(rare)
+        return [(r[0], -r[1]) for r in conn.execute(sql, (every, rarer))]  # type: ignore[attr-defined]
+
+    expected = dict(await memory.db.read(reference))
+    hits = await memory.search("alpha beta platypus quokka gamma", limit=100)
+    assert len(expected) == 10
+    assert {h.chunk_id: h.score for h in hits} == pytest.approx(expected)
+    assert [h.score for h in hits] == pytest.approx(sorted(expected.values(), reverse=True))
+    with_common = [h for h in hits if any(w in h.content.split() for w in common)]
+    assert 0 < len(with_common) < len(hits)  # both halves of the plan found chunks
+
+
+async def test_quick_searches_run_on_the_loop_slow_ones_on_reader_threads(service_factory) -> None:  # type: ignore[no-untyped-def]
+    """A thread hand-off costs more than a quick search; a slow one must not hold the loop."""
+    from localresearch.memory.service import INLINE_SEARCH_S
+
+    memory = await service_factory()
+    threads: list[str] = []
+    read_sync = memory.db.read_sync
+
+    def recording(fn):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return read_sync(fn)
+
+    memory.db.read_sync = recording
+    assert memory._search_seconds == float("inf")  # nothing measured yet: a reader thread
+    await memory.search("long-term notes")
+    assert threads[-1].startswith("sqlite-reader")
+    measured = memory._search_seconds
+    assert 0 < measured < 1  # its SQL time was measured
+    memory._search_seconds = INLINE_SEARCH_S / 2  # recent searches were quick (kept steady here)
+    await memory.search("long-term notes")
+    assert threads[-1] == threading.current_thread().name  # on the event loop's thread
+    assert memory._search_seconds != INLINE_SEARCH_S / 2  # and measured there too
+    memory._search_seconds = 10 * INLINE_SEARCH_S  # as after slow searches (a big, cold index)
+    hits = await memory.search("long-term notes")
+    assert threads[-1].startswith("sqlite-reader") and hits

@@ -11,7 +11,7 @@ import pytest
 from localresearch.config.loader import ConfigError, set_value
 from localresearch.errors import InvalidRequest
 from localresearch.memory.query import build_match, by_budget, parse_terms
-from localresearch.memory.rerank import length_prior, rerank
+from localresearch.memory.rerank import length_factor, rerank
 from localresearch.memory.schema import MIGRATIONS
 from localresearch.memory.types import SearchHit
 
@@ -86,17 +86,14 @@ def test_migration_002_keeps_indexed_chunks() -> None:
     assert columns == ["id", "file_id", "line_start", "line_end"]
 
 
-def _hit(chunk_id: int, score: float, content: str) -> SearchHit:
-    return SearchHit("f.md", "/f.md", content, score, 1, 1, "", chunk_id)
-
-
 def test_length_prior_lifts_longer_chunks_a_little() -> None:
-    hits = [_hit(1, 10.0, "x" * 200), _hit(2, 9.5, "x" * 2000), _hit(3, 5.0, "x" * 4000)]
-    ranked = length_prior(hits, 0.15)
+    hits = [(1, 10.0, 200), (2, 9.5, 2000), (3, 5.0, 4000)]  # chunk, BM25, characters
+    scored = {chunk: bm25 * length_factor(chars, 0.15) for chunk, bm25, chars in hits}
     # 2 (10x longer) overtakes 1, but 3 (half the BM25 score) stays last.
-    assert [h.chunk_id for h in ranked] == [2, 1, 3]
-    assert ranked[0].score == pytest.approx(9.5 * 2.0**0.15)
-    assert length_prior(hits, 0.0) == hits
+    assert sorted(scored, key=scored.__getitem__, reverse=True) == [2, 1, 3]
+    assert scored[2] == pytest.approx(9.5 * 2.0**0.15)
+    assert length_factor(1000, 0.15) == 1.0
+    assert length_factor(123, 0.0) == length_factor(0, 0.0) == 1.0
 
 
 def test_length_prior_setting_is_validated(tmp_path: Path) -> None:

@@ -22,20 +22,10 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def length_prior(hits: list[SearchHit], exponent: float) -> list[SearchHit]:
-    """BM25 times (chunk length / 1000 chars) ** exponent, re-sorted: softens FTS5's fixed
-    length normalisation (b = 0.75), which over-penalises long passages (SciFact train)."""
-    if exponent <= 0 or not hits:
-        return hits
-    scaled = [
-        dataclasses.replace(
-            hit,
-            score=hit.score
-            * (max(len(hit.heading) + len(hit.content), 1) / LENGTH_PIVOT_CHARS) ** exponent,
-        )
-        for hit in hits
-    ]
-    return sorted(scaled, key=lambda h: h.score, reverse=True)
+def length_factor(chars: int, exponent: float) -> float:
+    """What a chunk's BM25 is multiplied by: (chars / 1000) ** exponent, which softens FTS5's
+    fixed length normalisation (b = 0.75) that over-penalises long passages (SciFact train)."""
+    return float((max(chars, 1) / LENGTH_PIVOT_CHARS) ** exponent)
 
 
 def rerank(

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from localresearch.config import Config
 from localresearch.errors import Conflict, InvalidRequest, NotFound, ProviderError
@@ -25,23 +27,26 @@ from localresearch.memory.embeddings import (
 )
 from localresearch.memory.indexer import Indexer, Progress, ReindexReport, SourceSpec
 from localresearch.memory.query import by_budget, parse_terms
-from localresearch.memory.rerank import length_prior, rerank
+from localresearch.memory.rerank import length_factor, rerank
 from localresearch.memory.schema import RANK_WEIGHTS
 from localresearch.memory.types import SearchHit
 from localresearch.paths import Paths
 from localresearch.store import Database
 from localresearch.workspace import ensure_workspace, workspace_dir
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MAX_LIMIT = 1000
 # Query planning, measured on SciFact (scripts/bench_memory.py, docs/memory.md): BM25 is computed
 # only for candidate chunks that contain one of the query's rarer terms (document frequency at
 # most RARE_TERM_FRACTION of the chunks, postings within MAX_CANDIDATE_ROWS), but scored on all
-# its terms: same nDCG@10 as scoring every match, a fraction of the work. On huge indexes the
-# most common terms are left out so that matching stays within MAX_MATCH_ROWS postings.
+# its terms: same nDCG@10 as scoring every match, a fraction of the work. Each candidate costs
+# ~2.5 us of bm25(); 700 is the smallest budget with the best train nDCG@10 (650: -0.0006).
+# On huge indexes the most common terms are left out so that matching stays within
+# MAX_MATCH_ROWS postings.
 RARE_TERM_FRACTION = 0.05
-MAX_CANDIDATE_ROWS = 1_000
+MAX_CANDIDATE_ROWS = 700
 MAX_MATCH_ROWS = 10_000
 _DF_CACHE_SIZE = 50_000
 # Semantic search: BM25 and cosine each give their best FUSION_DEPTH chunks to score fusion
@@ -51,6 +56,11 @@ FUSION_DEPTH = 200
 # A pass that added or removed this many chunks leaves many small FTS5 segments: they are merged
 # in the background (searches afterwards take about half the time on SciFact).
 COMPACT_MIN_CHUNKS = 1000
+# Handing a search to a reader thread costs 0.3-0.5 ms here (the thread's wake-up, then the
+# event loop's), some 15% of a SciFact search. While recent searches have taken at most
+# INLINE_SEARCH_S of SQL, searches run on the event loop; once they take longer (a big index,
+# a cold cache), they go to the reader pool, so the loop is never held up for long.
+INLINE_SEARCH_S = 0.005
 EMBED_RETRY_S = 15.0
 EMBED_RETRY_MAX_S = 600.0
 
@@ -63,15 +73,22 @@ JOIN memory_chunks AS c ON c.id = hits.rowid
 JOIN memory_files AS f ON f.id = c.file_id
 ORDER BY hits.score
 """
-# `+rowid` keeps the candidate filter out of FTS5's planner: it filters the matched rows, and
-# bm25() runs only on the rows that pass; the text is read for the top rows only.
+# Candidates are the chunks with a rarer term (C); the query's other terms (K) only add to their
+# score. They are scored in two parts, each chunk once: those that also have a K term, matched
+# as `(C) AND (K)`, where FTS5 skips through K's long posting lists to the candidates instead of
+# walking them; then the rest, matched as `C` (K would score zero there). The scores are those
+# of BM25 over `C OR K`, restricted to the candidates.
 _CANDIDATE_SQL = f"""
+WITH both_ AS MATERIALIZED (
+    SELECT rowid, bm25(memory_fts, {RANK_WEIGHTS[0]}, {RANK_WEIGHTS[1]}) AS score
+    FROM memory_fts WHERE memory_fts MATCH ?)
 SELECT hits.rowid AS id, t.heading, t.content, hits.score, c.line_start, c.line_end,
        f.rel, f.path, f.mtime_ns
-FROM (SELECT rowid, bm25(memory_fts, {RANK_WEIGHTS[0]}, {RANK_WEIGHTS[1]}) AS score
+FROM (SELECT rowid, score FROM both_
+      UNION ALL
+      SELECT rowid, bm25(memory_fts, {RANK_WEIGHTS[0]}, {RANK_WEIGHTS[1]}) AS score
       FROM memory_fts
-      WHERE memory_fts MATCH ?
-        AND +rowid IN (SELECT rowid FROM memory_fts WHERE memory_fts MATCH ?)
+      WHERE memory_fts MATCH ? AND +rowid NOT IN (SELECT rowid FROM both_)
       ORDER BY score LIMIT ?) AS hits
 JOIN memory_fts AS t ON t.rowid = hits.rowid
 JOIN memory_chunks AS c ON c.id = hits.rowid
@@ -134,6 +151,7 @@ class MemoryService:
         self._stopping = False
         self._df: dict[str, int] = {}
         self._chunk_total: int | None = None
+        self._search_seconds = math.inf  # recent searches' SQL time (decaying average)
         self.embedder: Embedder | None = None
         self.embed_error: str | None = None
         self._vectors: VectorIndex | None = None
@@ -312,24 +330,45 @@ class MemoryService:
             scored, candidates = self._plan(conn, terms)
             if not scored:
                 return []
-            match = " OR ".join(scored)
             if candidates == scored:
-                return conn.execute(_SEARCH_SQL, (match, fetch)).fetchall()
-            args = (match, " OR ".join(candidates), fetch)
+                return conn.execute(_SEARCH_SQL, (" OR ".join(scored), fetch)).fetchall()
+            rare = " OR ".join(candidates)
+            others = " OR ".join(t for t in scored if t not in candidates)
+            args = (f"({rare}) AND ({others})", rare, fetch)
             return conn.execute(_CANDIDATE_SQL, args).fetchall()
 
         try:
-            rows = await self.db.read(read)
+            rows = await self._read_search(read)
         except sqlite3.OperationalError as exc:  # never expected: terms are always quoted
             log.warning("memory search failed for %r: %s", query, exc)
             raise InvalidRequest(f"Could not search for this query: {exc}") from None
-        hits = length_prior([_hit(row) for row in rows], memory.length_prior)
+        hits = [_hit(row, memory.length_prior) for row in rows]
+        if memory.length_prior > 0:
+            hits.sort(key=attrgetter("score"), reverse=True)
         mtimes = {row["id"]: row["mtime_ns"] / 1e9 for row in rows}
         if self.embedder is not None:
             hits = await self._fuse(query, hits, fetch, mtimes)
         if reranking:
             hits = rerank(hits, mtimes, memory.recency_weight, memory.mmr_lambda, time.time())
         return hits[:limit]
+
+    async def _read_search(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a search's SQL where it costs least: on the loop while searches are quick."""
+
+        def timed(conn: sqlite3.Connection) -> T:
+            started = time.perf_counter()
+            try:
+                return read(conn)
+            finally:
+                elapsed = time.perf_counter() - started
+                previous = self._search_seconds
+                self._search_seconds = (
+                    elapsed if math.isinf(previous) else 0.8 * previous + 0.2 * elapsed
+                )
+
+        if self._search_seconds <= INLINE_SEARCH_S:
+            return self.db.read_sync(timed)  # bounded: a few milliseconds of SQL
+        return await self.db.read(timed)
 
     async def _fuse(
         self, query: str, hits: list[SearchHit], depth: int, mtimes: dict[int, float]
@@ -529,14 +568,18 @@ class MemoryService:
         }
 
 
-def _hit(row: sqlite3.Row) -> SearchHit:
+def _hit(row: sqlite3.Row, length_prior: float = 0.0) -> SearchHit:
+    heading, content = row["heading"], row["content"]
+    score = -float(row["score"])
+    if length_prior > 0:
+        score *= length_factor(len(heading) + len(content), length_prior)
     return SearchHit(
         file=row["rel"],
         path=row["path"],
-        content=row["content"],
-        score=-float(row["score"]),
+        content=content,
+        score=score,
         line_start=row["line_start"],
         line_end=row["line_end"],
-        heading=row["heading"],
+        heading=heading,
         chunk_id=row["id"],
     )
