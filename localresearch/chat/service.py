@@ -64,6 +64,9 @@ class Turn:
     include_memory: bool = True
     history: list[Message] = field(default_factory=list)
     record: bool = True  # append the exchange to the day's log
+    # Set once the model request has left (or the answer began, or failed): a streaming
+    # route writes to its client only after that, so as not to delay the model.
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def model(self) -> str:
@@ -229,6 +232,8 @@ class ChatService:
             log.exception("chat stream failed")
             message = "Internal error while answering (details are in the daemon log)"
             yield Event("error", {"code": "internal_error", "message": message})
+        finally:
+            turn.sent.set()
 
     async def _retrieve(self, turn: Turn) -> list[SearchHit]:
         if not turn.include_memory or self.memory is None:
@@ -268,6 +273,7 @@ class ChatService:
                 tools=toolbox.specs() if round_no < MAX_TOOL_ROUNDS else [],
                 context=hits,
                 retrieved=turn.include_memory and self.memory is not None,
+                on_sent=turn.sent.set,
             )
             source = (
                 turn.provider.stream(request)
@@ -278,6 +284,7 @@ class ChatService:
             text: list[str] = []
             async with closing_stream(source) as items:
                 async for item in items:
+                    turn.sent.set()  # for providers that do not say when their request left
                     if isinstance(item, TextChunk):
                         text.append(item.text)
                         yield Event("delta", {"text": item.text})

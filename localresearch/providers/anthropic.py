@@ -92,7 +92,9 @@ class AnthropicProvider(HTTPProvider):
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        response = await self.request("POST", "/v1/messages", self.payload(request))
+        response = await self.request(
+            "POST", "/v1/messages", self.payload(request), on_sent=request.on_sent
+        )
         reader = LineReader(self, response)
         prompt_tokens = completion_tokens = 0
         blocks: dict[int, dict[str, Any]] = {}

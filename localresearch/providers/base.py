@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -87,6 +87,9 @@ class ChatRequest:
     # The caller already searched memory: `context` is all there is (maybe nothing), so
     # providers that retrieve for themselves (builtin) must not search again.
     retrieved: bool = False
+    # Called once the request has left for the model (HTTP providers): the daemon waits for it
+    # before writing to its own client, which would otherwise delay the model's start.
+    on_sent: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)

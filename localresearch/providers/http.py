@@ -8,7 +8,8 @@ import email.utils
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import aiohttp
@@ -113,6 +114,17 @@ async def release(response: aiohttp.ClientResponse) -> None:
     response.release()
 
 
+async def _request_sent(
+    session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    params: aiohttp.TraceRequestChunkSentParams,
+) -> None:
+    """aiohttp calls this just before it writes a body chunk (the request's headers go with it)."""
+    on_sent = context.trace_request_ctx
+    if on_sent is not None:
+        on_sent()
+
+
 class HTTPProvider(Provider):
     """Base of the providers that talk to a server over HTTP."""
 
@@ -151,7 +163,9 @@ class HTTPProvider(Provider):
                 connect=self.options.connect_timeout,
                 sock_connect=self.options.connect_timeout,
             )
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            tracing = aiohttp.TraceConfig()
+            tracing.on_request_chunk_sent.append(_request_sent)
+            self._session = aiohttp.ClientSession(timeout=timeout, trace_configs=[tracing])
         return self._session
 
     async def close(self) -> None:
@@ -163,10 +177,16 @@ class HTTPProvider(Provider):
         return ProviderError(f"{self.id}: {self.redact(message)}")
 
     async def request(
-        self, method: str, path: str, payload: Any = None, *, wait: float | None = None
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        *,
+        wait: float | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> aiohttp.ClientResponse:
         """Send one request, retrying 429/503 and connection failures with backoff; the caller
-        owns the (2xx) response and must close it."""
+        owns the (2xx) response and must close it. `on_sent` runs as the body leaves."""
         url = f"{self.base_url}{path}"
         attempts = max(0, self.options.max_retries) + 1
         wait = wait if wait is not None else self.options.first_token_timeout
@@ -175,7 +195,7 @@ class HTTPProvider(Provider):
             try:
                 async with asyncio.timeout(wait):
                     response = await self.session().request(
-                        method, url, json=payload, headers=self.headers()
+                        method, url, json=payload, headers=self.headers(), trace_request_ctx=on_sent
                     )
             except TimeoutError:
                 raise self._fail(f"no response from {url} within {wait:g} s") from None

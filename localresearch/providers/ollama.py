@@ -71,7 +71,9 @@ class OllamaProvider(HTTPProvider):
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
-        response = await self.request("POST", "/api/chat", self.payload(request))
+        response = await self.request(
+            "POST", "/api/chat", self.payload(request), on_sent=request.on_sent
+        )
         reader = LineReader(self, response)
         final: dict[str, Any] | None = None
         calls = 0

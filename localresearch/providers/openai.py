@@ -101,7 +101,7 @@ class OpenAIProvider(HTTPProvider):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         response = await self.request(
-            "POST", "/chat/completions", self.payload(request, stream=True)
+            "POST", "/chat/completions", self.payload(request, stream=True), on_sent=request.on_sent
         )
         reader = LineReader(self, response)
         calls: dict[int, dict[str, str]] = {}
