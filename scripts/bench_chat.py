@@ -209,6 +209,9 @@ def main() -> None:
     parser.add_argument("--every-ms", type=float, default=1.0, help="time between chunks")
     parser.add_argument("--concurrent", type=int, default=200, help="simultaneous streaming chats")
     parser.add_argument("--include-memory", action="store_true", help="retrieve memory context")
+    parser.add_argument(
+        "--asyncio-loop", action="store_true", help="the daemon on asyncio's loop, not uvloop"
+    )
     parser.add_argument("--model-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.model_server:
@@ -227,7 +230,7 @@ def main() -> None:
     (home / "config.toml").write_text(
         f'[llm]\nprovider = "openai"\nbase_url = "{base_url}"\nmodel = "paced"\n'
         "[heartbeat]\nenabled = false\n[memory]\nwatch = false\n[server]\nlog_level = "
-        '"warning"\n',
+        f'"warning"\nuvloop = {str(not args.asyncio_loop).lower()}\n',
         encoding="utf-8",
     )
     research = [sys.executable, "-m", "localresearch"]
@@ -286,6 +289,7 @@ def run(args: argparse.Namespace, port: int) -> None:
     loop.close()
 
     print(f"model: first token {args.first_ms} ms, {args.chunks} chunks every {args.every_ms} ms")
+    print(f"daemon event loop: {'asyncio' if args.asyncio_loop else 'uvloop (where installed)'}")
     print(f"{args.runs} sequential chats per path, include_memory={args.include_memory}\n")
     print(f"{'':30}{'p50':>12}{'p90':>12}{'p99':>12}")
     for name, values in (

@@ -59,6 +59,20 @@ def test_restart_changes_pid_and_logs_are_written(daemon: DaemonHandle) -> None:
     assert "listening on" in logs.stdout and "stopped" in logs.stdout
 
 
+@pytest.mark.parametrize("setting", ["true", "false"])
+def test_daemon_runs_on_uvloop_unless_turned_off(daemon_env: DaemonHandle, setting: str) -> None:
+    pytest.importorskip("uvloop")  # not on Windows
+    daemon_env.env["LOCALRESEARCH_SERVER__UVLOOP"] = setting
+    daemon_env.start()
+    try:
+        assert _get(daemon_env.url + "/health") == {"status": "ok"}
+        logs = daemon_env.cli("daemon", "logs", "-n", "20").stdout
+    finally:
+        daemon_env.stop()
+    expected = "uvloop" if setting == "true" else "asyncio"
+    assert f"listening on {daemon_env.url} ({expected} loop)" in logs, logs
+
+
 def test_port_in_use_is_explained(daemon_env: DaemonHandle) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", daemon_env.port))

@@ -34,6 +34,9 @@ class ServerConfig:
     log_level: str = setting("info", "Daemon log level: debug, info, warning or error.")
     log_max_bytes: int = setting(5_242_880, "Rotate the daemon log at this size.")
     log_backups: int = setting(3, "How many rotated logs to keep.")
+    uvloop: bool = setting(
+        True, "Run the daemon on uvloop where it is installed (faster); false: asyncio's own loop."
+    )
 
 
 @dataclass(frozen=True)

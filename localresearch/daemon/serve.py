@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -27,6 +28,8 @@ def preload() -> None:
     from localresearch.server.run import serve  # noqa: F401
 
     route_tables()
+    with contextlib.suppress(ImportError):
+        import uvloop  # noqa: F401
 
 
 def serve_forever(
@@ -62,9 +65,23 @@ def serve_forever(
     from localresearch.server.run import serve
 
     try:
-        asyncio.run(serve(config, paths, port=port, on_ready=on_ready))
+        with asyncio.Runner(loop_factory=event_loop_factory(config)) as runner:
+            runner.run(serve(config, paths, port=port, on_ready=on_ready))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
         log.error("cannot serve on %s:%s: %s", server.bind, port, exc)
         raise ServeError(f"cannot serve on {server.bind}:{port}: {exc}") from None
+
+
+def event_loop_factory(config: Config) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop (libuv, in C) unless turned off or not installed (Windows): it accepts a
+    connection and wakes on I/O in fewer, cheaper steps than asyncio's loop in Python (a chat's
+    added time to first token 0.2-0.4 ms lower, docs/benchmarks.md)."""
+    if not config.server.uvloop:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

@@ -52,7 +52,8 @@ async def serve(
             site = web.TCPSite(runner, bind, port, reuse_address=True)
             await site.start()
             url = url_for(bind, port)
-            log.info("localresearch %s listening on %s", __version__, url)
+            kind = type(asyncio.get_running_loop()).__module__.split(".")[0]
+            log.info("localresearch %s listening on %s (%s loop)", __version__, url, kind)
         else:
             log.info("localresearch %s running without HTTP (server.enabled = false)", __version__)
         write_pid_file(paths.pid_file, url=url, port=port, version=__version__)
