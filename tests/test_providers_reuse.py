@@ -101,6 +101,16 @@ def _connections(server: FakeServer) -> list[int]:
     return [seen.connection for seen in server.requests]
 
 
+async def _next_chat_on_a_new_connection(
+    server: FakeServer, provider: HTTPProvider, text: str
+) -> None:
+    """The first chat's connection was closed, not kept for the pool: the next one opens
+    another and works."""
+    await _until_disconnected(server)
+    assert await _text(provider) == text
+    assert _connections(server) == [1, 2]
+
+
 async def _until_disconnected(server: FakeServer, count: int = 1) -> None:
     for _ in range(100):
         if server.disconnects >= count:
@@ -147,9 +157,7 @@ async def test_an_error_in_an_open_stream_closes_its_connection(
     fake_server.queue(wire.path, wire.reply(["fine"]))
     with pytest.raises(ProviderError, match="stream error"):
         await _text(provider)
-    await _until_disconnected(fake_server)  # closed, not drained for the pool
-    assert await _text(provider) == "fine"
-    assert _connections(fake_server) == [1, 2]
+    await _next_chat_on_a_new_connection(fake_server, provider, "fine")
     assert len(released) == 1
 
 
@@ -200,9 +208,7 @@ async def test_a_stream_stopped_early_closes_its_connection(
     stream = provider.stream(_request())
     assert await anext(aiter(stream)) == TextChunk("first")
     await stream.aclose()  # type: ignore[attr-defined]  # the user stopped the answer
-    await _until_disconnected(fake_server)
-    assert await _text(provider) == "next"
-    assert _connections(fake_server) == [1, 2]
+    await _next_chat_on_a_new_connection(fake_server, provider, "next")
     assert fake_server.completed == 1
     assert len(released) == 1
 
@@ -224,9 +230,7 @@ async def test_a_cancelled_stream_closes_its_connection(
     task.cancel()  # e.g. the client hung up: cancelled while waiting for more output
     with pytest.raises(asyncio.CancelledError):
         await task
-    await _until_disconnected(fake_server)
-    assert await _text(provider) == "next"
-    assert _connections(fake_server) == [1, 2]
+    await _next_chat_on_a_new_connection(fake_server, provider, "next")
     assert len(released) == 1
 
 
@@ -238,9 +242,7 @@ async def test_a_server_that_keeps_sending_after_the_end_is_closed(
     fake_server.queue(wire.path, Reply(chunks=chunks, content_type=wire.content_type))
     fake_server.queue(wire.path, wire.reply(["y"]))
     assert await _text(provider) == "x"  # the reply is whole: only the connection is dropped
-    await _until_disconnected(fake_server)
-    assert await _text(provider) == "y"
-    assert _connections(fake_server) == [1, 2]
+    await _next_chat_on_a_new_connection(fake_server, provider, "y")
     assert len(released) == 2
 
 
@@ -269,7 +271,5 @@ async def test_a_stream_cancelled_while_draining_closes_its_connection(
     task.cancel()  # cancelled while the rest of the body is read for the pool
     with pytest.raises(asyncio.CancelledError):
         await task
-    await _until_disconnected(fake_server)
-    assert await _text(provider) == "y"
-    assert _connections(fake_server) == [1, 2]
+    await _next_chat_on_a_new_connection(fake_server, provider, "y")
     assert len(released) == 2
