@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from localresearch.api.research import JobStatus
 from localresearch.config import ConfigError, load_config
 from localresearch.heartbeat.service import HeartbeatSettings
 from localresearch.paths import Paths
@@ -185,7 +186,7 @@ async def test_research_task_runs_as_a_job_and_its_report_is_logged(
     assert f"Full report: `research jobs export {job_id}`" in entry
     body = entry.split("Full report:", 1)[0].strip()
     assert body and all(line.startswith(">") for line in body.splitlines())  # quoted digest
-    snapshot = await runtime.jobs.snapshot(job_id)
+    snapshot = JobStatus.of(await runtime.jobs.snapshot(job_id)).to_dict()
     report_headings = [ln for ln in snapshot.get("report", "").splitlines() if ln.startswith("#")]
     assert report_headings  # the report has headings; the log must not have gained any
     log_headings = [ln for ln in logs().splitlines() if ln.startswith("#")]

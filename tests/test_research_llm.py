@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from localresearch.api.research import JobStatus
 from localresearch.config import load_config
 from localresearch.errors import ProviderError
 from localresearch.paths import Paths
@@ -119,7 +120,7 @@ async def test_provider_error_ends_the_job_with_an_error_event(
     events = await jobs.store.events(job.id)
     assert [e.type for e in events][-2:] == ["error", "done"]
     assert events[-2].data["message"] == "model server exploded (HTTP 500)"
-    snapshot = await jobs.snapshot(job.id)
+    snapshot = JobStatus.of(await jobs.snapshot(job.id)).to_dict()
     assert snapshot["status"] == "error" and "report" not in snapshot
     assert snapshot["phase"] == "done"  # not stuck in the phase it failed in
     # The manager keeps serving: the next job runs.
@@ -138,7 +139,7 @@ async def test_cancel_finishes_the_current_dimension_and_keeps_a_partial_report(
     job = await jobs.submit(QUESTION)
     await asyncio.wait_for(gate.reached.wait(), 10)
     await jobs.cancel(job.id)
-    assert (await jobs.snapshot(job.id))["cancelRequested"] is True
+    assert (JobStatus.of(await jobs.snapshot(job.id)).to_dict())["cancelRequested"] is True
     gate.event.set()
     final = await jobs.wait(job.id)
     assert final.status == "cancelled"
@@ -149,7 +150,7 @@ async def test_cancel_finishes_the_current_dimension_and_keeps_a_partial_report(
     assert saved is not None and saved.partial
     assert "Folic acid lowers homocysteine. [1]" in saved.markdown
     assert "Partial report" in saved.markdown and "## Sources" in saved.markdown
-    snapshot = await jobs.snapshot(job.id)
+    snapshot = JobStatus.of(await jobs.snapshot(job.id)).to_dict()
     assert snapshot["partialReport"] == saved.markdown and "report" not in snapshot
     assert len(queued.requests) == 2  # nothing ran after the current dimension
     # Cancelling a finished job changes nothing.
@@ -307,5 +308,5 @@ async def test_cancel_during_synthesis_stops_at_the_next_paragraph(
     assert saved.markdown.startswith(streamed.rstrip("\n"))
     assert "Never shown" not in saved.markdown and "## Sources" in saved.markdown
     assert "cancelled while the report was being written" in saved.markdown
-    snapshot = await jobs.snapshot(job.id)
+    snapshot = JobStatus.of(await jobs.snapshot(job.id)).to_dict()
     assert snapshot["phase"] == "done" and snapshot["partialReport"] == saved.markdown

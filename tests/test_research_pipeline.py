@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from localresearch.api.research import JobStatus
 from localresearch.paths import Paths
 from localresearch.research.citations import CITATION, normalise
 from localresearch.runtime import Runtime
@@ -77,7 +78,7 @@ async def test_builtin_job_streams_the_spec_events_in_order(runtime: Runtime) ->
         i for i, t in enumerate(types) if t == "dimension_complete" and i < evaluate
     )
     assert types.index("synthesis_started") > types.index("evaluate_complete")
-    snapshot = await jobs.snapshot(job.id)
+    snapshot = JobStatus.of(await jobs.snapshot(job.id)).to_dict()
     assert snapshot["status"] == "complete"
     assert snapshot["phase"] == "done"
     assert snapshot["dimensionsComplete"] == snapshot["dimensionsTotal"] >= 3

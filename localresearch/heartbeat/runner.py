@@ -7,11 +7,14 @@ care which of chat, research jobs or memory search exist in a given build.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from localresearch.errors import Unavailable
 from localresearch.heartbeat.digest import report_digest
 from localresearch.memory.types import MemorySearcher
+
+if TYPE_CHECKING:
+    from localresearch.research.manager import JobView
 
 TERMINAL = ("complete", "cancelled", "error", "failed")
 
@@ -51,7 +54,7 @@ class _Chat(Protocol):
 class _Jobs(Protocol):
     async def submit(self, query: str) -> Any: ...
 
-    async def snapshot(self, job_id: str) -> dict[str, Any]: ...
+    async def snapshot(self, job_id: str) -> JobView: ...
 
 
 def report_link(job_id: str) -> str:
@@ -124,18 +127,18 @@ class ServicesTaskRunner:
     async def research_result(self, job_id: str) -> TaskResult | None:
         if self.jobs is None:
             raise Unavailable("research jobs are not available in this daemon")
-        snap = await self.jobs.snapshot(job_id)
-        status = str(snap.get("status", ""))
+        view = await self.jobs.snapshot(job_id)
+        status = view.job.status
         if status not in TERMINAL:
             return None
-        report = snap.get("report") or snap.get("partialReport") or ""
+        report = view.report or ""
         if status == "complete":
             summary = report_digest(str(report)) or "(empty report)"
         elif status == "cancelled":
             partial = report_digest(str(report))
             summary = f"Cancelled. Partial findings:\n\n{partial}" if partial else "Cancelled."
         else:
-            summary = f"Failed: {snap.get('error') or status}"
+            summary = f"Failed: {view.job.error or status}"
         return TaskResult(
             summary=summary, link=report_link(job_id), failed=status not in ("complete",)
         )

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,6 +44,14 @@ def default_engine_factory(config: Config, memory: MemorySearcher | None) -> Eng
         return LLMEngine(create_provider(config.llm, memory))
 
     return make
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as its status snapshot shows it: the row, and the report text when shown."""
+
+    job: JobRow
+    report: str | None
 
 
 class JobManager:
@@ -212,50 +221,25 @@ class JobManager:
     ) -> AsyncGenerator[list[Event], None]:
         return self.hub.subscribe_batches(job_id, after, stop, idle)
 
-    async def snapshot(self, job_id: str) -> dict[str, Any]:
-        """The spec's status snapshot (plus a few extra fields)."""
+    async def snapshot(self, job_id: str) -> JobView:
+        """A job and its report (complete) or partial report (cancelled), if any."""
         job = await self.store.get(job_id)
-        return await self._snapshot(job, with_report=True)
+        return await self._view(job, with_report=True)
 
-    async def _snapshot(self, job: JobRow, *, with_report: bool) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "researchId": job.id,
-            "status": job.status,
-            "phase": job.phase,
-            "dimensionsTotal": job.dimensions_total,
-            "dimensionsComplete": job.dimensions_complete,
-            "sourceCount": job.source_count,
-            "query": job.query,
-            "createdAt": job.created_at,
-            "updatedAt": job.updated_at,
-            "finishedAt": job.finished_at,
-            "lastEventId": job.last_event_id,
-            "cancelRequested": job.cancel_requested,
-        }
-        if job.session_id:
-            data["sessionId"] = job.session_id
-        if job.error:
-            data["error"] = job.error
+    async def _view(self, job: JobRow, *, with_report: bool) -> JobView:
+        text: str | None = None
         if with_report and job.status in ("complete", "cancelled"):
             report = await self.store.report(job.id)
             if report is not None and (job.status == "complete" or report.partial):
-                key = "report" if job.status == "complete" else "partialReport"
-                data[key] = report.markdown
-        return data
+                text = report.markdown
+        return JobView(job, text)
 
     async def list_jobs(
         self, limit: int = 20, offset: int = 0, status: str | None = None
-    ) -> dict[str, Any]:
+    ) -> tuple[list[JobView], int]:
+        """A page of jobs, newest first (without reports), and how many match in all."""
         jobs, total = await self.store.list_jobs(limit, offset, status)
-        items = [await self._snapshot(job, with_report=False) for job in jobs]
-        next_offset = offset + len(items) if offset + len(items) < total else None
-        return {
-            "jobs": items,
-            "total": total,
-            "limit": limit,
-            "offset": offset,
-            "nextOffset": next_offset,
-        }
+        return [JobView(job, None) for job in jobs], total
 
     async def usage(self, job_id: str) -> dict[str, dict[str, int]]:
         """Token usage per completed step."""

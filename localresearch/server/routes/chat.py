@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from localresearch.api.chat import ChatRequest, ChatResponse
 from localresearch.errors import Unavailable
 from localresearch.server.keys import RUNTIME
-from localresearch.server.requests import field, json_body
+from localresearch.server.requests import body_model, model_response
 from localresearch.server.sse import KEEPALIVE_SECONDS, Prefetch, open_stream, write_stream
 
 if TYPE_CHECKING:
@@ -30,41 +31,36 @@ def chat_service(request: web.Request) -> ChatService:
     return chat
 
 
-def chat_options(body: dict[str, Any]) -> dict[str, Any]:
-    """The optional parameters every chat entry point shares, type-checked."""
-    return {
-        "session_id": field(body, "session_id", str),
-        "model": field(body, "model", str) or None,
-        "include_memory": field(body, "include_memory", bool, default=True),
-    }
-
-
-def _spec_response(done: dict[str, Any]) -> dict[str, Any]:
+def chat_response(done: dict[str, Any]) -> ChatResponse:
     """The spec's fields in the spec's order, then our additions (citations, session_id)."""
-    keys = ("response", "model", "tokens", "tools_used", "citations", "session_id")
-    return {key: done.get(key) for key in keys}
+    return ChatResponse(
+        response=done.get("response") or "",
+        model=done.get("model") or "",
+        tokens=done.get("tokens"),
+        tools_used=done.get("tools_used"),
+        citations=done.get("citations"),
+        session_id=done.get("session_id"),
+    )
 
 
 @routes.post("/api/chat")
 async def chat(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    message = field(body, "message", str, required=True)
+    body = await body_model(request, ChatRequest)
     service = chat_service(request)
     gone = web.Response(status=499, reason="Client Closed Request")
     done = await _cancel_on_disconnect(
-        request, service.answer(message, **chat_options(body)), fallback=None
+        request, service.answer(body.message, **body.options()), fallback=None
     )
     if done is None:
         return gone
-    return web.json_response(_spec_response(done))
+    return model_response(chat_response(done))
 
 
 @routes.post("/api/chat/stream")
 async def chat_stream(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    message = field(body, "message", str, required=True)
+    body = await body_model(request, ChatRequest)
     service = chat_service(request)
-    turn = await service.prepare(message, **chat_options(body))
+    turn = await service.prepare(body.message, **body.options())
     # Start answering now: the model's time to first token overlaps sending the headers. They
     # wait until the model request has left (at most FIRST_WRITE_WAIT_SECONDS): a write to our
     # client first would wake it and delay the model's start by as much (0.4 ms here).

@@ -6,9 +6,17 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from localresearch.api.base import shape
+from localresearch.api.heartbeat import (
+    AddSchedule,
+    HeartbeatResult,
+    HeartbeatStatus,
+    ScheduleList,
+    Task,
+)
 from localresearch.errors import Unavailable
 from localresearch.server.keys import RUNTIME
-from localresearch.server.requests import field, json_body
+from localresearch.server.requests import body_model, model_response
 
 if TYPE_CHECKING:
     from localresearch.heartbeat.service import HeartbeatService
@@ -25,39 +33,38 @@ def _heartbeat(request: web.Request) -> HeartbeatService:
 
 @routes.get("/api/heartbeat")
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(await _heartbeat(request).status())
+    return model_response(shape(await _heartbeat(request).status(), HeartbeatStatus))
 
 
 @routes.post("/api/heartbeat/run")
 async def run(request: web.Request) -> web.Response:
     result = await _heartbeat(request).run(trigger="manual")
-    return web.json_response(result)
+    return model_response(shape(result, HeartbeatResult))
 
 
 @routes.post("/api/heartbeat/pause")
 async def pause(request: web.Request) -> web.Response:
-    return web.json_response(await _heartbeat(request).set_paused(True))
+    return model_response(shape(await _heartbeat(request).set_paused(True), HeartbeatStatus))
 
 
 @routes.post("/api/heartbeat/resume")
 async def resume(request: web.Request) -> web.Response:
-    return web.json_response(await _heartbeat(request).set_paused(False))
+    return model_response(shape(await _heartbeat(request).set_paused(False), HeartbeatStatus))
 
 
 @routes.get("/api/schedules")
 async def list_schedules(request: web.Request) -> web.Response:
-    return web.json_response({"schedules": await _heartbeat(request).schedules()})
+    schedules = await _heartbeat(request).schedules()
+    return model_response(shape({"schedules": schedules}, ScheduleList))
 
 
 @routes.post("/api/schedules")
 async def add_schedule(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    every = field(body, "every", str, required=True)
-    question = field(body, "question", str, required=True)
-    kind = field(body, "kind", str, default="ask")
-    priority = field(body, "priority", str)
-    schedule = await _heartbeat(request).add_schedule(every, question, kind=kind, priority=priority)
-    return web.json_response(schedule, status=201)
+    body = await body_model(request, AddSchedule)
+    schedule = await _heartbeat(request).add_schedule(
+        body.every, body.question, kind=body.kind, priority=body.priority
+    )
+    return model_response(shape(schedule, Task), status=201)
 
 
 @routes.delete("/api/schedules/{id}")

@@ -9,11 +9,25 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from localresearch.api.base import shape
+from localresearch.api.memory import (
+    AddSource,
+    Hit,
+    MemoryStats,
+    Reindex,
+    ReindexReport,
+    RemoveSource,
+    SearchQuery,
+    SearchResults,
+    Source,
+    SourceList,
+    SourceRemoved,
+)
 from localresearch.errors import LocalResearchError, Unavailable
 from localresearch.events import Event
 from localresearch.server.errors import APIError
 from localresearch.server.keys import RUNTIME
-from localresearch.server.requests import field, int_param, json_body
+from localresearch.server.requests import body_model, model_response, query_model
 from localresearch.server.sse import send_events
 
 if TYPE_CHECKING:
@@ -32,34 +46,33 @@ def _memory(request: web.Request) -> MemoryService:
     return memory
 
 
-def hit_json(hit: SearchHit) -> dict[str, Any]:
+def hit_model(hit: SearchHit) -> Hit:
     """The spec's result fields first, then extras for opening the hit."""
-    return {
-        "file": hit.file,
-        "content": hit.content,
-        "score": round(hit.score, 6),
-        "line_start": hit.line_start,
-        "line_end": hit.line_end,
-        "path": hit.path,
-        "heading": hit.heading,
-        "chunk_id": hit.chunk_id,
-    }
+    return Hit(
+        file=hit.file,
+        content=hit.content,
+        score=round(hit.score, 6),
+        line_start=hit.line_start,
+        line_end=hit.line_end,
+        path=hit.path,
+        heading=hit.heading,
+        chunk_id=hit.chunk_id,
+    )
 
 
 @routes.get("/api/memory/search")
 async def search(request: web.Request) -> web.Response:
-    query = request.query.get("q")
-    if query is None:
+    if request.query.get("q") is None:
         raise APIError("invalid_request", "Missing required parameter: q")
-    limit = int_param(request, "limit", 10, low=1, high=1000)
-    hits = await _memory(request).search(query, limit)
-    results = [hit_json(hit) for hit in hits]
-    return web.json_response({"query": query, "results": results, "total": len(results)})
+    params = query_model(request, SearchQuery)
+    hits = await _memory(request).search(params.q, params.limit)
+    results = [hit_model(hit) for hit in hits]
+    return model_response(SearchResults(query=params.q, results=results, total=len(results)))
 
 
 @routes.get("/api/memory/stats")
 async def stats(request: web.Request) -> web.Response:
-    return web.json_response(await _memory(request).stats())
+    return model_response(shape(await _memory(request).stats(), MemoryStats))
 
 
 def _wants_stream(request: web.Request) -> bool:
@@ -69,12 +82,11 @@ def _wants_stream(request: web.Request) -> bool:
 @routes.post("/api/memory/reindex")
 async def reindex(request: web.Request) -> web.StreamResponse:
     """Returns when the index is current; with `Accept: text/event-stream`, streams progress."""
-    body = await json_body(request, required=False)
-    force = bool(field(body, "force", bool, default=False))
+    force = bool((await body_model(request, Reindex, required=False)).force)
     memory = _memory(request)
     if not _wants_stream(request):
         report = await memory.reindex(force=force)
-        return web.json_response(report.to_dict())
+        return model_response(shape(report.to_dict(), ReindexReport))
     return await send_events(request, _reindex_events(memory, force))
 
 
@@ -120,28 +132,22 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
 @routes.get("/api/memory/sources")
 async def list_sources(request: web.Request) -> web.Response:
     sources = await _memory(request).sources()
-    return web.json_response({"sources": [s.to_dict() for s in sources]})
+    return model_response(SourceList(sources=[shape(s.to_dict(), Source) for s in sources]))
 
 
 @routes.post("/api/memory/sources")
 async def add_source(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    path = field(body, "path", str, required=True)
-    glob = field(body, "glob", (str, list), default="")
-    if isinstance(glob, list):
-        if not all(isinstance(g, str) for g in glob):
-            raise APIError("invalid_request", "Parameter glob must be a string or list of strings")
-        glob = ",".join(glob)
-    source = await _memory(request).add_source(path, glob)
-    return web.json_response(source.to_dict(), status=201)
+    body = await body_model(request, AddSource)
+    source = await _memory(request).add_source(body.path, body.glob_text())
+    return model_response(shape(source.to_dict(), Source), status=201)
 
 
 @routes.delete("/api/memory/sources")
 async def remove_source(request: web.Request) -> web.Response:
     path = request.query.get("path")
     if not path:
-        body = await json_body(request, required=False)
-        path = field(body, "path", str)
+        path = (await body_model(request, RemoveSource, required=False)).path
     if not path:
         raise APIError("invalid_request", "Missing required parameter: path")
-    return web.json_response(await _memory(request).remove_source(path))
+    removed = await _memory(request).remove_source(path)
+    return model_response(shape(removed, SourceRemoved))

@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from localresearch.api.base import shape
+from localresearch.api.status import Models
 from localresearch.errors import LocalResearchError
 from localresearch.server.keys import RUNTIME
+from localresearch.server.requests import model_response
 from localresearch.server.routes.chat import chat_service
 
 if TYPE_CHECKING:
@@ -58,4 +61,4 @@ async def models(request: web.Request) -> web.Response:
             entry["models"] = [cls.default_model] if cls.default_model else []
         providers.append(entry)
     label = f"{default.id}/{default.model}" if default is not None else None
-    return web.json_response({"default": label, "providers": providers})
+    return model_response(shape({"default": label, "providers": providers}, Models))

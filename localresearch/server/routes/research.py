@@ -7,18 +7,25 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from localresearch.api.research import (
+    JobList,
+    JobListQuery,
+    JobStarted,
+    JobStatus,
+    ReportJSON,
+    ReportQuery,
+    StartJob,
+)
 from localresearch.errors import Conflict, InvalidRequest, Unavailable
 from localresearch.events import Event
 from localresearch.server import sse
 from localresearch.server.keys import RUNTIME, SHUTDOWN
-from localresearch.server.requests import field, int_param, json_body
+from localresearch.server.requests import body_model, model_response, query_model
 
 if TYPE_CHECKING:
     from localresearch.research.manager import JobManager
 
 routes = web.RouteTableDef()
-
-_STATUSES = ("queued", "running", "complete", "error", "cancelled")
 
 
 def _jobs(request: web.Request) -> JobManager:
@@ -30,25 +37,27 @@ def _jobs(request: web.Request) -> JobManager:
 
 @routes.post("/api/research/deep")
 async def start(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    query = field(body, "query", str, required=True)
-    session_id = field(body, "sessionId", str)
-    dimensions = field(body, "dimensions", int)
-    rounds = field(body, "rounds", int)
+    body = await body_model(request, StartJob)
     job = await _jobs(request).submit(
-        query, session_id=session_id, dimensions=dimensions, rounds=rounds
+        body.query, session_id=body.session_id, dimensions=body.dimensions, rounds=body.rounds
     )
-    return web.json_response({"researchId": job.id, "status": "started"})
+    return model_response(JobStarted(research_id=job.id, status="started"))
 
 
 @routes.get("/api/research/deep")
 async def list_jobs(request: web.Request) -> web.Response:
-    limit = int_param(request, "limit", 20, low=1, high=200)
-    offset = int_param(request, "offset", 0, low=0, high=10**9)
-    status = request.query.get("status") or None
-    if status is not None and status not in _STATUSES:
-        raise InvalidRequest(f"status must be one of {', '.join(_STATUSES)} (got {status!r})")
-    return web.json_response(await _jobs(request).list_jobs(limit, offset, status))
+    params = query_model(request, JobListQuery)
+    views, total = await _jobs(request).list_jobs(params.limit, params.offset, params.status)
+    end = params.offset + len(views)
+    return model_response(
+        JobList(
+            jobs=[JobStatus.of(view) for view in views],
+            total=total,
+            limit=params.limit,
+            offset=params.offset,
+            next_offset=end if end < total else None,
+        )
+    )
 
 
 @routes.get("/api/research/deep/{id}")
@@ -109,7 +118,7 @@ def _frame(job_id: str, event: Event) -> bytes:
 
 @routes.get("/api/research/deep/{id}/status")
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(await _jobs(request).snapshot(request.match_info["id"]))
+    return model_response(JobStatus.of(await _jobs(request).snapshot(request.match_info["id"])))
 
 
 @routes.delete("/api/research/deep/{id}")
@@ -122,9 +131,7 @@ async def cancel(request: web.Request) -> web.Response:
 async def report(request: web.Request) -> web.Response:
     jobs = _jobs(request)
     job_id = request.match_info["id"]
-    fmt = request.query.get("format", "md")
-    if fmt not in ("md", "html", "json"):
-        raise InvalidRequest(f"format must be md, html or json (got {fmt!r})")
+    fmt = query_model(request, ReportQuery).format
     job = await jobs.store.get(job_id)
     saved = await jobs.store.report(job_id)
     if saved is None:
@@ -138,15 +145,15 @@ async def report(request: web.Request) -> web.Response:
 
         page = markdown_to_html(saved.markdown, job.query)
         return web.Response(text=page, content_type="text/html", charset="utf-8")
-    return web.json_response(
-        {
-            "researchId": job.id,
-            "query": job.query,
-            "status": job.status,
-            "partial": saved.partial,
-            "markdown": saved.markdown,
-            "sources": saved.sources,
-            "updatedAt": saved.updated_at,
-            "usage": await jobs.usage(job_id),
-        }
+    return model_response(
+        ReportJSON(
+            research_id=job.id,
+            query=job.query,
+            status=job.status,
+            partial=saved.partial,
+            markdown=saved.markdown,
+            sources=saved.sources,
+            updated_at=saved.updated_at,
+            usage=await jobs.usage(job_id),
+        )
     )

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from localresearch.api.base import encode, shape
+from localresearch.api.status import Health, Status
 from localresearch.server.keys import RUNTIME
+from localresearch.server.requests import model_response
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return web.Response(body=_HEALTHY, content_type="application/json")
 
 
 @routes.get("/api/status")
 async def status(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    return web.json_response(await runtime.status())
+    return model_response(shape(await runtime.status(), Status))
+
+
+_HEALTHY = encode(Health(status="ok"))

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from localresearch.api.base import convert
+from localresearch.api.chat import ChatRequest
 from localresearch.errors import InvalidRequest, LocalResearchError
 from localresearch.events import Event
-from localresearch.server.errors import APIError
 from localresearch.server.keys import WEBSOCKETS
 from localresearch.server.requests import parse_json_object
-from localresearch.server.routes.chat import chat_options, chat_service
+from localresearch.server.routes.chat import chat_service
 
 if TYPE_CHECKING:
     from localresearch.chat.service import ChatService
@@ -36,14 +36,8 @@ def _error(code: str, message: str) -> Event:
 async def _answer(ws: web.WebSocketResponse, service: ChatService, data: dict[str, Any]) -> None:
     try:
         try:
-            options = chat_options(data)
-            turn = await service.prepare(data.get("message"), **options)
-        except APIError as exc:
-            payload = json.loads(exc.text or "{}").get("error", {})
-            await _send(
-                ws, _error(payload.get("code", "invalid_request"), payload.get("message", ""))
-            )
-            return
+            body = convert(data, ChatRequest)
+            turn = await service.prepare(body.message, **body.options())
         except LocalResearchError as exc:
             await _send(ws, _error(exc.code, exc.message))
             return

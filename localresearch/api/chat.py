@@ -1,0 +1,93 @@
+"""Chat and sessions: the LocalGPT daemon spec's shapes (snake_case)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from localresearch.api.base import Model
+
+SessionId = Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class ChatRequest(Model):
+    """POST /api/chat and /api/chat/stream, and a WebSocket `chat` message."""
+
+    message: str
+    session_id: str | None = None
+    model: str | None = None
+    include_memory: bool | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of ChatService.answer/prepare besides the message."""
+        return {
+            "session_id": self.session_id,
+            "model": self.model or None,
+            "include_memory": True if self.include_memory is None else self.include_memory,
+        }
+
+
+class Tokens(Model):
+    prompt: int
+    completion: int
+    total: int
+
+
+class ToolUse(Model):
+    name: str
+    arguments: dict[str, Any]
+
+
+class ChatResponse(Model):
+    """The spec's fields in the spec's order, then citations and session_id."""
+
+    response: str
+    model: str | None
+    tokens: dict[str, Any] | None
+    tools_used: list[dict[str, Any]] | None
+    citations: list[dict[str, Any]] | None
+    session_id: str | None
+
+
+class CreateSession(Model):
+    title: str | None = None
+
+
+class Session(Model):
+    id: str
+    title: str
+    model: str | None
+    created_at: str
+    updated_at: str
+    message_count: int
+
+
+class Message(Model):
+    id: int
+    role: str
+    content: str
+    model: str | None
+    tokens: Any
+    tools_used: Any
+    citations: Any
+    created_at: str
+
+
+class SessionWithMessages(Session):
+    messages: list[Message]
+
+
+class SessionList(Model):
+    sessions: list[Session]
+    total: int
+
+
+class SessionDeleted(Model):
+    id: str
+    deleted: bool
+
+
+class Page(Model):
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    offset: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 0

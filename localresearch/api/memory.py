@@ -1,0 +1,89 @@
+"""Memory: search, statistics, reindex and sources."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from localresearch.api.base import Model
+
+
+class SearchQuery(Model):
+    q: str
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+
+
+class Hit(Model):
+    """The spec's result fields first, then extras for opening the hit."""
+
+    file: str
+    content: str
+    score: float
+    line_start: int
+    line_end: int
+    path: str
+    heading: str
+    chunk_id: int
+
+
+class SearchResults(Model):
+    query: str
+    results: list[Hit]
+    total: int
+
+
+class Source(Model):
+    path: str
+    origin: str
+    glob: str | None
+
+
+class SourceList(Model):
+    sources: list[Source]
+
+
+class AddSource(Model):
+    path: str
+    glob: str | list[str] | None = None
+
+    def glob_text(self) -> str:
+        """A list of patterns as the comma-separated form the core takes."""
+        if isinstance(self.glob, list):
+            return ",".join(self.glob)
+        return self.glob or ""
+
+
+class RemoveSource(Model):
+    path: str | None = None
+
+
+class SourceRemoved(Model):
+    path: str
+    files_removed: int
+
+
+class Reindex(Model):
+    force: bool | None = None
+
+
+class ReindexReport(Model):
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    skipped: int
+    chunks_added: int
+    chunks_removed: int
+    skipped_reasons: dict[str, int]
+    skipped_files: list[dict[str, Any]]
+    seconds: float
+
+
+class MemoryStats(Model):
+    workspace: str
+    files: dict[str, Any]
+    index: dict[str, Any]
+    sources: list[Source]
+    last_reindex: dict[str, Any] | None
+    embeddings: dict[str, Any] | None
