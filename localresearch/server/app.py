@@ -24,7 +24,7 @@ log = logging.getLogger("localresearch.daemon")
 
 
 # Routes that answer while the core is still starting (everything else waits for it).
-_NO_WAIT = frozenset({"/health", "/api/status"})
+_NO_WAIT = frozenset({"/health", "/api/status", "/openapi.json", "/docs"})
 
 
 def route_tables() -> list[web.RouteTableDef]:
@@ -45,6 +45,9 @@ def route_tables() -> list[web.RouteTableDef]:
     from localresearch.server.routes import heartbeat
 
     tables.append(heartbeat.routes)
+    from localresearch.server.routes import docs
+
+    tables.append(docs.routes)
     return tables
 
 

@@ -1,0 +1,174 @@
+"""Every operation the daemon serves: path, models, permission and rate class, in one table.
+
+The OpenAPI document, the /docs page and the access layer's permission checks are all read
+from this table, so a route that is not listed here is refused by a test.
+
+A new surface (its own paths, envelope and auth rules) adds its models in a module of this
+package, a `Surface` with its error envelope, and its operations to `OPERATIONS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from localresearch.api import chat, heartbeat, memory, research, status
+from localresearch.api.base import Model
+
+# Route families: the query API's permissions, then the daemon's own.
+PERMISSIONS = (
+    "query",
+    "docs",
+    "metrics",
+    "capabilities",
+    "config",
+    "health",
+    "chat",
+    "memory",
+    "research",
+    "heartbeat",
+    "admin",
+)
+
+
+class Error(Model):
+    code: str
+    message: str
+
+
+class ErrorEnvelope(Model):
+    """The daemon's error envelope: {"error": {"code", "message"}}."""
+
+    error: Error
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A family of paths that share an error envelope (the daemon's, or a compatible API's)."""
+
+    name: str
+    error: type[Model]
+    description: str
+
+
+DAEMON = Surface("daemon", ErrorEnvelope, "The daemon's own API and the LocalGPT/jobs specs.")
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    permission: str
+    body: type[Model] | None = None
+    body_required: bool = True
+    query: type[Model] | None = None
+    response: type[Model] | None = None
+    status: int = 200
+    # Other content types the operation answers with, e.g. {"text/event-stream": "events"}.
+    content: dict[str, str] = field(default_factory=dict)
+    # The per-key hourly limit class (api.rate_limits), if the surface has one.
+    rate_class: str | None = None
+    surface: Surface = DAEMON
+    tag: str = "daemon"
+    public: bool = False  # answered without credentials (only /health)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.method, self.path)
+
+
+def _ops() -> list[Operation]:
+    ev = {"text/event-stream": "Server-Sent Events: id: N and data: {type, data, timestamp}"}
+    return [
+        Operation("GET", "/health", "Is the server up", "health", response=status.Health,
+                  tag="status", public=True),
+        Operation("GET", "/api/status", "Version, uptime, model, memory and heartbeat", "health",
+                  response=status.Status, tag="status"),
+        Operation("GET", "/api/models", "Providers and the configured provider's models",
+                  "capabilities", response=status.Models, tag="chat"),
+        Operation("POST", "/api/chat", "One answer, as JSON", "chat", body=chat.ChatRequest,
+                  response=chat.ChatResponse, tag="chat"),
+        Operation("POST", "/api/chat/stream", "One answer, streamed as Server-Sent Events",
+                  "chat", body=chat.ChatRequest, content=ev, tag="chat"),
+        Operation("GET", "/api/ws", "Chat over a WebSocket (upgrade)", "chat", status=101,
+                  tag="chat"),
+        Operation("POST", "/api/sessions", "Create a session", "chat",
+                  body=chat.CreateSession, body_required=False, response=chat.Session,
+                  status=201, tag="sessions"),
+        Operation("GET", "/api/sessions", "Sessions, most recently used first", "chat",
+                  query=chat.Page, response=chat.SessionList, tag="sessions"),
+        Operation("GET", "/api/sessions/{id}", "A session with its messages", "chat",
+                  response=chat.SessionWithMessages, tag="sessions"),
+        Operation("DELETE", "/api/sessions/{id}", "Delete a session", "chat",
+                  response=chat.SessionDeleted, tag="sessions"),
+        Operation("GET", "/api/memory/search", "Search the notes", "memory",
+                  query=memory.SearchQuery, response=memory.SearchResults, tag="memory"),
+        Operation("GET", "/api/memory/stats", "Index statistics", "memory",
+                  response=memory.MemoryStats, tag="memory"),
+        Operation("POST", "/api/memory/reindex", "Bring the index up to date", "memory",
+                  body=memory.Reindex, body_required=False, response=memory.ReindexReport,
+                  content=ev, tag="memory"),
+        Operation("GET", "/api/memory/sources", "Indexed folders", "memory",
+                  response=memory.SourceList, tag="memory"),
+        Operation("POST", "/api/memory/sources", "Add a folder to the index", "memory",
+                  body=memory.AddSource, response=memory.Source, status=201, tag="memory"),
+        Operation("DELETE", "/api/memory/sources", "Remove an added folder", "memory",
+                  query=memory.RemoveSource, body=memory.RemoveSource, body_required=False,
+                  response=memory.SourceRemoved, tag="memory"),
+        Operation("POST", "/api/research/deep", "Start a deep research job", "research",
+                  body=research.StartJob, response=research.JobStarted, tag="research"),
+        Operation("GET", "/api/research/deep", "Jobs, newest first", "research",
+                  query=research.JobListQuery, response=research.JobList, tag="research"),
+        Operation("GET", "/api/research/deep/{id}", "A job's events (Server-Sent Events)",
+                  "research", content=ev, tag="research"),
+        Operation("GET", "/api/research/deep/{id}/status", "A job's status snapshot",
+                  "research", response=research.JobStatus, tag="research"),
+        Operation("DELETE", "/api/research/deep/{id}", "Cancel a job", "research", status=204,
+                  tag="research"),
+        Operation("GET", "/api/research/deep/{id}/report", "A job's report", "research",
+                  query=research.ReportQuery, response=research.ReportJSON,
+                  content={"text/markdown": "the report", "text/html": "a standalone page"},
+                  tag="research"),
+        Operation("GET", "/api/heartbeat", "Heartbeat status", "heartbeat",
+                  response=heartbeat.HeartbeatStatus, tag="heartbeat"),
+        Operation("POST", "/api/heartbeat/run", "Run the due tasks now", "heartbeat",
+                  response=heartbeat.HeartbeatResult, tag="heartbeat"),
+        Operation("POST", "/api/heartbeat/pause", "Stop running on schedule", "heartbeat",
+                  response=heartbeat.HeartbeatStatus, tag="heartbeat"),
+        Operation("POST", "/api/heartbeat/resume", "Run on schedule again", "heartbeat",
+                  response=heartbeat.HeartbeatStatus, tag="heartbeat"),
+        Operation("GET", "/api/schedules", "Recurring tasks", "heartbeat",
+                  response=heartbeat.ScheduleList, tag="heartbeat"),
+        Operation("POST", "/api/schedules", "Add a recurring task", "heartbeat",
+                  body=heartbeat.AddSchedule, response=heartbeat.Task, status=201,
+                  tag="heartbeat"),
+        Operation("DELETE", "/api/schedules/{id}", "Remove a pending task", "heartbeat",
+                  status=204, tag="heartbeat"),
+        Operation("GET", "/openapi.json", "This document (OpenAPI 3.1)", "docs", tag="docs"),
+        Operation("GET", "/docs", "This document as a page", "docs",
+                  content={"text/html": "the API reference"}, tag="docs"),
+    ]  # fmt: skip
+
+
+OPERATIONS: list[Operation] = _ops()
+# More operations (another surface, the access layer's admin routes) are appended by their
+# modules at import; `by_key` reads the list as it is when called.
+
+
+def register(*operations: Operation) -> None:
+    """Add a surface's operations to the table (idempotent per method and path)."""
+    known = {op.key for op in OPERATIONS}
+    OPERATIONS.extend(op for op in operations if op.key not in known)
+
+
+def by_key() -> dict[tuple[str, str], Operation]:
+    return {op.key: op for op in OPERATIONS}
+
+
+def describe(op: Operation) -> dict[str, Any]:
+    """The operation's extension fields in the OpenAPI document."""
+    extra: dict[str, Any] = {"x-permission": op.permission}
+    if op.rate_class:
+        extra["x-rate-class"] = op.rate_class
+    return extra
