@@ -111,7 +111,7 @@ def convert(data: Mapping[str, Any], model: type[T], *, strict: bool = True) -> 
 
 
 @functools.cache
-def optional_fields(model: type) -> frozenset[str]:
+def optional_fields(model: Any) -> frozenset[str]:
     """The wire names of a model's fields that have a default."""
     return frozenset(f.encode_name for f in msgspec.structs.fields(model) if not f.required)
 
