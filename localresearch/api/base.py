@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -110,10 +109,16 @@ def convert(data: Mapping[str, Any], model: type[T], *, strict: bool = True) -> 
         raise InvalidRequest(error_message(exc)) from None
 
 
-@functools.cache
-def optional_fields(model: Any) -> frozenset[str]:
+_OPTIONAL: dict[type, frozenset[str]] = {}
+
+
+def optional_fields(model: type) -> frozenset[str]:
     """The wire names of a model's fields that have a default."""
-    return frozenset(f.encode_name for f in msgspec.structs.fields(model) if not f.required)
+    names = _OPTIONAL.get(model)
+    if names is None:
+        fields = msgspec.structs.fields(model)
+        names = _OPTIONAL[model] = frozenset(f.encode_name for f in fields if not f.required)
+    return names
 
 
 def to_builtins(value: Any) -> Any:
