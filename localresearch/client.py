@@ -1,8 +1,8 @@
 """The one client of the daemon's HTTP API: used by the CLI, and a public Python API for scripts.
 
 from localresearch.client import Client
-client = Client.from_environment()
-print(client.status()["version"])
+client = Client.from_environment()  # sends the home's local credential (or api.key_env's key)
+print(client.status().version)
 """
 
 from __future__ import annotations
@@ -14,10 +14,40 @@ import select
 import socket
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from localresearch.events import Event
+
+if TYPE_CHECKING:
+    from localresearch.api.access import KeyCreated, KeyInfo, KeyList
+    from localresearch.api.chat import (
+        ChatResponse,
+        Session,
+        SessionDeleted,
+        SessionList,
+        SessionWithMessages,
+    )
+    from localresearch.api.heartbeat import HeartbeatResult, HeartbeatStatus, Task
+    from localresearch.api.memory import (
+        MemoryStats,
+        ReindexReport,
+        SearchResults,
+        Source,
+        SourceRemoved,
+    )
+    from localresearch.api.research import JobList, JobStarted, JobStatus
+    from localresearch.api.status import Models, Status
+
+T = TypeVar("T")
+
+
+def _typed(data: Any, model: type[T]) -> T:
+    """A decoded answer as the contract's model (unknown fields are ignored, so a newer daemon
+    that adds fields still works)."""
+    import msgspec
+
+    return msgspec.convert(data, model)
 
 
 class ClientError(Exception):
@@ -251,42 +281,52 @@ class Client:
         except ClientError:
             return False
 
-    def status(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.get("/api/status")
-        return result
+    def status(self) -> Status:
+        from localresearch.api.status import Status
+
+        return _typed(self.get("/api/status"), Status)
 
     # --- memory ---
 
-    def memory_search(self, query: str, limit: int = 10) -> dict[str, Any]:
-        """GET /api/memory/search: {"query", "results": [{file, content, score, ...}], "total"}."""
-        result: dict[str, Any] = self.get("/api/memory/search", {"q": query, "limit": limit})
-        return result
+    def memory_search(self, query: str, limit: int = 10) -> SearchResults:
+        """GET /api/memory/search: .query, .results (file, content, score, ...), .total."""
+        from localresearch.api.memory import SearchResults
 
-    def memory_stats(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.get("/api/memory/stats")
-        return result
+        found = self.get("/api/memory/search", {"q": query, "limit": limit})
+        return _typed(found, SearchResults)
 
-    def memory_reindex(self, force: bool = False) -> dict[str, Any]:
+    def memory_stats(self) -> MemoryStats:
+        from localresearch.api.memory import MemoryStats
+
+        return _typed(self.get("/api/memory/stats"), MemoryStats)
+
+    def memory_reindex(self, force: bool = False) -> ReindexReport:
         """Returns when the index is current, with files added/updated/removed/skipped."""
-        result: dict[str, Any] = self.post("/api/memory/reindex", {"force": force}, timeout=None)
-        return result
+        from localresearch.api.memory import ReindexReport
+
+        report = self.post("/api/memory/reindex", {"force": force}, timeout=None)
+        return _typed(report, ReindexReport)
 
     def memory_reindex_stream(self, force: bool = False) -> Iterator[Event]:
         """The same, as `start`, `progress` ({files_done, files_total, file}) and `done` events."""
         return self.stream("POST", "/api/memory/reindex", json={"force": force})
 
-    def memory_sources(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.get("/api/memory/sources")["sources"]
-        return result
+    def memory_sources(self) -> list[Source]:
+        from localresearch.api.memory import SourceList
 
-    def memory_add_source(self, path: str, glob: str = "") -> dict[str, Any]:
-        result: dict[str, Any] = self.post("/api/memory/sources", {"path": path, "glob": glob})
-        return result
+        return _typed(self.get("/api/memory/sources"), SourceList).sources
 
-    def memory_remove_source(self, path: str) -> dict[str, Any]:
+    def memory_add_source(self, path: str, glob: str = "") -> Source:
+        from localresearch.api.memory import Source
+
+        return _typed(self.post("/api/memory/sources", {"path": path, "glob": glob}), Source)
+
+    def memory_remove_source(self, path: str) -> SourceRemoved:
+        from localresearch.api.memory import SourceRemoved
+
         params = {"path": path}
-        result: dict[str, Any] = self.request("DELETE", "/api/memory/sources", params=params)
-        return result
+        removed = self.request("DELETE", "/api/memory/sources", params=params)
+        return _typed(removed, SourceRemoved)
 
     # --- chat ---
 
@@ -308,11 +348,12 @@ class Client:
         session_id: str | None = None,
         model: str | None = None,
         include_memory: bool = True,
-    ) -> dict[str, Any]:
-        """One answer at once: {"response", "model", "tokens", "tools_used", "citations", …}."""
+    ) -> ChatResponse:
+        """One answer at once: .response, .model, .tokens, .tools_used, .citations, …."""
+        from localresearch.api.chat import ChatResponse
+
         body = self._chat_body(message, session_id, model, include_memory)
-        result: dict[str, Any] = self.post("/api/chat", body, timeout=None)
-        return result
+        return _typed(self.post("/api/chat", body, timeout=None), ChatResponse)
 
     def chat_stream(
         self,
@@ -326,25 +367,33 @@ class Client:
         body = self._chat_body(message, session_id, model, include_memory)
         return self.stream("POST", "/api/chat/stream", json=body)
 
-    def create_session(self, title: str = "") -> dict[str, Any]:
-        result: dict[str, Any] = self.post("/api/sessions", {"title": title} if title else {})
-        return result
+    def create_session(self, title: str = "") -> Session:
+        from localresearch.api.chat import Session
 
-    def sessions(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        result: dict[str, Any] = self.get("/api/sessions", {"limit": limit, "offset": offset})
-        return result
+        return _typed(self.post("/api/sessions", {"title": title} if title else {}), Session)
 
-    def session(self, session_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.get(f"/api/sessions/{quote(session_id, safe='')}")
-        return result
+    def sessions(self, limit: int = 50, offset: int = 0) -> SessionList:
+        from localresearch.api.chat import SessionList
 
-    def delete_session(self, session_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.delete(f"/api/sessions/{quote(session_id, safe='')}")
-        return result
+        found = self.get("/api/sessions", {"limit": limit, "offset": offset})
+        return _typed(found, SessionList)
 
-    def models(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.get("/api/models")
-        return result
+    def session(self, session_id: str) -> SessionWithMessages:
+        from localresearch.api.chat import SessionWithMessages
+
+        found = self.get(f"/api/sessions/{quote(session_id, safe='')}")
+        return _typed(found, SessionWithMessages)
+
+    def delete_session(self, session_id: str) -> SessionDeleted:
+        from localresearch.api.chat import SessionDeleted
+
+        deleted = self.delete(f"/api/sessions/{quote(session_id, safe='')}")
+        return _typed(deleted, SessionDeleted)
+
+    def models(self) -> Models:
+        from localresearch.api.status import Models
+
+        return _typed(self.get("/api/models"), Models)
 
     def websocket_url(self, path: str = "/api/ws") -> str:
         return f"ws://{self.host}:{self.port}{path}"
@@ -358,24 +407,27 @@ class Client:
         session_id: str | None = None,
         dimensions: int | None = None,
         rounds: int | None = None,
-    ) -> dict[str, Any]:
-        """Start a deep research job; returns {"researchId", "status": "started"}."""
+    ) -> JobStarted:
+        """Start a deep research job; .research_id (wire: researchId), .status "started"."""
+        from localresearch.api.research import JobStarted
+
         body: dict[str, Any] = {"query": query}
         extra = {"sessionId": session_id, "dimensions": dimensions, "rounds": rounds}
         body.update({key: value for key, value in extra.items() if value is not None})
-        result: dict[str, Any] = self.post("/api/research/deep", body)
-        return result
+        return _typed(self.post("/api/research/deep", body), JobStarted)
 
-    def research_status(self, research_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.get(f"/api/research/deep/{research_id}/status")
-        return result
+    def research_status(self, research_id: str) -> JobStatus:
+        from localresearch.api.research import JobStatus
+
+        return _typed(self.get(f"/api/research/deep/{research_id}/status"), JobStatus)
 
     def research_list(
         self, *, limit: int = 20, offset: int = 0, status: str | None = None
-    ) -> dict[str, Any]:
+    ) -> JobList:
+        from localresearch.api.research import JobList
+
         params = {"limit": limit, "offset": offset, "status": status}
-        result: dict[str, Any] = self.get("/api/research/deep", params=params)
-        return result
+        return _typed(self.get("/api/research/deep", params=params), JobList)
 
     def research_cancel(self, research_id: str) -> None:
         self.delete(f"/api/research/deep/{research_id}")
@@ -402,23 +454,27 @@ class Client:
 
     # --- heartbeat ---
 
-    def heartbeat_status(self) -> dict[str, Any]:
+    def heartbeat_status(self) -> HeartbeatStatus:
         """Enabled/paused, last and next run, last result, pending and malformed entries."""
-        result: dict[str, Any] = self.get("/api/heartbeat")
-        return result
+        from localresearch.api.heartbeat import HeartbeatStatus
 
-    def heartbeat_run(self, *, timeout: float | None = None) -> dict[str, Any]:
+        return _typed(self.get("/api/heartbeat"), HeartbeatStatus)
+
+    def heartbeat_run(self, *, timeout: float | None = None) -> HeartbeatResult:
         """Run the due tasks now and return the heartbeat's result (waits for it)."""
-        result: dict[str, Any] = self.post("/api/heartbeat/run", timeout=timeout)
-        return result
+        from localresearch.api.heartbeat import HeartbeatResult
 
-    def heartbeat_pause(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.post("/api/heartbeat/pause")
-        return result
+        return _typed(self.post("/api/heartbeat/run", timeout=timeout), HeartbeatResult)
 
-    def heartbeat_resume(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.post("/api/heartbeat/resume")
-        return result
+    def heartbeat_pause(self) -> HeartbeatStatus:
+        from localresearch.api.heartbeat import HeartbeatStatus
+
+        return _typed(self.post("/api/heartbeat/pause"), HeartbeatStatus)
+
+    def heartbeat_resume(self) -> HeartbeatStatus:
+        from localresearch.api.heartbeat import HeartbeatStatus
+
+        return _typed(self.post("/api/heartbeat/resume"), HeartbeatStatus)
 
     def schedules(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.get("/api/schedules")["schedules"]
@@ -426,13 +482,34 @@ class Client:
 
     def add_schedule(
         self, every: str, question: str, *, kind: str = "ask", priority: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Task:
         """Add a recurring task to HEARTBEAT.md, e.g. every="every 1d at 08:00"."""
+        from localresearch.api.heartbeat import Task
+
         body: dict[str, Any] = {"every": every, "question": question, "kind": kind}
         if priority:
             body["priority"] = priority
-        result: dict[str, Any] = self.post("/api/schedules", body)
-        return result
+        return _typed(self.post("/api/schedules", body), Task)
+
+    # --- keys (admin) ---
+
+    def keys_create(self, role: str, *, name: str = "", prefix: str = "lr_") -> KeyCreated:
+        """A new API key; its secret (.key) is in this answer only."""
+        from localresearch.api.access import KeyCreated
+
+        body = {"role": role, "name": name or None, "prefix": prefix or None}
+        return _typed(self.post("/api/keys", body), KeyCreated)
+
+    def keys_list(self, *, revoked: bool = False) -> KeyList:
+        from localresearch.api.access import KeyList
+
+        params = {"revoked": "true"} if revoked else None
+        return _typed(self.get("/api/keys", params), KeyList)
+
+    def keys_revoke(self, key_id: str) -> KeyInfo:
+        from localresearch.api.access import KeyInfo
+
+        return _typed(self.delete(f"/api/keys/{quote(key_id, safe='')}"), KeyInfo)
 
     def remove_schedule(self, schedule_id: str) -> None:
         from urllib.parse import quote

@@ -192,7 +192,7 @@ async def test_api_key_when_configured(aiohttp_client, paths, monkeypatch) -> No
     r = await c.get("/api/status")
     assert r.status == 401
     assert "s3cret" not in await r.text()
-    assert (await c.get("/api/status", headers={"Authorization": "Bearer wrong"})).status == 401
+    assert (await c.get("/api/status", headers={"Authorization": "Bearer wrong"})).status == 403
     assert (
         await c.get("/api/status", headers={"Authorization": "Bearer s3cret-value"})
     ).status == 200

@@ -29,6 +29,9 @@ class Model(msgspec.Struct, kw_only=True):
             raise KeyError(name)
         return value
 
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name, UNSET) is not UNSET
+
     def get(self, name: str, default: Any = None) -> Any:
         try:
             return self[name]

@@ -10,25 +10,12 @@ package, a `Surface` with its error envelope, and its operations to `OPERATIONS`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from localresearch.api import chat, heartbeat, memory, research, status
+from localresearch.access.roles import PERMISSIONS
+from localresearch.api import access, chat, heartbeat, memory, research, status
 from localresearch.api.base import Model
 
-# Route families: the query API's permissions, then the daemon's own.
-PERMISSIONS = (
-    "query",
-    "docs",
-    "metrics",
-    "capabilities",
-    "config",
-    "health",
-    "chat",
-    "memory",
-    "research",
-    "heartbeat",
-    "admin",
-)
+__all__ = ["OPERATIONS", "PERMISSIONS", "Operation", "Surface", "by_key", "register"]
 
 
 class Error(Model):
@@ -145,6 +132,13 @@ def _ops() -> list[Operation]:
                   tag="heartbeat"),
         Operation("DELETE", "/api/schedules/{id}", "Remove a pending task", "heartbeat",
                   status=204, tag="heartbeat"),
+        Operation("POST", "/api/keys", "Create an API key (its secret is in this answer only)",
+                  "admin", body=access.CreateKey, response=access.KeyCreated, status=201,
+                  tag="access"),
+        Operation("GET", "/api/keys", "API keys (without secrets)", "admin",
+                  query=access.KeyListQuery, response=access.KeyList, tag="access"),
+        Operation("DELETE", "/api/keys/{id}", "Revoke an API key", "admin",
+                  response=access.KeyInfo, tag="access"),
         Operation("GET", "/openapi.json", "This document (OpenAPI 3.1)", "docs", tag="docs"),
         Operation("GET", "/docs", "This document as a page", "docs",
                   content={"text/html": "the API reference"}, tag="docs"),
@@ -164,11 +158,3 @@ def register(*operations: Operation) -> None:
 
 def by_key() -> dict[tuple[str, str], Operation]:
     return {op.key: op for op in OPERATIONS}
-
-
-def describe(op: Operation) -> dict[str, Any]:
-    """The operation's extension fields in the OpenAPI document."""
-    extra: dict[str, Any] = {"x-permission": op.permission}
-    if op.rate_class:
-        extra["x-rate-class"] = op.rate_class
-    return extra

@@ -35,7 +35,13 @@ def err_console() -> Console:
 
 
 def print_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=_plain))
+
+
+def _plain(obj: Any) -> Any:
+    """The client's typed objects as their JSON (wire names), anything else as text."""
+    to_dict = getattr(obj, "to_dict", None)
+    return to_dict() if callable(to_dict) else str(obj)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -43,9 +43,9 @@ def show(as_json: bool) -> None:
 
     Example: research config show --json
     """
-    from localresearch.config.loader import to_dict
+    from localresearch.config.loader import redacted_dict
 
-    data = to_dict(_effective())
+    data = redacted_dict(_effective())
     if as_json:
         print_json(data)
         return
@@ -63,10 +63,13 @@ def get(key: str, as_json: bool) -> None:
     Example: research config get server.port
     """
     from localresearch.config import ConfigError
-    from localresearch.config.loader import get_value
+    from localresearch.config.loader import get_value, redact, redacted_dict
 
     try:
         value = get_value(_effective(), key)  # type: ignore[arg-type]
+        if key == "api":
+            value = redacted_dict(_effective())["api"]
+        value = redact(key, value)
     except ConfigError as exc:
         fail(exc.message, code=2)
     if as_json or not isinstance(value, (str, int, float, bool)):

@@ -103,7 +103,7 @@ def run(as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    _print_result(result)
+    _print_result(result.to_dict())
 
 
 @heartbeat.command("pause", epilog="Example: research heartbeat pause")

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "localresearch.cli.heartbeat:heartbeat",
         "Scheduled tasks from HEARTBEAT.md: status, run, pause, resume.",
     ),
+    "keys": ("localresearch.cli.keys:keys", "Create, list and revoke API keys."),
     "schedule": (
         "localresearch.cli.schedule:schedule",
         "Add, list and remove recurring questions and research.",

@@ -97,7 +97,7 @@ def add(every: str, question: str, deep: bool, priority: str | None, as_json: bo
 
     kind = "research" if deep else "ask"
     added: dict[str, Any] = _daemon_or_file(
-        lambda client: client.add_schedule(every, question, kind=kind, priority=priority),
+        lambda client: client.add_schedule(every, question, kind=kind, priority=priority).to_dict(),
         lambda file: schedules.add_schedule(
             file, every, question, datetime.now(UTC), kind=kind, priority=priority
         ),

@@ -80,7 +80,26 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "research.max_concurrent_jobs": _between(1, 64),
     "research.sources_per_dimension": _between(1, 50),
     "research.web_search": _one_of(WEB_SEARCH),
+    "api.rate_limit": _between(0),
+    "api.role_permissions": lambda value: _check_permissions(value),
+    "api.rate_limits": lambda value: next(
+        (f"expected counts of at least 0, got {k} = {v!r}" for k, v in value.items() if v < 0),
+        None,
+    ),
 }
+
+
+def _check_permissions(roles: dict[str, list[str]]) -> str | None:
+    from localresearch.access.roles import PERMISSIONS
+
+    for role, permissions in roles.items():
+        unknown = sorted(set(permissions) - set(PERMISSIONS))
+        if unknown:
+            return (
+                f"role {role!r}: unknown permission {', '.join(unknown)} "
+                f"(known: {', '.join(PERMISSIONS)})"
+            )
+    return None
 
 
 def _value(config: Config, key: str) -> Any:

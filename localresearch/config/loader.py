@@ -47,6 +47,9 @@ def _is_section(tp: Any) -> bool:
 def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is list:
         return "a list of strings"
+    if typing.get_origin(tp) is dict:
+        value = typing.get_args(tp)[1]
+        return f"a table of {_type_name(value).removeprefix('a ').removeprefix('an ')}s"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
         tp, str(tp)
     )
@@ -54,6 +57,11 @@ def _type_name(tp: Any) -> str:
 
 def _check_value(tp: Any, value: Any) -> Any:
     """Return the value as the setting's type, or raise TypeError saying what was expected."""
+    if typing.get_origin(tp) is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise TypeError(_type_name(tp))
+        value_type = typing.get_args(tp)[1]
+        return {str(k): _check_value(value_type, _plain(v)) for k, v in value.items()}
     if typing.get_origin(tp) is list:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return [str(v) for v in value]
@@ -132,6 +140,11 @@ def _plain(value: Any) -> Any:
 
 
 def _parse_env_value(tp: Any, raw: str) -> Any:
+    if typing.get_origin(tp) is dict:  # JSON: {"admin": "secret1"}
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
     if typing.get_origin(tp) is list:
         raw = raw.strip()
         if raw.startswith("["):
@@ -318,5 +331,37 @@ def example_toml() -> str:
             lines += ["", f"[{section}]"]
             current = section
         lines.append(f"# {doc}")
-        lines.append(f"# {name} = {tomlkit.item(default).as_string()}")
+        lines.append(f"# {name} = {_toml_value(default)}")
     return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    """One value as TOML on one line (tables inline)."""
+    if isinstance(value, dict):
+        table = tomlkit.inline_table()
+        table.update(value)
+        return str(table.as_string())
+    return str(tomlkit.item(value).as_string())
+
+
+# Settings whose values are credentials: shown as "(set)" by `config show/get`, never echoed.
+SECRET_SETTINGS = frozenset({"api.api_key", "api.bearer_token", "api.api_keys"})
+
+
+def redact(key: str, value: Any) -> Any:
+    """The value of a setting as it may be shown: credentials masked."""
+    if key not in SECRET_SETTINGS or not value:
+        return value
+    if isinstance(value, dict):
+        return {name: "(set)" for name in value}
+    return "(set)"
+
+
+def redacted_dict(config: Any) -> dict[str, Any]:
+    """to_dict with every credential masked."""
+    data = to_dict(config)
+    for key in SECRET_SETTINGS:
+        section, _, name = key.partition(".")
+        if section in data and name in data[section]:
+            data[section][name] = redact(key, data[section][name])
+    return data

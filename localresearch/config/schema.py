@@ -10,6 +10,8 @@ def setting(default: Any, doc: str) -> Any:
     """Declare a setting with its default and the one line shown in docs and the example file."""
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"doc": doc})
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={"doc": doc})
     return field(default=default, metadata={"doc": doc})
 
 
@@ -114,10 +116,48 @@ class HeartbeatConfig:
     )
 
 
+# What each role may do, by route family (docs/api.md, "Access"); `admin` has every family.
+DEFAULT_ROLE_PERMISSIONS = {
+    "admin": [
+        "query", "docs", "metrics", "capabilities", "config", "health",
+        "chat", "memory", "research", "heartbeat", "admin",
+    ],
+    "user": [
+        "query", "docs", "capabilities", "health", "chat", "memory", "research", "heartbeat",
+    ],
+}  # fmt: skip
+
+# Requests per hour per key, by endpoint class (a surface names the class of each operation).
+DEFAULT_RATE_LIMITS = {
+    "sessions:create": 10,
+    "sessions:get": 1000,
+    "sessions:execute": 50,
+    "other": 100,
+}
+
+
 @dataclass(frozen=True)
 class APIConfig:
     key_env: str = setting(
         "", "If set, name of an environment variable whose value every request must present."
+    )
+    api_key: str = setting(
+        "", "A shared key (X-API-Key or Authorization: Bearer) with the admin role."
+    )
+    bearer_token: str = setting("", "A token accepted as Authorization: Bearer, role admin.")
+    api_keys: dict[str, str] = setting(
+        {}, 'Keys by role, e.g. {admin = "secret1", user = "secret2"}.'
+    )
+    role_permissions: dict[str, list[str]] = setting(
+        DEFAULT_ROLE_PERMISSIONS, "Route families each role may call (admin: all)."
+    )
+    rate_limit: int = setting(0, "Requests per minute per client (key, else address); 0: off.")
+    rate_limits: dict[str, int] = setting(
+        DEFAULT_RATE_LIMITS,
+        "Requests per hour per key, by endpoint class (where a surface names one).",
+    )
+    open_local: bool = setting(
+        False, "Without keys, admit every local user, not only the daemon's own (a warning)."
     )
     web_fetch: bool = setting(False, "Let models call the web_fetch tool.")
 

@@ -29,10 +29,13 @@ def daemon_url() -> str:
 
 
 def api_key() -> str | None:
-    """The API key the daemon demands, if `[api].key_env` names a set variable."""
+    """The credential to send: the key in the variable `[api].key_env` names, if set, else the
+    home's local credential (written by the daemon, mode 0600, readable by its user only)."""
+    from localresearch.access.local import credential_path, read_credential
     from localresearch.config import load_config
 
-    config = load_config(resolve_paths().config_file)
-    if not config.api.key_env:
-        return None
-    return os.environ.get(config.api.key_env) or None
+    paths = resolve_paths()
+    config = load_config(paths.config_file)
+    if config.api.key_env and os.environ.get(config.api.key_env):
+        return os.environ[config.api.key_env]
+    return read_credential(credential_path(paths.state_dir))

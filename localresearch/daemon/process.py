@@ -281,9 +281,10 @@ def daemon_status(paths: Paths) -> dict[str, Any]:
         result["http"] = False  # server.enabled = false: heartbeat and watcher only
         return result
     from localresearch.client import Client, ClientError
+    from localresearch.daemon.locate import api_key
 
     try:
-        status = Client(str(info["url"]), timeout=2.0).status()
+        status = Client(str(info["url"]), timeout=2.0, api_key=api_key()).status()
     except ClientError:
         return result
     result.update(

@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from localresearch.access.keys import KeyStore
+from localresearch.api.operations import by_key
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
+from localresearch.server.access import ACCESS, Access, add_rate_headers
 from localresearch.server.errors import Handler, error_middleware
 from localresearch.server.keys import MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
 from localresearch.server.security import GUARD, Guard, refusal
@@ -45,9 +48,9 @@ def route_tables() -> list[web.RouteTableDef]:
     from localresearch.server.routes import heartbeat
 
     tables.append(heartbeat.routes)
-    from localresearch.server.routes import docs
+    from localresearch.server.routes import docs, keys
 
-    tables.append(docs.routes)
+    tables.extend([docs.routes, keys.routes])
     return tables
 
 
@@ -100,13 +103,20 @@ def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Ap
     app[MAX_BODY] = config.server.max_body_bytes
     app[RUNTIME] = Runtime(config, paths)
     app[GUARD] = Guard(config.server, config.api, port or config.server.port)
+    access = app[ACCESS] = Access(config, paths, KeyStore(app[RUNTIME].db, paths.database))
+    operations = by_key()
     app[SHUTDOWN] = asyncio.Event()
     app[WEBSOCKETS] = weakref.WeakSet()
     for table in route_tables():
         for route in table:
             assert isinstance(route, web.RouteDef)
             handler = route.handler if route.path in _NO_WAIT else _after_start(route.handler)
-            app.router.add_route(route.method, route.path, handler, **route.kwargs)
+            added = app.router.add_route(route.method, route.path, handler, **route.kwargs)
+            operation = operations.get((route.method, route.path))
+            if operation is not None:
+                access.policies[added] = operation
+    if access.limiter is not None:
+        app.on_response_prepare.append(add_rate_headers)
     app.cleanup_ctx.append(_runtime_ctx)
     app.on_shutdown.append(_on_shutdown)
     return app

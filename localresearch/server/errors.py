@@ -25,6 +25,7 @@ STATUS_BY_CODE = {
     "conflict": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
+    "rate_limited": 429,
     "internal_error": 500,
     "provider_error": 502,
     "unavailable": 503,

@@ -1,15 +1,15 @@
-"""Protection for a daemon on localhost: Host and Origin checks, and an optional API key."""
+"""Protection for a daemon on localhost: Host and Origin checks, then the access layer
+(credentials, permissions, rate limits: server/access.py)."""
 
 from __future__ import annotations
 
-import hmac
-import os
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from localresearch.config.schema import APIConfig, ServerConfig
 from localresearch.loopback import is_loopback_host
+from localresearch.server.access import ACCESS
 from localresearch.server.errors import error_response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -34,8 +34,6 @@ class Guard:
         if not is_loopback_host(server.bind) and server.bind not in ("0.0.0.0", "::"):
             self.allowed_hosts.add(server.bind.lower())
         self.allowed_origins = {o.rstrip("/").lower() for o in server.allowed_origins}
-        key = os.environ.get(api.key_env, "") if api.key_env else ""
-        self.api_key = key.encode() if key else None
         self._host_cache: dict[str, bool] = {}
 
     def host_allowed(self, host_header: str | None) -> bool:
@@ -62,22 +60,14 @@ class Guard:
             return False
         return is_loopback_host(parts.hostname) and port == self.port
 
-    def key_ok(self, request: web.Request) -> bool:
-        if self.api_key is None:
-            return True
-        presented = request.headers.get("X-API-Key", "")
-        auth = request.headers.get("Authorization", "")
-        if auth.lower().startswith("bearer "):
-            presented = auth[7:].strip()
-        return hmac.compare_digest(presented.encode(), self.api_key)
-
 
 GUARD = web.AppKey("guard", Guard)
 
 
 def refusal(request: web.Request) -> web.Response | None:
     """The answer to a request the guard refuses (DNS rebinding: a foreign Host; a cross-site
-    write or WebSocket upgrade; a missing API key), or None to let it through."""
+    write or WebSocket upgrade; no or wrong credentials, a missing permission, too many
+    requests), or None to let it through."""
     guard = request.app[GUARD]
     if not guard.host_allowed(request.headers.get("Host")):
         return error_response(
@@ -95,8 +85,5 @@ def refusal(request: web.Request) -> web.Response | None:
             )
         if origin is None and headers.get("Sec-Fetch-Site") == "cross-site":
             return error_response("forbidden", "Cross-site request refused")
-    if guard.api_key is not None and request.path != "/health" and not guard.key_ok(request):
-        return error_response(
-            "unauthorized", "Missing or wrong API key (send Authorization: Bearer <key>)"
-        )
-    return None
+    access = request.app.get(ACCESS)
+    return access.admit(request) if access is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from localresearch.access.schema import MIGRATIONS as ACCESS_MIGRATIONS
 from localresearch.chat.schema import MIGRATIONS as CHAT_MIGRATIONS
 from localresearch.heartbeat.schema import MIGRATIONS as HEARTBEAT_MIGRATIONS
 from localresearch.memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
@@ -14,4 +15,5 @@ SCHEMAS: list[list[Migration]] = [
     CHAT_MIGRATIONS,
     RESEARCH_MIGRATIONS,
     HEARTBEAT_MIGRATIONS,
+    ACCESS_MIGRATIONS,
 ]
