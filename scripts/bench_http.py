@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -139,6 +140,7 @@ def bench_decode(loops: int = 50_000) -> dict[str, float]:
     for name, fn in (
         ("decode_validate_us", route_path),
         ("msgspec_only_us", lambda: decoder.decode(CHAT_BODY)),
+        ("json_loads_only_us", lambda: json.loads(CHAT_BODY)),  # the machine's pace, same run
     ):
         samples = []
         for _ in range(5):
@@ -171,10 +173,18 @@ def bench_imports(runs: int) -> dict[str, float]:
     return out
 
 
-def bench_peer_lookup(loops: int = 200) -> float | None:
-    """ms per /proc/net/tcp lookup of a loopback peer's uid (once per new connection)."""
-    from localresearch.access.local import peer_uid
+def bench_peer_lookup(loops: int = 200) -> dict[str, float | None]:
+    """ms per lookup of a loopback peer's uid (once per new connection): the sock_diag query
+    the daemon makes, and the /proc/net/tcp read it falls back to."""
+    from localresearch.access.local import _proc_uid, peer_uid
 
+    return {
+        "peer_lookup_ms": _time_lookup(peer_uid, loops),
+        "peer_lookup_proc_ms": _time_lookup(_proc_uid, max(10, loops // 10)),
+    }
+
+
+def _time_lookup(peer_uid: Any, loops: int) -> float | None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
@@ -302,7 +312,7 @@ def main() -> None:
     results["python_startup_s"] = round(statistics.median(bare), 3)
     results.update(bench_decode())
     results.update(bench_imports(max(args.runs, 7)))
-    results["peer_lookup_ms"] = bench_peer_lookup()
+    results.update(bench_peer_lookup())
 
     if args.start_only:
         print(json.dumps(results, indent=2))
@@ -361,13 +371,17 @@ def main() -> None:
     )
     print(
         f"chat body decode  : {r['decode_validate_us']} µs (checks + model; target <= 20), "
-        f"msgspec decode alone {r['msgspec_only_us']} µs"
+        f"msgspec decode alone {r['msgspec_only_us']} µs, json.loads alone "
+        f"{r['json_loads_only_us']} µs"
     )
     print(
         f"import + 1 model  : msgspec {r.get('import_msgspec_s')} s, pydantic "
         f"{r.get('import_pydantic_s', 'n/a')} s (python alone {r.get('import_python_s')} s)"
     )
-    print(f"peer uid lookup   : {r['peer_lookup_ms']} ms per new connection")
+    print(
+        f"peer uid lookup   : {r['peer_lookup_ms']} ms per new connection (sock_diag), "
+        f"/proc/net/tcp {r['peer_lookup_proc_ms']} ms"
+    )
     if "ratio_keyed_vs_owner" in r:
         print(
             f"GET /api/status   : owner {r['status_owner_rps']} req/s, key + rate limit "
