@@ -38,7 +38,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from aiohttp.web_urldispatcher import AbstractRoute
 
 from localresearch.access.keys import KeyStore
 from localresearch.access.local import credential_path, ensure_credential, peer_uid
@@ -86,7 +85,7 @@ class Access:
             else None
         )
         self.resolvers: list[Resolver] = []
-        self.policies: dict[AbstractRoute, Operation] = {}
+        self.policies: dict[web.AbstractRoute, Operation] = {}
         self._peers: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
         if self.open_local:
             log.warning(
