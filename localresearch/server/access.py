@@ -19,7 +19,8 @@ Every request but the public ones (/health) resolves to a `Principal` (access/ro
 
 3. with no keys configured: the daemon's own OS user, recognised by the loopback peer's socket
    owner (/proc/net/tcp, once per connection), so the owner's curl and scripts need nothing;
-   `api.open_local = true` admits every local caller instead (a warning is logged);
+   `api.open_local = true` admits every local (loopback) caller instead (a warning is
+   logged); remote callers always need a key;
 4. otherwise 401.
 
 The principal's role must hold the operation's permission (api/operations.py: its route
@@ -43,6 +44,7 @@ from localresearch.access.keys import KeyStore
 from localresearch.access.local import credential_path, ensure_credential, peer_uid
 from localresearch.access.ratelimit import RateLimiter, Verdict
 from localresearch.access.roles import ALL, OWNER_ROLE, Principal, permissions_of
+from localresearch.loopback import is_loopback_host
 from localresearch.server.errors import error_response
 
 if TYPE_CHECKING:
@@ -148,7 +150,7 @@ class Access:
             if who is not None:
                 return who
         if not self.keys_configured:
-            if self.open_local:
+            if self.open_local and is_loopback_host(request.remote or ""):
                 return Principal("local", OWNER_ROLE, ALL, "open")
             if self._owner_by_peer(request):
                 return Principal("owner", OWNER_ROLE, ALL, "peer", limited=False)
