@@ -334,6 +334,7 @@ class BuiltinProvider(Provider):
     id = "builtin"
     needs_key = False
     default_model = "extractive"
+    models = ("extractive",)
     description = "Offline answers extracted from your notes (no model, no key)."
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
