@@ -44,6 +44,8 @@ QUOTE_CHARS = 600
 
 _MARKERS = re.compile(r"[ \t]*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _LIST = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
+_LEADING_MARKERS = re.compile(r"(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])+")
+_LABEL = re.compile(r"\s*\*\*[^*\n]+\*\*:\s*")  # "**Section**: …" leads a paragraph
 
 Embed = Callable[[list[str]], list[list[float]]]
 
@@ -123,7 +125,10 @@ def answer_sentences(answer: str) -> list[tuple[int, int]]:
         cuts = [0]
         for m in _BOUNDARY.finditer(text):
             if not _is_abbreviation(text, m.start()):
-                cuts.append(m.end())
+                # Markers after the full stop ("… holds. [1] Next …") belong to the sentence
+                # before them.
+                trailing = _LEADING_MARKERS.match(text, m.end())
+                cuts.append(trailing.end() if trailing else m.end())
         cuts.append(len(text))
         for a, b in itertools.pairwise(cuts):
             piece = text[a:b]
@@ -146,12 +151,15 @@ def answer_sentences(answer: str) -> list[tuple[int, int]]:
         if _HEADING.match(body):
             flush()
             continue
-        if _LIST.match(body):
+        listed = _LIST.match(body)
+        if listed:
             flush()
-            lead = len(_LIST.match(body).group(0))  # type: ignore[union-attr]
-            block.append((start + lead, end))
-            continue
-        block.append((start, end))
+        lead = listed.end() if listed else 0
+        label = _LABEL.match(body, lead)
+        lead = label.end() if label else lead
+        if lead >= len(body):
+            continue  # a label alone ("**Section**:") on its line
+        block.append((start + lead, end))
     flush()
     # Markers a model puts after the full stop belong to the sentence before them.
     merged: list[tuple[int, int]] = []
