@@ -347,11 +347,3 @@ def _remark(piece: str, numbers: list[int], flag: str = "") -> str:
 
 def _at(sentence: Sentence) -> int:
     return sentence.start
-
-
-def from_citations(citations: Sequence[Citation]) -> list[Passage]:
-    """Passages from citations a provider chose itself (builtin): verify without renumbering."""
-    return [
-        Passage(c.n, c.file, c.line_start, c.line_end, c.path, c.text, rank=i)
-        for i, c in enumerate(citations)
-    ]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from localresearch.citations import Alignment, Passage, align, from_citations
+from localresearch.citations import Alignment, Passage, align
 from localresearch.config import Config
 from localresearch.errors import InvalidRequest, LocalResearchError
 from localresearch.events import Event
@@ -34,7 +34,7 @@ from localresearch.providers.base import (
     ToolCall,
     Usage,
 )
-from localresearch.providers.builtin import passages, retrieve
+from localresearch.providers.builtin import passages, read_lines, retrieve
 from localresearch.providers.registry import available_providers, create_provider
 from localresearch.store import Database
 from localresearch.workspace import append_daily_log, ensure_workspace, workspace_dir
@@ -109,7 +109,15 @@ def verify_answer(
     are checked and corrected against the passages it was shown (renumbered in order of first
     citation); a provider that cited its own passages (builtin) keeps its numbering."""
     if provided:
-        checked = align(response, from_citations(provided))
+        # The cited span as it stands in the file (one citation may back several sentences of
+        # a long line, and its own text quotes only the first), else as the index holds it.
+        files: dict[str, list[str] | None] = {}
+        spans = [_span_text(c, hits, files) for c in provided]
+        found = [
+            Passage(c.n, c.file, c.line_start, c.line_end, c.path, text, rank=i)
+            for i, (c, text) in enumerate(zip(provided, spans, strict=True))
+        ]
+        checked = align(response, found)
         checked.text, checked.citations = response, list(provided)
         checked.renumber = {c.n: c.n for c in provided}
         return checked
@@ -118,6 +126,20 @@ def verify_answer(
         for n, p in enumerate(passages(hits), start=1)
     ]
     return align(response, found, embed=embed)
+
+
+def _span_text(
+    citation: Citation, hits: list[SearchHit], files: dict[str, list[str] | None]
+) -> str:
+    if citation.path not in files:
+        files[citation.path] = read_lines(citation.path) if citation.path else None
+    lines = files[citation.path]
+    if lines is not None and 0 < citation.line_start <= citation.line_end <= len(lines):
+        return "\n".join(lines[citation.line_start - 1 : citation.line_end])
+    for hit in hits:
+        if hit.file == citation.file and hit.line_start <= citation.line_start <= hit.line_end:
+            return hit.content
+    return citation.text
 
 
 T = TypeVar("T")

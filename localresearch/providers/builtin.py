@@ -137,7 +137,7 @@ def passages(hits: Sequence[SearchHit]) -> list[Passage]:
     out: list[Passage] = []
     for hit in hits:
         if hit.path not in files:
-            files[hit.path] = _read_lines(hit.path)
+            files[hit.path] = read_lines(hit.path)
         lines = files[hit.path]
         text = hit.content
         if lines is not None and 0 < hit.line_start <= hit.line_end <= len(lines):
@@ -149,7 +149,7 @@ def passages(hits: Sequence[SearchHit]) -> list[Passage]:
     return out
 
 
-def _read_lines(path: str) -> list[str] | None:
+def read_lines(path: str) -> list[str] | None:
     try:
         file = Path(path)
         if not path or file.suffix.lower() not in _TEXT_SUFFIXES:
