@@ -289,7 +289,8 @@ def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer
     chosen = _within_budget(
         select_sentences(scored, limit=MAX_SENTENCES, relative_floor=RELATIVE_FLOOR)
     )
-    chosen = _with_top_hit(chosen, scored)
+    if hits and not _DAILY_LOG.search(hits[0].file):  # a past answer is no best evidence
+        chosen = _with_top_hit(chosen, scored)
     listing = bool(_LISTING.search(question))
     wants_blocks = listing or is_howto(question)
     code = _pick_code(question, found, weights, tables=listing) if wants_blocks else []
