@@ -266,7 +266,7 @@ async def test_dimensions_run_concurrently_within_the_limit(
         assert rt.jobs is not None and rt.memory is not None
         await rt.memory.wait_ready()
         gates = [Gate() for _ in range(3)]
-        queued.push('{"dimensions": ["A", "B", "C"]}')
+        queued.push('{"dimensions": ["Alpha", "Beta", "Gamma"]}')
         for n, gate in enumerate(gates):
             queued.push(gate, _summary(f"Finding {n}."))
         job = await rt.jobs.submit(QUESTION)

@@ -205,6 +205,15 @@ def question_phrases(query: str) -> list[str]:
     return phrases
 
 
+def names_topic(text: str) -> bool:
+    """A phrase with a word that is neither a stopword nor a question's framing ('care for',
+    'the best way' have none; 'Pruning' has one)."""
+    return any(
+        w.lower() not in extractive.STOPWORDS and w.lower() not in _QUESTION_WORDS
+        for w in extractive.words(text)
+    )
+
+
 # Words that shape a question but name no topic of it.
 _QUESTION_WORDS_TEXT = """care best better good way ways should could would might does compare
     comparison difference differences versus help helps tips advice"""

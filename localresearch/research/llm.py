@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from localresearch.providers.base import ChatRequest, Message, Provider, TextChunk, Usage
-from localresearch.research.builtin import BuiltinEngine
+from localresearch.research.builtin import BuiltinEngine, names_topic
 from localresearch.research.structured import (
     MalformedJSON,
     check_text,
@@ -157,6 +157,8 @@ class LLMEngine:
             dims = string_list(obj.get("dimensions"), "dimensions", low=1, high=count)
             for dim in dims:
                 check_text(dim, "a dimension", instruction, words=(1, 12))
+                if not names_topic(dim):
+                    raise MalformedJSON(f"the dimension {dim!r} names no topic")
             return dims
 
         dims = await self._structured(prompt, validate, usage, scope_schema(count), "scope")
