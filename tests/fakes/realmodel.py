@@ -53,6 +53,16 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def threads() -> int:
+    """Two threads on an idle 2-core machine; one when it is oversubscribed, where two threads
+    that must meet at every token generate several times slower than one."""
+    configured = os.environ.get("LOCALRESEARCH_REALMODEL_THREADS")
+    if configured:
+        return max(1, int(configured))
+    cores = os.cpu_count() or 1
+    return 1 if os.getloadavg()[0] > cores else min(2, cores)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,8 +78,9 @@ def realmodel_server() -> Iterator[str]:
     python, model = model_python(), model_path()
     assert python is not None and model is not None
     port = _free_port()
+    command = [str(python), str(SERVE), str(model), str(port), "--ctx", "4096"]
     proc = subprocess.Popen(
-        [str(python), str(SERVE), str(model), str(port), "--ctx", "4096"],
+        [*command, "--threads", str(threads())],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
