@@ -90,6 +90,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     from localresearch.paths import resolve_paths
     from localresearch.runtime import Runtime
 
+    if args.context_hits:
+        import localresearch.chat.service as chat_service
+
+        chat_service.CONTEXT_HITS = args.context_hits
     chosen = claims(args.dataset, args.claims)
     keep = {doc for _, docs in chosen for doc in docs}
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,6 +153,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     times = [r["seconds"] for r in rows]
     return {
         "engine": f"openai-compatible at {args.openai}" if args.openai else "builtin",
+        "context_hits": args.context_hits or 8,
         "claims": n,
         "documents": docs,
         "index_seconds": round(indexed, 1),
@@ -169,6 +174,13 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=0, help="abstracts besides the relevant ones")
     parser.add_argument("--openai", default="", help="base URL of an OpenAI-compatible server")
     parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument(
+        "--context-hits",
+        type=int,
+        default=0,
+        help="passages the chat retrieves (default: the daemon's 8); fewer keep a slow model's "
+        "prompt short",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
