@@ -103,7 +103,10 @@ async def test_bad_input_is_a_clear_4xx(make_client: Any, paths: Paths) -> None:
         ({"message": 3}, 400, "message must be a string"),
         ({"message": "hi", "include_memory": "yes"}, 400, "include_memory must be a boolean"),
         ({"message": "hi", "session_id": "nope"}, 404, "No such session: nope"),
-        ({"message": "hi", "model": "nosuch/x"}, 200, ""),  # "nosuch/x": a model name
+        # "nosuch/x" is a model name, which builtin (the configured provider) cannot serve
+        ({"message": "hi", "model": "nosuch/x"}, 400, "not served by provider 'builtin'"),
+        ({"message": "hi", "model": "openai"}, 400, "Provider 'openai' is not configured"),
+        ({"message": "hi", "model": "builtin/extractive"}, 200, ""),
     ]
     for payload, status, text in cases:
         for path in ("/api/chat", "/api/chat/stream"):

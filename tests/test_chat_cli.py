@@ -43,6 +43,16 @@ def test_ask_starts_the_daemon_and_answers_offline(daemon_env: DaemonHandle) -> 
         assert "previous container image. [1]" in again.stdout
         assert "Sources" in again.stdout
         assert "[1] notes/deploys.md:4" in again.stdout
+        assert [s["supported"] for s in body["sentences"] if s["claim"]] == [True]
+        # A model the configured provider cannot serve: a clear error, exit 2, no answer.
+        wrong = daemon_env.cli("ask", "--model", "gpt-4o", "when do deploys go out?")
+        assert wrong.returncode == 2, wrong.stdout + wrong.stderr
+        assert "not served by provider 'builtin'" in wrong.stderr and "extractive" in wrong.stderr
+        assert wrong.stdout == ""
+        # Sources are always listed, saying so when there are none.
+        nothing = daemon_env.cli("ask", "what is the capital of mongolia?")
+        assert nothing.returncode == 0, nothing.stderr
+        assert "Sources: none" in nothing.stdout
     finally:
         daemon_env.stop()
 

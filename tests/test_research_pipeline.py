@@ -82,7 +82,12 @@ async def test_builtin_job_streams_the_spec_events_in_order(runtime: Runtime) ->
     assert snapshot["status"] == "complete"
     assert snapshot["phase"] == "done"
     assert snapshot["dimensionsComplete"] == snapshot["dimensionsTotal"] >= 3
-    assert snapshot["sourceCount"] == types.count("dimension_source")
+    # One source count everywhere: distinct sources, as many as the report lists.
+    distinct = {e.data["sourceId"] for e in events if e.type == "dimension_source"}
+    assert snapshot["sourceCount"] == len(distinct) < types.count("dimension_source")
+    assert events[-2].data["sourceCount"] == len(distinct)
+    listed = snapshot["report"].split("\n## Sources\n")[1]
+    assert len(re.findall(r"^\d+\. ", listed, flags=re.M)) == len(distinct)
     report = "".join(e.data["text"] for e in events if e.type == "synthesis_delta")
     assert snapshot["report"] == report
 

@@ -69,3 +69,22 @@ def test_html_export_escapes_and_links() -> None:
         or 'href="javascript' not in page
     )
     assert "<strong>bold</strong>" in page and "<ol><li>" in page
+
+
+def test_model_fields_that_are_echoes_json_or_no_topic_are_rejected() -> None:
+    from localresearch.research.builtin import names_topic, question_phrases
+    from localresearch.research.structured import MalformedJSON, check_text, is_echo
+
+    instruction = "Summarise what the passages say about this dimension of the question."
+    assert is_echo("one sentence", instruction) and is_echo("...", instruction)
+    assert is_echo("what the passages say", instruction)
+    assert not is_echo("Prune quince trees in late winter.", instruction)
+    for bad in ('{"summary": "x"}', "```json\n{}\n```", 'The "answer": yes'):
+        with pytest.raises(MalformedJSON):
+            check_text(bad, "'summary'", instruction)
+    assert check_text("Quince needs sun.", "'summary'", instruction) == "Quince needs sun."
+    assert not names_topic("care for") and not names_topic("the best way")
+    assert names_topic("Fire blight") and names_topic("Pruning")
+    phrases = question_phrases("How should I care for the quince tree in my garden?")
+    assert phrases == ["quince tree", "garden"]
+    assert "vs" not in question_phrases("Rust vs Go: which is faster for web servers?")

@@ -10,17 +10,18 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+from localresearch.citations import Alignment, Passage, align
 from localresearch.config import Config
 from localresearch.errors import InvalidRequest, LocalResearchError
 from localresearch.events import Event
-from localresearch.extractive import cited_numbers
 from localresearch.memory.types import MemorySearcher, SearchHit
 from localresearch.paths import Paths
 from localresearch.providers.base import (
@@ -33,7 +34,7 @@ from localresearch.providers.base import (
     ToolCall,
     Usage,
 )
-from localresearch.providers.builtin import retrieve
+from localresearch.providers.builtin import passages, read_lines, retrieve
 from localresearch.providers.registry import available_providers, create_provider
 from localresearch.store import Database
 from localresearch.workspace import append_daily_log, ensure_workspace, workspace_dir
@@ -73,15 +74,72 @@ class Turn:
         return f"{self.provider.id}/{self.provider.model}"
 
 
-def citation_from_hit(n: int, hit: SearchHit) -> Citation:
-    return Citation(n, hit.file, hit.line_start, hit.line_end, hit.path, hit.content[:300])
+def check_model(provider: Provider, chosen: str) -> None:
+    """A model the provider cannot serve is an error naming its models, never a silent rename
+    (only providers that know their models up front, like builtin, can tell)."""
+    served = type(provider).models
+    if chosen and served and chosen not in served:
+        raise InvalidRequest(
+            f"Model {chosen!r} is not served by provider {provider.id!r} (its models: "
+            f"{', '.join(served)}). Ask for one of those, or configure a provider that serves "
+            f"{chosen!r} (llm.provider, llm.model)"
+        )
 
 
-def cited_hits(response: str, hits: list[SearchHit]) -> list[Citation]:
-    """The context passages an LLM's answer cites as [n] (numbered as in the prompt)."""
-    return [
-        citation_from_hit(n, hits[n - 1]) for n in cited_numbers(response) if 0 < n <= len(hits)
+def check_unconfigured(provider: Provider, configured: str) -> None:
+    """A per-request provider other than the configured one may not reach a remote endpoint:
+    no network beyond what the user configured."""
+    base = getattr(provider, "base_url", "")
+    host = urlsplit(base).hostname if isinstance(base, str) and base else None
+    if host is not None and host not in ("127.0.0.1", "localhost", "::1"):
+        raise InvalidRequest(
+            f"Provider {provider.id!r} is not configured (llm.provider is {configured!r}), and "
+            f"it would contact {host}. Set llm.provider = {provider.id!r} (and llm.base_url, "
+            "llm.api_key_env) to use it"
+        )
+
+
+def verify_answer(
+    response: str,
+    hits: list[SearchHit],
+    provided: list[Citation],
+    embed: Callable[[list[str]], list[list[float]]] | None = None,
+) -> Alignment:
+    """Every sentence of an answer aligned to the passage that supports it: a model's markers
+    are checked and corrected against the passages it was shown (renumbered in order of first
+    citation); a provider that cited its own passages (builtin) keeps its numbering."""
+    if provided:
+        # The cited span as it stands in the file (one citation may back several sentences of
+        # a long line, and its own text quotes only the first), else as the index holds it.
+        files: dict[str, list[str] | None] = {}
+        spans = [_span_text(c, hits, files) for c in provided]
+        found = [
+            Passage(c.n, c.file, c.line_start, c.line_end, c.path, text, rank=i)
+            for i, (c, text) in enumerate(zip(provided, spans, strict=True))
+        ]
+        checked = align(response, found)
+        checked.text, checked.citations = response, list(provided)
+        checked.renumber = {c.n: c.n for c in provided}
+        return checked
+    found = [
+        Passage(n, p.hit.file, p.hit.line_start, p.hit.line_end, p.hit.path, p.text, rank=n - 1)
+        for n, p in enumerate(passages(hits), start=1)
     ]
+    return align(response, found, embed=embed)
+
+
+def _span_text(
+    citation: Citation, hits: list[SearchHit], files: dict[str, list[str] | None]
+) -> str:
+    if citation.path not in files:
+        files[citation.path] = read_lines(citation.path) if citation.path else None
+    lines = files[citation.path]
+    if lines is not None and 0 < citation.line_start <= citation.line_end <= len(lines):
+        return "\n".join(lines[citation.line_start - 1 : citation.line_end])
+    for hit in hits:
+        if hit.file == citation.file and hit.line_start <= citation.line_start <= hit.line_end:
+            return hit.content
+    return citation.text
 
 
 T = TypeVar("T")
@@ -152,6 +210,8 @@ class ChatService:
             provider = create_provider(llm, name=name)
             if chosen:
                 provider.options = dataclasses.replace(provider.options, model=chosen)
+            check_unconfigured(provider, llm.provider or "builtin")
+        check_model(provider, chosen)
         self._providers[key] = provider
         return provider
 
@@ -305,7 +365,9 @@ class ChatService:
                 result = await toolbox.run(call)
                 messages.append(Message("tool", result, name=call.name, tool_call_id=call.id))
         response = "".join(parts)
-        citations = [c.to_dict() for c in (provided or cited_hits(response, hits))]
+        checked = await asyncio.to_thread(verify_answer, response, hits, provided, self._embed())
+        response = checked.text
+        citations = [c.to_dict() for c in checked.citations]
         tokens = {
             "prompt": prompt_tokens,
             "completion": completion_tokens,
@@ -321,8 +383,14 @@ class ChatService:
                 "tools_used": tools_used,
                 "citations": citations,
                 "session_id": turn.session_id,
+                "sentences": checked.sentence_dicts(),
             },
         )
+
+    def _embed(self) -> Callable[[list[str]], list[list[float]]] | None:
+        """The memory index's embedder, when one is configured (alignment then uses meaning too)."""
+        embedder = getattr(self.memory, "embedder", None)
+        return getattr(embedder, "embed", None) if embedder is not None else None
 
     async def _record(
         self,

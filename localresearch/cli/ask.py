@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -31,14 +32,27 @@ def location(citation: dict[str, Any]) -> str:
     return f"{citation.get('file')}:{start}"
 
 
-def print_sources(citations: list[dict[str, Any]]) -> None:
-    if not citations:
-        return
+def print_sources(
+    citations: list[dict[str, Any]], sentences: list[dict[str, Any]] | None = None
+) -> None:
+    """The sources, always (saying so when there are none), then the sentences no source
+    supports, flagged so a reader does not take them for what the notes say."""
+    from rich.text import Text
+
     out = console()
     out.print()
-    out.print("[bold]Sources[/]", markup=True)
+    if not citations:
+        out.print("[bold]Sources:[/] none (no passage of your notes supports this answer)")
+    else:
+        out.print("[bold]Sources[/]", markup=True)
     for c in citations:
         out.print(f"  [{c.get('n', '?')}] {location(c)}", markup=False, highlight=False)
+    flagged = [s for s in sentences or [] if s.get("claim", True) and not s.get("supported", True)]
+    if flagged:
+        out.print()
+        out.print("[yellow]Not supported by any source:[/]", markup=True)
+        for s in flagged:
+            out.print(Text(f"  ? {s.get('text', '')}", style="dim"))
 
 
 def answer_events(
@@ -64,8 +78,27 @@ def answer_events(
     yield from events
 
 
+class Waiting:
+    """A spinner with the seconds since the question left, until the first token arrives."""
+
+    def __init__(self, label: str = "Thinking") -> None:
+        from rich.spinner import Spinner
+
+        self.started = time.monotonic()
+        self.label = label
+        self.spinner = Spinner("dots", style="cyan")
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        elapsed = time.monotonic() - self.started
+        self.spinner.text = Text(f"{self.label}… {elapsed:.1f} s", style="dim")
+        return self.spinner
+
+
 class MarkdownStream:
-    """Shows the answer as it arrives: live Markdown on a terminal, plain text otherwise."""
+    """Shows the answer as it arrives: live Markdown on a terminal (a spinner with the elapsed
+    time until the first token), plain text otherwise."""
 
     def __init__(self) -> None:
         self.text = ""
@@ -76,7 +109,12 @@ class MarkdownStream:
         if self.tty:
             from rich.live import Live
 
-            self.live = Live(console=console(), refresh_per_second=12, vertical_overflow="visible")
+            self.live = Live(
+                Waiting(),
+                console=console(),
+                refresh_per_second=12,
+                vertical_overflow="visible",
+            )
             self.live.__enter__()
         return self
 
@@ -90,12 +128,28 @@ class MarkdownStream:
             sys.stdout.write(text)
             sys.stdout.flush()
 
-    def __exit__(self, *exc: object) -> None:
+    def final(self, text: str) -> None:
+        """The answer as verified (citation markers corrected): redrawn on a terminal."""
+        if self.live is not None and text and text != self.text:
+            from rich.markdown import Markdown
+
+            self.text = text
+            self.live.update(Markdown(text))
+
+    def stop(self) -> None:
+        """End the live view (before an error is printed below it)."""
         if self.live is not None:
+            if not self.text:
+                self.live.update("")  # no spinner left behind
             self.live.__exit__(None, None, None)
+            self.live = None
         elif self.text and not self.text.endswith("\n"):
             sys.stdout.write("\n")
             sys.stdout.flush()
+            self.text += "\n"
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @click.command(
@@ -123,6 +177,20 @@ def ask(
     text = " ".join(question).strip()
     if not text:
         fail("the question is empty", code=2)
+    from localresearch.client import APIRequestError
+
+    try:
+        _answer(text, session_id, model, no_memory, as_json)
+    except APIRequestError as exc:
+        # A request the daemon refuses as invalid (a model the provider cannot serve) is a
+        # usage error: exit 2, like a bad option.
+        code = 2 if exc.code == "invalid_request" else 1
+        fail(exc.message + (f" [{exc.code}]" if exc.code else ""), code=code)
+
+
+def _answer(
+    text: str, session_id: str | None, model: str | None, no_memory: bool, as_json: bool
+) -> None:
     events = answer_events(text, session_id, model, not no_memory)
     done: dict[str, Any] | None = None
     if as_json:
@@ -143,6 +211,7 @@ def ask(
                 "tokens": done.get("tokens"),
                 "tools_used": done.get("tools_used", []),
                 "session_id": done.get("session_id"),
+                "sentences": done.get("sentences", []),
             }
         )
         return
@@ -154,14 +223,14 @@ def ask(
                 name = (event.data or {}).get("name", "?")
                 err_console().print(f"[dim]→ {name}[/]", markup=True)
             elif event.type == "error":
-                view.__exit__()
-                view.live = None
+                view.stop()
                 fail(_error_text(event.data))
             elif event.type == "done":
                 done = event.data
+                view.final(str((done or {}).get("response", "")))
     if done is None:
         fail("the answer stream ended early (is the daemon shutting down?)")
-    print_sources(done.get("citations") or [])
+    print_sources(done.get("citations") or [], done.get("sentences"))
 
 
 def _error_text(data: Any) -> str:

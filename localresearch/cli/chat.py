@@ -6,21 +6,28 @@ Ctrl-C cancels the answer being written, not the session; Ctrl-D or /exit leaves
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
-from localresearch.cli.ask import print_sources
+from localresearch.cli.ask import MarkdownStream, print_sources
 from localresearch.cli.common import api_errors, client_starting_daemon, console, err_console, fail
 
 HELP = "Type a question. Ctrl-C cancels an answer; /exit or Ctrl-D quits; /new starts a session."
 
 
 def _render_answer(ws: Any) -> None:
-    """Print events until the answer ends; Ctrl-C sends a cancel and keeps the socket."""
+    """Print events until the answer ends; Ctrl-C sends a cancel and keeps the socket. On a
+    terminal a spinner shows the elapsed time until the first token, and the answer is redrawn
+    as verified when it ends."""
+    with MarkdownStream() as view:
+        done = _events(ws, view)
+    if done is not None:
+        print_sources(done.get("citations") or [], done.get("sentences"))
+
+
+def _events(ws: Any, view: MarkdownStream) -> dict[str, Any] | None:
     cancelled = False
-    wrote = False
     while True:
         try:
             raw = ws.recv(timeout=0.25)
@@ -34,24 +41,19 @@ def _render_answer(ws: Any) -> None:
         event = json.loads(raw)
         kind, data = event.get("type"), event.get("data") or {}
         if kind == "delta":
-            sys.stdout.write(str(data.get("text", "")))
-            sys.stdout.flush()
-            wrote = True
+            view.add(str(data.get("text", "")))
         elif kind == "tool_call":
             err_console().print(f"[dim]→ {data.get('name', '?')}[/]", markup=True)
         elif kind == "done":
-            if wrote:
-                sys.stdout.write("\n")
-            print_sources(data.get("citations") or [])
-            return
+            view.final(str(data.get("response", "")))
+            return dict(data)
         elif kind == "error":
-            if wrote:
-                sys.stdout.write("\n")
+            view.stop()
             if data.get("code") == "cancelled":
                 err_console().print("(answer cancelled)")
             else:
                 err_console().print(f"[red]Error:[/] {data.get('message')}", markup=True)
-            return
+            return None
 
 
 @click.command(epilog="Example: research chat --session 3f2a… --model ollama/llama3.2")

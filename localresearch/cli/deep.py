@@ -37,9 +37,19 @@ class JobView:
     dimensions: dict[str, DimensionRow] = field(default_factory=dict)
     gaps: list[str] = field(default_factory=list)
     iteration: int = 0
+    step: str = "Scoping the question"
+    notes: list[str] = field(default_factory=list)  # parts the builtin engine did instead
+    started: float = field(default_factory=time.monotonic)
+
+    def current_step(self) -> str:
+        """What the job is doing now, with the time it has run: a model may think for minutes."""
+        return f"{self.step}… {time.monotonic() - self.started:.0f} s"
 
     def apply(self, event: Event) -> None:
         data = event.data if isinstance(event.data, dict) else {}
+        self._step(event.type, data)
+        if event.type == "fallback":
+            self.notes.append(f"{data.get('part', data.get('step', '?'))}: builtin engine used")
         if event.type == "scope_complete":
             self.phase = "research"
             for name in data.get("dimensions", []):
@@ -66,6 +76,20 @@ class JobView:
         elif event.type == "synthesis_started":
             self.phase = "synthesis"
 
+    def _step(self, kind: str, data: dict[str, Any]) -> None:
+        rows = self.dimensions.values()
+        if kind == "scope_started":
+            self.step = "Scoping the question"
+        elif kind in ("scope_complete", "dimension_started", "dimension_complete"):
+            done = sum(1 for r in rows if r.state == "done")
+            self.step = f"Researching dimensions ({done}/{len(self.dimensions)} done)"
+            if kind == "dimension_started":
+                self.step += f": {data.get('dimension', '')}"
+        elif kind == "evaluate_started":
+            self.step = f"Looking for gaps (round {data.get('iteration', 1)})"
+        elif kind == "synthesis_started":
+            self.step = "Writing the report"
+
     def render(self, width: int = 100) -> RenderableType:
         """The progress table for a terminal `width` columns wide: the dimension keeps up to a
         third of it (wrapping if longer); the key finding gets the rest, cut with an ellipsis."""
@@ -83,9 +107,19 @@ class JobView:
         marks = {"waiting": "[dim]waiting[/]", "researching": "[yellow]…[/]", "done": "[green]✓[/]"}
         for row in self.dimensions.values():
             table.add_row(row.name, marks[row.state], str(row.sources), row.finding)
+        caption = [self.current_step()]
         if self.gaps:
-            table.caption = f"Gaps (round {self.iteration}): " + "; ".join(self.gaps[:3])
+            caption.append(f"Gaps (round {self.iteration}): " + "; ".join(self.gaps[:3]))
+        if self.notes:
+            caption.append("The model's reply was unusable for " + "; ".join(self.notes[-3:]))
+        table.caption = "\n".join(caption)
         return table
+
+    def __rich__(self) -> RenderableType:
+        """Redrawn on each refresh of the live display, so the elapsed time moves."""
+        from rich.console import Console
+
+        return self.render(Console().width)
 
 
 def events_with_resume(client: Client, job_id: str, after: int = 0) -> Any:
@@ -121,7 +155,7 @@ def follow(client: Client, job_id: str, *, after: int = 0) -> str:
     view = JobView(job_id)
     final = "running"
     streaming = False
-    live = Live(view.render(out.width), console=out, refresh_per_second=8, transient=False)
+    live = Live(view, console=out, refresh_per_second=4, transient=False)
     started = False  # the table appears with the first event: an unknown id draws nothing
     try:
         for event in events_with_resume(client, job_id, after):
@@ -131,7 +165,7 @@ def follow(client: Client, job_id: str, *, after: int = 0) -> str:
             view.apply(event)
             if event.type == "synthesis_delta":
                 if not streaming:
-                    live.update(view.render(out.width))
+                    live.refresh()
                     live.stop()
                     streaming = True
                     out.print()
@@ -142,7 +176,7 @@ def follow(client: Client, job_id: str, *, after: int = 0) -> str:
             elif event.type == "done":
                 final = str(event.data.get("status", "complete"))
             elif not streaming:
-                live.update(view.render(out.width))
+                live.refresh()
     finally:
         if started and not streaming:
             live.stop()

@@ -89,6 +89,17 @@ class AnthropicProvider(HTTPProvider):
                 {"name": t.name, "description": t.description, "input_schema": t.parameters}
                 for t in request.tools
             ]
+        if request.json_schema is not None:
+            # Anthropic's structured output is a tool's input: one tool, and the model must use it.
+            body["tools"] = [
+                *body.get("tools", []),
+                {
+                    "name": request.schema_name,
+                    "description": "Give the reply as this tool's input.",
+                    "input_schema": request.json_schema,
+                },
+            ]
+            body["tool_choice"] = {"type": "tool", "name": request.schema_name}
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
@@ -130,7 +141,11 @@ class AnthropicProvider(HTTPProvider):
                 elif kind == "content_block_stop":
                     block = blocks.pop(int(event.get("index", 0)), {})
                     if block.get("type") == "tool_use":
-                        yield self._tool_call(block)
+                        call = self._tool_call(block)
+                        if request.json_schema is not None and call.name == request.schema_name:
+                            yield TextChunk(json.dumps(call.arguments, ensure_ascii=False))
+                        else:
+                            yield call
                 elif kind == "message_delta":
                     usage = event.get("usage") or {}
                     completion_tokens = int(usage.get("output_tokens") or completion_tokens)

@@ -84,6 +84,10 @@ class ChatRequest:
     # Passages retrieved for grounding: LLMs see them in the prompt, builtin answers from them.
     context: list[SearchHit] = field(default_factory=list)
     json_mode: bool = False  # ask for a JSON object (structured outputs in research jobs)
+    # The JSON schema the reply must follow, sent as the server's structured output (OpenAI and
+    # llama.cpp `response_format`, Ollama `format`, an Anthropic tool's input); implies json_mode.
+    json_schema: dict[str, Any] | None = None
+    schema_name: str = "reply"
     # The caller already searched memory: `context` is all there is (maybe nothing), so
     # providers that retrieve for themselves (builtin) must not search again.
     retrieved: bool = False
@@ -116,6 +120,8 @@ class Provider(ABC):
     needs_key: ClassVar[bool] = False
     default_model: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # The only models this provider can serve, when it knows them up front (empty: ask it).
+    models: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: ProviderOptions, memory: MemorySearcher | None = None) -> None:
         self.options = options

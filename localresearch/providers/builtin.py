@@ -21,6 +21,7 @@ from localresearch.extractive import (
     query_terms,
     score_sentences,
     select_sentences,
+    similarity,
     split_sentences,
     terms,
     verbatim_blocks,
@@ -47,6 +48,7 @@ MAX_WIDER_SEARCHES = 3  # searches without one word each, when a search finds li
 LOG_WEIGHT = 0.5
 _DAILY_LOG = re.compile(r"(^|/)memory/\d{4}-\d{2}-\d{2}\.md$")
 RELATIVE_FLOOR = 0.25  # drop sentences scoring under a quarter of the best one
+REDUNDANCY = 0.6  # select_sentences' default: more overlap than this says the same
 _HOWTO = re.compile(
     r"\b(?:how|install\w*|run\w*|start\w*|configur\w*|set\s?up|setup|enabl\w*|disabl\w*|"
     r"use|using|examples?|commands?|syntax|format|looks? like|write|add|creat\w*|deploy\w*|"
@@ -135,7 +137,7 @@ def passages(hits: Sequence[SearchHit]) -> list[Passage]:
     out: list[Passage] = []
     for hit in hits:
         if hit.path not in files:
-            files[hit.path] = _read_lines(hit.path)
+            files[hit.path] = read_lines(hit.path)
         lines = files[hit.path]
         text = hit.content
         if lines is not None and 0 < hit.line_start <= hit.line_end <= len(lines):
@@ -147,7 +149,7 @@ def passages(hits: Sequence[SearchHit]) -> list[Passage]:
     return out
 
 
-def _read_lines(path: str) -> list[str] | None:
+def read_lines(path: str) -> list[str] | None:
     try:
         file = Path(path)
         if not path or file.suffix.lower() not in _TEXT_SUFFIXES:
@@ -242,6 +244,22 @@ def _within_budget(chosen: Sequence[ScoredSentence]) -> list[ScoredSentence]:
     return kept
 
 
+def _with_top_hit(
+    chosen: list[ScoredSentence], scored: Sequence[ScoredSentence]
+) -> list[ScoredSentence]:
+    """The search's first hit speaks in the answer when any sentence of it matches the question:
+    its best sentence takes the place of the weakest chosen one."""
+    if not chosen or any(c.sentence.source == 0 for c in chosen):
+        return chosen
+    best = next((s for s in scored if s.sentence.source == 0 and s.score > 0), None)
+    if best is None or any(
+        similarity(best.sentence.text, c.sentence.text) > REDUNDANCY for c in chosen
+    ):
+        return chosen  # it says what a chosen sentence says (a log repeating a note)
+    kept = chosen if len(chosen) < MAX_SENTENCES else chosen[:-1]
+    return [*kept, best]
+
+
 def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer:
     """Answer `question` from `hits`: the ranked, non-redundant sentences that answer it and,
     for how-to questions, the code blocks that show it, grouped by section, each cited."""
@@ -271,6 +289,8 @@ def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer
     chosen = _within_budget(
         select_sentences(scored, limit=MAX_SENTENCES, relative_floor=RELATIVE_FLOOR)
     )
+    if hits and not _DAILY_LOG.search(hits[0].file):  # a past answer is no best evidence
+        chosen = _with_top_hit(chosen, scored)
     listing = bool(_LISTING.search(question))
     wants_blocks = listing or is_howto(question)
     code = _pick_code(question, found, weights, tables=listing) if wants_blocks else []
@@ -281,7 +301,9 @@ def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer
     for index, block in code:
         hit = found[index].hit
         groups.setdefault((hit.file, hit.heading), []).append((index, block.line_start, block))
-    for item in chosen:
+    # Lead with the best evidence: after the code, sections in the search's rank order (its
+    # first hit is a better judge of the strongest passage than one sentence's word overlap).
+    for item in sorted(chosen, key=lambda c: c.sentence.source):
         hit = found[item.sentence.source].hit
         key = (hit.file, hit.heading)
         groups.setdefault(key, []).append((item.sentence.source, item.sentence.line_start, item))
@@ -334,6 +356,7 @@ class BuiltinProvider(Provider):
     id = "builtin"
     needs_key = False
     default_model = "extractive"
+    models = ("extractive",)
     description = "Offline answers extracted from your notes (no model, no key)."
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:

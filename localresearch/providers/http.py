@@ -76,7 +76,8 @@ class LineReader:
                     "first_token_timeout",
                 )
             raise ProviderError(
-                f"{self.provider.id}: no {what} within {limit:g} s ({name})"
+                f"{self.provider.id}: no {what} within {limit:g} s ({name}): a slow or busy "
+                f"model needs longer; raise llm.{name} in config.toml"
             ) from None
         except aiohttp.ClientPayloadError as exc:
             raise ProviderError(f"{self.provider.id}: stream broken: {exc}") from None
@@ -198,7 +199,10 @@ class HTTPProvider(Provider):
                         method, url, json=payload, headers=self.headers(), trace_request_ctx=on_sent
                     )
             except TimeoutError:
-                raise self._fail(f"no response from {url} within {wait:g} s") from None
+                raise self._fail(
+                    f"no response from {url} within {wait:g} s (raise llm.first_token_timeout "
+                    "in config.toml for a slow or busy model)"
+                ) from None
             except aiohttp.ClientConnectorError as exc:
                 if last:
                     raise self._fail(f"cannot connect to {self.base_url}: {exc.os_error}") from None

@@ -71,10 +71,16 @@ class LlamaCppProvider(Provider):
 
     def _generate(self, request: ChatRequest) -> Iterator[dict[str, Any]]:
         llama = self._load()
+        extra: dict[str, Any] = {}
+        if request.json_schema is not None:
+            extra["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        elif request.json_mode:
+            extra["response_format"] = {"type": "json_object"}
         with self._run_lock:
             yield from llama.create_chat_completion(
                 messages=_messages(request),
                 stream=True,
+                **extra,
                 temperature=(
                     request.temperature
                     if request.temperature is not None

@@ -66,7 +66,9 @@ class OllamaProvider(HTTPProvider):
                 }
                 for t in request.tools
             ]
-        if request.json_mode:
+        if request.json_schema is not None:
+            body["format"] = request.json_schema
+        elif request.json_mode:
             body["format"] = "json"
         return body
 

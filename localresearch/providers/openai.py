@@ -95,7 +95,16 @@ class OpenAIProvider(HTTPProvider):
                 }
                 for t in request.tools
             ]
-        if request.json_mode:
+        if request.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": request.schema_name,
+                    "schema": request.json_schema,
+                    "strict": True,
+                },
+            }
+        elif request.json_mode:
             body["response_format"] = {"type": "json_object"}
         return body
 

@@ -9,7 +9,8 @@ from localresearch.memory.types import SearchHit
 from localresearch.providers.base import ChatRequest, Message
 
 GROUNDING = (
-    "Answer from the sources below when they are relevant and cite them inline as [n]. "
+    "Answer from the numbered sources below (most relevant first) when they are relevant. "
+    "End every sentence that uses a source with its number in brackets, like [1] or [2]. "
     "If they do not contain the answer, say so plainly instead of guessing."
 )
 MAX_SOURCE_CHARS = 2000

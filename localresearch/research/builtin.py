@@ -16,14 +16,6 @@ from localresearch.research.citations import passage_supports, strip_markers
 from localresearch.research.report import extractive_paragraphs
 from localresearch.research.types import DimensionResult, Evaluation, Point, Source, StepUsage
 
-FALLBACK_ASPECTS = (
-    "Background and definitions",
-    "Evidence and findings",
-    "Methods and measurements",
-    "Limitations and open questions",
-    "Applications and implications",
-    "Related work",
-)
 _SENTENCES_PER_SUMMARY = 4
 _TERMINAL = (".", "!", "?")
 
@@ -178,14 +170,72 @@ def _pick(candidates: list[tuple[str, set[int]]], count: int, taken: list[str]) 
     return chosen
 
 
+def on_topic(query: str, passages: Sequence[Source], share: float = 0.5) -> list[Source]:
+    """The passages about the question: those holding at least `share` of the best passage's
+    rarity-weighted share of the question's words (a note on another topic that shares only
+    'care' or 'setup' with the question is left out)."""
+    qterms = extractive.query_terms(query)
+    if not qterms or not passages:
+        return list(passages)
+    bags = [set(extractive.terms(p.passage)) | set(extractive.terms(p.title)) for p in passages]
+    n = len(bags)
+    idf = {t: math.log(1.0 + n / (1 + sum(t in b for b in bags))) + 0.05 for t in qterms}
+    total = sum(idf.values())
+    cover = [sum(idf[t] for t in qterms if t in bag) / total for bag in bags]
+    best = max(cover)
+    if best <= 0:
+        return list(passages)  # none speaks of the question's words: nothing to tell apart
+    return [p for p, c in zip(passages, cover, strict=True) if c >= best * share]
+
+
+def question_phrases(query: str) -> list[str]:
+    """The question's own topic phrases, as written: runs of content words ("quince tree",
+    "garden"), never a lone stopword or abbreviation ('vs')."""
+    phrases: list[str] = []
+    run: list[str] = []
+    for word in [*extractive.words(query), ""]:
+        if word and _content(word) and word.lower() not in _QUESTION_WORDS:
+            run.append(word)
+            continue
+        if run:
+            phrase = " ".join(run[:3])
+            if phrase.lower() not in (p.lower() for p in phrases):
+                phrases.append(phrase)
+        run = []
+    return phrases
+
+
+def names_topic(text: str) -> bool:
+    """A phrase with a word that is neither a stopword nor a question's framing ('care for',
+    'the best way' have none; 'Pruning' has one)."""
+    return any(
+        w.lower() not in extractive.STOPWORDS and w.lower() not in _QUESTION_WORDS
+        for w in extractive.words(text)
+    )
+
+
+# Words that shape a question but name no topic of it.
+_QUESTION_WORDS_TEXT = """care best better good way ways should could would might does compare
+    comparison difference differences versus help helps tips advice"""
+_QUESTION_WORDS = frozenset(_QUESTION_WORDS_TEXT.split())
+
+
 def scope_dimensions(query: str, passages: Sequence[Source], count: int) -> list[str]:
-    """Dimensions from the question's terms and the vocabulary of what retrieval found."""
+    """Dimensions from the vocabulary of the passages about the question (never a fixed list of
+    aspects); when they offer fewer, the question's own phrases; fewer dimensions rather than
+    filler."""
     qterms = set(extractive.query_terms(query))
-    chosen = _pick(vocabulary(passages, qterms), count, [])
-    for aspect in FALLBACK_ASPECTS:
+    chosen = _pick(vocabulary(on_topic(query, passages), qterms), count, [])
+    used = {t for label in chosen for t in extractive.terms(label)}
+    for phrase in question_phrases(query):
         if len(chosen) >= count:
             break
-        chosen.append(aspect)
+        stems = set(extractive.terms(phrase))
+        if stems and not stems & used:
+            chosen.append(phrase[:1].upper() + phrase[1:])
+            used |= stems
+    if not chosen:
+        chosen.append(query.strip().rstrip("?.!") or query)
     return chosen
 
 
@@ -216,7 +266,10 @@ def summarise_sources(
 ) -> DimensionResult:
     """Pick the sentences that best answer the dimension; each stays tied to its passage."""
     sentences: list[extractive.Sentence] = []
+    relevant = {id(s) for s in on_topic(query, sources)}
     for i, source in enumerate(sources):
+        if id(source) not in relevant:
+            continue  # another topic's note that shares a word with the question
         split = extractive.split_sentences(strip_markers(source.passage), source=i)
         sentences.extend(_unlabelled(s) for s in split if whole_sentence(_unlabelled(s).text))
     wanted = list(dict.fromkeys(extractive.query_terms(dimension) + extractive.query_terms(query)))
@@ -229,11 +282,7 @@ def summarise_sources(
     ]
     if not chosen:
         return DimensionResult(
-            dimension=dimension,
-            index=index,
-            summary="No retrieved passage addresses this dimension directly.",
-            key_finding="",
-            sources=list(sources),
+            dimension=dimension, index=index, summary="", key_finding="", sources=list(sources)
         )
     # The key finding speaks to this dimension, not only to the question every dimension shares.
     own = set(extractive.query_terms(dimension)) - set(extractive.query_terms(query))
@@ -276,12 +325,13 @@ def find_gaps(
     )
     covered = set(extractive.terms(covered_text))
     gaps = [
-        f"No finding yet addresses '{term}' from the question"
-        for term in extractive.query_terms(query)
-        if term not in covered
+        f"No finding yet covers “{phrase}”"
+        for phrase in question_phrases(query)
+        if not set(extractive.terms(phrase)) <= covered
     ]
     qterms = set(extractive.query_terms(query))
-    new = _pick(vocabulary(passages, qterms | covered), budget, [r.dimension for r in results])
+    found = on_topic(query, passages)
+    new = _pick(vocabulary(found, qterms | covered), budget, [r.dimension for r in results])
     gaps += [f"Retrieved passages discuss '{label}', which no dimension covers" for label in new]
     return Evaluation(gaps=gaps, new_dimensions=new)
 

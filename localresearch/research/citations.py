@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from localresearch.citations import Passage, align
 from localresearch.research.types import DimensionResult, Source
 
 CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -124,3 +125,56 @@ def verify_report(body: str, count: int, ordered: list[Source] | None = None) ->
     if ordered is not None:
         problems += unsupported_statements(body, ordered)
     return problems
+
+
+_JSON_FENCE = re.compile(r"```[ \t]*(\w*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+_JSON_LINE = re.compile(r'^\s*(?:[{}\[\]],?|"[^"]+"\s*:.*)\s*$')
+UNSUPPORTED = "*(unsupported)*"
+
+
+def _without_json(text: str) -> str:
+    """A model's report paragraph without the JSON it should not have written: ```json blocks,
+    fences holding an object, and lines that are JSON members."""
+
+    def fence(match: re.Match[str]) -> str:
+        lang, inner = match.group(1).lower(), match.group(2).strip()
+        return "" if lang in ("json", "") or inner.startswith(("{", "[")) else match.group(0)
+
+    text = _JSON_FENCE.sub(fence, text)
+    return "\n".join(line for line in text.split("\n") if not _JSON_LINE.match(line))
+
+
+def _passages(ordered: list[Source]) -> list[Passage]:
+    found = []
+    for n, source in enumerate(ordered, start=1):
+        file, _, lines = source.location.rpartition(":")
+        start, _, end = lines.partition("-")
+        if file and start.isdigit():
+            first, last = int(start), int(end) if end.isdigit() else int(start)
+        else:
+            file, first, last = source.location, 1, 1
+        found.append(Passage(n, file, first, last, "", source.passage, rank=n - 1))
+    return found
+
+
+def check_model_paragraph(
+    paragraph: str, ordered: list[Source], instruction: str = ""
+) -> tuple[str, int, int]:
+    """A model's report paragraph made sound: no JSON, no echoed instruction, every sentence's
+    `[n]` checked against the passage it names (corrected to the one that supports it), and a
+    sentence no source supports marked unsupported. Returns (text, supported, unsupported)."""
+    from localresearch.research.structured import is_echo
+
+    text = _without_json(strip_invalid(paragraph, len(ordered)))
+    if not text.strip():
+        return ("\n\n" if paragraph.endswith("\n\n") else ""), 0, 0
+    lines = text.split("\n")
+    if instruction:
+        lines = [line for line in lines if not line.strip() or not is_echo(line, instruction)]
+    text = "\n".join(lines)
+    if text.lstrip().startswith("#") and "\n" not in text.strip():
+        return text, 0, 0  # a heading alone
+    checked = align(text, _passages(ordered), flag=UNSUPPORTED)
+    supported = sum(1 for s in checked.sentences if s.claim and s.supported)
+    unsupported = sum(1 for s in checked.sentences if s.claim and not s.supported)
+    return checked.text, supported, unsupported

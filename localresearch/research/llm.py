@@ -8,8 +8,20 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from localresearch.providers.base import ChatRequest, Message, Provider, TextChunk, Usage
-from localresearch.research.builtin import BuiltinEngine
-from localresearch.research.structured import MalformedJSON, parse_object, string_list, text_field
+from localresearch.research.builtin import BuiltinEngine, names_topic
+from localresearch.research.structured import (
+    MalformedJSON,
+    check_text,
+    evaluation_schema,
+    first_sentence,
+    is_echo,
+    looks_like_json,
+    parse_object,
+    scope_schema,
+    string_list,
+    summary_schema,
+    text_field,
+)
 from localresearch.research.types import DimensionResult, Evaluation, Point, Source, StepUsage
 
 T = TypeVar("T")
@@ -18,6 +30,12 @@ log = logging.getLogger(__name__)
 SYSTEM = (
     "You are a careful research assistant. You only state what the given passages support. "
     "When asked for JSON, reply with one JSON object and nothing else."
+)
+SYNTHESIS = (
+    "Write a well-structured Markdown report answering the question, starting with a "
+    "'# ' title. End every sentence with the number of the source it comes from, like [1], "
+    "using only the numbers above. Write prose, not JSON. Do not add a list of sources at the "
+    "end; it is appended for you."
 )
 _PASSAGE_CHARS = 800
 _SYNTHESIS_CHARS = 300
@@ -34,14 +52,34 @@ class LLMEngine:
     async def close(self) -> None:
         await self.provider.close()
 
-    def __init__(self, provider: Provider, *, attempts: int = 3, gap_dimensions: int = 2) -> None:
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        attempts: int = 3,
+        gap_dimensions: int = 2,
+        max_tokens: int | None = None,
+    ) -> None:
         self.provider = provider
         self.attempts = attempts
         self.gap_dimensions = gap_dimensions
+        self.max_tokens = max_tokens
         self.fallback = BuiltinEngine(gap_dimensions)
 
-    async def _stream(self, messages: list[Message], usage: StepUsage, json_mode: bool) -> Any:
-        request = ChatRequest(messages=messages, json_mode=json_mode)
+    async def _stream(
+        self,
+        messages: list[Message],
+        usage: StepUsage,
+        json_mode: bool,
+        schema: tuple[str, dict[str, Any]] | None = None,
+    ) -> Any:
+        request = ChatRequest(
+            messages=messages,
+            json_mode=json_mode,
+            json_schema=schema[1] if schema else None,
+            schema_name=schema[0] if schema else "reply",
+            max_tokens=self.max_tokens,
+        )
         usage.calls += 1
         async for item in self.provider.stream(request):
             if isinstance(item, TextChunk):
@@ -50,18 +88,28 @@ class LLMEngine:
                 usage.prompt_tokens += item.prompt_tokens
                 usage.completion_tokens += item.completion_tokens
 
-    async def _complete(self, messages: list[Message], usage: StepUsage) -> str:
-        return "".join([chunk async for chunk in self._stream(messages, usage, True)])
+    async def _complete(
+        self, messages: list[Message], usage: StepUsage, schema: tuple[str, dict[str, Any]]
+    ) -> str:
+        return "".join([chunk async for chunk in self._stream(messages, usage, True, schema)])
 
     async def _structured(
-        self, prompt: str, validate: Callable[[dict[str, Any]], T], usage: StepUsage
+        self,
+        prompt: str,
+        validate: Callable[[dict[str, Any]], T],
+        usage: StepUsage,
+        schema: tuple[str, dict[str, Any]],
+        part: str,
     ) -> T | None:
-        """Ask for JSON; repair it, or retry telling the model what was wrong; None if hopeless."""
+        """Ask for JSON in the server's structured output (`schema`); validate it (shape, and no
+        echoed instruction or empty field); repair what a parse can fix, else retry telling the
+        model what was wrong; None (a fallback noted on `usage`) when it stays unusable."""
         messages = [Message("system", SYSTEM), Message("user", prompt)]
+        problem = ""
         for attempt in range(self.attempts):
             if attempt:
                 usage.retries += 1
-            reply = await self._complete(messages, usage)
+            reply = await self._complete(messages, usage, schema)
             try:
                 obj, repaired = parse_object(reply)
                 value = validate(obj)
@@ -82,22 +130,38 @@ class LLMEngine:
                 usage.repairs += 1
             return value
         usage.fallbacks += 1
+        usage.notes.append({"part": part, "reason": problem, "attempts": self.attempts})
+        log.warning(
+            "research %s: the model's reply stayed unusable after %d attempts (%s); "
+            "the builtin engine does this part",
+            part,
+            self.attempts,
+            problem,
+        )
         return None
 
     async def scope(
         self, query: str, passages: list[Source], count: int, usage: StepUsage
     ) -> list[str]:
         titles = "\n".join(f"- {p.title}" for p in passages[:15]) or "(none)"
+        instruction = (
+            f"Split the question into {count} distinct research dimensions, each a short noun "
+            "phrase naming one aspect of the question to look into."
+        )
         prompt = (
             f"Question: {query}\n\nTitles of passages found so far:\n{titles}\n\n"
-            f"Split the question into {count} distinct research dimensions, each a short noun "
-            'phrase. JSON shape: {"dimensions": ["...", "..."]}'
+            f'{instruction} JSON shape: {{"dimensions": ["...", "..."]}}'
         )
 
         def validate(obj: dict[str, Any]) -> list[str]:
-            return string_list(obj.get("dimensions"), "dimensions", low=1, high=count)
+            dims = string_list(obj.get("dimensions"), "dimensions", low=1, high=count)
+            for dim in dims:
+                check_text(dim, "a dimension", instruction, words=(1, 12))
+                if not names_topic(dim):
+                    raise MalformedJSON(f"the dimension {dim!r} names no topic")
+            return dims
 
-        dims = await self._structured(prompt, validate, usage)
+        dims = await self._structured(prompt, validate, usage, scope_schema(count), "scope")
         if dims is None:
             return await self.fallback.scope(query, passages, count, usage)
         return dims
@@ -111,16 +175,22 @@ class LLMEngine:
             f"[{n}] {s.title}\n{_excerpt(s.passage, _PASSAGE_CHARS)}"
             for n, s in enumerate(sources, start=1)
         )
+        instruction = (
+            "Summarise what the passages say about this dimension of the question. "
+            "summary: two or three sentences. keyFinding: the most important fact, as a full "
+            "sentence. points: statements, each with the number of the passage it comes from."
+        )
         prompt = (
             f"Question: {query}\nDimension: {dimension}\n\nPassages:\n{listing}\n\n"
-            "Summarise what the passages say about this dimension of the question. JSON shape: "
-            '{"summary": "...", "keyFinding": "one sentence", '
-            '"points": [{"text": "a statement", "source": <passage number>}]}'
+            f"{instruction} JSON shape: "
+            '{"summary": "...", "keyFinding": "...", "points": [{"text": "...", "source": 1}]}'
         )
 
         def validate(obj: dict[str, Any]) -> DimensionResult:
-            summary = text_field(obj, "summary")
-            key = text_field(obj, "keyFinding", required=False) or summary.split(". ")[0]
+            summary = check_text(text_field(obj, "summary"), "'summary'", instruction)
+            key = text_field(obj, "keyFinding", required=False)
+            if not key or is_echo(key, instruction) or looks_like_json(key):
+                key = first_sentence(summary)  # never an empty or echoed finding
             raw_points = obj.get("points") or []
             if not isinstance(raw_points, list):
                 raise MalformedJSON("'points' must be a list")
@@ -129,11 +199,16 @@ class LLMEngine:
                 if not isinstance(item, dict) or not isinstance(item.get("text"), str):
                     raise MalformedJSON("each point needs a 'text' and a 'source' number")
                 number = item.get("source")
+                text = item["text"].strip()
+                if is_echo(text, instruction) or looks_like_json(text) or not text:
+                    continue
                 if isinstance(number, int) and 1 <= number <= len(sources):
-                    points.append(Point(item["text"].strip(), sources[number - 1].id))
+                    points.append(Point(text, sources[number - 1].id))
             return DimensionResult(dimension, index, summary, key, list(sources), points)
 
-        result = await self._structured(prompt, validate, usage)
+        result = await self._structured(
+            prompt, validate, usage, summary_schema(), f"findings ({dimension})"
+        )
         if result is None:
             return await self.fallback.summarise(query, dimension, index, sources, usage)
         return result
@@ -147,21 +222,28 @@ class LLMEngine:
         usage: StepUsage,
     ) -> Evaluation:
         done = "\n".join(f"- {r.dimension}: {r.key_finding or r.summary[:200]}" for r in results)
-        prompt = (
-            f"Question: {query}\n\nResearch so far (dimension: key finding):\n{done}\n\n"
+        instruction = (
             "What important aspects of the question are still missing? List the gaps, and up to "
             f"{self.gap_dimensions} new dimensions to research that would fill them (none if "
-            'the research is sufficient). JSON shape: {"gaps": ["..."], "newDimensions": ["..."]}'
+            "the research is sufficient)."
+        )
+        prompt = (
+            f"Question: {query}\n\nResearch so far (dimension: key finding):\n{done}\n\n"
+            f'{instruction} JSON shape: {{"gaps": ["..."], "newDimensions": ["..."]}}'
         )
         known = {r.dimension.lower() for r in results}
 
         def validate(obj: dict[str, Any]) -> Evaluation:
             gaps = string_list(obj.get("gaps", []), "gaps")
             new = string_list(obj.get("newDimensions", []), "newDimensions")
+            for text in (*gaps, *new):
+                check_text(text, "a gap or dimension", instruction)
             new = [d for d in new if d.lower() not in known][: self.gap_dimensions]
             return Evaluation(gaps=gaps, new_dimensions=new)
 
-        evaluation = await self._structured(prompt, validate, usage)
+        evaluation = await self._structured(
+            prompt, validate, usage, evaluation_schema(), "gap evaluation"
+        )
         if evaluation is None:
             return await self.fallback.evaluate(query, results, passages, iteration, usage)
         return evaluation
@@ -182,9 +264,7 @@ class LLMEngine:
         findings = "\n".join(f"## {r.dimension}\n{r.summary}" for r in results)
         prompt = (
             f"Question: {query}\n\nFindings by dimension:\n{findings}\n\nSources:\n{listing}\n\n"
-            "Write a well-structured Markdown report answering the question, starting with a "
-            "'# ' title. Cite sources inline as [n] using only the numbers above. Do not add a "
-            "list of sources at the end; it is appended for you."
+            f"{SYNTHESIS}"
         )
         messages = [Message("system", SYSTEM), Message("user", prompt)]
         async for chunk in self._stream(messages, usage, False):

@@ -17,6 +17,7 @@ from localresearch.config.schema import ResearchConfig
 from localresearch.errors import LocalResearchError
 from localresearch.events import Event
 from localresearch.research.citations import (
+    check_model_paragraph,
     drop_unsupported,
     number_sources,
     sources_section,
@@ -24,7 +25,8 @@ from localresearch.research.citations import (
 )
 from localresearch.research.engine import Engine
 from localresearch.research.hub import EventHub
-from localresearch.research.report import partial_report
+from localresearch.research.llm import SYNTHESIS
+from localresearch.research.report import extractive_paragraphs, partial_report
 from localresearch.research.retrieval import Retriever
 from localresearch.research.store import JobRow, JobStore, Progress
 from localresearch.research.types import DimensionResult, Evaluation, Source, StepUsage
@@ -68,6 +70,7 @@ class Pipeline:
         )
         self._steps: dict[str, tuple[Any, dict[str, int]]] = {}
         self._shown: set[str] = set()  # key findings already shown in dimension_complete events
+        self._counted: set[str] = set()  # source ids counted in the snapshot's sourceCount
 
     # -- events ----------------------------------------------------------------------------
 
@@ -82,6 +85,7 @@ class Pipeline:
         dimensions_total: int | None = None,
         add_sources: int = 0,
         add_complete: int = 0,
+        source_count: int | None = None,
     ) -> None:
         """Persist then publish one event, unless a previous run of this step already did.
 
@@ -100,7 +104,9 @@ class Pipeline:
                 if dimensions_total is None
                 else dimensions_total,
                 dimensions_complete=old.dimensions_complete + add_complete,
-                source_count=old.source_count + add_sources,
+                source_count=old.source_count + add_sources
+                if source_count is None
+                else source_count,
             )
             event = Event(type=type, data=data, id=self._seq + 1)
             await self.store.append_event(
@@ -129,6 +135,12 @@ class Pipeline:
         job_id = self.job.id
         self._steps = await self.store.steps(job_id)
         self._emitted = await self.store.step_event_counts(job_id)
+        if self._emitted:  # resumed: the sources counted before the restart stay counted
+            self._counted = {
+                str(e.data.get("sourceId"))
+                for e in await self.store.events(job_id)
+                if e.type == "dimension_source" and isinstance(e.data, dict)
+            }
         await self.store.set_status(job_id, "running")
         try:
             return await self._run()
@@ -160,9 +172,10 @@ class Pipeline:
         async def scope(usage: StepUsage) -> tuple[Any, list[Source]]:
             passages = await self.retriever.search(query, 40)
             dims = await self.engine.scope(query, passages, options.dimensions, usage)
-            return {"dimensions": dims}, []
+            return {"dimensions": dims, "fallbacks": usage.notes}, []
 
-        dimensions: list[str] = (await self._step("scope", scope))["dimensions"]
+        scoped = await self._step("scope", scope)
+        dimensions: list[str] = scoped["dimensions"]
         await self.emit(
             "scope/edge",
             "scope_complete",
@@ -170,6 +183,7 @@ class Pipeline:
             phase="research",
             dimensions_total=len(dimensions),
         )
+        await self._fallbacks("scope/edge", scoped)
         results: list[DimensionResult] = []
         pending = list(enumerate(dimensions))
         iteration = 0
@@ -220,6 +234,10 @@ class Pipeline:
             found = await self.retriever.search(f"{dimension} {query}", keep * 2)
             chosen = [replace(s, dimension=dimension) for s in found[:keep]]
             for source in chosen:
+                # The snapshot counts distinct sources (the report's number); each dimension
+                # still shows every source it uses.
+                new = source.id not in self._counted
+                self._counted.add(source.id)
                 await self.emit(
                     step,
                     "dimension_source",
@@ -231,13 +249,14 @@ class Pipeline:
                         "sourceId": source.id,
                         "location": source.location,
                     },
-                    add_sources=1,
+                    add_sources=int(new),
                 )
             result = await self.engine.summarise(query, dimension, index, chosen, usage)
             result = _own_key_finding(result, taken)
-            return result.to_dict(), chosen
+            return {**result.to_dict(), "fallbacks": usage.notes}, chosen
 
-        result = DimensionResult.from_dict(await self._step(step, research))
+        saved = await self._step(step, research)
+        result = DimensionResult.from_dict(saved)
         # Shown live, a finding another dimension of this run already showed is not repeated
         # (the report makes the same choice, deterministically, in dimension order).
         shown = _own_key_finding(result, sorted(self._shown)).key_finding
@@ -255,6 +274,7 @@ class Pipeline:
             },
             add_complete=1,
         )
+        await self._fallbacks(edge, saved)
         return result
 
     async def _evaluate(self, results: list[DimensionResult], iteration: int) -> Evaluation:
@@ -267,7 +287,11 @@ class Pipeline:
             evaluation = await self.engine.evaluate(
                 self.job.query, results, passages, iteration, usage
             )
-            return {"gaps": evaluation.gaps, "newDimensions": evaluation.new_dimensions}, []
+            return {
+                "gaps": evaluation.gaps,
+                "newDimensions": evaluation.new_dimensions,
+                "fallbacks": usage.notes,
+            }, []
 
         saved = await self._step(step, evaluate)
         evaluation = Evaluation(gaps=saved["gaps"], new_dimensions=saved["newDimensions"])
@@ -282,6 +306,7 @@ class Pipeline:
             phase="research",
             dimensions_total=len(results) + len(evaluation.new_dimensions),
         )
+        await self._fallbacks(edge, saved)
         return evaluation
 
     async def _synthesise(self, results: list[DimensionResult]) -> str:
@@ -289,10 +314,16 @@ class Pipeline:
         await self.emit("synthesis/edge", "synthesis_started", {}, phase="synthesis")
         extractive = bool(getattr(self.engine, "extractive", False))
         body: list[str] = []
+        said = [0]  # statements a source supports, in a model's report
 
         def verified(text: str) -> str:
-            text = strip_invalid(text, len(ordered))
-            return drop_unsupported(text, ordered) if extractive else text
+            if extractive:
+                return drop_unsupported(strip_invalid(text, len(ordered)), ordered)
+            # A model's paragraph: no JSON, no echoed prompt, every [n] checked and corrected,
+            # a sentence no source supports flagged.
+            checked, supported, _unsupported = check_model_paragraph(text, ordered, SYNTHESIS)
+            said[0] += supported
+            return checked
 
         async def synthesise(usage: StepUsage) -> tuple[Any, list[Source]]:
             buffer = ""
@@ -305,9 +336,17 @@ class Pipeline:
                     if self.cancel.is_set():  # cancelled mid-report: stop at this paragraph
                         raise _Cancelled
                     paragraph, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+                    if not body and not extractive:
+                        paragraph = _titled(paragraph, self.job.query)
                     await self._delta(body, verified(paragraph))
             if buffer:
-                await self._delta(body, verified(buffer) + "\n")
+                if not body and not extractive:
+                    buffer = _titled(buffer, self.job.query)
+                await self._delta(body, verified(buffer).rstrip("\n") + "\n\n")
+            if not extractive and not said[0] and results:
+                # Nothing the model wrote is backed by a source (JSON, echoes, empty): the
+                # builtin engine writes the report from the findings instead.
+                await self._fallback_report(body, results, numbering, usage)
             await self._delta(body, sources_section(ordered))
             markdown = "".join(body)
             return {"report": markdown, "sources": [s.to_dict() for s in ordered]}, []
@@ -317,7 +356,12 @@ class Pipeline:
         except _Cancelled:
             return await self._finish_cancelled(results, written=body, ordered=ordered)
         await self.store.save_report(self.job.id, saved["report"], saved["sources"], False)
-        await self.emit("synthesis/edge", "synthesis_complete", {"sourceCount": len(ordered)})
+        await self.emit(
+            "synthesis/edge",
+            "synthesis_complete",
+            {"sourceCount": len(ordered)},
+            source_count=len(ordered),  # one source count: the report's
+        )
         await self.emit(
             "end",
             "done",
@@ -326,6 +370,32 @@ class Pipeline:
             phase="done",
         )
         return "complete"
+
+    async def _fallbacks(self, edge: str, saved: dict[str, Any]) -> None:
+        """An event for each part of a step the builtin engine did in the model's place (kept
+        in the step's checkpoint, so a resumed job tells the same)."""
+        for note in saved.get("fallbacks") or []:
+            step = edge.split("/")[0].split(":")[0]
+            await self.emit(edge, "fallback", {"step": step, **note})
+
+    async def _fallback_report(
+        self,
+        body: list[str],
+        results: list[DimensionResult],
+        numbering: dict[str, int],
+        usage: StepUsage,
+    ) -> None:
+        reason = "no statement of the model's report was backed by a source"
+        usage.fallbacks += 1
+        log.warning("research %s: %s; the builtin engine writes the report", self.job.id, reason)
+        await self.emit(
+            "synthesis", "fallback", {"step": "synthesis", "part": "report", "reason": reason}
+        )
+        titled = any(line.startswith("# ") for line in "".join(body).splitlines())
+        for paragraph in extractive_paragraphs(self.job.query, results, numbering):
+            if titled and paragraph.startswith("# "):
+                continue
+            await self._delta(body, paragraph)
 
     async def _delta(self, body: list[str], text: str) -> None:
         if text:
@@ -367,6 +437,13 @@ def _own_key_finding(result: DimensionResult, taken: list[str]) -> DimensionResu
         return result
     fresh = next((p.text for p in result.points if p.text not in taken), None)
     return replace(result, key_finding=fresh) if fresh else result
+
+
+def _titled(first: str, query: str) -> str:
+    """A model's report starts with a '# ' title; one that does not gets the question."""
+    if first.lstrip().startswith("# "):
+        return first
+    return f"# {query.strip()}\n\n{first}"
 
 
 class _Cancelled(Exception):

@@ -43,6 +43,7 @@ def extractive_paragraphs(
     if findings:
         yield "## Key findings\n\n" + "\n".join(findings) + "\n\n"
     said: set[str] = set()  # dimensions share sources: say each statement once
+    missing: list[str] = []
     for result in results:
         fresh = [p for p in result.points if _speaks(p.text) and p.text not in said]
         said.update(p.text for p in fresh)
@@ -50,9 +51,11 @@ def extractive_paragraphs(
         if statements:
             yield f"## {result.dimension}\n\n{' '.join(statements)}\n\n"
         elif not result.points:
-            text = result.summary or "Nothing relevant was found."
-            yield f"## {result.dimension}\n\n{text}\n\n"
+            missing.append(result.dimension)  # no section without evidence: said once below
         # else: every statement was already made above under another dimension; no filler.
+    if missing:
+        names = ", ".join(f"“{m}”" for m in missing)
+        yield f"Nothing in the {total} source{'s' if total != 1 else ''} addresses {names}.\n\n"
 
 
 def _speaks(text: str) -> bool:

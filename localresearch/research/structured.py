@@ -97,3 +97,105 @@ def text_field(obj: dict[str, Any], name: str, *, required: bool = True) -> str:
     if not isinstance(value, str) or (required and not value.strip()):
         raise MalformedJSON(f"'{name}' must be a non-empty string")
     return value.strip()
+
+
+# What small models hand back instead of content: the prompt's placeholders and instructions.
+_PLACEHOLDERS = frozenset(
+    {
+        "",
+        "...",
+        "…",
+        "one sentence",
+        "a sentence",
+        "a statement",
+        "statement",
+        "a short noun phrase",
+        "short noun phrase",
+        "noun phrase",
+        "string",
+        "text",
+        "summary",
+        "key finding",
+        "keyfinding",
+        "dimension",
+        "gap",
+        "passage number",
+        "source",
+        "n/a",
+        "none",
+        "null",
+    }
+)
+_NON_WORD = re.compile(r"[^\w\s]+")
+
+
+def _plain(text: str) -> str:
+    return " ".join(_NON_WORD.sub(" ", text.lower()).split())
+
+
+def looks_like_json(text: str) -> bool:
+    """A field that holds JSON or a code fence instead of prose (a small model's nested reply)."""
+    body = text.strip()
+    return body.startswith(("{", "[")) or "```" in body or bool(re.search(r'"\w+"\s*:', body))
+
+
+def is_echo(text: str, instruction: str) -> bool:
+    """A placeholder ("one sentence", "...") or a piece of the instruction given back as content."""
+    plain = _plain(text)
+    if plain in _PLACEHOLDERS:
+        return True
+    return len(plain.split()) >= 3 and plain in _plain(instruction)
+
+
+def check_text(text: str, what: str, instruction: str, *, words: tuple[int, int] = (1, 400)) -> str:
+    """The text, if it is content: not JSON, not an echoed instruction, of a sensible length."""
+    if looks_like_json(text):
+        raise MalformedJSON(f"{what} holds JSON or a code block instead of plain text")
+    if is_echo(text, instruction):
+        raise MalformedJSON(f"{what} repeats the instructions ({text[:60]!r}) instead of content")
+    count = len(text.split())
+    if not words[0] <= count <= words[1]:
+        raise MalformedJSON(f"{what} should have {words[0]} to {words[1]} words, not {count}")
+    return text
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a summary (a key finding when the model gave none)."""
+    head = re.split(r"(?<=[.!?])\s+", text.strip(), maxsplit=1)[0]
+    return head.strip()
+
+
+def _strings(low: int = 0, high: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "array", "items": {"type": "string"}, "minItems": low}
+    if high is not None:
+        schema["maxItems"] = high
+    return schema
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    """A strict object schema (all properties required, no others): OpenAI's strict mode."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def scope_schema(count: int) -> tuple[str, dict[str, Any]]:
+    return "dimensions", _object({"dimensions": _strings(1, count)})
+
+
+def summary_schema() -> tuple[str, dict[str, Any]]:
+    point = _object({"text": {"type": "string"}, "source": {"type": "integer"}})
+    return "findings", _object(
+        {
+            "summary": {"type": "string"},
+            "keyFinding": {"type": "string"},
+            "points": {"type": "array", "items": point},
+        }
+    )
+
+
+def evaluation_schema() -> tuple[str, dict[str, Any]]:
+    return "gaps", _object({"gaps": _strings(), "newDimensions": _strings()})

@@ -114,6 +114,8 @@ class StepUsage:
     repairs: int = 0
     retries: int = 0
     fallbacks: int = 0
+    # Each fallback to the builtin engine: {"part", "reason", "attempts"} (an event, not usage).
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "notes"}

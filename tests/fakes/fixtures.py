@@ -8,9 +8,10 @@ import pytest
 
 from tests.fakes.llamacpp_server import llamacpp_server
 from tests.fakes.queued_provider import QueuedProvider, install, uninstall
+from tests.fakes.realmodel import realmodel_server
 from tests.fakes.servers import FakeServer
 
-__all__ = ["fake_server", "llamacpp_server", "queued"]
+__all__ = ["fake_server", "llamacpp_server", "queued", "realmodel_server"]
 
 
 @pytest.fixture
