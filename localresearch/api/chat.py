@@ -39,8 +39,18 @@ class ToolUse(Model):
     arguments: dict[str, Any]
 
 
+class AnswerSentence(Model):
+    """One sentence of an answer, as the citation check found it."""
+
+    text: str
+    citations: list[int]
+    supported: bool
+    claim: bool
+    score: float
+
+
 class ChatResponse(Model):
-    """The spec's fields in the spec's order, then citations and session_id."""
+    """The spec's fields in the spec's order, then citations, session_id and sentences."""
 
     response: str
     model: str | None
@@ -48,6 +58,7 @@ class ChatResponse(Model):
     tools_used: list[dict[str, Any]] | None
     citations: list[dict[str, Any]] | None
     session_id: str | None
+    sentences: list[AnswerSentence] | None = None
 
 
 class CreateSession(Model):

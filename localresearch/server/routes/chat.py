@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from localresearch.api.chat import ChatRequest, ChatResponse
+from localresearch.api.chat import AnswerSentence, ChatRequest, ChatResponse
 from localresearch.errors import Unavailable
 from localresearch.server.keys import RUNTIME
 from localresearch.server.requests import body_model, model_response
@@ -32,7 +32,7 @@ def chat_service(request: web.Request) -> ChatService:
 
 
 def chat_response(done: dict[str, Any]) -> ChatResponse:
-    """The spec's fields in the spec's order, then our additions (citations, session_id)."""
+    """The spec's fields in the spec's order, then our additions (citations, session_id, ...)."""
     return ChatResponse(
         response=done.get("response") or "",
         model=done.get("model") or "",
@@ -40,6 +40,7 @@ def chat_response(done: dict[str, Any]) -> ChatResponse:
         tools_used=done.get("tools_used"),
         citations=done.get("citations"),
         session_id=done.get("session_id"),
+        sentences=[AnswerSentence(**s) for s in done.get("sentences") or ()],
     )
 
 
