@@ -346,6 +346,11 @@ class Client:
         result: dict[str, Any] = self.get("/api/models")
         return result
 
+    def web_signin(self) -> dict[str, Any]:
+        """A one-time sign-in link for the browser page (`research web`)."""
+        result: dict[str, Any] = self.post("/api/web/token")
+        return result
+
     def websocket_url(self, path: str = "/api/ws") -> str:
         return f"ws://{self.host}:{self.port}{path}"
 

@@ -16,6 +16,7 @@ from localresearch.runtime import Runtime
 from localresearch.server.errors import Handler, error_middleware
 from localresearch.server.keys import MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
 from localresearch.server.security import GUARD, Guard, refusal
+from localresearch.server.websession import WEB_SESSIONS, WebSessions
 
 if TYPE_CHECKING:
     from localresearch.config import Config
@@ -24,7 +25,7 @@ log = logging.getLogger("localresearch.daemon")
 
 
 # Routes that answer while the core is still starting (everything else waits for it).
-_NO_WAIT = frozenset({"/health", "/api/status"})
+_NO_WAIT = frozenset({"/health", "/api/status", "/", "/static/{name}", "/web/signin"})
 
 
 def route_tables() -> list[web.RouteTableDef]:
@@ -45,6 +46,9 @@ def route_tables() -> list[web.RouteTableDef]:
     from localresearch.server.routes import heartbeat
 
     tables.append(heartbeat.routes)
+    from localresearch.server.routes import web as web_page
+
+    tables.append(web_page.routes)
     return tables
 
 
@@ -99,6 +103,7 @@ def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Ap
     app[GUARD] = Guard(config.server, config.api, port or config.server.port)
     app[SHUTDOWN] = asyncio.Event()
     app[WEBSOCKETS] = weakref.WeakSet()
+    app[WEB_SESSIONS] = WebSessions(paths.state_dir / "web_session.key", port or config.server.port)
     for table in route_tables():
         for route in table:
             assert isinstance(route, web.RouteDef)

@@ -11,6 +11,7 @@ from aiohttp import web
 from localresearch.config.schema import APIConfig, ServerConfig
 from localresearch.loopback import is_loopback_host
 from localresearch.server.errors import error_response
+from localresearch.server.websession import session_ok
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -74,6 +75,13 @@ class Guard:
 
 GUARD = web.AppKey("guard", Guard)
 
+# Without a key: health, and the page's own files (they hold no data; the page asks for a key).
+OPEN_PATHS = frozenset({"/health", "/", "/web/signin"})
+
+
+def _open_path(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith("/static/")
+
 
 def refusal(request: web.Request) -> web.Response | None:
     """The answer to a request the guard refuses (DNS rebinding: a foreign Host; a cross-site
@@ -95,7 +103,12 @@ def refusal(request: web.Request) -> web.Response | None:
             )
         if origin is None and headers.get("Sec-Fetch-Site") == "cross-site":
             return error_response("forbidden", "Cross-site request refused")
-    if guard.api_key is not None and request.path != "/health" and not guard.key_ok(request):
+    if (
+        guard.api_key is not None
+        and not _open_path(request.path)
+        and not guard.key_ok(request)
+        and not session_ok(request)
+    ):
         return error_response(
             "unauthorized", "Missing or wrong API key (send Authorization: Bearer <key>)"
         )

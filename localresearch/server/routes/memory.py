@@ -145,3 +145,16 @@ async def remove_source(request: web.Request) -> web.Response:
     if not path:
         raise APIError("invalid_request", "Missing required parameter: path")
     return web.json_response(await _memory(request).remove_source(path))
+
+
+@routes.get("/api/memory/file")
+async def view_file(request: web.Request) -> web.Response:
+    """A cited file's lines (only under a memory source): the page's citation view."""
+    path = request.query.get("path")
+    if not path:
+        raise APIError("invalid_request", "Missing required parameter: path")
+    line = int_param(request, "line", 1, low=1, high=10**9)
+    end = int_param(request, "end", line, low=1, high=10**9)
+    context = int_param(request, "context", 40, low=0, high=2000)
+    view = await _memory(request).view_file(path, line, end, context)
+    return web.json_response(view.to_dict())
