@@ -55,13 +55,16 @@ def confine(path: str, sources: Iterable[Path]) -> tuple[Path, Path]:
     roots = [root.resolve() for root in sources]
     given = Path(path).expanduser()
     candidates = [given] if given.is_absolute() else [root / given for root in roots]
+    inside = False
     for candidate in candidates:
         real = candidate.resolve()
         for root in roots:
             if real.is_relative_to(root):
-                if not real.is_file():
-                    raise NotFound(f"No such file in memory sources: {path}")
-                return real, root
+                inside = True
+                if real.is_file():
+                    return real, root
+    if inside:
+        raise NotFound(f"No such file in memory sources: {path}")
     raise Forbidden(f"Not inside a memory source: {path}")
 
 
