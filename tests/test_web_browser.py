@@ -1,0 +1,482 @@
+"""The page in a real browser (Debian's Chromium driven by Playwright) against a real daemon
+over a SciFact subset: ask, citations, deep research, memory, heartbeat, and the Origin guard.
+
+Each test saves screenshots in its own tmp_path; figures (first paint, search latency) are
+printed and written there as JSON. Skips when Playwright or Chromium is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.daemon_fixture import DaemonHandle
+from tests.fakes.search_scifact import QUESTION, research_config, scifact_available, write_corpus
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed"),
+    pytest.mark.skipif(not scifact_available(), reason="SciFact data set not present"),
+]
+
+FIRST_PAINT_LIMIT_MS = 300
+SEARCH_LIMIT_MS = 100
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _daemon(home: Path, config: str, **env: str) -> DaemonHandle:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(config, encoding="utf-8")
+    port = _free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LOCALRESEARCH_")}
+    base.update(
+        LOCALRESEARCH_HOME=str(home),
+        LOCALRESEARCH_SERVER__PORT=str(port),
+        LOCALRESEARCH_SERVER__SHUTDOWN_TIMEOUT="5",
+        PYTHONUNBUFFERED="1",
+        **env,
+    )
+    return DaemonHandle(home=home, port=port, env=base)
+
+
+def _api(daemon: DaemonHandle, path: str, method: str = "GET") -> Any:
+    request = urllib.request.Request(f"{daemon.url}{path}", method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def _stop(daemon: DaemonHandle) -> None:
+    daemon.stop()
+    pid = daemon.pid()
+    if pid is not None:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonHandle]:
+    """A daemon on the builtin engine over ~170 SciFact abstracts, heartbeat on."""
+    root = tmp_path_factory.mktemp("web")
+    corpus = root / "corpus"
+    write_corpus(corpus)
+    config = research_config(corpus, dimensions=3, max_rounds=0)
+    daemon = _daemon(root / "home", config, LOCALRESEARCH_HEARTBEAT__ENABLED="true")
+    daemon.start()
+    _wait(lambda: _api(daemon, "/api/memory/stats")["index"]["last_indexed"] is not None)
+    yield daemon
+    _stop(daemon)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context; the test fails on any uncaught error in the page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.set_default_timeout(30_000)
+    yield tab
+    context.close()
+    assert errors == []
+
+
+def _first_paint(tab: Any, url: str) -> float:
+    tab.goto(url)
+    value = tab.evaluate(
+        """() => new Promise((resolve) => {
+            const found = performance.getEntriesByName("first-contentful-paint")[0];
+            if (found) return resolve(found.startTime);
+            new PerformanceObserver((list) => resolve(list.getEntries()[0].startTime))
+              .observe({ type: "paint", buffered: true });
+        })"""
+    )
+    return float(value)
+
+
+def test_first_paint_ask_cite_and_sessions(page: Any, site: DaemonHandle, tmp_path: Path) -> None:
+    # Baseline in the same run: a one-line page the browser gets without any network.
+    page.route(
+        "http://baseline.test/**", lambda r: r.fulfill(body="<p>x</p>", content_type="text/html")
+    )
+    first = _first_paint(page, f"{site.url}/")
+    ours, baseline = [], []
+    for n in range(7):
+        ours.append(_first_paint(page, f"{site.url}/?n={n}"))
+    for n in range(7):  # after ours: switching origins at each load would start a new renderer
+        baseline.append(_first_paint(page, f"http://baseline.test/?n={n}"))
+    figures = {"first_load_ms": first, "page_ms": ours, "baseline_ms": baseline}
+    (tmp_path / "first_paint.json").write_text(json.dumps(figures))
+    print("first paint of / (ms):", figures)
+    # Timings on a shared machine swing with its load: the limit is held when the machine is
+    # not overloaded (scripts/bench_web.py reports the figures with a same-run baseline).
+    if os.getloadavg()[0] <= (os.cpu_count() or 1):
+        assert statistics.median(ours) <= FIRST_PAINT_LIMIT_MS
+
+    page.goto(f"{site.url}/#ask")
+    page.wait_for_selector("#status[data-state=ok]")
+    assert page.locator("#model option").first.inner_text().startswith("builtin/")
+    page.fill("#question", "How does vitamin B12 deficiency affect homocysteine levels?")
+    page.press("#question", "Enter")
+    answer = page.locator(".msg.assistant.done")
+    answer.wait_for()
+    cited = answer.locator(".cites li")
+    assert cited.count() >= 1
+    assert answer.locator(".md a.cite").count() >= 1
+    assert "homocysteine" in answer.inner_text().lower()
+    page.screenshot(path=str(tmp_path / "ask.png"))
+
+    label = cited.first.inner_text()  # e.g. "11705328.md:3"
+    answer.locator(".md a.cite").first.click()
+    page.wait_for_selector("#file-lines .hl")
+    assert page.locator("#file-title").inner_text() == label
+    line = int(label.rsplit(":", 1)[1].split("-")[0])
+    assert page.locator("#file-lines .hl").first.get_attribute("data-line") == str(line)
+    assert page.locator("#file-lines .hl").first.inner_text().strip()
+    page.screenshot(path=str(tmp_path / "citation.png"))
+    page.keyboard.press("Escape")  # the dialog closes from the keyboard
+    assert not page.locator("#file-dialog").is_visible()
+
+    # The exchange is a session: a new chat clears the log, the session brings it back.
+    session = page.locator("#sessions .item").first
+    assert "vitamin B12" in session.inner_text()
+    page.click("#new-chat")
+    assert page.locator(".msg").count() == 0
+    session.click()
+    page.wait_for_selector(".msg.user")
+    assert page.locator(".msg.assistant .cites li").count() == cited.count()
+
+
+def test_keyboard_reaches_every_section(page: Any, site: DaemonHandle) -> None:
+    page.goto(f"{site.url}/")
+    page.wait_for_selector("#status[data-state=ok]")
+    page.focus("#tab-ask")
+    for name in ("research", "memory", "heartbeat"):
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate("document.activeElement.id") == f"tab-{name}"
+        assert page.locator(f"#panel-{name}").is_visible()
+    # Every form control has a label a screen reader can announce.
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll("input, select, textarea")]
+            .filter((el) => !el.labels?.length && !el.getAttribute("aria-label"))
+            .map((el) => el.id)"""
+    )
+    assert unlabelled == []
+
+
+def test_deep_research_runs_live_to_completion(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    page.goto(f"{site.url}/#research")
+    page.fill("#deep-query", QUESTION)
+    page.fill("#deep-rounds", "0")
+    page.click("#deep-form button[type=submit]")
+    page.wait_for_selector("#job[data-status=complete]", timeout=90_000)
+    rows = page.locator("#dims tr")
+    assert rows.count() == 3
+    assert all(s == "done" for s in page.locator("#dims .state").all_inner_texts())
+    assert "homocysteine" in page.locator("#report").inner_text().lower()
+    page.screenshot(path=str(tmp_path / "research.png"), full_page=True)
+
+    job_id = _api(site, "/api/research/deep?limit=1")["jobs"][0]["researchId"]
+    status = _api(site, f"/api/research/deep/{job_id}/status")
+    # Every stored event reached the page, none twice.
+    assert page.get_attribute("#job", "data-events") == str(status["lastEventId"])
+
+    with page.expect_download() as download:
+        page.click("#job-export-md")
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    assert exported.strip() == status["report"].strip()
+
+    page.select_option("#job-filter", "complete")
+    page.wait_for_function("document.querySelector('#jobs').innerText.includes('complete')")
+    assert job_id in _ids_listed(site, "complete")
+    page.select_option("#job-filter", "cancelled")
+    page.wait_for_selector("#jobs li.muted")
+    assert "No jobs with status cancelled" in page.locator("#jobs").inner_text()
+
+
+def _ids_listed(site: DaemonHandle, status: str) -> list[str]:
+    return [j["researchId"] for j in _api(site, f"/api/research/deep?status={status}")["jobs"]]
+
+
+def test_memory_search_as_you_type_and_add_a_source(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    page.goto(f"{site.url}/#memory")
+    page.wait_for_selector("#stats dd")
+    timings = []
+    for query in ("homocysteine", "folic acid", "vitamin D", "stem cell", "colorectal cancer"):
+        page.fill("#search", "")
+        page.type("#search", query, delay=20)
+        page.wait_for_selector(f"#results[data-query='{query}']")
+        assert page.locator("#results li").count() >= 1
+        timings.append(float(page.get_attribute("#results", "data-ms") or "inf"))
+    figures = {"search_after_debounce_ms": timings}
+    (tmp_path / "search.json").write_text(json.dumps(figures))
+    print("search results shown after the debounce:", figures)
+    assert statistics.median(timings) <= SEARCH_LIMIT_MS  # request to results drawn
+    page.screenshot(path=str(tmp_path / "memory.png"))
+
+    page.locator("#results a.hit").first.click()
+    page.wait_for_selector("#file-lines .hl")
+    page.keyboard.press("Escape")
+
+    extra = tmp_path / "more-notes"
+    extra.mkdir()
+    for n in range(300):
+        (extra / f"note{n:03}.md").write_text(f"# Note {n}\n\nzanzibarite sample {n}\n")
+    page.fill("#source-path", str(extra))
+    page.click("#source-form button[type=submit]")
+    page.wait_for_selector("#reindex-bar[data-state=done]")
+    assert int(page.get_attribute("#reindex-bar", "data-progress") or 0) >= 1
+    assert "300 added" in page.locator("#reindex-label").inner_text()
+    assert str(extra) in page.locator("#sources").inner_text()
+    page.screenshot(path=str(tmp_path / "source-added.png"))
+    page.fill("#search", "zanzibarite")
+    page.wait_for_selector("#results[data-query='zanzibarite']")
+    assert "note" in page.locator("#results").inner_text()
+
+    page.get_by_role("button", name=f"Remove {extra}").click()
+    page.wait_for_function(
+        "(p) => !document.querySelector('#sources').innerText.includes(p)", arg=str(extra)
+    )
+    assert "300 files" in page.locator("#reindex-label").inner_text()
+
+
+def test_heartbeat_pause_resume_and_schedules(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    page.goto(f"{site.url}/#heartbeat")
+    page.wait_for_selector("#hb-state[data-status=active]")
+    page.click("#hb-toggle")
+    page.wait_for_selector("#hb-state[data-status=paused]")
+    assert _api(site, "/api/heartbeat")["paused"] is True
+    assert page.locator("#hb-toggle").inner_text() == "Resume"
+    page.fill("#sched-every", "every 1d at 08:00")
+    page.fill("#sched-question", "What did I note about folic acid?")
+    page.click("#schedule-form button[type=submit]")
+    page.wait_for_selector("#schedules tr:has-text('folic acid')")
+    assert [s["text"] for s in _api(site, "/api/schedules")["schedules"]] == [
+        "What did I note about folic acid?"
+    ]
+    page.screenshot(path=str(tmp_path / "heartbeat.png"))
+    page.click("#hb-toggle")
+    page.wait_for_selector("#hb-state[data-status=active]")
+    assert _api(site, "/api/heartbeat")["paused"] is False
+    page.get_by_role("button", name="Remove schedule: What did I note about folic acid?").click()
+    page.wait_for_selector("#schedules td.muted")
+    assert _api(site, "/api/schedules")["schedules"] == []
+
+
+def test_another_origin_cannot_drive_the_daemon(page: Any, site: DaemonHandle) -> None:
+    # The page's own origin: its WebSocket opens and answers.
+    page.goto(f"{site.url}/")
+    own = page.evaluate(_WS_PROBE, f"ws://127.0.0.1:{site.port}/api/ws")
+    assert own == "pong"
+    sessions_before = _api(site, "/api/sessions")["total"]
+    for foreign in ("http://evil.example/", "http://localhost:9/"):
+        page.route(
+            foreign + "**", lambda r: r.fulfill(body="<p>elsewhere</p>", content_type="text/html")
+        )
+        page.goto(foreign)
+        # Writes without a preflight: the Origin guard must refuse them.
+        for path in ("/api/heartbeat/pause", "/api/sessions"):
+            page.evaluate(
+                "(url) => fetch(url, {method: 'POST', mode: 'no-cors'}).catch(() => null)",
+                f"{site.url}{path}",
+            )
+        # Reads: the browser keeps the answer from the foreign page (no CORS headers).
+        read = page.evaluate(
+            "(url) => fetch(url).then(() => 'read').catch(() => 'blocked')",
+            f"{site.url}/api/status",
+        )
+        assert read == "blocked"
+        assert page.evaluate(_WS_PROBE, f"ws://127.0.0.1:{site.port}/api/ws") == "refused"
+    assert _api(site, "/api/heartbeat")["paused"] is False
+    assert _api(site, "/api/sessions")["total"] == sessions_before
+
+
+_WS_PROBE = """(url) => new Promise((resolve) => {
+  const ws = new WebSocket(url);
+  ws.onopen = () => ws.send(JSON.stringify({ type: "ping" }));
+  ws.onmessage = (m) => { resolve(JSON.parse(m.data).type); ws.close(); };
+  ws.onerror = () => resolve("refused");
+  setTimeout(() => resolve("timeout"), 5000);
+})"""
+
+
+# -- a daemon whose model can be held: cancel, stop, and a restart mid-job ------------------
+
+DIMENSIONS = ["Folic acid", "Vitamin B12", "Heart disease"]
+
+
+class HeldModel:
+    """An OpenAI-compatible /v1/chat/completions that answers each research step (as in
+    test_research_daemon) and holds the last dimension, and any chat saying "hold", until
+    `release` is set."""
+
+    def __init__(self) -> None:
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def reply(self, prompt: str) -> tuple[str, str]:
+        if "research dimensions" in prompt:
+            return "scope", json.dumps({"dimensions": DIMENSIONS})
+        if "\nDimension: " in prompt:
+            dimension = prompt.split("\nDimension: ", 1)[1].split("\n", 1)[0]
+            summary = f"{dimension} matters for homocysteine."
+            body = {
+                "summary": summary,
+                "keyFinding": summary,
+                "points": [{"text": summary, "source": 1}],
+            }
+            return dimension, json.dumps(body)
+        if "still missing" in prompt:
+            return "evaluate", json.dumps({"gaps": [], "newDimensions": []})
+        if "please hold" in prompt:
+            return "hold", "never sent"
+        return "synthesis", "# Report\n\nFolic acid lowers homocysteine [1].\n"
+
+    def serve(self) -> ThreadingHTTPServer:
+        model = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                kind, text = model.reply(body["messages"][-1]["content"])
+                if kind in (DIMENSIONS[-1], "hold") and not model.release.is_set():
+                    model.holding.set()
+                    model.release.wait(60)
+                frames = [
+                    {"choices": [{"index": 0, "delta": {"content": text[i : i + 16]}}]}
+                    for i in range(0, len(text), 16)
+                ]
+                frames.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    for frame in frames:
+                        self.wfile.write(f"data: {json.dumps(frame)}\n\n".encode())
+                    self.wfile.write(b"data: [DONE]\n\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the daemon stopped or cancelled while the answer was held
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+@pytest.fixture
+def held(tmp_path: Path) -> Iterator[tuple[DaemonHandle, HeldModel]]:
+    model = HeldModel()
+    server = model.serve()
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, extra=40, queries=10)
+    config = research_config(corpus, dimensions=3, max_rounds=1, dimension_concurrency=1)
+    config += f'\n[llm]\nprovider = "openai"\nbase_url = "http://127.0.0.1:{server.server_port}"\n'
+    daemon = _daemon(tmp_path / "home", config, LOCALRESEARCH_HEARTBEAT__ENABLED="false")
+    daemon.start()
+    yield daemon, model
+    model.release.set()
+    _stop(daemon)
+    server.shutdown()
+    server.server_close()
+
+
+def _wait(predicate: Any, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_job_survives_a_daemon_restart_and_another_is_cancelled(
+    page: Any, held: tuple[DaemonHandle, HeldModel], tmp_path: Path
+) -> None:
+    daemon, model = held
+    page.goto(f"{daemon.url}/#research")
+    page.fill("#deep-query", QUESTION)
+    page.click("#deep-form button[type=submit]")
+    _wait(model.holding.is_set)
+    page.wait_for_selector("#dims tr[data-state=done]")
+    daemon.stop()  # the page keeps what it has and retries with Last-Event-ID
+    page.wait_for_function(
+        "document.querySelector('#job-phase').innerText.includes('reconnecting')"
+    )
+    page.screenshot(path=str(tmp_path / "reconnecting.png"))
+    model.release.set()
+    daemon.start()
+    page.wait_for_selector("#job[data-status=complete]", timeout=60_000)
+    job_id = _api(daemon, "/api/research/deep?limit=1")["jobs"][0]["researchId"]
+    status = _api(daemon, f"/api/research/deep/{job_id}/status")
+    assert page.get_attribute("#job", "data-events") == str(status["lastEventId"])
+    assert all(s == "done" for s in page.locator("#dims .state").all_inner_texts())
+
+    model.holding.clear()
+    model.release.clear()
+    page.fill("#deep-query", "What do my notes say about folate and heart disease?")
+    page.click("#deep-form button[type=submit]")
+    _wait(model.holding.is_set)
+    page.wait_for_selector("#job[data-status=running]")
+    page.click("#job-cancel")
+    model.release.set()
+    page.wait_for_selector("#job[data-status=cancelled]")
+    page.screenshot(path=str(tmp_path / "cancelled.png"))
+    second = _api(daemon, "/api/research/deep?limit=1")["jobs"][0]
+    assert second["status"] == "cancelled"
+
+
+def test_stop_ends_a_streaming_answer(page: Any, held: tuple[DaemonHandle, HeldModel]) -> None:
+    daemon, model = held
+    page.goto(f"{daemon.url}/#ask")
+    page.fill("#question", "please hold while I think")
+    page.click("#send")
+    _wait(model.holding.is_set)
+    assert page.locator("#stop").is_enabled()
+    page.click("#stop")
+    page.wait_for_selector(".msg.assistant :text('Stopped.')")
+    assert page.locator("#send").is_enabled() and page.locator("#stop").is_disabled()
