@@ -159,7 +159,8 @@ def test_first_paint_ask_cite_and_sessions(page: Any, site: DaemonHandle, tmp_pa
     answer = page.locator(".msg.assistant.done")
     answer.wait_for()
     cited = answer.locator(".cites li")
-    assert cited.count() >= 1
+    n_cited = cited.count()
+    assert n_cited >= 1
     assert answer.locator(".md a.cite").count() >= 1
     assert "homocysteine" in answer.inner_text().lower()
     page.screenshot(path=str(tmp_path / "ask.png"))
@@ -182,7 +183,7 @@ def test_first_paint_ask_cite_and_sessions(page: Any, site: DaemonHandle, tmp_pa
     assert page.locator(".msg").count() == 0
     session.click()
     page.wait_for_selector(".msg.user")
-    assert page.locator(".msg.assistant .cites li").count() == cited.count()
+    assert page.locator(".msg.assistant .cites li").count() == n_cited
 
 
 def test_keyboard_reaches_every_section(page: Any, site: DaemonHandle) -> None:
@@ -268,7 +269,8 @@ def test_memory_search_as_you_type_and_add_a_source(
     page.click("#source-form button[type=submit]")
     page.wait_for_selector("#reindex-bar[data-state=done]")
     assert int(page.get_attribute("#reindex-bar", "data-progress") or 0) >= 1
-    assert "300 added" in page.locator("#reindex-label").inner_text()
+    done = page.locator("#reindex-label").inner_text()  # "Done in 0.2 s: 301 added, …"
+    assert int(done.split(" added")[0].rsplit(" ", 1)[1]) >= 300, done  # + today's chat log
     assert str(extra) in page.locator("#sources").inner_text()
     page.screenshot(path=str(tmp_path / "source-added.png"))
     page.fill("#search", "zanzibarite")
