@@ -482,3 +482,50 @@ def test_stop_ends_a_streaming_answer(page: Any, held: tuple[DaemonHandle, HeldM
     page.click("#stop")
     page.wait_for_selector(".msg.assistant :text('Stopped.')")
     assert page.locator("#send").is_enabled() and page.locator("#stop").is_disabled()
+
+
+def test_with_an_api_key_the_page_signs_in_by_key_or_by_link(browser: Any, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, extra=20, queries=5)
+    daemon = _daemon(
+        tmp_path / "home",
+        research_config(corpus),
+        LOCALRESEARCH_API__KEY_ENV="WEB_TEST_KEY",
+        WEB_TEST_KEY="k3y-for-the-browser",
+        LOCALRESEARCH_HEARTBEAT__ENABLED="false",
+    )
+    daemon.start()
+    try:
+        context = browser.new_context()
+        tab = context.new_page()
+        tab.goto(f"{daemon.url}/#memory")
+        tab.wait_for_selector("#login-dialog[open]")
+        tab.fill("#login-key", "wrong")
+        tab.press("#login-key", "Enter")
+        tab.wait_for_function("document.querySelector('#login-why').innerText.includes('not')")
+        tab.fill("#login-key", "k3y-for-the-browser")
+        tab.press("#login-key", "Enter")
+        tab.wait_for_selector("#status[data-state=ok]")
+        assert not tab.locator("#login-dialog").is_visible()
+        text = sorted(corpus.iterdir())[0].read_text()
+        word = next(w for w in text.split() if w.isalpha() and len(w) >= 5)
+        tab.fill("#search", word)  # fetches carry the key as a Bearer header
+        tab.wait_for_selector(f"#results[data-query='{word}'] li")
+        tab.click("#reindex")  # and so does the fetch-read event stream
+        tab.wait_for_selector("#reindex-bar[data-state=done]")
+        context.close()
+
+        link = json.loads(daemon.cli("web", "--json").stdout)["url"]
+        context = browser.new_context()
+        tab = context.new_page()
+        tab.goto(link)  # the one-time link: signed in by cookie, no key asked
+        tab.wait_for_selector("#status[data-state=ok]")
+        assert tab.url == f"{daemon.url}/#ask"
+        assert not tab.locator("#login-dialog").is_visible()
+        cookie = next(c for c in context.cookies() if c["name"].startswith("localresearch_"))
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        tab.goto(link)  # used up
+        tab.wait_for_selector("#notice:not([hidden])")
+        context.close()
+    finally:
+        _stop(daemon)

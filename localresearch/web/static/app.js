@@ -96,6 +96,7 @@ function start() {
   }
   show(location.hash.slice(1));
   refreshStatus();
+  document.addEventListener("index-changed", refreshStatus);
   setInterval(() => { if (!document.hidden) refreshStatus(); }, 15000);
 }
 

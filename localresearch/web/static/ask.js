@@ -63,6 +63,7 @@ async function ensureSession(question) {
 async function ask(question) {
   userMessage(question);
   const div = bubble("assistant");
+  div.setAttribute("aria-busy", "true"); // screen readers read the answer once it is complete
   div.innerHTML = `<p class="muted">Thinking…</p>`;
   scrollDown();
   const controller = new AbortController();
@@ -102,6 +103,7 @@ async function ask(question) {
     }
   } finally {
     div.classList.remove("streaming");
+    div.removeAttribute("aria-busy");
     running = null;
     $("stop").disabled = true;
     $("send").disabled = false;
