@@ -16,6 +16,7 @@ import pytest
 from localresearch.config import load_config
 from localresearch.server.app import make_app
 from localresearch.server.keys import RUNTIME
+from localresearch.server.routes.web import bundle_version
 from localresearch.server.websession import WEB_SESSIONS
 from tests.daemon_fixture import DaemonHandle
 
@@ -40,8 +41,18 @@ async def test_the_page_and_its_files_come_with_strict_headers(make_client: Any)
     assert page.status == 200
     assert page.headers["Content-Type"].startswith("text/html")
     _assert_page_headers(page.headers)
+    assert page.headers["Cache-Control"] == "no-cache"
     html = await page.text()
-    assert '<script type="module" src="/static/app.js">' in html
+    version = bundle_version()
+    assert f'<script type="module" src="/static/{version}/app.js">' in html
+    assert "__VERSION__" not in html
+    # This version's files may be kept for good; another version's are checked each time.
+    kept = await client.get(f"/static/{version}/app.css")
+    assert kept.status == 200 and "immutable" in kept.headers["Cache-Control"]
+    _assert_page_headers(kept.headers)
+    old = await client.get("/static/0123456789ab/app.css")
+    assert old.status == 200 and old.headers["Cache-Control"] == "no-cache"
+    assert await old.read() == await kept.read()
     # No inline script and nothing loaded from another origin.
     assert "<script>" not in html and "onclick=" not in html and "//cdn" not in html
     for name, kind in [("app.js", "text/javascript"), ("app.css", "text/css"), ("md.js", "text/")]:
@@ -53,7 +64,15 @@ async def test_the_page_and_its_files_come_with_strict_headers(make_client: Any)
 
 
 @pytest.mark.parametrize(
-    "path", ["/static/nope.js", "/static/..%2Fapp.py", "/static/.hidden.js", "/static/app.py"]
+    "path",
+    [
+        "/static/nope.js",
+        "/static/..%2Fapp.py",
+        "/static/.hidden.js",
+        "/static/app.py",
+        "/static/x/..%2F..%2Fapp.py",
+        "/static/x/__init__.py",
+    ],
 )
 async def test_unknown_or_escaping_page_files_are_404_envelopes(
     make_client: Any, path: str

@@ -25,7 +25,9 @@ log = logging.getLogger("localresearch.daemon")
 
 
 # Routes that answer while the core is still starting (everything else waits for it).
-_NO_WAIT = frozenset({"/health", "/api/status", "/", "/static/{name}", "/web/signin"})
+_NO_WAIT = frozenset(
+    {"/health", "/api/status", "/", "/static/{name}", "/static/{version}/{name}", "/web/signin"}
+)
 
 
 def route_tables() -> list[web.RouteTableDef]:

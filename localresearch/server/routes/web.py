@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from importlib import resources
 
@@ -44,14 +45,30 @@ def _asset(name: str) -> bytes | None:
     return node.read_bytes() if node.is_file() else None
 
 
-def _page_response(name: str) -> web.Response:
+@functools.cache
+def bundle_version() -> str:
+    """A hash of every page file: the page asks for /static/<hash>/…, which browsers may keep
+    for good (a new version of a file is a new URL), so a page shown again paints sooner."""
+    folder = resources.files("localresearch.web").joinpath("static")
+    digest = hashlib.sha256()
+    for name in sorted(node.name for node in folder.iterdir()):
+        digest.update(name.encode() + b"\0" + folder.joinpath(name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@functools.cache
+def _index() -> bytes:
+    page = _asset("index.html") or b""
+    return page.replace(b"/static/__VERSION__/", f"/static/{bundle_version()}/".encode())
+
+
+def _page_response(name: str, *, cache: str = "no-cache") -> web.Response:
     body = _asset(name) if _NAME.match(name) else None
     if body is None:
         raise APIError("not_found", f"No such page file: {name}")
     suffix = name[name.rfind(".") :]
-    headers = {**PAGE_HEADERS, "Content-Type": CONTENT_TYPES[suffix]}
-    headers["Cache-Control"] = "no-cache"
-    return web.Response(body=body, headers=headers)
+    headers = {**PAGE_HEADERS, "Content-Type": CONTENT_TYPES[suffix], "Cache-Control": cache}
+    return web.Response(body=_index() if name == "index.html" else body, headers=headers)
 
 
 @routes.get("/")
@@ -62,6 +79,15 @@ async def index(request: web.Request) -> web.Response:
 @routes.get("/static/{name}")
 async def static(request: web.Request) -> web.Response:
     return _page_response(request.match_info["name"])
+
+
+@routes.get("/static/{version}/{name}")
+async def static_versioned(request: web.Request) -> web.Response:
+    """This version's files are kept by the browser; another (a page open across an upgrade)
+    gets today's files, checked each time."""
+    current = request.match_info["version"] == bundle_version()
+    cache = "public, max-age=31536000, immutable" if current else "no-cache"
+    return _page_response(request.match_info["name"], cache=cache)
 
 
 @routes.post("/api/web/token")
