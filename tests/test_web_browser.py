@@ -309,6 +309,83 @@ def test_heartbeat_pause_resume_and_schedules(
     assert _api(site, "/api/schedules")["schedules"] == []
 
 
+HOSTILE = (
+    'From your notes: <img src=x onerror="window.pwned=1"> **WAL** keeps readers apart [1].\n\n'
+    "[click](javascript:window.pwned=1) and <script>window.pwned=1</script> [2]\n\n"
+    "The moon is made of cheese."
+)
+
+
+def _sse(*events: dict[str, Any]) -> str:
+    return "".join(
+        f"id: {n}\ndata: {json.dumps({**e, 'timestamp': 0})}\n\n"
+        for n, e in enumerate(events, start=1)
+    )
+
+
+def test_answers_render_safely_with_pages_and_unsupported_sentences(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    """Markup in an answer or a file name stays text; a PDF citation shows its page; sentences
+    the daemon marks unsupported are listed (the chat event contract, answered verbatim)."""
+    citations = [
+        {
+            "n": 1,
+            "file": "paper.pdf",
+            "line_start": 3,
+            "line_end": 4,
+            "page": 2,
+            "path": "/nowhere/paper.pdf",
+            "text": "WAL",
+        },
+        {
+            "n": 2,
+            "file": "<b>bold</b>.md",
+            "line_start": 1,
+            "line_end": 1,
+            "path": "/nowhere/b.md",
+            "text": "x",
+        },
+    ]
+    sentences = [
+        {"text": "From your notes:", "supported": False, "claim": False},
+        {"text": "WAL keeps readers apart.", "supported": True, "claim": True},
+        {"text": "The moon is made of cheese.", "supported": False, "claim": True},
+    ]
+    body = _sse(
+        {"type": "start", "data": {"session_id": None, "model": "builtin/extractive"}},
+        {"type": "delta", "data": {"text": HOSTILE}},
+        {
+            "type": "done",
+            "data": {
+                "response": HOSTILE,
+                "model": "builtin/extractive",
+                "citations": citations,
+                "sentences": sentences,
+            },
+        },
+    )
+    page.route(
+        f"{site.url}/api/chat/stream",
+        lambda r: r.fulfill(body=body, content_type="text/event-stream"),
+    )
+    page.goto(f"{site.url}/#ask")
+    page.fill("#question", "hostile?")
+    page.press("#question", "Enter")
+    answer = page.locator(".msg.assistant.done")
+    answer.wait_for()
+    assert page.evaluate("window.pwned") is None
+    assert answer.locator("img, script, [onerror]").count() == 0
+    assert answer.locator("a[href^='javascript']").count() == 0
+    text = answer.inner_text()
+    assert '<img src=x onerror="window.pwned=1">' in text  # shown as text
+    assert "paper.pdf:3-4 (page 2)" in text and "<b>bold</b>.md:1" in text
+    assert answer.locator("strong").inner_text() == "WAL"
+    unsupported = answer.locator(".unsupported li").all_inner_texts()
+    assert unsupported == ["The moon is made of cheese."]  # "From your notes:" is no claim
+    page.screenshot(path=str(tmp_path / "hostile.png"))
+
+
 def test_another_origin_cannot_drive_the_daemon(page: Any, site: DaemonHandle) -> None:
     # The page's own origin: its WebSocket opens and answers.
     page.goto(f"{site.url}/")

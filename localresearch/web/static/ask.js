@@ -31,9 +31,10 @@ function citationLabel(c) {
 function fillAnswer(div, text, done) {
   const citations = done?.citations || [];
   let html = `<div class="md">${render(text)}</div>`;
-  const unsupported = (done?.sentences || []).filter((s) => s && s.supported === false);
+  // Sentences the daemon could not match to any cited passage (answers that carry `sentences`).
+  const unsupported = (done?.sentences || []).filter((s) => s && s.supported === false && s.claim !== false);
   if (unsupported.length) {
-    html += `<p class="warn">${unsupported.length} sentence${unsupported.length > 1 ? "s are" : " is"} not supported by the cited text: ${unsupported.map((s) => `“${esc(s.text || "")}”`).join(" ")}</p>`;
+    html += `<div class="unsupported"><p class="warn">Not supported by any source:</p><ul>${unsupported.map((s) => `<li>${esc(s.text || "")}</li>`).join("")}</ul></div>`;
   }
   if (citations.length) {
     html += `<ol class="cites" aria-label="Sources">${citations.map((c) =>
