@@ -261,6 +261,9 @@ def test_memory_search_as_you_type_and_add_a_source(
     page.wait_for_selector("#file-lines .hl")
     page.keyboard.press("Escape")
 
+    page.fill("#source-path", str(tmp_path / "no-such-folder"))  # the daemon validates it
+    page.click("#source-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#reindex-label').innerText.includes('No such')")
     extra = tmp_path / "more-notes"
     extra.mkdir()
     for n in range(300):
@@ -293,6 +296,10 @@ def test_heartbeat_pause_resume_and_schedules(
     page.wait_for_selector("#hb-state[data-status=paused]")
     assert _api(site, "/api/heartbeat")["paused"] is True
     assert page.locator("#hb-toggle").inner_text() == "Resume"
+    page.fill("#sched-every", "every fortnight")  # the daemon says what is wrong
+    page.fill("#sched-question", "What did I note about folic acid?")
+    page.click("#schedule-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#hb-message').innerText.includes('fortnight')")
     page.fill("#sched-every", "every 1d at 08:00")
     page.fill("#sched-question", "What did I note about folic acid?")
     page.click("#schedule-form button[type=submit]")

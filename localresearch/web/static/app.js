@@ -96,7 +96,7 @@ function start() {
   }
   show(location.hash.slice(1));
   refreshStatus();
-  document.addEventListener("index-changed", refreshStatus);
+  document.addEventListener("status-changed", refreshStatus);
   setInterval(() => { if (!document.hidden) refreshStatus(); }, 15000);
 }
 

@@ -7,10 +7,10 @@ let paused = false;
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 
-function say(text) { $("hb-result").innerHTML = `<p class="muted">${esc(text)}</p>`; }
+function say(text) { $("hb-message").textContent = text; }
 
 function showResult(r) {
-  if (!r) { say("No run yet."); return; }
+  if (!r) { $("hb-result").innerHTML = `<p class="muted">No run yet.</p>`; return; }
   const tasks = (r.tasks || []).map((t) =>
     `<li><span class="badge" data-status="${esc(t.status)}">${esc(t.status)}</span> ${esc(t.text)}${t.summary ? `<br><span class="muted">${esc(t.summary)}</span>` : ""}${t.error ? `<br><span class="warn">${esc(t.error)}</span>` : ""}</li>`).join("");
   $("hb-result").innerHTML = `<h3>Last run: <span class="badge" data-status="${esc(r.status)}">${esc(r.status)}</span> <span class="muted">${esc(r.trigger || "")}, ${r.ran ?? 0} ran, ${r.failed ?? 0} failed</span></h3>${tasks ? `<ul class="tasks">${tasks}</ul>` : ""}`;
@@ -27,7 +27,7 @@ export async function loadHeartbeat() {
   $("hb-toggle").textContent = s.paused ? "Resume" : "Pause";
   $("hb-toggle").setAttribute("aria-pressed", String(s.paused));
   const rows = [
-    ["Next run", s.next_run ? when(s.next_run) : s.enabled ? "—" : "disabled (heartbeat.enabled = false)"],
+    ["Next run", s.paused ? "— (paused)" : s.next_run ? when(s.next_run) : s.enabled ? "—" : "disabled (heartbeat.enabled = false)"],
     ["Last run", when(s.last_run)], ["Interval", s.interval], ["Active hours", s.active_hours || "always"],
     ["Pending tasks", (s.pending || []).length], ["File", s.file],
   ];
@@ -52,6 +52,7 @@ export async function loadSchedules() {
       b.disabled = true;
       try { await api(`/api/schedules/${encodeURIComponent(t.id)}`, { method: "DELETE" }); } catch (err) { say(err.message); }
       loadSchedules();
+      loadHeartbeat();
     });
     tr.lastElementChild.append(b);
     body.append(tr);
@@ -61,6 +62,7 @@ export async function loadSchedules() {
 
 export function setupHeartbeat() {
   $("hb-toggle").addEventListener("click", async () => {
+    say("");
     $("hb-toggle").disabled = true;
     try { await api(`/api/heartbeat/${paused ? "resume" : "pause"}`, { method: "POST" }); } catch (err) { say(err.message); }
     $("hb-toggle").disabled = false;
@@ -68,6 +70,7 @@ export function setupHeartbeat() {
   });
   $("hb-run").addEventListener("click", async () => {
     const b = $("hb-run");
+    say("");
     b.disabled = true;
     b.textContent = "Running…";
     try { showResult(await api("/api/heartbeat/run", { method: "POST" })); } catch (err) { say(err.message); }
@@ -77,6 +80,7 @@ export function setupHeartbeat() {
   });
   $("schedule-form").addEventListener("submit", async (e) => {
     e.preventDefault();
+    say("");
     const body = {
       every: $("sched-every").value.trim(), question: $("sched-question").value.trim(),
       kind: $("sched-kind").value, priority: $("sched-priority").value,
@@ -87,5 +91,6 @@ export function setupHeartbeat() {
       $("sched-question").value = "";
     } catch (err) { say(err.message); }
     loadSchedules();
+    loadHeartbeat();
   });
 }

@@ -126,7 +126,7 @@ export async function reindex(force = false) {
   } finally {
     button.disabled = false;
     loadStats();
-    document.dispatchEvent(new Event("index-changed"));
+    document.dispatchEvent(new Event("status-changed"));
   }
 }
 

@@ -98,10 +98,12 @@ export async function watch(id) {
     if (controller.signal.aborted || ["complete", "cancelled", "error"].includes(job.status)) break;
     job.reconnecting = true;
     paint();
+    document.dispatchEvent(new Event("status-changed"));
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 4000);
   }
   if (controller.signal.aborted) return;
+  document.dispatchEvent(new Event("status-changed"));
   try {
     const full = await api(`/api/research/deep/${encodeURIComponent(id)}/report?format=json`);
     job.report = full.markdown || job.report;
