@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -216,6 +217,12 @@ def test_deep_research_runs_live_to_completion(
     assert all(s == "done" for s in page.locator("#dims .state").all_inner_texts())
     assert "homocysteine" in page.locator("#report").inner_text().lower()
     page.screenshot(path=str(tmp_path / "research.png"), full_page=True)
+    # A citation in the report, and a note in its Sources list, open the file at its lines.
+    for link in ("#report a.cite", "#report a.file-link"):
+        page.locator(link).first.click()
+        page.wait_for_selector("#file-lines .hl")
+        assert re.fullmatch(r"\d+\.md:\d+(-\d+)?", page.locator("#file-title").inner_text())
+        page.keyboard.press("Escape")
 
     job_id = _api(site, "/api/research/deep?limit=1")["jobs"][0]["researchId"]
     status = _api(site, f"/api/research/deep/{job_id}/status")

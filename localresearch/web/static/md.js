@@ -20,6 +20,8 @@ function safeHref(raw) {
 function text(t) {
   let h = esc(t);
   h = h.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (m, label, href) => {
+    // A note on this machine opens in the page's file view (the caller handles the click).
+    if (/^file:\/\//i.test(href)) return `<a href="#" class="file-link" data-url="${href}">${label}</a>`;
     const safe = safeHref(href);
     return safe ? `<a href="${safe}" target="_blank" rel="noopener noreferrer">${label}</a>` : label;
   });

@@ -114,16 +114,16 @@ export async function watch(id) {
 }
 
 function onReportClick(e) {
-  const link = e.target.closest("a.cite, a.src");
+  const link = e.target.closest("a.cite, a.src, a.file-link");
   if (!link || !job) return;
   e.preventDefault();
-  if (link.classList.contains("src")) {
-    const s = job.sources[Number(link.dataset.k)];
-    if (s) openLocation(s.url, s.location);
-    return;
-  }
-  const n = Number(link.dataset.n);
-  const s = (job.cited || []).find((x) => Number(x.id) === n) || job.sources.find((x) => Number(x.sourceId) === n);
+  const cited = job.cited || [];
+  let s = null;
+  if (link.classList.contains("src")) s = job.sources[Number(link.dataset.k)];
+  else if (link.classList.contains("file-link")) {
+    const url = link.dataset.url;
+    s = cited.find((x) => x.url === url) || job.sources.find((x) => x.url === url) || { url, location: "" };
+  } else s = cited[Number(link.dataset.n) - 1]; // the report numbers its sources 1..N in order
   if (s) openLocation(s.url, s.location);
 }
 
