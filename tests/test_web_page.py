@@ -204,6 +204,8 @@ async def test_a_one_time_link_signs_in_once(make_client: Any) -> None:
     token = url.split("token=", 1)[1]
     first = await client.get(f"/web/signin?token={token}", allow_redirects=False)
     assert first.status == 303 and first.headers["Location"] == "/"
+    _assert_page_headers(first.headers)
+    assert first.headers["Referrer-Policy"] == "no-referrer"  # the token never leaks onward
     cookie = first.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     again = await client.get(f"/web/signin?token={token}", allow_redirects=False)
