@@ -130,6 +130,24 @@ def test_keyboard_reaches_every_section(page: Any, site: DaemonHandle) -> None:
     assert unlabelled == []
 
 
+def test_the_page_follows_the_system_dark_mode(
+    browser: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    colours = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(color_scheme=scheme, viewport={"width": 1280, "height": 800})
+        tab = context.new_page()
+        tab.goto(f"{site.url}/#research")
+        tab.wait_for_selector("#status[data-state=ok]")
+        colours[scheme] = tab.evaluate(
+            "((s) => [s.backgroundColor, s.color])(getComputedStyle(document.body))"
+        )
+        tab.screenshot(path=str(tmp_path / f"{scheme}.png"))
+        context.close()
+    assert colours["light"] == ["rgb(246, 247, 249)", "rgb(29, 35, 48)"]
+    assert colours["dark"] == ["rgb(18, 21, 27)", "rgb(228, 232, 239)"]
+
+
 def test_deep_research_runs_live_to_completion(
     page: Any, site: DaemonHandle, tmp_path: Path
 ) -> None:
