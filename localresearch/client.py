@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from localresearch.events import Event
 
 if TYPE_CHECKING:
-    from localresearch.api.access import KeyCreated, KeyInfo, KeyList
+    from localresearch.api.access import KeyCreated, KeyInfo, KeyList, SigninLink
     from localresearch.api.chat import (
         ChatResponse,
         Session,
@@ -394,6 +394,12 @@ class Client:
         from localresearch.api.status import Models
 
         return _typed(self.get("/api/models"), Models)
+
+    def web_signin(self) -> SigninLink:
+        """A one-time sign-in link for the browser page (`research web`)."""
+        from localresearch.api.access import SigninLink
+
+        return _typed(self.post("/api/web/token"), SigninLink)
 
     def websocket_url(self, path: str = "/api/ws") -> str:
         return f"ws://{self.host}:{self.port}{path}"

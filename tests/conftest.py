@@ -11,7 +11,7 @@ import pytest
 from localresearch.config import Config, load_config
 from localresearch.paths import Paths, resolve_paths
 
-pytest_plugins = ["tests.daemon_fixture", "tests.fakes.fixtures"]
+pytest_plugins = ["tests.daemon_fixture", "tests.fakes.fixtures", "tests.web_browser"]
 
 
 def free_port() -> int:

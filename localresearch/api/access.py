@@ -50,3 +50,10 @@ class KeyList(Model):
 
 class KeyListQuery(Model):
     revoked: bool = False
+
+
+class SigninLink(Model):
+    """A one-time link that signs a browser in to the page (`research web`)."""
+
+    url: str
+    expires_in: int

@@ -14,6 +14,26 @@ class SearchQuery(Model):
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
 
 
+class FileQuery(Model):
+    path: str
+    line: Annotated[int, msgspec.Meta(ge=1, le=10**9)] = 1
+    end: Annotated[int, msgspec.Meta(ge=1, le=10**9)] | None = None
+    context: Annotated[int, msgspec.Meta(ge=0, le=2000)] = 40
+
+
+class FileLines(Model):
+    """A window of a cited file's lines (1-based, inclusive), for the page's citation view."""
+
+    path: str
+    file: str
+    source: str
+    line_start: int
+    line_end: int
+    first_line: int
+    lines: list[str]
+    total_lines: int
+
+
 class Hit(Model):
     """The spec's result fields first, then extras for opening the hit."""
 

@@ -66,7 +66,7 @@ class Operation:
     rate_class: str | None = None
     surface: Surface = DAEMON
     tag: str = "daemon"
-    public: bool = False  # answered without credentials (only /health)
+    public: bool = False  # answered without credentials (/health, the page's own files)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -75,6 +75,7 @@ class Operation:
 
 def _ops() -> list[Operation]:
     ev = {"text/event-stream": "Server-Sent Events: id: N and data: {type, data, timestamp}"}
+    page = {"text/html": "the page, its script, style or image"}
     return [
         Operation("GET", "/health", "Is the server up", "health", response=status.Health,
                   tag="status", public=True),
@@ -147,6 +148,17 @@ def _ops() -> list[Operation]:
                   query=access.KeyListQuery, response=access.KeyList, tag="access"),
         Operation("DELETE", "/api/keys/{id}", "Revoke an API key", "admin",
                   response=access.KeyInfo, tag="access"),
+        Operation("GET", "/api/memory/file", "A cited file's lines (only under a source)",
+                  "memory", query=memory.FileQuery, response=memory.FileLines, tag="memory"),
+        Operation("GET", "/", "The page", "health", content=page, tag="page", public=True),
+        Operation("GET", "/static/{name}", "A file of the page", "health", content=page,
+                  tag="page", public=True),
+        Operation("GET", "/static/{version}/{name}", "A file of the page (kept by browsers)",
+                  "health", content=page, tag="page", public=True),
+        Operation("POST", "/api/web/token", "A one-time sign-in link for the page", "admin",
+                  response=access.SigninLink, status=201, tag="page"),
+        Operation("GET", "/web/signin", "Exchange a sign-in link for the page's cookie",
+                  "health", status=303, tag="page", public=True),
         Operation("GET", "/openapi.json", "This document (OpenAPI 3.1)", "docs", tag="docs"),
         Operation("GET", "/docs", "This document as a page", "docs",
                   content={"text/html": "the API reference"}, tag="docs"),

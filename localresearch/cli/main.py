@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "localresearch.cli.schedule:schedule",
         "Add, list and remove recurring questions and research.",
     ),
+    "web": ("localresearch.cli.web:web", "Open the daemon's page in your browser, signed in."),
 }
 
 

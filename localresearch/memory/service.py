@@ -25,6 +25,7 @@ from localresearch.memory.embeddings import (
     load_index,
     make_embedder,
 )
+from localresearch.memory.fileview import DEFAULT_CONTEXT, FileView, view_file
 from localresearch.memory.indexer import Indexer, Progress, ReindexReport, SourceSpec
 from localresearch.memory.query import by_budget, parse_terms
 from localresearch.memory.rerank import length_factor, rerank
@@ -499,6 +500,13 @@ class MemoryService:
             removed = await asyncio.to_thread(self.indexer.remove_source, str(target))
             self._forget_frequencies()
         return {"path": str(target), "files_removed": removed}
+
+    async def view_file(
+        self, path: str, line: int = 1, end: int | None = None, context: int = DEFAULT_CONTEXT
+    ) -> FileView:
+        """A cited file's lines, only for files under a source (symlinks and `..` resolved)."""
+        roots = [source.path for source in await self.sources()]
+        return await asyncio.to_thread(view_file, path, roots, line, end, context)
 
     # -- statistics ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from localresearch.server.access import ACCESS, Access, add_rate_headers
 from localresearch.server.errors import Handler, error_middleware
 from localresearch.server.keys import MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
 from localresearch.server.security import GUARD, Guard, refusal
+from localresearch.server.websession import WEB_SESSIONS, WebSessions, cookie_resolver
 
 if TYPE_CHECKING:
     from localresearch.config import Config
@@ -27,7 +28,18 @@ log = logging.getLogger("localresearch.daemon")
 
 
 # Routes that answer while the core is still starting (everything else waits for it).
-_NO_WAIT = frozenset({"/health", "/api/status", "/openapi.json", "/docs"})
+_NO_WAIT = frozenset(
+    {
+        "/health",
+        "/api/status",
+        "/openapi.json",
+        "/docs",
+        "/",
+        "/static/{name}",
+        "/static/{version}/{name}",
+        "/web/signin",
+    }
+)
 
 
 def route_tables() -> list[web.RouteTableDef]:
@@ -51,6 +63,9 @@ def route_tables() -> list[web.RouteTableDef]:
     from localresearch.server.routes import docs, keys
 
     tables.extend([docs.routes, keys.routes])
+    from localresearch.server.routes import web as web_page
+
+    tables.append(web_page.routes)
     return tables
 
 
@@ -107,6 +122,8 @@ def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Ap
     operations = by_key()
     app[SHUTDOWN] = asyncio.Event()
     app[WEBSOCKETS] = weakref.WeakSet()
+    app[WEB_SESSIONS] = WebSessions(paths.state_dir / "web_session.key", port or config.server.port)
+    access.resolvers.append(cookie_resolver(access.owner))
     for table in route_tables():
         for route in table:
             assert isinstance(route, web.RouteDef)

@@ -12,6 +12,8 @@ from aiohttp import web
 from localresearch.api.base import shape
 from localresearch.api.memory import (
     AddSource,
+    FileLines,
+    FileQuery,
     Hit,
     MemoryStats,
     Reindex,
@@ -151,3 +153,12 @@ async def remove_source(request: web.Request) -> web.Response:
         raise APIError("invalid_request", "Missing required parameter: path")
     removed = await _memory(request).remove_source(path)
     return model_response(shape(removed, SourceRemoved))
+
+
+@routes.get("/api/memory/file")
+async def view_file(request: web.Request) -> web.Response:
+    """A cited file's lines (only under a memory source): the page's citation view."""
+    query = query_model(request, FileQuery)
+    end = query.end if query.end is not None else query.line
+    view = await _memory(request).view_file(query.path, query.line, end, query.context)
+    return model_response(shape(view.to_dict(), FileLines))

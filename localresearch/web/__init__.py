@@ -1,0 +1,1 @@
+"""The browser page the daemon serves at `/`: static files shipped inside the package."""

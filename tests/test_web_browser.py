@@ -1,0 +1,381 @@
+"""The page in a real browser (Debian's Chromium driven by Playwright) against a real daemon
+over a SciFact subset: ask, citations, deep research, memory, heartbeat, and the Origin guard.
+
+Each test saves screenshots in its own tmp_path; figures (first paint, search latency) are
+printed and written there as JSON. Skips when Playwright or Chromium is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.daemon_fixture import DaemonHandle
+from tests.fakes.search_scifact import QUESTION, research_config, scifact_available, write_corpus
+from tests.web_browser import api as _api
+from tests.web_browser import make_daemon as _daemon
+from tests.web_browser import stop as _stop
+from tests.web_browser import wait as _wait
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not scifact_available(), reason="SciFact data set not present"),
+]
+
+FIRST_PAINT_LIMIT_MS = 300
+SEARCH_LIMIT_MS = 100
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonHandle]:
+    """A daemon on the builtin engine over ~170 SciFact abstracts, heartbeat on."""
+    root = tmp_path_factory.mktemp("web")
+    corpus = root / "corpus"
+    write_corpus(corpus)
+    config = research_config(corpus, dimensions=3, max_rounds=0)
+    daemon = _daemon(root / "home", config, LOCALRESEARCH_HEARTBEAT__ENABLED="true")
+    daemon.start()
+    _wait(lambda: _api(daemon, "/api/memory/stats")["index"]["last_indexed"] is not None)
+    yield daemon
+    _stop(daemon)
+
+
+def _first_paint(tab: Any, url: str) -> float:
+    tab.goto(url)
+    value = tab.evaluate(
+        """() => new Promise((resolve) => {
+            const found = performance.getEntriesByName("first-contentful-paint")[0];
+            if (found) return resolve(found.startTime);
+            new PerformanceObserver((list) => resolve(list.getEntries()[0].startTime))
+              .observe({ type: "paint", buffered: true });
+        })"""
+    )
+    return float(value)
+
+
+def test_first_paint_ask_cite_and_sessions(page: Any, site: DaemonHandle, tmp_path: Path) -> None:
+    first = _first_paint(page, f"{site.url}/")
+    ours = [_first_paint(page, f"{site.url}/?n={n}") for n in range(7)]
+    # Baseline in the same run: a one-line page the browser gets without any network, in a
+    # page of its own (routing a request turns the browser's cache off).
+    other = page.context.new_page()
+    other.route(
+        "http://baseline.test/**", lambda r: r.fulfill(body="<p>x</p>", content_type="text/html")
+    )
+    baseline = [_first_paint(other, f"http://baseline.test/?n={n}") for n in range(7)]
+    other.close()
+    figures = {"first_load_ms": first, "page_ms": ours, "baseline_ms": baseline}
+    (tmp_path / "first_paint.json").write_text(json.dumps(figures))
+    print("first paint of / (ms):", figures)
+    # Timings on a shared machine swing with its load: the limit is held when the machine is
+    # not overloaded (scripts/bench_web.py reports the figures with a same-run baseline).
+    if os.getloadavg()[0] <= (os.cpu_count() or 1):
+        assert statistics.median(ours) <= FIRST_PAINT_LIMIT_MS
+
+    page.goto(f"{site.url}/#ask")
+    page.wait_for_selector("#status[data-state=ok]")
+    assert page.locator("#model option").first.inner_text().startswith("builtin/")
+    page.fill("#question", "How does vitamin B12 deficiency affect homocysteine levels?")
+    page.press("#question", "Enter")
+    answer = page.locator(".msg.assistant.done")
+    answer.wait_for()
+    cited = answer.locator(".cites li")
+    n_cited = cited.count()
+    assert n_cited >= 1
+    assert answer.locator(".md a.cite").count() >= 1
+    assert "homocysteine" in answer.inner_text().lower()
+    page.screenshot(path=str(tmp_path / "ask.png"))
+
+    label = cited.first.inner_text()  # e.g. "11705328.md:3"
+    answer.locator(".md a.cite").first.click()
+    page.wait_for_selector("#file-lines .hl")
+    assert page.locator("#file-title").inner_text() == label
+    line = int(label.rsplit(":", 1)[1].split("-")[0])
+    assert page.locator("#file-lines .hl").first.get_attribute("data-line") == str(line)
+    assert page.locator("#file-lines .hl").first.inner_text().strip()
+    page.screenshot(path=str(tmp_path / "citation.png"))
+    page.keyboard.press("Escape")  # the dialog closes from the keyboard
+    assert not page.locator("#file-dialog").is_visible()
+
+    # The exchange is a session: a new chat clears the log, the session brings it back.
+    session = page.locator("#sessions .item").first
+    assert "vitamin B12" in session.inner_text()
+    page.click("#new-chat")
+    assert page.locator(".msg").count() == 0
+    session.click()
+    page.wait_for_selector(".msg.user")
+    assert page.locator(".msg.assistant .cites li").count() == n_cited
+
+
+def test_keyboard_reaches_every_section(page: Any, site: DaemonHandle) -> None:
+    page.goto(f"{site.url}/")
+    page.wait_for_selector("#status[data-state=ok]")
+    page.focus("#tab-ask")
+    for name in ("research", "memory", "heartbeat"):
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate("document.activeElement.id") == f"tab-{name}"
+        assert page.locator(f"#panel-{name}").is_visible()
+    # Every form control has a label a screen reader can announce.
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll("input, select, textarea")]
+            .filter((el) => !el.labels?.length && !el.getAttribute("aria-label"))
+            .map((el) => el.id)"""
+    )
+    assert unlabelled == []
+
+
+def test_the_page_follows_the_system_dark_mode(
+    browser: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    colours = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(color_scheme=scheme, viewport={"width": 1280, "height": 800})
+        tab = context.new_page()
+        tab.goto(f"{site.url}/#research")
+        tab.wait_for_selector("#status[data-state=ok]")
+        colours[scheme] = tab.evaluate(
+            "((s) => [s.backgroundColor, s.color])(getComputedStyle(document.body))"
+        )
+        tab.screenshot(path=str(tmp_path / f"{scheme}.png"))
+        context.close()
+    assert colours["light"] == ["rgb(246, 247, 249)", "rgb(29, 35, 48)"]
+    assert colours["dark"] == ["rgb(18, 21, 27)", "rgb(228, 232, 239)"]
+
+
+def test_deep_research_runs_live_to_completion(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    page.goto(f"{site.url}/#research")
+    page.fill("#deep-query", QUESTION)
+    page.fill("#deep-rounds", "0")
+    page.click("#deep-form button[type=submit]")
+    page.wait_for_selector("#job[data-status=complete]", timeout=90_000)
+    rows = page.locator("#dims tr")
+    assert rows.count() == 3
+    assert all(s == "done" for s in page.locator("#dims .state").all_inner_texts())
+    assert "homocysteine" in page.locator("#report").inner_text().lower()
+    page.screenshot(path=str(tmp_path / "research.png"), full_page=True)
+    # A citation in the report, and a note in its Sources list, open the file at its lines.
+    for link in ("#report a.cite", "#report a.file-link"):
+        page.locator(link).first.click()
+        page.wait_for_selector("#file-lines .hl")
+        assert re.fullmatch(r"\d+\.md:\d+(-\d+)?", page.locator("#file-title").inner_text())
+        page.keyboard.press("Escape")
+
+    job_id = _api(site, "/api/research/deep?limit=1")["jobs"][0]["researchId"]
+    status = _api(site, f"/api/research/deep/{job_id}/status")
+    # Every stored event reached the page, none twice.
+    assert page.get_attribute("#job", "data-events") == str(status["lastEventId"])
+
+    with page.expect_download() as download:
+        page.click("#job-export-md")
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    assert exported.strip() == status["report"].strip()
+
+    page.select_option("#job-filter", "complete")
+    page.wait_for_function("document.querySelector('#jobs').innerText.includes('complete')")
+    assert job_id in _ids_listed(site, "complete")
+    page.select_option("#job-filter", "cancelled")
+    page.wait_for_selector("#jobs li.muted")
+    assert "No jobs with status cancelled" in page.locator("#jobs").inner_text()
+
+
+def _ids_listed(site: DaemonHandle, status: str) -> list[str]:
+    return [j["researchId"] for j in _api(site, f"/api/research/deep?status={status}")["jobs"]]
+
+
+def test_memory_search_as_you_type_and_add_a_source(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    page.goto(f"{site.url}/#memory")
+    page.wait_for_selector("#stats dd")
+    timings = []
+    for query in ("homocysteine", "folic acid", "vitamin D", "stem cell", "colorectal cancer"):
+        page.fill("#search", "")
+        page.type("#search", query, delay=20)
+        page.wait_for_selector(f"#results[data-query='{query}']")
+        assert page.locator("#results li").count() >= 1
+        timings.append(float(page.get_attribute("#results", "data-ms") or "inf"))
+    figures = {"search_after_debounce_ms": timings}
+    (tmp_path / "search.json").write_text(json.dumps(figures))
+    print("search results shown after the debounce:", figures)
+    assert statistics.median(timings) <= SEARCH_LIMIT_MS  # request to results drawn
+    page.screenshot(path=str(tmp_path / "memory.png"))
+
+    page.locator("#results a.hit").first.click()
+    page.wait_for_selector("#file-lines .hl")
+    page.keyboard.press("Escape")
+
+    page.fill("#source-path", str(tmp_path / "no-such-folder"))  # the daemon validates it
+    page.click("#source-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#reindex-label').innerText.includes('No such')")
+    extra = tmp_path / "more-notes"
+    extra.mkdir()
+    for n in range(300):
+        (extra / f"note{n:03}.md").write_text(f"# Note {n}\n\nzanzibarite sample {n}\n")
+    page.fill("#source-path", str(extra))
+    page.click("#source-form button[type=submit]")
+    page.wait_for_selector("#reindex-bar[data-state=done]")
+    assert int(page.get_attribute("#reindex-bar", "data-progress") or 0) >= 1
+    done = page.locator("#reindex-label").inner_text()  # "Done in 0.2 s: 301 added, …"
+    assert int(done.split(" added")[0].rsplit(" ", 1)[1]) >= 300, done  # + today's chat log
+    assert str(extra) in page.locator("#sources").inner_text()
+    page.screenshot(path=str(tmp_path / "source-added.png"))
+    page.fill("#search", "zanzibarite")
+    page.wait_for_selector("#results[data-query='zanzibarite']")
+    assert "note" in page.locator("#results").inner_text()
+
+    page.get_by_role("button", name=f"Remove {extra}").click()
+    page.wait_for_function(
+        "(p) => !document.querySelector('#sources').innerText.includes(p)", arg=str(extra)
+    )
+    assert "300 files" in page.locator("#reindex-label").inner_text()
+
+
+def test_heartbeat_pause_resume_and_schedules(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    page.goto(f"{site.url}/#heartbeat")
+    page.wait_for_selector("#hb-state[data-status=active]")
+    page.click("#hb-toggle")
+    page.wait_for_selector("#hb-state[data-status=paused]")
+    assert _api(site, "/api/heartbeat")["paused"] is True
+    assert page.locator("#hb-toggle").inner_text() == "Resume"
+    page.fill("#sched-every", "every fortnight")  # the daemon says what is wrong
+    page.fill("#sched-question", "What did I note about folic acid?")
+    page.click("#schedule-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#hb-message').innerText.includes('fortnight')")
+    page.fill("#sched-every", "every 1d at 08:00")
+    page.fill("#sched-question", "What did I note about folic acid?")
+    page.click("#schedule-form button[type=submit]")
+    page.wait_for_selector("#schedules tr:has-text('folic acid')")
+    assert [s["text"] for s in _api(site, "/api/schedules")["schedules"]] == [
+        "What did I note about folic acid?"
+    ]
+    page.screenshot(path=str(tmp_path / "heartbeat.png"))
+    page.click("#hb-toggle")
+    page.wait_for_selector("#hb-state[data-status=active]")
+    assert _api(site, "/api/heartbeat")["paused"] is False
+    page.get_by_role("button", name="Remove schedule: What did I note about folic acid?").click()
+    page.wait_for_selector("#schedules td.muted")
+    assert _api(site, "/api/schedules")["schedules"] == []
+
+
+HOSTILE = (
+    'From your notes: <img src=x onerror="window.pwned=1"> **WAL** keeps readers apart [1].\n\n'
+    "[click](javascript:window.pwned=1) and <script>window.pwned=1</script> [2]\n\n"
+    "The moon is made of cheese."
+)
+
+
+def _sse(*events: dict[str, Any]) -> str:
+    return "".join(
+        f"id: {n}\ndata: {json.dumps({**e, 'timestamp': 0})}\n\n"
+        for n, e in enumerate(events, start=1)
+    )
+
+
+def test_answers_render_safely_with_pages_and_unsupported_sentences(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    """Markup in an answer or a file name stays text; a PDF citation shows its page; sentences
+    the daemon marks unsupported are listed (the chat event contract, answered verbatim)."""
+    citations = [
+        {
+            "n": 1,
+            "file": "paper.pdf",
+            "line_start": 3,
+            "line_end": 4,
+            "page": 2,
+            "path": "/nowhere/paper.pdf",
+            "text": "WAL",
+        },
+        {
+            "n": 2,
+            "file": "<b>bold</b>.md",
+            "line_start": 1,
+            "line_end": 1,
+            "path": "/nowhere/b.md",
+            "text": "x",
+        },
+    ]
+    sentences = [
+        {"text": "From your notes:", "supported": False, "claim": False},
+        {"text": "WAL keeps readers apart.", "supported": True, "claim": True},
+        {"text": "The moon is made of cheese.", "supported": False, "claim": True},
+    ]
+    body = _sse(
+        {"type": "start", "data": {"session_id": None, "model": "builtin/extractive"}},
+        {"type": "delta", "data": {"text": HOSTILE}},
+        {
+            "type": "done",
+            "data": {
+                "response": HOSTILE,
+                "model": "builtin/extractive",
+                "citations": citations,
+                "sentences": sentences,
+            },
+        },
+    )
+    page.route(
+        f"{site.url}/api/chat/stream",
+        lambda r: r.fulfill(body=body, content_type="text/event-stream"),
+    )
+    page.goto(f"{site.url}/#ask")
+    page.fill("#question", "hostile?")
+    page.press("#question", "Enter")
+    answer = page.locator(".msg.assistant.done")
+    answer.wait_for()
+    assert page.evaluate("window.pwned") is None
+    assert answer.locator("img, script, [onerror]").count() == 0
+    assert answer.locator("a[href^='javascript']").count() == 0
+    text = answer.inner_text()
+    assert '<img src=x onerror="window.pwned=1">' in text  # shown as text
+    assert "paper.pdf:3-4 (page 2)" in text and "<b>bold</b>.md:1" in text
+    assert answer.locator("strong").inner_text() == "WAL"
+    unsupported = answer.locator(".unsupported li").all_inner_texts()
+    assert unsupported == ["The moon is made of cheese."]  # "From your notes:" is no claim
+    page.screenshot(path=str(tmp_path / "hostile.png"))
+
+
+def test_another_origin_cannot_drive_the_daemon(page: Any, site: DaemonHandle) -> None:
+    # The page's own origin: its WebSocket opens and answers.
+    page.goto(f"{site.url}/")
+    own = page.evaluate(_WS_PROBE, f"ws://127.0.0.1:{site.port}/api/ws")
+    assert own == "pong"
+    sessions_before = _api(site, "/api/sessions")["total"]
+    for foreign in ("http://evil.example/", "http://localhost:9/"):
+        page.route(
+            foreign + "**", lambda r: r.fulfill(body="<p>elsewhere</p>", content_type="text/html")
+        )
+        page.goto(foreign)
+        # Writes without a preflight: the Origin guard must refuse them.
+        for path in ("/api/heartbeat/pause", "/api/sessions"):
+            page.evaluate(
+                "(url) => fetch(url, {method: 'POST', mode: 'no-cors'}).catch(() => null)",
+                f"{site.url}{path}",
+            )
+        # Reads: the browser keeps the answer from the foreign page (no CORS headers).
+        read = page.evaluate(
+            "(url) => fetch(url).then(() => 'read').catch(() => 'blocked')",
+            f"{site.url}/api/status",
+        )
+        assert read == "blocked"
+        assert page.evaluate(_WS_PROBE, f"ws://127.0.0.1:{site.port}/api/ws") == "refused"
+    assert _api(site, "/api/heartbeat")["paused"] is False
+    assert _api(site, "/api/sessions")["total"] == sessions_before
+
+
+_WS_PROBE = """(url) => new Promise((resolve) => {
+  const ws = new WebSocket(url);
+  ws.onopen = () => ws.send(JSON.stringify({ type: "ping" }));
+  ws.onmessage = (m) => { resolve(JSON.parse(m.data).type); ws.close(); };
+  ws.onerror = () => resolve("refused");
+  setTimeout(() => resolve("timeout"), 5000);
+})"""
