@@ -257,9 +257,24 @@ class Client:
 
     # --- memory ---
 
-    def memory_search(self, query: str, limit: int = 10) -> dict[str, Any]:
+    def memory_search(
+        self,
+        query: str,
+        limit: int = 10,
+        *,
+        kind: str | None = None,
+        include_logs: bool = False,
+        prefix: bool = False,
+    ) -> dict[str, Any]:
         """GET /api/memory/search: {"query", "results": [{file, content, score, ...}], "total"}."""
-        result: dict[str, Any] = self.get("/api/memory/search", {"q": query, "limit": limit})
+        params: dict[str, Any] = {"q": query, "limit": limit}
+        if kind:
+            params["kind"] = kind
+        if include_logs:
+            params["include_logs"] = "true"
+        if prefix:
+            params["prefix"] = "true"
+        result: dict[str, Any] = self.get("/api/memory/search", params)
         return result
 
     def memory_stats(self) -> dict[str, Any]:

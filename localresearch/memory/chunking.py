@@ -18,6 +18,7 @@ class Chunk(NamedTuple):
     heading: str
     line_start: int
     line_end: int
+    kind: str = "note"  # memory/kinds.py: the user's note, or text the daemon wrote
 
 
 # A unit is one line (or one piece of a too-long line): (line number, text, starts a paragraph,

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from localresearch.errors import LocalResearchError, Unavailable
 from localresearch.events import Event
+from localresearch.memory.kinds import parse_kinds
 from localresearch.server.errors import APIError
 from localresearch.server.keys import RUNTIME
 from localresearch.server.requests import field, int_param, json_body
@@ -43,7 +44,18 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
         "path": hit.path,
         "heading": hit.heading,
         "chunk_id": hit.chunk_id,
+        "kind": hit.kind,
+        "page": hit.page,
     }
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise APIError("invalid_request", f"Parameter {name} must be true or false")
 
 
 @routes.get("/api/memory/search")
@@ -52,7 +64,12 @@ async def search(request: web.Request) -> web.Response:
     if query is None:
         raise APIError("invalid_request", "Missing required parameter: q")
     limit = int_param(request, "limit", 10, low=1, high=1000)
-    hits = await _memory(request).search(query, limit)
+    try:
+        kinds = parse_kinds(request.query.get("kind"), _flag(request, "include_logs"))
+    except ValueError as exc:
+        raise APIError("invalid_request", f"Parameter kind: {exc}") from None
+    prefix = _flag(request, "prefix")
+    hits = await _memory(request).search(query, limit, kinds=kinds, prefix=prefix)
     results = [hit_json(hit) for hit in hits]
     return web.json_response({"query": query, "results": results, "total": len(results)})
 
