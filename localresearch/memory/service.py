@@ -467,6 +467,16 @@ class MemoryService:
 
         return await self.db.read(read)
 
+    async def chunks_by_kind(self) -> dict[str, int]:
+        """Chunks per kind: the user's notes, and what the daemon wrote (never embedded)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, int]:
+            sql = "SELECT kind, count(*) FROM memory_chunks GROUP BY kind"
+            found = {str(kind): int(n) for kind, n in conn.execute(sql)}
+            return {kind: found.get(kind, 0) for kind in chunk_kinds.KINDS}
+
+        return await self.db.read(read)
+
     async def status(self) -> dict[str, Any]:
         files, chunks = await self.counts()
         return {"files_indexed": files, "chunks": chunks, "indexing": self.indexing}
@@ -500,6 +510,7 @@ class MemoryService:
             "files": {"total": files, **workspace_facts},
             "index": {
                 "chunks": chunks,
+                "chunks_by_kind": await self.chunks_by_kind(),
                 "last_indexed": last_indexed,
                 "database_size_bytes": size,
                 "indexing": self.indexing,
