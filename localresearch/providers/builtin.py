@@ -261,7 +261,8 @@ def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer
         ((h.score / top) if top > 0 else 1.0) * (LOG_WEIGHT if _DAILY_LOG.search(h.file) else 1.0)
         for h in hits
     ]
-    scored = score_sentences(sentences, question, source_weights=weights)
+    contexts = [p.hit.heading for p in found]
+    scored = score_sentences(sentences, question, source_weights=weights, contexts=contexts)
     lines = [p.text.splitlines() for p in found]
     scored = [
         s

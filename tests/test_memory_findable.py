@@ -1,0 +1,215 @@
+"""A realistic notes folder, searched and asked about through a real daemon: the user's own
+words are found (every word counts, headings, unspaced scripts, exact locations) and what the
+daemon wrote itself (chat logs, HEARTBEAT.md) is never cited back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localresearch.client import APIRequestError, Client
+from tests.daemon_fixture import DaemonHandle
+from tests.memory_helpers import make_pdf
+
+NOTES = {
+    "network/dns.md": """# DNS at home
+
+The home router forwards every lookup to a local resolver.
+Blocklists for ads are refreshed every night.
+""",
+    "network/vpn.md": """# VPN
+
+WireGuard keys rotate every quarter; the network config lives in /etc/wireguard.
+""",
+    "network/firewall.md": """# Firewall
+
+Only ports 22 and 443 are open on the network edge. Security updates install nightly.
+""",
+    "databases/sqlite.md": """# SQLite
+
+## Backups
+
+Back up a live SQLite database with the .backup command or VACUUM INTO.
+Copying the file while it is written can corrupt the copy.
+
+## WAL mode
+
+WAL mode lets readers continue while one writer commits.
+""",
+    "running/marathon.md": """# Marathon plan
+
+## Long runs
+
+Long runs grow by two kilometres a week up to 32 km.
+
+## Taper
+
+The last three weeks reduce volume by 20%, 40% and 60%.
+""",
+    "running/shoes.md": """# Shoes
+
+Replace running shoes after about 700 km.
+""",
+    "lang/chinese.md": """# 文件同步
+
+同步速度很快，每五分钟同步一次。
+""",
+    "lang/japanese.md": """# 東京メモ
+
+会議の議事録は毎週金曜日に共有フォルダへ保存します。
+""",
+    "lang/thai.md": """# บันทึก
+
+การสำรองข้อมูลทำทุกวันอาทิตย์
+""",
+    "web/page.html": """<!doctype html>
+<html>
+<head><title>Garden notes</title></head>
+<body>
+<h1>Tomatoes</h1>
+<p>Tomatoes need deep watering twice a week.
+Prune the suckers so that the plant keeps its strength.</p>
+</body>
+</html>
+""",
+    "text/plain.txt": """Kettle notes
+
+The kettle descales best with citric acid.
+""",
+    "text/guide.rst": """Bicycle
+=======
+
+Chains last longer when they are waxed instead of oiled.
+""",
+}
+PDF_PAGES = [
+    ["Quarterly report", "Revenue grew in the first quarter."],
+    ["Second page", "Costs stayed flat across the year."],
+    ["Third page", "Hiring paused after the spring freeze.", "The freeze ends in autumn."],
+]
+
+
+@pytest.fixture
+def notes_daemon(daemon: DaemonHandle, tmp_path: Path) -> Iterator[tuple[DaemonHandle, Client]]:
+    folder = tmp_path / "notes"
+    for rel, text in NOTES.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text, encoding="utf-8")
+    (folder / "report.pdf").write_bytes(make_pdf(PDF_PAGES))
+    added = daemon.cli("memory", "add", str(folder))
+    assert added.returncode == 0, added.stderr
+    client = Client(daemon.url)
+    client.post("/api/memory/reindex", {})
+    yield daemon, client
+
+
+def _search(client: Client, q: str, **params: Any) -> list[dict[str, Any]]:
+    query = {"q": q, "limit": 10, **params}
+    results: list[dict[str, Any]] = client.get("/api/memory/search", query)["results"]
+    return results
+
+
+def _ask(daemon: DaemonHandle, question: str) -> dict[str, Any]:
+    result = daemon.cli("ask", "--json", question)
+    assert result.returncode == 0, result.stderr
+    body: dict[str, Any] = json.loads(result.stdout)
+    return body
+
+
+def _cited(body: dict[str, Any]) -> list[str]:
+    return [c["file"] for c in body["citations"]]
+
+
+def test_a_repeated_question_is_answered_from_the_notes_never_the_log(
+    notes_daemon: tuple[DaemonHandle, Client],
+) -> None:
+    daemon, client = notes_daemon
+    question = "How do I back up a live SQLite database?"
+    first = _ask(daemon, question)
+    assert _cited(first) and set(_cited(first)) == {"databases/sqlite.md"}
+    client.post("/api/memory/reindex", {})  # the exchange is now in today's log, indexed
+    logged = _search(client, "back up live SQLite", include_logs="true")
+    assert any(h["kind"] == "log" and h["file"].startswith("memory/") for h in logged)
+    for _ in range(2):
+        again = _ask(daemon, question)
+        assert again["answer"] == first["answer"]
+        assert _cited(again) == _cited(first)
+        assert "**Question:**" not in again["answer"]
+        client.post("/api/memory/reindex", {})
+    # Small talk finds nothing to cite, the second time too (not its own earlier exchange).
+    for _ in range(2):
+        hello = _ask(daemon, "Hello, how are you?")
+        assert not any(f.startswith("memory/") for f in _cited(hello))
+        client.post("/api/memory/reindex", {})
+    # The user's own note written into the daily log is still theirs: found and citable.
+    workspace = Path(client.get("/api/memory/stats")["workspace"])
+    log_file = next((workspace / "memory").glob("*.md"))
+    with log_file.open("a", encoding="utf-8") as fh:
+        fh.write("## Idea\n\nThe kayak trip starts at the northern jetty.\n\n")
+    client.post("/api/memory/reindex", {})
+    hits = _search(client, "kayak jetty")
+    assert [(h["file"], h["kind"]) for h in hits] == [(f"memory/{log_file.name}", "note")]
+    assert _cited(_ask(daemon, "Where does the kayak trip start?")) == [f"memory/{log_file.name}"]
+
+
+def test_an_added_word_never_hides_a_note(notes_daemon: tuple[DaemonHandle, Client]) -> None:
+    daemon, client = notes_daemon
+    _ask(daemon, "home network hardening guide")  # logs the words "hardening" and "security"
+    _ask(daemon, "home network security checklist")
+    client.post("/api/memory/reindex", {})
+    assert "network/dns.md" in [h["file"] for h in _search(client, "home")]
+    for q in ("home network hardening", "home network security"):
+        files = [h["file"] for h in _search(client, q)]
+        assert "network/dns.md" in files, (q, files)
+        assert not any(f.startswith("memory/") or f == "HEARTBEAT.md" for f in files)
+    # On request the logs are there too, and HEARTBEAT.md with its own kind.
+    with_logs = _search(client, "home network hardening", include_logs="true")
+    assert {"note", "log"} <= {h["kind"] for h in with_logs}
+    tasks = _search(client, "heartbeat tasks", kind="heartbeat")
+    assert tasks and {h["file"] for h in tasks} == {"HEARTBEAT.md"}
+    with pytest.raises(APIRequestError) as bad:
+        client.get("/api/memory/search", {"q": "x", "kind": "bogus"})
+    assert bad.value.status == 400 and "kind" in bad.value.message
+
+
+def test_phrases_and_prefixes(notes_daemon: tuple[DaemonHandle, Client]) -> None:
+    _, client = notes_daemon
+    assert [h["file"] for h in _search(client, '"live SQLite database"')] == [
+        "databases/sqlite.md"
+    ]
+    assert _search(client, '"database live SQLite"') == []  # the words, but not in that order
+    assert _search(client, "marat") == []
+    assert {h["file"] for h in _search(client, "marat", prefix="true")} == {"running/marathon.md"}
+
+
+def test_a_heading_carries_its_section(notes_daemon: tuple[DaemonHandle, Client]) -> None:
+    daemon, client = notes_daemon
+    hits = _search(client, "What is the marathon taper?")
+    assert hits[0]["file"] == "running/marathon.md" and "20%, 40% and 60%" in hits[0]["content"]
+    body = _ask(daemon, "What is the marathon taper?")
+    assert "20%, 40% and 60%" in body["answer"]
+    assert body["citations"][0]["file"] == "running/marathon.md"
+    assert body["citations"][0]["line_start"] == 9
+
+
+@pytest.mark.parametrize(
+    ("substring", "question", "rel", "line"),
+    [
+        ("同步", "同步速度怎么样？", "lang/chinese.md", 3),
+        ("議事録", "議事録はどこに保存しますか？", "lang/japanese.md", 3),
+        ("สำรองข้อมูล", "สำรองข้อมูลวันไหน", "lang/thai.md", 3),
+    ],
+)
+def test_unspaced_scripts_are_found_by_substring_and_question(
+    notes_daemon: tuple[DaemonHandle, Client], substring: str, question: str, rel: str, line: int
+) -> None:
+    daemon, client = notes_daemon
+    assert [h["file"] for h in _search(client, substring)] == [rel]
+    assert _search(client, question)[0]["file"] == rel
+    body = _ask(daemon, question)
+    assert body["citations"] and body["citations"][0]["file"] == rel
+    assert body["citations"][0]["line_start"] == line
