@@ -130,8 +130,8 @@ async def test_ollama_vectors_fused_with_bm25_incrementally(
     assert report.files_added == 3
     assert all(0 < len(batch) <= 2 for batch in server.requests)  # batched, batch_size 2
     stats = (await (await client.get("/api/memory/stats")).json())["embeddings"]
-    assert stats == {"model": "ollama/fake-embed", "vectors": (await memory.chunks_by_kind())["note"],
-                     "error": None}  # fmt: skip
+    notes = (await memory.chunks_by_kind())["note"]
+    assert stats == {"model": "ollama/fake-embed", "vectors": notes, "error": None}
     # BM25 alone finds only the word; the vectors add the synonym's note, and rank fusion puts
     # the note matching both ways first.
     assert await _files(client, "automobile") == ["insurance.md", "garage.md"]

@@ -178,9 +178,7 @@ def test_an_added_word_never_hides_a_note(notes_daemon: tuple[DaemonHandle, Clie
 
 def test_phrases_and_prefixes(notes_daemon: tuple[DaemonHandle, Client]) -> None:
     _, client = notes_daemon
-    assert [h["file"] for h in _search(client, '"live SQLite database"')] == [
-        "databases/sqlite.md"
-    ]
+    assert [h["file"] for h in _search(client, '"live SQLite database"')] == ["databases/sqlite.md"]
     assert _search(client, '"database live SQLite"') == []  # the words, but not in that order
     assert _search(client, "marat") == []
     assert {h["file"] for h in _search(client, "marat", prefix="true")} == {"running/marathon.md"}

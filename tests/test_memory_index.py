@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from localresearch.memory import ranking
-
 from localresearch.config import Config
 from localresearch.errors import Conflict, InvalidRequest, NotFound
+from localresearch.memory import ranking
 from localresearch.memory.scan import Found, Skipped, walk_source
 from localresearch.memory.service import MemoryService
 from localresearch.paths import Paths

@@ -330,18 +330,18 @@ class Indexer:
                 role = kinds.role_of(item.rel, source.workspace)
                 if role:
                     self._roles[key] = role
-                if role == kinds.ROLE_DAILY_LOG and old and self._defer_log(key):
+                if role == kinds.ROLE_DAILY_LOG and self._defer_log(key, indexed=old is not None):
                     report.files_unchanged += 1
                     continue
                 walk.found += 1
                 yield str(source.path), item
         walk.finished = True
 
-    def _defer_log(self, path: str) -> bool:
+    def _defer_log(self, path: str, *, indexed: bool) -> bool:
         """Whether a changed daily log waits (read less than DAILY_LOG_MIN_INTERVAL_S ago by a
         background pass); else it is read now and the time noted."""
         now = time.monotonic()
-        if not self.force and not self.explicit:
+        if indexed and not self.force and not self.explicit:
             read_at = self._log_read_at.get(path)
             if read_at is not None and now - read_at < DAILY_LOG_MIN_INTERVAL_S:
                 self.deferred_logs += 1

@@ -149,7 +149,9 @@ def top_rows(
         return []
     table = stats.table
     if sum(df[t] for t in scored) <= SCORE_ALL_ROWS:
-        return conn.execute(_SEARCH_SQL.format(table=table), (" OR ".join(scored), fetch)).fetchall()
+        return conn.execute(
+            _SEARCH_SQL.format(table=table), (" OR ".join(scored), fetch)
+        ).fetchall()
     candidates = by_budget(scored, df, MAX_CANDIDATE_ROWS, RARE_TERM_FRACTION * total)
     while True:
         if len(candidates) == len(scored):

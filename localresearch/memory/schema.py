@@ -104,8 +104,7 @@ def _vectors(conn: sqlite3.Connection) -> None:
 
 def _create_fts(conn: sqlite3.Connection, table: str) -> None:
     conn.execute(
-        f"CREATE VIRTUAL TABLE {table} USING fts5(heading, content, grams,"
-        f" tokenize='{TOKENIZER}')"
+        f"CREATE VIRTUAL TABLE {table} USING fts5(heading, content, grams, tokenize='{TOKENIZER}')"
     )
     conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('rank', ?)", (RANK,))
 

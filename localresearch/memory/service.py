@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from localresearch.config import Config
 from localresearch.errors import Conflict, InvalidRequest, NotFound, ProviderError
+from localresearch.memory import kinds as chunk_kinds
 from localresearch.memory.embeddings import (
     Embedder,
     VectorIndex,
@@ -25,7 +26,6 @@ from localresearch.memory.embeddings import (
     load_index,
     make_embedder,
 )
-from localresearch.memory import kinds as chunk_kinds
 from localresearch.memory.indexer import Indexer, Progress, ReindexReport, SourceSpec
 from localresearch.memory.query import parse_terms
 from localresearch.memory.ranking import CHUNKS_SQL, TableStats, top_rows
