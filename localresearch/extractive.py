@@ -345,17 +345,24 @@ class CitationBook:
     """Numbers sources as they are cited; the same file span always gets the same `[n]`."""
 
     def __init__(self) -> None:
-        self._by_key: dict[tuple[str, int, int], Citation] = {}
+        self._by_key: dict[tuple[str, int, int, int | None], Citation] = {}
 
     def cite(
-        self, file: str, line_start: int, line_end: int, *, path: str = "", text: str = ""
+        self,
+        file: str,
+        line_start: int,
+        line_end: int,
+        *,
+        path: str = "",
+        text: str = "",
+        page: int | None = None,
     ) -> int:
-        key = (file, line_start, line_end)
+        key = (file, line_start, line_end, page)
         existing = self._by_key.get(key)
         if existing is not None:
             return existing.n
         n = len(self._by_key) + 1
-        self._by_key[key] = Citation(n, file, line_start, line_end, path, text)
+        self._by_key[key] = Citation(n, file, line_start, line_end, path, text, page)
         return n
 
     @property
@@ -375,10 +382,12 @@ def cited_numbers(text: str) -> list[int]:
 
 
 def format_location(citation: Citation) -> str:
-    """`file:line` or `file:start-end`, the form editors and terminals open."""
+    """`file:line` or `file:start-end`, the form editors and terminals open; a PDF's page
+    before its lines (`report.pdf p. 3:2`)."""
+    name = citation.file if citation.page is None else f"{citation.file} p. {citation.page}"
     if citation.line_end and citation.line_end != citation.line_start:
-        return f"{citation.file}:{citation.line_start}-{citation.line_end}"
-    return f"{citation.file}:{citation.line_start}"
+        return f"{name}:{citation.line_start}-{citation.line_end}"
+    return f"{name}:{citation.line_start}"
 
 
 @dataclass(frozen=True)

@@ -194,20 +194,50 @@ def test_a_heading_carries_its_section(notes_daemon: tuple[DaemonHandle, Client]
     assert body["citations"][0]["line_start"] == 9
 
 
-@pytest.mark.parametrize(
-    ("substring", "question", "rel", "line"),
-    [
-        ("同步", "同步速度怎么样？", "lang/chinese.md", 3),
-        ("議事録", "議事録はどこに保存しますか？", "lang/japanese.md", 3),
-        ("สำรองข้อมูล", "สำรองข้อมูลวันไหน", "lang/thai.md", 3),
-    ],
-)
+UNSPACED = [  # substring, question, file, line of the answer
+    ("同步", "同步速度怎么样？", "lang/chinese.md", 3),
+    ("議事録", "議事録はどこに保存しますか？", "lang/japanese.md", 3),
+    ("สำรองข้อมูล", "สำรองข้อมูลวันไหน", "lang/thai.md", 3),
+]
+
+
 def test_unspaced_scripts_are_found_by_substring_and_question(
-    notes_daemon: tuple[DaemonHandle, Client], substring: str, question: str, rel: str, line: int
+    notes_daemon: tuple[DaemonHandle, Client],
 ) -> None:
     daemon, client = notes_daemon
-    assert [h["file"] for h in _search(client, substring)] == [rel]
-    assert _search(client, question)[0]["file"] == rel
-    body = _ask(daemon, question)
-    assert body["citations"] and body["citations"][0]["file"] == rel
-    assert body["citations"][0]["line_start"] == line
+    for substring, question, rel, line in UNSPACED:
+        assert [h["file"] for h in _search(client, substring)] == [rel]
+        assert _search(client, question)[0]["file"] == rel
+        body = _ask(daemon, question)
+        assert body["citations"] and body["citations"][0]["file"] == rel, question
+        assert body["citations"][0]["line_start"] == line
+
+
+LOCATIONS = [  # question, file, line, page, the cited sentence's first words
+    ("How do I back up a live SQLite database?", "databases/sqlite.md", 5, None, "Back up a"),
+    ("How does the kettle descale best?", "text/plain.txt", 3, None, "The kettle descales"),
+    ("Why are bicycle chains waxed?", "text/guide.rst", 4, None, "Chains last longer"),
+    ("How often do tomatoes need watering?", "web/page.html", 6, None, "Tomatoes need deep"),
+    ("Why prune the tomato suckers?", "web/page.html", 7, None, "Prune the suckers"),
+    ("When does the hiring freeze end?", "report.pdf", 3, 3, "The freeze ends"),
+]
+
+
+def test_citations_point_at_the_line_and_page_of_the_sentence(
+    notes_daemon: tuple[DaemonHandle, Client], tmp_path: Path
+) -> None:
+    """Markdown, text, reStructuredText, HTML (the source file's line) and PDF (page, and line
+    within the page's text), through the HTTP API and `research ask` (JSON and text)."""
+    daemon, client = notes_daemon
+    for question, rel, line, page, words in LOCATIONS:
+        body = _ask(daemon, question)
+        cited = next(c for c in body["citations"] if c["text"].startswith(words))
+        assert (cited["file"], cited["line_start"], cited.get("page")) == (rel, line, page)
+        if page is None:  # the file's own line holds the sentence
+            source = (tmp_path / "notes" / rel).read_text(encoding="utf-8").splitlines()
+            assert words in source[line - 1]
+        hit = next(h for h in _search(client, question) if h["file"] == rel)
+        assert hit["page"] == page
+        text = daemon.cli("ask", question)
+        where = f"{rel} p. {page}:{line}" if page else f"{rel}:{line}"
+        assert where in text.stdout.split("Sources", 1)[1], question

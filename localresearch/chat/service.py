@@ -74,7 +74,9 @@ class Turn:
 
 
 def citation_from_hit(n: int, hit: SearchHit) -> Citation:
-    return Citation(n, hit.file, hit.line_start, hit.line_end, hit.path, hit.content[:300])
+    return Citation(
+        n, hit.file, hit.line_start, hit.line_end, hit.path, hit.content[:300], hit.page
+    )
 
 
 def cited_hits(response: str, hits: list[SearchHit]) -> list[Citation]:

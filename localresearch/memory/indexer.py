@@ -50,17 +50,17 @@ _NEXT_IDS = (
     " (SELECT coalesce(max(id), 0) + 1 FROM memory_chunks)"
 )
 # A batch's rows arrive as JSON arrays: [id, path, source, rel, hash, size, mtime_ns, chunks,
-# indexed_at] per file, [id, file_id, line_start, line_end, kind] and [position, heading, content,
-# grams] per chunk (its id: the batch's first chunk id + its position), notes and derived text
-# apart (each to its own FTS table).
+# indexed_at] per file, [id, file_id, line_start, line_end, kind, page] and [position, heading,
+# content, grams] per chunk (its id: the batch's first chunk id + its position), notes and
+# derived text apart (each to its own FTS table).
 _INSERT_FILES = (
     "INSERT INTO memory_files (id, path, source, rel, hash, size, mtime_ns, chunks, indexed_at)"
     " SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6,"
     " value->>7, value->>8 FROM json_each(?)"
 )
 _INSERT_CHUNKS = (
-    "INSERT INTO memory_chunks (id, file_id, line_start, line_end, kind)"
-    " SELECT value->>0, value->>1, value->>2, value->>3, value->>4 FROM json_each(?)"
+    "INSERT INTO memory_chunks (id, file_id, line_start, line_end, kind, page)"
+    " SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?)"
 )
 _INSERT_FTS = (
     "INSERT INTO {} (rowid, heading, content, grams)"
@@ -436,7 +436,7 @@ class Indexer:
                 self._next_ids = (int(row[0]), int(row[1]))
             next_file, next_chunk = self._next_ids
             files: list[tuple[Any, ...]] = []
-            places: list[tuple[int, int, int, int, str]] = []
+            places: list[tuple[int, int, int, int, str, int | None]] = []
             first_chunk = next_chunk
             for item in batch:
                 key = item.found.path
@@ -464,7 +464,14 @@ class Indexer:
                     files.append((file_id, key, *facts, len(chunks), stamp))
                 for chunk in chunks:
                     places.append(
-                        (next_chunk, file_id, chunk.line_start, chunk.line_end, chunk.kind)
+                        (
+                            next_chunk,
+                            file_id,
+                            chunk.line_start,
+                            chunk.line_end,
+                            chunk.kind,
+                            chunk.page,
+                        )
                     )
                     next_chunk += 1
             if files:

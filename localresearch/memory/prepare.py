@@ -19,6 +19,7 @@ from localresearch.memory.extract import (
     extract_blocks,
     looks_binary,
     markdown_blocks,
+    pdf_pages,
     suffix_of,
 )
 
@@ -62,6 +63,14 @@ def prepare_file(
         return digest, None
     if role == kinds.ROLE_DAILY_LOG:
         return digest, daily_log_chunks(decode_text(data), chunk_chars, chunk_overlap)
+    if suffix_of(path) == ".pdf":
+        try:
+            return digest, pdf_chunks(data, chunk_chars, chunk_overlap)
+        except LocalResearchError as exc:
+            return digest, exc.message
+        except Exception as exc:  # a parser bug must not stop the whole pass
+            log.warning("could not extract %s: %r", path, exc)
+            return digest, f"could not extract text: {exc}"
     try:
         blocks = extract_blocks(path, data)
     except LocalResearchError as exc:
@@ -86,6 +95,15 @@ def _shifted(blocks: list[Block], offset: int) -> list[Block]:
         )
         for b in blocks
     ]
+
+
+def pdf_chunks(data: bytes, chunk_chars: int, chunk_overlap: int) -> list[Chunk]:
+    """A PDF's chunks, page by page: each knows its page, its lines count within the page."""
+    chunks: list[Chunk] = []
+    for number, blocks in pdf_pages(data):
+        for chunk in chunk_blocks(blocks, chunk_chars, chunk_overlap):
+            chunks.append(chunk._replace(heading=f"Page {number}", page=number))
+    return chunks
 
 
 def daily_log_chunks(text: str, chunk_chars: int, chunk_overlap: int) -> list[Chunk]:

@@ -34,7 +34,7 @@ DF_CACHE_SIZE = 50_000
 
 _WEIGHTS = ", ".join(str(w) for w in RANK_WEIGHTS)
 _COLUMNS = """hits.rowid AS id, {text}.heading, {text}.content, hits.score, c.line_start,
-       c.line_end, c.kind, f.rel, f.path, f.mtime_ns"""
+       c.line_end, c.kind, c.page, f.rel, f.path, f.mtime_ns"""
 _SEARCH_SQL = f"""
 SELECT {_COLUMNS.format(text="hits")}
 FROM (SELECT rowid, heading, content, bm25({{table}}, {_WEIGHTS}) AS score FROM {{table}}
@@ -64,8 +64,8 @@ JOIN memory_files AS f ON f.id = c.file_id
 ORDER BY hits.score
 """
 CHUNKS_SQL = """
-SELECT c.id, t.heading, t.content, 0.0 AS score, c.line_start, c.line_end, c.kind, f.rel, f.path,
-       f.mtime_ns
+SELECT c.id, t.heading, t.content, 0.0 AS score, c.line_start, c.line_end, c.kind, c.page,
+       f.rel, f.path, f.mtime_ns
 FROM memory_chunks AS c
 JOIN {table} AS t ON t.rowid = c.id
 JOIN memory_files AS f ON f.id = c.file_id

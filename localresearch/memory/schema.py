@@ -110,13 +110,14 @@ def _create_fts(conn: sqlite3.Connection, table: str) -> None:
 
 
 def _kinds_and_grams(conn: sqlite3.Connection) -> None:
-    """Chunks get a kind (the user's note, or a log, digest or task list the daemon wrote),
-    derived text its own FTS table, and every chunk a `grams` column for unspaced scripts.
-    The workspace's logs and HEARTBEAT.md are read again on the next pass to be sorted."""
+    """Chunks get a kind (the user's note, or a log, digest or task list the daemon wrote) and
+    a page (PDFs), derived text its own FTS table, and every chunk a `grams` column for
+    unspaced scripts."""
     from localresearch.memory.grams import grams_of
 
     conn.create_function("lr_grams", 1, grams_of, deterministic=True)
     conn.execute("ALTER TABLE memory_chunks ADD COLUMN kind TEXT NOT NULL DEFAULT 'note'")
+    conn.execute("ALTER TABLE memory_chunks ADD COLUMN page INTEGER")
     _create_fts(conn, "memory_fts_new")
     conn.execute(
         "INSERT INTO memory_fts_new(rowid, heading, content, grams)"
@@ -125,9 +126,13 @@ def _kinds_and_grams(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE memory_fts")
     conn.execute(f"ALTER TABLE memory_fts_new RENAME TO {NOTES_TABLE}")
     _create_fts(conn, DERIVED_TABLE)
+    # Read again on the next pass: logs and HEARTBEAT.md to be sorted by kind, PDFs to learn
+    # their pages, HTML to place every line where it is in the file.
     conn.execute(
         "UPDATE memory_files SET hash = '', size = -1 WHERE rel = 'HEARTBEAT.md'"
         " OR rel GLOB 'memory/[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].md'"
+        " OR lower(rel) GLOB '*.pdf' OR lower(rel) GLOB '*.htm' OR lower(rel) GLOB '*.html'"
+        " OR lower(rel) GLOB '*.xhtml'"
     )
 
 

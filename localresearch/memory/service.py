@@ -549,4 +549,5 @@ def _hit(row: sqlite3.Row, length_prior: float = 0.0) -> SearchHit:
         heading=heading,
         chunk_id=row["id"],
         kind=row["kind"],
+        page=row["page"],
     )

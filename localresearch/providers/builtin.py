@@ -308,7 +308,14 @@ def _render(
             if paragraph:
                 segments.append(" ".join(paragraph))
                 paragraph = []
-            n = book.cite(hit.file, item.line_start, item.line_end, path=hit.path, text=item.text)
+            n = book.cite(
+                hit.file,
+                item.line_start,
+                item.line_end,
+                path=hit.path,
+                text=item.text,
+                page=hit.page,
+            )
             lead = f"{item.lead_in} [{n}]\n\n" if item.lead_in else ""
             tail = "" if item.lead_in else f"\n[{n}]"
             segments.append(f"{lead}{item.text}{tail}")
@@ -317,7 +324,7 @@ def _render(
         s = item.sentence
         if s.line_start in seen_lines:
             continue  # already shown: a block's lead-in or a row of a table shown whole
-        n = book.cite(hit.file, s.line_start, s.line_end, path=hit.path, text=s.text)
+        n = book.cite(hit.file, s.line_start, s.line_end, path=hit.path, text=s.text, page=hit.page)
         paragraph.append(f"{s.text} [{n}]")
     if paragraph:
         segments.append(" ".join(paragraph))
