@@ -7,8 +7,8 @@ K terms, so the plan is checked MaxScore-style: a term adds at most idf * (k1 + 
 chunk's BM25 (FTS5's k1 = 1.2, whatever the column weights); if the bounds of the K terms sum
 to less than the k-th best score found, no chunk outside C can reach the top k. Otherwise the K
 terms needed to pass that test join C and the query runs once more (the k-th score only rises,
-so the second plan is exact). Small indexes, or queries whose postings are few anyway, are
-scored whole.
+so the second plan is exact), as long as they add at most WIDEN_ROWS postings. Small indexes,
+or queries whose postings are few anyway, are scored whole.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ K1 = 1.2  # FTS5's bm25() constant
 RARE_TERM_FRACTION = 0.05
 MAX_CANDIDATE_ROWS = 700
 SCORE_ALL_ROWS = 700
+# The widened plan adds at most this many postings; past it the first plan's result stands
+# (counted in TableStats.inexact). On SciFact an unbounded widening doubled the query time
+# for the same nDCG@10 (docs/memory.md); small indexes are always exact (SCORE_ALL_ROWS).
+WIDEN_ROWS = 700
 # On huge indexes the most common terms are left out so that matching stays within
 # MAX_MATCH_ROWS postings (their idf is small: below log(chunks / 10,000)).
 MAX_MATCH_ROWS = 10_000
@@ -81,6 +85,7 @@ class TableStats:
     total: int | None = None
     df: dict[str, int] = field(default_factory=dict)
     rounds: int = 0  # queries that needed the second, widened plan (for tests and benchmarks)
+    inexact: int = 0  # queries whose widening was over budget (WIDEN_ROWS)
 
     def forget(self) -> None:
         self.total = None
@@ -165,6 +170,9 @@ def top_rows(
         rest = [t for t in scored if t not in candidates]
         needed = essential(rest, df, total, threshold)
         if not needed:
+            return rows
+        if sum(df[t] for t in needed) > WIDEN_ROWS:
+            stats.inexact += 1
             return rows
         stats.rounds += 1
         wanted = set(candidates) | set(needed)
