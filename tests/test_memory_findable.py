@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from localresearch.client import APIRequestError, Client
-from tests.daemon_fixture import DaemonHandle
+from tests.daemon_fixture import DaemonHandle, _free_port
 from tests.memory_helpers import make_pdf
 
 NOTES = {
@@ -241,3 +241,57 @@ def test_citations_point_at_the_line_and_page_of_the_sentence(
         text = daemon.cli("ask", question)
         where = f"{rel} p. {page}:{line}" if page else f"{rel}:{line}"
         assert where in text.stdout.split("Sources", 1)[1], question
+
+
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "scifact"
+
+
+@pytest.mark.slow  # ~30 s: 50 asks, then the same questions on a fresh index
+@pytest.mark.skipif(not SCIFACT.is_dir(), reason="needs shared/datasets/scifact")
+def test_fifty_asks_never_cite_the_log_and_answer_as_a_fresh_index(
+    daemon: DaemonHandle, tmp_path: Path
+) -> None:
+    """25 SciFact questions asked twice (50 asks, each logged and indexed before the next):
+    no citation points at a daily log or HEARTBEAT.md, and every answer equals the answer of
+    a fresh daemon that never chatted."""
+    queries = [json.loads(line) for line in (SCIFACT / "queries.jsonl").read_text().splitlines()]
+    judged = {line.split("\t")[0] for line in (SCIFACT / "qrels" / "test.tsv").read_text().split()}
+    questions = [q["text"] for q in queries if q["_id"] in judged][:25]
+    docs = tmp_path / "scifact"
+    docs.mkdir()
+    with (SCIFACT / "corpus.jsonl").open(encoding="utf-8") as fh:
+        for line in list(fh)[:400]:
+            doc = json.loads(line)
+            text = f"# {doc['title']}\n\n{doc['text']}\n"
+            (docs / f"{doc['_id']}.md").write_text(text, encoding="utf-8")
+
+    def ask_all(handle: DaemonHandle, rounds: int) -> list[dict[str, Any]]:
+        client = Client(handle.url)
+        client.post("/api/memory/sources", {"path": str(docs)})
+        client.post("/api/memory/reindex", {})
+        answers = []
+        for _ in range(rounds):
+            for question in questions:
+                answers.append(client.chat(question))
+                client.post("/api/memory/reindex", {})  # the exchange is searchable at once
+        return answers
+
+    used = ask_all(daemon, 2)
+    assert len(used) == 50
+    cited = [c["file"] for a in used for c in a["citations"]]
+    assert cited  # the questions do find abstracts
+    assert not [f for f in cited if f.startswith("memory/") or f == "HEARTBEAT.md"]
+    logged = Client(daemon.url).get("/api/memory/stats")["index"]["chunks_by_kind"]
+    assert logged["log"] >= 50  # the exchanges are there, searchable on request
+    fresh_home = tmp_path / "fresh"
+    fresh_home.mkdir()
+    env = {**daemon.env, "LOCALRESEARCH_HOME": str(fresh_home)}
+    env["LOCALRESEARCH_SERVER__PORT"] = str(_free_port())
+    fresh = DaemonHandle(fresh_home, int(env["LOCALRESEARCH_SERVER__PORT"]), env)
+    fresh.start()
+    try:
+        first = ask_all(fresh, 1)
+    finally:
+        fresh.stop()
+    for before, after in zip(first, used[25:], strict=True):
+        assert (after["response"], after["citations"]) == (before["response"], before["citations"])
