@@ -147,22 +147,33 @@ async def _service(home: Path, folder: Path) -> Any:
     return memory
 
 
-async def judge(
-    corpora: list[tuple[str, Path, dict[str, str], Any, Callable[[Any], dict[str, float]]]],
-    work: Path,
-) -> None:
-    """nDCG@10 and median search time of each parameter variant on every corpus."""
-    from bench_memory import evaluate
+Variant = tuple[str, tuple[float, ...], float, float | None]  # label, weights, widen, prior
 
-    variants: list[tuple[str, tuple[float, ...], float, float | None]] = [
+
+def default_variants() -> list[Variant]:
+    return [
         ("shipped", ranking.WEIGHTS, ranking.WIDEN_ROWS, None),
         ("heading weight 0.5", (0.5, 1.0, 1.0), ranking.WIDEN_ROWS, None),
         ("heading weight 2", (2.0, 1.0, 1.0), ranking.WIDEN_ROWS, None),
         ("heading weight 4", (4.0, 1.0, 1.0), ranking.WIDEN_ROWS, None),
         ("no widening (rare-term candidates only)", ranking.WEIGHTS, -1.0, None),
         ("unbounded widening (exact)", ranking.WEIGHTS, float("inf"), None),
-        ("no length prior", ranking.WEIGHTS, ranking.WIDEN_ROWS, 0.0),
+        *[
+            (f"length prior {prior}", ranking.WEIGHTS, ranking.WIDEN_ROWS, prior)
+            for prior in (0.0, 0.05, 0.1, 0.15)
+        ],
     ]
+
+
+async def judge(
+    corpora: list[tuple[str, Path, dict[str, str], Any, Callable[[Any], dict[str, float]]]],
+    work: Path,
+    variants: list[Variant] | None = None,
+) -> None:
+    """nDCG@10 and median search time of each parameter variant on every corpus."""
+    from bench_memory import evaluate
+
+    variants = variants or default_variants()
     for name, folder, queries, qrels, to_run in corpora:
         memory = await _service(work / f"home-{name}", folder)
         shipped_prior = memory.config.memory.length_prior
