@@ -171,6 +171,12 @@ def test_an_added_word_never_hides_a_note(notes_daemon: tuple[DaemonHandle, Clie
     assert {"note", "log"} <= {h["kind"] for h in with_logs}
     tasks = _search(client, "heartbeat tasks", kind="heartbeat")
     assert tasks and {h["file"] for h in tasks} == {"HEARTBEAT.md"}
+    cli = daemon.cli("memory", "search", "--include-logs", "--json", "home network hardening")
+    assert {"note", "log"} <= {h["kind"] for h in json.loads(cli.stdout)["results"]}
+    shown = daemon.cli("memory", "search", "--kind", "log", "home network hardening").stdout
+    assert "(log)" in shown and "dns.md" not in shown
+    counts = client.get("/api/memory/stats")["index"]["chunks_by_kind"]
+    assert counts["log"] >= 2 and counts["heartbeat"] >= 1 and counts["note"] >= len(NOTES)
     with pytest.raises(APIRequestError) as bad:
         client.get("/api/memory/search", {"q": "x", "kind": "bogus"})
     assert bad.value.status == 400 and "kind" in bad.value.message

@@ -471,8 +471,15 @@ class MemoryService:
         """Chunks per kind: the user's notes, and what the daemon wrote (never embedded)."""
 
         def read(conn: sqlite3.Connection) -> dict[str, int]:
-            sql = "SELECT kind, count(*) FROM memory_chunks GROUP BY kind"
+            # Derived chunks are few: counted through their own table, notes by difference
+            # (a GROUP BY over every chunk takes a while on a big index).
+            sql = (
+                "SELECT kind, count(*) FROM memory_chunks WHERE id IN"
+                f" (SELECT rowid FROM {DERIVED_TABLE}) GROUP BY kind"
+            )
             found = {str(kind): int(n) for kind, n in conn.execute(sql)}
+            total = int(conn.execute("SELECT count(*) FROM memory_chunks").fetchone()[0])
+            found[chunk_kinds.NOTE] = total - sum(found.values())
             return {kind: found.get(kind, 0) for kind in chunk_kinds.KINDS}
 
         return await self.db.read(read)
