@@ -160,3 +160,27 @@ async def test_an_index_from_before_kinds_migrates_and_sorts_its_logs(
     columns = [r[1] for r in check.execute("PRAGMA table_info(memory_fts)")]
     check.close()
     assert columns == ["heading", "content", "grams"]
+
+
+async def test_research_and_chat_tools_draw_on_notes_only(service_factory) -> None:  # type: ignore[no-untyped-def]
+    """Deep research's retriever and the model's memory_search tool never see the daemon's
+    own text (a chat answer quoting the question, a heartbeat digest, HEARTBEAT.md)."""
+    from localresearch.chat.tools import ToolBox
+    from localresearch.providers.base import ToolCall
+    from localresearch.research.retrieval import Retriever
+
+    memory: MemoryService = await service_factory()
+    workspace = memory.workspace
+    append_daily_log(workspace, "Chat: marmot burrows?", "Answer builtin: marmot burrows [2]")
+    append_daily_log(workspace, "Heartbeat: marmot survey", "Export res: marmot burrows found")
+    (workspace / "notes.md").write_text("# Marmots\n\nMarmot burrows have two exits.\n")
+    with (workspace / "HEARTBEAT.md").open("a", encoding="utf-8") as fh:
+        fh.write("\n- [ ] every 1d: survey the marmot burrows\n")
+    await memory.reindex()
+    every = await memory.search("marmot burrows", 10, kinds=kinds.KINDS)
+    assert {h.kind for h in every} == {"note", "log", "digest", "heartbeat"}
+    sources = await Retriever(memory, workspace=workspace).search("marmot burrows", 10)
+    assert [s.location.split(":")[0] for s in sources] == ["notes.md"]
+    tools = ToolBox(workspace, [], memory)
+    found = await tools.run(ToolCall("1", "memory_search", {"query": "marmot burrows"}))
+    assert found.startswith("notes.md:") and "memory/" not in found and "HEARTBEAT" not in found
