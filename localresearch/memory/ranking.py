@@ -1,4 +1,5 @@
-"""Exact top-k BM25 over one FTS table: every query term counts, no passage is lost.
+"""Top-k BM25 over one FTS table where every query term counts: exact whenever the check below
+passes or its widening fits the budget (always on small indexes).
 
 FTS5 scores every chunk a query matches, and an OR of common words matches most of an index.
 Candidates are therefore first the chunks holding the query's rarer terms (C), scored on all its

@@ -40,7 +40,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MAX_LIMIT = 1000
-# Query planning (exact top-k BM25 with MaxScore-style candidates): memory/ranking.py.
+# Query planning (top-k BM25 with MaxScore-style checked candidates): memory/ranking.py.
 # Semantic search: BM25 and cosine each give their best FUSION_DEPTH chunks to score fusion
 # (200: better than 50 or 100 on SciFact train); a failing embeddings provider is retried after
 # EMBED_RETRY_S, doubling up to EMBED_RETRY_MAX_S.
