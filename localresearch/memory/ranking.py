@@ -42,10 +42,12 @@ DF_CACHE_SIZE = 50_000
 WEIGHTS = RANK_WEIGHTS
 _COLUMNS = """hits.rowid AS id, {text}.heading, {text}.content, hits.score, c.line_start,
        c.line_end, c.kind, c.page, f.rel, f.path, f.mtime_ns"""
+# Only the best rows' text is read (reading every match's text first cost 10x at 1M chunks).
 _SEARCH_SQL = f"""
-SELECT {_COLUMNS.format(text="hits")}
-FROM (SELECT rowid, heading, content, bm25({{table}}, {{weights}}) AS score FROM {{table}}
+SELECT {_COLUMNS.format(text="t")}
+FROM (SELECT rowid, bm25({{table}}, {{weights}}) AS score FROM {{table}}
       WHERE {{table}} MATCH ? ORDER BY score LIMIT ?) AS hits
+JOIN {{table}} AS t ON t.rowid = hits.rowid
 JOIN memory_chunks AS c ON c.id = hits.rowid
 JOIN memory_files AS f ON f.id = c.file_id
 ORDER BY hits.score
