@@ -61,6 +61,7 @@ class Passage:
     path: str = ""
     text: str = ""
     rank: int = 0  # 0 = the search's best hit
+    page: int | None = None  # PDFs: the page; the lines count within it
 
 
 @dataclass
@@ -330,7 +331,15 @@ def _rewrite(
         else:
             line_start, line_end, quoted = p.line_start, p.line_end, p.text
         citations.append(
-            Citation(new, p.file, line_start, line_end, p.path, quoted[:QUOTE_CHARS].strip())
+            Citation(
+                new,
+                p.file,
+                line_start,
+                line_end,
+                p.path,
+                quoted[:QUOTE_CHARS].strip(),
+                p.page,
+            )
         )
     return Alignment(text, sentences, citations, renumber, corrections)
 

@@ -288,12 +288,27 @@ class Client:
 
     # --- memory ---
 
-    def memory_search(self, query: str, limit: int = 10) -> SearchResults:
-        """GET /api/memory/search: .query, .results (file, content, score, ...), .total."""
+    def memory_search(
+        self,
+        query: str,
+        limit: int = 10,
+        *,
+        kind: str | None = None,
+        include_logs: bool = False,
+        prefix: bool = False,
+    ) -> SearchResults:
+        """GET /api/memory/search: .query, .results (file, content, score, kind, ...), .total;
+        notes only unless `kind` or `include_logs` asks for what the daemon wrote."""
         from localresearch.api.memory import SearchResults
 
-        found = self.get("/api/memory/search", {"q": query, "limit": limit})
-        return _typed(found, SearchResults)
+        params: dict[str, Any] = {"q": query, "limit": limit}
+        if kind:
+            params["kind"] = kind
+        if include_logs:
+            params["include_logs"] = "true"
+        if prefix:
+            params["prefix"] = "true"
+        return _typed(self.get("/api/memory/search", params), SearchResults)
 
     def memory_stats(self) -> MemoryStats:
         from localresearch.api.memory import MemoryStats

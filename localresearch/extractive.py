@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from localresearch.memory.grams import has_unspaced, pairs, query_runs
 from localresearch.providers.base import Citation
 
 _STOPWORDS_TEXT = """
@@ -41,6 +42,8 @@ _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]*_]*\s+(?=[\"'(\[*_`]*[A-Z0-9])")
 _ABBREVIATIONS_TEXT = "e.g i.e etc vs cf mr mrs ms dr prof st fig no approx incl esp resp al"
 _ABBREVIATIONS = frozenset(_ABBREVIATIONS_TEXT.split())
 _CITE = re.compile(r"\[(\d{1,3})\]")
+# A query term in a passage's heading path counts for its sentences at this weight.
+CONTEXT_WEIGHT = 0.5
 
 
 def stem(word: str) -> str:
@@ -75,8 +78,15 @@ def words(text: str) -> list[str]:
 
 
 def terms(text: str) -> list[str]:
-    """Stemmed content words of a text, in order (stopwords dropped)."""
-    return [stem(w) for w in words(text) if w.lower() not in STOPWORDS and len(w) > 1]
+    """Stemmed content words of a text, in order (stopwords dropped); a run of an unspaced
+    script (Chinese, Thai, ...) gives its character pairs, as the memory index does."""
+    out: list[str] = []
+    for w in words(text):
+        if has_unspaced(w):
+            out.extend(pair for run in query_runs(w) for pair in pairs(run))
+        elif w.lower() not in STOPWORDS and len(w) > 1:
+            out.append(stem(w))
+    return out
 
 
 def query_terms(query: str) -> list[str]:
@@ -161,6 +171,8 @@ def _prose_like(text: str) -> bool:
     tokens = text.split()
     if not tokens:
         return False
+    if has_unspaced(text):  # one "word" a sentence: isalpha() says nothing here
+        return True
     wordy = sum(1 for t in tokens if t.strip(".,;:!?()\"'*_").isalpha())
     return wordy / len(tokens) >= 0.5
 
@@ -241,9 +253,12 @@ def score_sentences(
     query: str | Sequence[str],
     *,
     source_weights: Sequence[float] | None = None,
+    contexts: Sequence[str] | None = None,
 ) -> list[ScoredSentence]:
     """Score each sentence by the rarer query terms it contains, how many, and its passage's rank.
 
+    `contexts` (per passage: its heading path) count at CONTEXT_WEIGHT for every sentence of
+    the passage: "What is the marathon taper?" finds the sentences under `## Taper`.
     Returns them best first (ties broken by source then position, so the result is deterministic).
     Sentences matching no query term score 0.
     """
@@ -255,14 +270,18 @@ def score_sentences(
     df = Counter(t for bag in bags for t in set(bag) if t in qterms)
     idf = {t: math.log(1.0 + n / (1 + df[t])) + 0.1 for t in qterms}
     total_idf = sum(idf.values())
+    context_bags = [frozenset(terms(c)) for c in contexts] if contexts is not None else []
     scored: list[ScoredSentence] = []
     for sentence, bag in zip(sentences, bags, strict=True):
         matched = frozenset(t for t in qterms if t in bag)
-        if not matched:
+        context = context_bags[sentence.source] if sentence.source < len(context_bags) else ()
+        framed = frozenset(t for t in qterms if t in context and t not in matched)
+        if not matched and (not framed or sentence.heading):
             scored.append(ScoredSentence(sentence, 0.0))
             continue
         weight = sum(idf[t] * (1.0 + 0.2 * min(bag[t] - 1, 2)) for t in matched)
-        coverage = sum(idf[t] for t in matched) / total_idf
+        weight += CONTEXT_WEIGHT * sum(idf[t] for t in framed)
+        coverage = sum(idf[t] for t in matched | framed) / total_idf
         length = len(bag)
         brevity = 0.6 if length < 3 else (0.8 if length > 60 else 1.0)
         score = weight * (0.5 + coverage) * brevity
@@ -326,17 +345,24 @@ class CitationBook:
     """Numbers sources as they are cited; the same file span always gets the same `[n]`."""
 
     def __init__(self) -> None:
-        self._by_key: dict[tuple[str, int, int], Citation] = {}
+        self._by_key: dict[tuple[str, int, int, int | None], Citation] = {}
 
     def cite(
-        self, file: str, line_start: int, line_end: int, *, path: str = "", text: str = ""
+        self,
+        file: str,
+        line_start: int,
+        line_end: int,
+        *,
+        path: str = "",
+        text: str = "",
+        page: int | None = None,
     ) -> int:
-        key = (file, line_start, line_end)
+        key = (file, line_start, line_end, page)
         existing = self._by_key.get(key)
         if existing is not None:
             return existing.n
         n = len(self._by_key) + 1
-        self._by_key[key] = Citation(n, file, line_start, line_end, path, text)
+        self._by_key[key] = Citation(n, file, line_start, line_end, path, text, page)
         return n
 
     @property
@@ -356,10 +382,12 @@ def cited_numbers(text: str) -> list[int]:
 
 
 def format_location(citation: Citation) -> str:
-    """`file:line` or `file:start-end`, the form editors and terminals open."""
+    """`file:line` or `file:start-end`, the form editors and terminals open; a PDF's page
+    before its lines (`report.pdf p. 3:2`)."""
+    name = citation.file if citation.page is None else f"{citation.file} p. {citation.page}"
     if citation.line_end and citation.line_end != citation.line_start:
-        return f"{citation.file}:{citation.line_start}-{citation.line_end}"
-    return f"{citation.file}:{citation.line_start}"
+        return f"{name}:{citation.line_start}-{citation.line_end}"
+    return f"{name}:{citation.line_start}"
 
 
 @dataclass(frozen=True)

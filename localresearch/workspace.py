@@ -43,11 +43,20 @@ def daily_log_path(workspace: Path, when: datetime | None = None) -> Path:
 
 
 def append_daily_log(workspace: Path, title: str, body: str, when: datetime | None = None) -> Path:
-    """Append one entry to the day's log (local date) so it becomes searchable memory."""
+    """Append one entry to the day's log (local date): searchable on request, never evidence.
+
+    The entry sits between marker comments (memory/kinds.py) so the index tells it from the
+    user's own notes in the same file."""
+    from localresearch.memory.kinds import ENTRY_BEGIN, ENTRY_END, entry_kind
+
     when = when or datetime.now().astimezone()
     path = daily_log_path(workspace, when)
     path.parent.mkdir(parents=True, exist_ok=True)
-    entry = f"## {when:%H:%M} {title.strip()}\n\n{body.strip()}\n\n"
+    title = title.strip()
+    begin = ENTRY_BEGIN.format(kind=entry_kind(title))
+    # A body line that looks like a marker would end the entry early: indent it.
+    lines = [f" {line}" if line.startswith("<!-- ") else line for line in body.strip().split("\n")]
+    entry = f"{begin}\n## {when:%H:%M} {title}\n\n" + "\n".join(lines) + f"\n{ENTRY_END}\n\n"
     with _log_lock:
         new = not path.exists()
         with path.open("a", encoding="utf-8") as fh:

@@ -5,6 +5,8 @@
     .venv/bin/python scripts/bench_memory.py --dataset ../shared/datasets/scifact --tune \
         --vectors /tmp/scifact-minilm.npz   # + the fusion grid (needs sentence-transformers once)
     .venv/bin/python scripts/bench_memory.py --scale-chunks 1000000
+    .venv/bin/python scripts/bench_memory.py --docs-eval   # the second corpus: this repo's docs/
+    .venv/bin/python scripts/bench_memory.py --dataset ../shared/datasets/scifact --judge
 
 Each corpus document becomes `<_id>.md` (title as the heading). A real daemon (`research daemon
 start`, in a temp LOCALRESEARCH_HOME) indexes the folder through POST /api/memory/reindex, and
@@ -480,6 +482,16 @@ def main() -> None:
         help="raw and daemon indexing runs, alternating (median ratio printed; 1 with embeddings)",
     )
     parser.add_argument("--scale-chunks", type=int, default=0, help="generated chunks (0: skip)")
+    parser.add_argument(
+        "--docs-eval",
+        action="store_true",
+        help="the second corpus (docs/, judged in scripts/data/docs_eval): daemon vs raw FTS5",
+    )
+    parser.add_argument(
+        "--judge",
+        action="store_true",
+        help="with --dataset: ranking parameters judged on it and on the docs corpus",
+    )
 
     parser.add_argument("--scale-queries", type=int, default=1000)
     parser.add_argument("--work", type=Path, help="working folder (default: a temp dir)")
@@ -502,14 +514,76 @@ def main() -> None:
                 args.dataset, work / "tune", args.vectors, DEFAULT_LENGTH_PRIOR,
                 args.embeddings_model,
             )  # fmt: skip
-        elif args.dataset:
+        elif args.dataset and not args.judge:
             extra = embeddings_env(
                 args.embeddings, args.embeddings_model, args.vector_weight, args.similarity_floor
             )
             runs = 1 if extra else args.index_runs  # embedding the corpus 5 times: no
             bench_dataset(args.dataset, work / "dataset", args.split, extra, runs)
+        if args.docs_eval:
+            bench_docs(work / "docs-eval")
+        if args.judge and args.dataset:
+            judge_both(args.dataset, work / "judge")
         if args.scale_chunks:
             bench_scale(work, args.scale_chunks, args.scale_queries)
+
+
+def bench_docs(work: Path) -> None:
+    """The second corpus through the daemon (HTTP), against raw FTS5 on the same chunks, and
+    what the `grams` column costs on an English corpus (SciFact's size is in its own run)."""
+    import judge_memory as judged
+
+    work.mkdir(parents=True, exist_ok=True)
+    queries = {q["_id"]: q["text"] for q in load_jsonl(judged.DOCS_EVAL / "queries.jsonl")}
+    qrels = load_qrels(judged.DOCS_EVAL / "qrels" / "test.tsv")
+    chunks = judged.docs_chunks()
+    with Daemon(work / "home") as daemon:
+        daemon.index(judged.DOCS)
+        run: dict[str, dict[str, float]] = {}
+        for qid, text in queries.items():
+            _elapsed, result = daemon.search(text, 200)
+            hits = [(h["file"], h["heading"], float(h["score"])) for h in result["results"]]
+            run[qid] = judged.to_section_run(hits)
+    ours = evaluate(run, qrels)
+    raw = evaluate(judged.raw_fts_run(chunks, queries, work), qrels)
+    print(
+        f"docs corpus: {len(chunks)} chunks, {len(queries)} judged queries;"
+        f" nDCG@10 {ours['ndcg@10']:.4f} (raw FTS5, same chunks: {raw['ndcg@10']:.4f}),"
+        f" recall@100 {ours['recall@100']:.4f} (raw {raw['recall@100']:.4f})"
+    )
+
+
+def judge_both(dataset: Path, work: Path) -> None:
+    """Every ranking variant on SciFact and on the docs corpus (in-process, same code)."""
+    import asyncio
+
+    import judge_memory as judged
+
+    work.mkdir(parents=True, exist_ok=True)
+    docs = work / "scifact-docs"
+    write_corpus(load_jsonl(dataset / "corpus.jsonl"), docs)
+    sci_queries = {q["_id"]: q["text"] for q in load_jsonl(dataset / "queries.jsonl")}
+    sci_qrels = load_qrels(dataset / "qrels" / "test.tsv")
+    doc_queries = {q["_id"]: q["text"] for q in load_jsonl(judged.DOCS_EVAL / "queries.jsonl")}
+    doc_qrels = load_qrels(judged.DOCS_EVAL / "qrels" / "test.tsv")
+
+    def sci_run(hits: list[Any]) -> dict[str, float]:
+        return to_run([{"file": h.file, "score": h.score} for h in hits])
+
+    def doc_run(hits: list[Any]) -> dict[str, float]:
+        return judged.to_section_run([(h.file, h.heading, h.score) for h in hits])
+
+    corpora = [
+        ("scifact", docs, {q: sci_queries[q] for q in sci_qrels}, sci_qrels, sci_run),
+        ("docs", judged.DOCS, doc_queries, doc_qrels, doc_run),
+    ]
+    asyncio.run(judged.judge(corpora, work))
+    english = chunks_of(docs)
+    plain, with_grams = judged.index_size_cost(english, work)
+    print(
+        f"grams column on SciFact (English, {len(english)} chunks): FTS5 table {plain / 1e6:.2f}"
+        f" MB without, {with_grams / 1e6:.2f} MB with (+{100 * (with_grams / plain - 1):.1f}%)"
+    )
 
 
 if __name__ == "__main__":

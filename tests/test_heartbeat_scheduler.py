@@ -582,7 +582,8 @@ async def test_finished_research_is_logged_at_once_as_a_quoted_digest(
     assert entry == (
         "> - **Retrieval**: hybrid search beats BM25 alone [1].\n"
         "> - **Evaluation**: faithfulness needs human checks [2].\n\n"
-        "Full report: `research jobs export job1`\n\n"
+        "Full report: `research jobs export job1`\n"
+        "<!-- /localresearch:entry -->\n\n"  # the daemon's entry ends (memory/kinds.py)
     )
     assert [ln for ln in log.splitlines() if ln.startswith("#")] == [
         "# 2026-06-01",

@@ -130,8 +130,8 @@ async def test_ollama_vectors_fused_with_bm25_incrementally(
     assert report.files_added == 3
     assert all(0 < len(batch) <= 2 for batch in server.requests)  # batched, batch_size 2
     stats = (await (await client.get("/api/memory/stats")).json())["embeddings"]
-    assert stats == {"model": "ollama/fake-embed", "vectors": (await memory.counts())[1],
-                     "error": None}  # fmt: skip
+    notes = (await memory.chunks_by_kind())["note"]
+    assert stats == {"model": "ollama/fake-embed", "vectors": notes, "error": None}
     # BM25 alone finds only the word; the vectors add the synonym's note, and rank fusion puts
     # the note matching both ways first.
     assert await _files(client, "automobile") == ["insurance.md", "garage.md"]
@@ -167,7 +167,7 @@ async def test_openai_wire_format_with_key_from_env(
             " JOIN memory_fts AS t ON t.rowid = v.chunk_id"
         ).fetchall()
     )
-    assert len(rows) == (await memory.counts())[1] >= 4
+    assert len(rows) == (await memory.chunks_by_kind())["note"] >= 4
     for heading, content, blob, model in rows:
         assert model == "openai/fake-embed"
         text = f"{heading}\n{content}" if heading else content
@@ -192,7 +192,7 @@ async def test_provider_errors_never_break_bm25_and_are_retried(
     server.fail = False
     await memory.reindex()  # an explicit reindex retries at once
     stats = await memory.embedding_stats()
-    assert stats["error"] is None and stats["vectors"] == (await memory.counts())[1]
+    assert stats["error"] is None and stats["vectors"] == (await memory.chunks_by_kind())["note"]
     assert await _files(client, "automobile") == ["insurance.md", "garage.md"]
 
 

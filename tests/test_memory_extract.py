@@ -17,6 +17,7 @@ from localresearch.memory.extract import (
     rst_blocks,
     text_blocks,
 )
+from localresearch.memory.prepare import pdf_chunks
 from tests.memory_helpers import make_pdf
 
 MARKDOWN = """# Notes
@@ -149,20 +150,36 @@ spanning lines.</p>
     by_heading = {c.heading: c for c in chunks}
     # <title> is a heading too; a chunk holding only headings continues into the next section.
     para = by_heading["Main & heading"]
-    assert para.content.startswith("Page title\n\nMain & heading")
     assert (para.line_start, para.line_end) == (2, 7)
-    assert "First paragraph spanning lines." in para.content
+    # Every line of the chunk is the text of that line of the file (blank where none shows).
+    source = html.splitlines()
+    lines = para.content.split("\n")
+    assert lines == [
+        "# Page title",
+        "",
+        "",
+        "# Main & heading",
+        "First paragraph",
+        "spanning lines.",
+    ]
+    for offset, line in enumerate(lines):
+        assert line.lstrip("# ") in source[para.line_start - 1 + offset].replace("&amp;", "&")
     sub = by_heading["Main & heading > Sub"]
     assert sub.line_start == 8 and "item two" in sub.content
 
 
 def test_pdf_text_layer_by_page() -> None:
+    """Each page's chunks know their page; lines count within the page's extracted text."""
     data = make_pdf([["Quantum entanglement notes", "second line"], ["Page two mentions zebras"]])
-    chunks = chunk_blocks(extract_blocks(Path("paper.pdf"), data), 1200, 0)
-    assert [c.heading for c in chunks] == ["Page 1", "Page 2"]
-    assert "Quantum entanglement notes" in chunks[0].content
-    assert (chunks[1].line_start, chunks[1].line_end) == (3, 3)
+    chunks = pdf_chunks(data, 1200, 0)
+    assert [(c.heading, c.page) for c in chunks] == [("Page 1", 1), ("Page 2", 2)]
+    assert chunks[0].content == "Quantum entanglement notes\nsecond line"
+    assert (chunks[0].line_start, chunks[0].line_end) == (1, 2)
+    assert (chunks[1].line_start, chunks[1].line_end) == (1, 1)
     assert "zebras" in chunks[1].content
+    # Without pages (extract_blocks), each page still starts under its own heading.
+    blocks = extract_blocks(Path("paper.pdf"), data)
+    assert [b.text for b in blocks if b.level] == ["Page 1", "Page 2"]
 
 
 def test_broken_pdf_and_unknown_types_raise_invalid_request() -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from localresearch.config import Config
 from localresearch.errors import Conflict, InvalidRequest, NotFound
+from localresearch.memory import ranking
 from localresearch.memory.scan import Found, Skipped, walk_source
 from localresearch.memory.service import MemoryService
 from localresearch.paths import Paths
@@ -389,11 +390,12 @@ async def test_a_big_pass_leaves_one_merged_index_behind(service_factory, tmp_pa
     assert [h.file for h in await memory.search("word7 alpha", limit=1)] == ["n0007.md"]
 
 
-async def test_rare_term_candidates_are_scored_on_every_query_term(
-    service_factory, tmp_path: Path
+async def test_top_k_is_exact_bm25_over_every_query_term(
+    service_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    """Only chunks with a rarer term are scored, but on all the query's terms: the same scores
-    as BM25 of the whole OR-query, restricted to those chunks."""
+    """Candidates start from the rarer terms, but the result is exactly the top k of BM25 over
+    the whole OR-query: pruned when the common terms cannot lift a chunk into the top k, widened
+    when they can (a limit beyond the rare terms' chunks, a common term that is rare enough)."""
     rng = random.Random(7)
     common, rare = ["alpha", "beta", "gamma"], ["platypus", "quokka"]
     files = {}
@@ -401,6 +403,8 @@ async def test_rare_term_candidates_are_scored_on_every_query_term(
         words = [rng.choice(common) for _ in range(rng.randint(0, 5))]
         if i % 40 == 0:
             words += [rng.choice(rare) for _ in range(rng.randint(1, 3))]
+        if i % 9 == 0:
+            words += ["wombat"]  # 11% of the chunks: not a candidate term, but it counts
         words += [f"filler{i}"] * rng.randint(1, 30)  # distinct lengths: no ties
         rng.shuffle(words)
         files[f"n{i:03d}.md"] = " ".join(words) + "\n"
@@ -409,21 +413,31 @@ async def test_rare_term_candidates_are_scored_on_every_query_term(
     await memory.add_source(str(tmp_path / "notes"))
     await memory.reindex()
 
-    def reference(conn: object) -> list[tuple[int, float]]:
-        sql = (
-            "SELECT rowid, bm25(memory_fts, 1.0, 1.0) FROM memory_fts WHERE memory_fts MATCH ?"
-            " AND rowid IN (SELECT rowid FROM memory_fts WHERE memory_fts MATCH ?)"
-        )
-        every, rarer = " OR ".join(common + rare), " OR ".join(rare)
-        return [(r[0], -r[1]) for r in conn.execute(sql, (every, rarer))]  # type: ignore[attr-defined]
+    async def reference(words: list[str]) -> list[tuple[int, float]]:
+        def read(conn: object) -> list[tuple[int, float]]:
+            sql = (
+                "SELECT rowid, bm25(memory_fts, 1.0, 1.0, 1.0) AS s FROM memory_fts"
+                " WHERE memory_fts MATCH ? ORDER BY s"
+            )
+            return [(r[0], -r[1]) for r in conn.execute(sql, (" OR ".join(words),))]  # type: ignore[attr-defined]
 
-    expected = dict(await memory.db.read(reference))
-    hits = await memory.search("alpha beta platypus quokka gamma", limit=100)
-    assert len(expected) == 10
-    assert {h.chunk_id: h.score for h in hits} == pytest.approx(expected)
-    assert [h.score for h in hits] == pytest.approx(sorted(expected.values(), reverse=True))
-    with_common = [h for h in hits if any(w in h.content.split() for w in common)]
-    assert 0 < len(with_common) < len(hits)  # both halves of the plan found chunks
+        return await memory.db.read(read)
+
+    stats = memory._tables["memory_fts"]
+    monkeypatch.setattr(ranking, "SCORE_ALL_ROWS", 0)  # plan even this small index's queries
+    for query, limit, widened in (
+        (common + rare, 5, False),  # the common terms' bounds are below the 5th score
+        (common + rare, 100, True),  # only 10 chunks hold a rare term: every term is needed
+        (["alpha", "platypus", "wombat"], 10, True),  # wombat can lift a chunk into the top 10
+    ):
+        rounds = stats.rounds
+        expected = (await reference(query))[:limit]
+        hits = await memory.search(" ".join(query), limit=limit)
+        assert [h.chunk_id for h in hits] == [cid for cid, _ in expected]
+        assert [h.score for h in hits] == pytest.approx([score for _, score in expected])
+        assert (stats.rounds > rounds) == widened
+    with_common = [h for h in hits if "wombat" in h.content.split()]
+    assert 0 < len(with_common) < len(hits)
 
 
 async def test_quick_searches_run_on_the_loop_slow_ones_on_reader_threads(service_factory) -> None:  # type: ignore[no-untyped-def]

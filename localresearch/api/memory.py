@@ -12,6 +12,10 @@ from localresearch.api.base import Model
 class SearchQuery(Model):
     q: str
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    # Comma-separated kinds (note, log, digest, heartbeat); notes only by default.
+    kind: str | None = None
+    include_logs: bool = False  # every kind
+    prefix: bool = False  # the last word also matches longer words (search as you type)
 
 
 class FileQuery(Model):
@@ -45,6 +49,8 @@ class Hit(Model):
     path: str
     heading: str
     chunk_id: int
+    kind: str = "note"  # whose text: note (the user's), log, digest, heartbeat
+    page: int | None = None  # a PDF's page (lines count within it)
 
 
 class SearchResults(Model):

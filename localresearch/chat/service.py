@@ -114,7 +114,7 @@ def verify_answer(
         files: dict[str, list[str] | None] = {}
         spans = [_span_text(c, hits, files) for c in provided]
         found = [
-            Passage(c.n, c.file, c.line_start, c.line_end, c.path, text, rank=i)
+            Passage(c.n, c.file, c.line_start, c.line_end, c.path, text, rank=i, page=c.page)
             for i, (c, text) in enumerate(zip(provided, spans, strict=True))
         ]
         checked = align(response, found)
@@ -122,7 +122,16 @@ def verify_answer(
         checked.renumber = {c.n: c.n for c in provided}
         return checked
     found = [
-        Passage(n, p.hit.file, p.hit.line_start, p.hit.line_end, p.hit.path, p.text, rank=n - 1)
+        Passage(
+            n,
+            p.hit.file,
+            p.hit.line_start,
+            p.hit.line_end,
+            p.hit.path,
+            p.text,
+            rank=n - 1,
+            page=p.hit.page,
+        )
         for n, p in enumerate(passages(hits), start=1)
     ]
     return align(response, found, embed=embed)

@@ -107,11 +107,13 @@ class ToolBox:
         assert self.memory is not None
         query = _string(args, "query")
         limit = max(1, min(int(args.get("limit") or 5), 20))
-        hits = await self.memory.search(query, limit)
+        hits = await self.memory.search(query, limit)  # the user's notes, never the chat logs
         if not hits:
             return "No passages found."
         return "\n\n".join(
-            f"{h.file}:{h.line_start}-{h.line_end}\n{h.content.strip()}" for h in hits
+            f"{h.file}{'' if h.page is None else f' p. {h.page}'}:{h.line_start}-{h.line_end}\n"
+            f"{h.content.strip()}"
+            for h in hits
         )
 
     async def _tool_memory_save(self, args: dict[str, Any]) -> str:

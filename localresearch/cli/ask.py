@@ -27,9 +27,12 @@ if TYPE_CHECKING:
 def location(citation: dict[str, Any]) -> str:
     """`file:line` or `file:start-end`, the form editors and terminals open."""
     start, end = citation.get("line_start"), citation.get("line_end")
+    name = citation.get("file")
+    if citation.get("page"):  # a PDF: the page, then the lines within it
+        name = f"{name} p. {citation['page']}"
     if end and end != start:
-        return f"{citation.get('file')}:{start}-{end}"
-    return f"{citation.get('file')}:{start}"
+        return f"{name}:{start}-{end}"
+    return f"{name}:{start}"
 
 
 def print_sources(

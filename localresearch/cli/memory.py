@@ -40,7 +40,9 @@ def _snippet(content: str, query: str) -> str:
 
 
 def _location(hit: dict[str, Any]) -> str:
-    return f"{hit['file']}:{hit['line_start']}"
+    page = f" p. {hit['page']}" if hit.get("page") else ""
+    kind = f" ({hit['kind']})" if hit.get("kind", "note") != "note" else ""
+    return f"{hit['file']}{page}:{hit['line_start']}{kind}"
 
 
 @click.group(
@@ -53,11 +55,29 @@ def memory() -> None:
 @memory.command(epilog='Example: research memory search "sqlite wal mode" --limit 5')
 @click.argument("query")
 @click.option("--limit", "-n", default=10, show_default=True, help="Most hits to show.")
+@click.option(
+    "--include-logs",
+    is_flag=True,
+    help="Also search what the daemon wrote: chat logs, heartbeat digests, HEARTBEAT.md.",
+)
+@click.option(
+    "--kind",
+    default=None,
+    help="Only these kinds, comma-separated: note, log, digest, heartbeat (default: note).",
+)
+@click.option("--prefix", is_flag=True, help="The last word may be the start of a longer word.")
 @json_option
 @api_errors
-def search(query: str, limit: int, as_json: bool) -> None:
-    """Search your notes; hits print as file:line with the matching words highlighted."""
-    result = get_client().memory_search(query, limit)
+def search(
+    query: str, limit: int, include_logs: bool, kind: str | None, prefix: bool, as_json: bool
+) -> None:
+    """Search your notes; hits print as file:line with the matching words highlighted.
+
+    Quote words for a phrase ("live backup"). What the daemon wrote itself (chat exchanges in
+    the daily logs, heartbeat digests, HEARTBEAT.md) is left out unless asked for."""
+    result = get_client().memory_search(
+        query, limit, kind=kind, include_logs=include_logs, prefix=prefix
+    )
     if as_json:
         print_json(result)
         return

@@ -88,7 +88,7 @@ class MemoryConfig:
     recency_weight: float = setting(0.0, "Boost for recently modified files (0 disables).")
     mmr_lambda: float = setting(1.0, "Diversity trade-off for results (1.0 disables MMR).")
     length_prior: float = setting(
-        0.15, "Favour longer chunks: BM25 times (chars / 1000) ** this (0 disables)."
+        0.0, "Favour longer chunks: BM25 times (chars / 1000) ** this (0: off; SciFact: 0.15)."
     )
     embeddings: EmbeddingsConfig = field(default_factory=EmbeddingsConfig)
 

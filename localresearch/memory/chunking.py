@@ -8,6 +8,10 @@ from typing import NamedTuple
 from localresearch.memory.extract import Block, heading_title
 
 HEADING_SEPARATOR = " > "
+# A chunk's lines sit as they sit in the file (blank lines kept), so the n-th line of a chunk is
+# its first line + n - 1 and a sentence is cited at its own line; a gap of more blank or
+# invisible lines than this (an HTML script, say) starts a new chunk instead.
+MAX_LINE_GAP = 12
 
 
 class Chunk(NamedTuple):
@@ -18,6 +22,8 @@ class Chunk(NamedTuple):
     heading: str
     line_start: int
     line_end: int
+    kind: str = "note"  # memory/kinds.py: the user's note, or text the daemon wrote
+    page: int | None = None  # PDFs: the page (line numbers count within it)
 
 
 # A unit is one line (or one piece of a too-long line): (line number, text, starts a paragraph,
@@ -76,8 +82,9 @@ class _Packer:
             return
         line_start, first, _, line_end = units[0]
         parts = [first]
-        for _, text, new_para, last in units[1:]:
-            parts.append("\n\n" if new_para else "\n")
+        for number, text, _, last in units[1:]:
+            gap = number - line_end
+            parts.append("\n" * gap if gap > 0 else " ")  # pieces of one line stay on it
             parts.append(text)
             if last > line_end:
                 line_end = last
@@ -105,6 +112,11 @@ class _Packer:
 
     def paragraph(self, block: Block) -> None:
         lines = block.lines or ((block.line_start, block.text),)
+        if self.units and block.line_start - self.units[-1][3] > MAX_LINE_GAP:
+            if self.has_body:
+                self._emit(keep_tail=False)
+            elif self.is_tail:
+                self._reset()
         total = sum(len(text) + 1 for _, text in lines)
         if self.has_body and self.size + total + 1 > self.cap:
             self._emit(keep_tail=True)

@@ -270,19 +270,23 @@ class _ReadableHTML(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.blocks: list[Block] = []
         self._skip_depth = 0
-        self._parts: list[str] = []
-        self._start: int | None = None
-        self._end = 0
+        self._lines: dict[int, list[str]] = {}  # source line -> the block's text on it
         self._level = 0
 
     def _flush(self) -> None:
-        text = " ".join(" ".join(self._parts).split())
-        if text and self._start is not None:
-            line_end = max(self._end, self._start)
-            numbered = ((self._start, text),)
-            self.blocks.append(Block(text, self._start, line_end, self._level, numbered))
-        self._parts = []
-        self._start = None
+        numbered = tuple(
+            (number, text)
+            for number, parts in sorted(self._lines.items())
+            if (text := " ".join(" ".join(parts).split()))
+        )
+        if numbered:
+            text = " ".join(line for _, line in numbered)
+            if self._level:  # written as Markdown, so an answer tells a heading from its text
+                mark = "#" * self._level + " "
+                numbered = ((numbered[0][0], mark + numbered[0][1]), *numbered[1:])
+            block = Block(text, numbered[0][0], numbered[-1][0], self._level, numbered)
+            self.blocks.append(block)
+        self._lines = {}
         self._level = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -305,14 +309,12 @@ class _ReadableHTML(HTMLParser):
             self._flush()
 
     def handle_data(self, data: str) -> None:
+        """Each piece of text stays on its source line, so a sentence is cited where it is."""
         if self._skip_depth or not data.strip():
             return
         line = self.getpos()[0]
-        if self._start is None:
-            leading = data[: len(data) - len(data.lstrip())]
-            self._start = line + leading.count("\n")
-        self._end = line + data.rstrip().count("\n")
-        self._parts.append(data)
+        for offset, piece in enumerate(data.split("\n")):
+            self._lines.setdefault(line + offset, []).append(piece)
 
     def close(self) -> None:
         super().close()
@@ -326,9 +328,9 @@ def html_blocks(text: str) -> list[Block]:
     return parser.blocks
 
 
-def pdf_blocks(data: bytes) -> list[Block]:
-    """The text layer, page by page; line numbers count lines of the extracted text and each page
-    starts with a `Page N` heading so hits say where they are."""
+def pdf_pages(data: bytes) -> list[tuple[int, list[Block]]]:
+    """The text layer's paragraphs, page by page: (page number, blocks), line numbers counted
+    within the page's extracted text (a PDF has no lines of its own to point at)."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -337,15 +339,20 @@ def pdf_blocks(data: bytes) -> list[Block]:
         pages = [page.extract_text() or "" for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise InvalidRequest(f"unreadable PDF: {exc}") from exc
+    return [
+        (number, blocks)
+        for number, text in enumerate(pages, start=1)
+        if (blocks := _paragraphs(enumerate(text.splitlines(), start=1)))
+    ]
+
+
+def pdf_blocks(data: bytes) -> list[Block]:
+    """Every page's blocks, each page under a `Page N` heading (lines counted within pages)."""
     blocks: list[Block] = []
-    offset = 0
-    for page_number, page_text in enumerate(pages, start=1):
-        lines = page_text.splitlines()
-        if any(line.strip() for line in lines):
-            title = f"Page {page_number}"
-            blocks.append(Block(title, offset + 1, offset + 1, 1, ((offset + 1, title),)))
-            blocks.extend(_paragraphs((offset + 1 + i, line) for i, line in enumerate(lines)))
-        offset += max(len(lines), 1)
+    for number, page in pdf_pages(data):
+        title = f"Page {number}"
+        blocks.append(Block(title, 1, 1, 1, ((1, title),)))
+        blocks.extend(page)
     return blocks
 
 

@@ -24,9 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from localresearch.memory import kinds
 from localresearch.memory.chunking import Chunk
+from localresearch.memory.grams import grams_of
 from localresearch.memory.prepare import Job, Outcome, prepare_file, prepare_files, warm_up
 from localresearch.memory.scan import Found, Skipped, walk_source
+from localresearch.memory.schema import DERIVED_TABLE, FTS_TABLES, NOTES_TABLE
 from localresearch.store import Database
 
 log = logging.getLogger(__name__)
@@ -47,21 +50,26 @@ _NEXT_IDS = (
     " (SELECT coalesce(max(id), 0) + 1 FROM memory_chunks)"
 )
 # A batch's rows arrive as JSON arrays: [id, path, source, rel, hash, size, mtime_ns, chunks,
-# indexed_at] per file, [id, file_id, line_start, line_end] and [heading, content] per chunk (its
-# id: the batch's first chunk id + its position).
+# indexed_at] per file, [id, file_id, line_start, line_end, kind, page] and [position, heading,
+# content, grams] per chunk (its id: the batch's first chunk id + its position), notes and
+# derived text apart (each to its own FTS table).
 _INSERT_FILES = (
     "INSERT INTO memory_files (id, path, source, rel, hash, size, mtime_ns, chunks, indexed_at)"
     " SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6,"
     " value->>7, value->>8 FROM json_each(?)"
 )
 _INSERT_CHUNKS = (
-    "INSERT INTO memory_chunks (id, file_id, line_start, line_end)"
-    " SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?)"
+    "INSERT INTO memory_chunks (id, file_id, line_start, line_end, kind, page)"
+    " SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?)"
 )
 _INSERT_FTS = (
-    "INSERT INTO memory_fts (rowid, heading, content)"
-    " SELECT ?1 + key, value->>0, value->>1 FROM json_each(?2)"
+    "INSERT INTO {} (rowid, heading, content, grams)"
+    " SELECT ?1 + (value->>0), value->>1, value->>2, value->>3 FROM json_each(?2)"
 )
+# A daily log the daemon keeps appending to (a chat every second, say) is read again at most
+# this often by the background passes: reading and chunking a growing file every 2 s would take
+# ever longer. Explicit reindexes read it at once.
+DAILY_LOG_MIN_INTERVAL_S = 30.0
 
 # Worker processes start once a pass has found this many files or prepared for this long, and
 # only while preparing a chunk takes longer than PARALLEL_RATE times writing one.
@@ -80,6 +88,7 @@ class SourceSpec:
 
     path: Path
     globs: tuple[str, ...] = ()
+    workspace: bool = False  # the workspace: its daily logs and HEARTBEAT.md are sorted by kind
 
 
 @dataclass
@@ -166,6 +175,9 @@ class Indexer:
         self.prepared_here = 0  # files this thread prepared while worker processes were on
         # The next file and chunk ids, kept by the writer thread between a pass's batches.
         self._next_ids: tuple[int, int] | None = None
+        self._roles: dict[str, str] = {}  # path -> role (kinds.py), for the workspace's files
+        self._log_read_at: dict[str, float] = {}  # daily log path -> when a pass last read it
+        self.deferred_logs = 0  # daily logs whose changes wait for DAILY_LOG_MIN_INTERVAL_S
 
     def _known(self) -> dict[str, tuple[int, str, int, int]]:
         def read(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int, int]]:
@@ -217,6 +229,9 @@ class Indexer:
         self.force = force
         self._write_seconds = 0.0
         self._next_ids = None
+        self._roles = {}
+        self.deferred_logs = 0
+        self.explicit = progress is not None
         # The walk feeds the preparation as it goes, so the writer starts after the first small
         # batch instead of after the whole tree has been listed.
         candidates = self._candidates(sources, known, seen, walk, report)
@@ -312,9 +327,27 @@ class Indexer:
                 if old and not self.force and old[2] == item.size and old[3] == item.mtime_ns:
                     report.files_unchanged += 1
                     continue
+                role = kinds.role_of(item.rel, source.workspace)
+                if role:
+                    self._roles[key] = role
+                if role == kinds.ROLE_DAILY_LOG and self._defer_log(key, indexed=old is not None):
+                    report.files_unchanged += 1
+                    continue
                 walk.found += 1
                 yield str(source.path), item
         walk.finished = True
+
+    def _defer_log(self, path: str, *, indexed: bool) -> bool:
+        """Whether a changed daily log waits (read less than DAILY_LOG_MIN_INTERVAL_S ago by a
+        background pass); else it is read now and the time noted."""
+        now = time.monotonic()
+        if indexed and not self.force and not self.explicit:
+            read_at = self._log_read_at.get(path)
+            if read_at is not None and now - read_at < DAILY_LOG_MIN_INTERVAL_S:
+                self.deferred_logs += 1
+                return True
+        self._log_read_at[path] = now
+        return False
 
     def _prepare(
         self,
@@ -341,7 +374,7 @@ class Indexer:
         def job(found: Found) -> Job:
             path = found.path
             old = None if self.force else (known.get(path) or (0, ""))[1]
-            return path, old, self.chunk_chars, self.chunk_overlap
+            return path, old, self.chunk_chars, self.chunk_overlap, self._roles.get(path, "")
 
         if self.workers < 1:
             for candidate in candidates:
@@ -389,17 +422,7 @@ class Indexer:
         stamp = _now()
         # The texts are encoded here, while the writer is busy with the previous batch; their
         # ids follow in the writer's order (first id + position).
-        texts = json.dumps(
-            [(chunk.heading, chunk.content) for item in batch for chunk in item.chunks or ()]
-        )
-        if "\\u0000" in texts:  # SQLite's JSON text ends at a NUL: leave them out (rare)
-            texts = json.dumps(
-                [
-                    (chunk.heading.replace("\0", ""), chunk.content.replace("\0", ""))
-                    for item in batch
-                    for chunk in item.chunks or ()
-                ]
-            )
+        notes, derived = _fts_rows(batch)
 
         def write(conn: sqlite3.Connection) -> tuple[int, int]:
             # New files and every chunk go in with one statement per table over a JSON array
@@ -413,7 +436,7 @@ class Indexer:
                 self._next_ids = (int(row[0]), int(row[1]))
             next_file, next_chunk = self._next_ids
             files: list[tuple[Any, ...]] = []
-            places: list[tuple[int, int, int, int]] = []
+            places: list[tuple[int, int, int, int, str, int | None]] = []
             first_chunk = next_chunk
             for item in batch:
                 key = item.found.path
@@ -440,13 +463,25 @@ class Indexer:
                     next_file += 1
                     files.append((file_id, key, *facts, len(chunks), stamp))
                 for chunk in chunks:
-                    places.append((next_chunk, file_id, chunk.line_start, chunk.line_end))
+                    places.append(
+                        (
+                            next_chunk,
+                            file_id,
+                            chunk.line_start,
+                            chunk.line_end,
+                            chunk.kind,
+                            chunk.page,
+                        )
+                    )
                     next_chunk += 1
             if files:
                 conn.execute(_INSERT_FILES, (json.dumps(files),))
             if places:
                 conn.execute(_INSERT_CHUNKS, (json.dumps(places),))
-                conn.execute(_INSERT_FTS, (first_chunk, texts))
+                if notes != "[]":
+                    conn.execute(_INSERT_FTS.format(NOTES_TABLE), (first_chunk, notes))
+                if derived != "[]":
+                    conn.execute(_INSERT_FTS.format(DERIVED_TABLE), (first_chunk, derived))
             self._next_ids = (next_file, next_chunk)
             self._write_seconds += time.perf_counter() - began  # read after the future settles
             return len(places), removed
@@ -481,6 +516,7 @@ class Indexer:
                 "INSERT INTO memory_fts(memory_fts, rank) VALUES ('merge', ?)", (-COMPACT_PAGES,)
             )
             return conn.total_changes - before >= 2  # FTS5's sign that it merged something
+            # (the derived table is small: FTS5's automerge keeps it compact)
 
         steps = 0
         while steps < COMPACT_MAX_STEPS and not self.cancelled.is_set():
@@ -503,6 +539,29 @@ class Indexer:
         return self.db.write_sync(write)
 
 
+def _fts_rows(batch: list[_Prepared]) -> tuple[str, str]:
+    """The batch's FTS rows as JSON, notes and derived text apart: [position, heading, content,
+    grams]. Encoded on the indexing thread while the writer is busy with the previous batch."""
+    notes: list[tuple[int, str, str, str]] = []
+    derived: list[tuple[int, str, str, str]] = []
+    position = 0
+    for item in batch:
+        for chunk in item.chunks or ():
+            heading, content = chunk.heading, chunk.content
+            row = (position, heading, content, grams_of(heading + " " + content))
+            (notes if chunk.kind == kinds.NOTE else derived).append(row)
+            position += 1
+    encoded = json.dumps(notes), json.dumps(derived)
+    if "\\u0000" in encoded[0] or "\\u0000" in encoded[1]:
+        # SQLite's JSON text ends at a NUL: leave them out (rare)
+        clean = [
+            [(p, h.replace("\0", ""), c.replace("\0", ""), g) for p, h, c, g in rows]
+            for rows in (notes, derived)
+        ]
+        encoded = json.dumps(clean[0]), json.dumps(clean[1])
+    return encoded
+
+
 def _delete_files(conn: sqlite3.Connection, file_ids: list[int]) -> int:
     """Delete files and their chunks (and their FTS rows)."""
     removed = 0
@@ -518,9 +577,10 @@ def _delete_chunks(conn: sqlite3.Connection, file_id: int) -> int:
         " (SELECT id FROM memory_chunks WHERE file_id = ?)",
         (file_id,),
     )
-    conn.execute(
-        "DELETE FROM memory_fts WHERE rowid IN (SELECT id FROM memory_chunks WHERE file_id = ?)",
-        (file_id,),
-    )
+    for table in FTS_TABLES:
+        conn.execute(
+            f"DELETE FROM {table} WHERE rowid IN (SELECT id FROM memory_chunks WHERE file_id = ?)",
+            (file_id,),
+        )
     cursor = conn.execute("DELETE FROM memory_chunks WHERE file_id = ?", (file_id,))
     return max(cursor.rowcount, 0)

@@ -11,14 +11,23 @@ import logging
 import os
 
 from localresearch.errors import LocalResearchError
+from localresearch.memory import kinds
 from localresearch.memory.chunking import Chunk, chunk_blocks
-from localresearch.memory.extract import extract_blocks, looks_binary, suffix_of
+from localresearch.memory.extract import (
+    Block,
+    decode_text,
+    extract_blocks,
+    looks_binary,
+    markdown_blocks,
+    pdf_pages,
+    suffix_of,
+)
 
 log = logging.getLogger(__name__)
 
 # (content digest, chunks | None when unchanged | the reason it is skipped)
 Outcome = tuple[str, list[Chunk] | str | None]
-Job = tuple[str, str | None, int, int]
+Job = tuple[str, str | None, int, int, str]  # path, old digest, chunk size, overlap, role
 
 
 def _read(path: str) -> bytes:
@@ -35,7 +44,11 @@ def _read(path: str) -> bytes:
 
 
 def prepare_file(
-    path: str, old_digest: str | None, chunk_chars: int, chunk_overlap: int
+    path: str,
+    old_digest: str | None,
+    chunk_chars: int,
+    chunk_overlap: int,
+    role: str = kinds.ROLE_PLAIN,
 ) -> Outcome:
     """(digest, chunks) for a file; chunks None if its digest is `old_digest` (unchanged), or a
     reason string if it must be skipped. Pure, so it can run in a worker process."""
@@ -48,6 +61,16 @@ def prepare_file(
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     if old_digest == digest:
         return digest, None
+    if role == kinds.ROLE_DAILY_LOG:
+        return digest, daily_log_chunks(decode_text(data), chunk_chars, chunk_overlap)
+    if suffix_of(path) == ".pdf":
+        try:
+            return digest, pdf_chunks(data, chunk_chars, chunk_overlap)
+        except LocalResearchError as exc:
+            return digest, exc.message
+        except Exception as exc:  # a parser bug must not stop the whole pass
+            log.warning("could not extract %s: %r", path, exc)
+            return digest, f"could not extract text: {exc}"
     try:
         blocks = extract_blocks(path, data)
     except LocalResearchError as exc:
@@ -55,7 +78,42 @@ def prepare_file(
     except Exception as exc:  # a parser bug must not stop the whole pass
         log.warning("could not extract %s: %r", path, exc)
         return digest, f"could not extract text: {exc}"
-    return digest, chunk_blocks(blocks, chunk_chars, chunk_overlap)
+    chunks = chunk_blocks(blocks, chunk_chars, chunk_overlap)
+    if role == kinds.ROLE_HEARTBEAT:
+        chunks = [chunk._replace(kind=kinds.HEARTBEAT) for chunk in chunks]
+    return digest, chunks
+
+
+def _shifted(blocks: list[Block], offset: int) -> list[Block]:
+    return [
+        Block(
+            b.text,
+            b.line_start + offset,
+            b.line_end + offset,
+            b.level,
+            tuple((number + offset, line) for number, line in b.lines),
+        )
+        for b in blocks
+    ]
+
+
+def pdf_chunks(data: bytes, chunk_chars: int, chunk_overlap: int) -> list[Chunk]:
+    """A PDF's chunks, page by page: each knows its page, its lines count within the page."""
+    chunks: list[Chunk] = []
+    for number, blocks in pdf_pages(data):
+        for chunk in chunk_blocks(blocks, chunk_chars, chunk_overlap):
+            chunks.append(chunk._replace(heading=f"Page {number}", page=number))
+    return chunks
+
+
+def daily_log_chunks(text: str, chunk_chars: int, chunk_overlap: int) -> list[Chunk]:
+    """A daily log's chunks: the daemon's entries tagged with their kind, the rest notes."""
+    chunks: list[Chunk] = []
+    for segment in kinds.split_daily_log(text):
+        blocks = _shifted(markdown_blocks("\n".join(segment.lines)), segment.first_line - 1)
+        for chunk in chunk_blocks(blocks, chunk_chars, chunk_overlap):
+            chunks.append(chunk._replace(kind=segment.kind))
+    return chunks
 
 
 def prepare_files(jobs: list[Job]) -> list[Outcome]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from localresearch.errors import InvalidRequest
+from localresearch.memory import grams
 
 MAX_TERMS = 64
 
@@ -24,28 +25,57 @@ STOPWORDS = frozenset(
     whom why will with would you your yours yourself yourselves""".split()  # noqa: SIM905
 )
 
-_TOKEN = re.compile(r'"([^"]*)"|(\w+)(\*?)', re.UNICODE)
-_WORD = re.compile(r"\w+", re.UNICODE)
+_TOKEN = re.compile(rf'"([^"]*)"|([\w{grams.MARKED_SCRIPTS}]+)(\*?)', re.UNICODE)
+_WORD = re.compile(rf"[\w{grams.MARKED_SCRIPTS}]+", re.UNICODE)
 
 
 def _quote(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def parse_terms(text: str) -> list[str]:
-    """FTS5 query terms for the user's text: phrases, prefixes and plain words (lower-cased)."""
+def _split_unspaced(word: str) -> list[tuple[str, bool]]:
+    """A word as unicode61 sees it may hold runs of an unspaced script (`sqlite同步`): those
+    become character pairs (grams.py), the rest stays a word. (text, is a pair)"""
+    if not grams.has_unspaced(word):
+        return [(word, False)]
+    out: list[tuple[str, bool]] = []
+    for piece in re.split(f"({grams.UNSPACED.pattern}+)", word):
+        if not piece:
+            continue
+        if grams.has_unspaced(piece):
+            out.extend((pair, True) for run in grams.query_runs(piece) for pair in grams.pairs(run))
+        else:
+            out.append((piece, False))
+    return out
+
+
+def _phrase(words: list[str]) -> list[str]:
+    """A quoted phrase's tokens, unspaced runs as their pairs (consecutive in `grams`)."""
+    tokens: list[str] = []
+    for word in words:
+        tokens.extend(text for text, _ in _split_unspaced(word))
+    return tokens
+
+
+def parse_terms(text: str, prefix: bool = False) -> list[str]:
+    """FTS5 query terms for the user's text: phrases, prefixes and plain words (lower-cased);
+    with `prefix`, the last word also matches longer words (a query being typed)."""
     terms: list[str] = []
     plain: list[tuple[str, bool]] = []
-    for match in _TOKEN.finditer(text):
+    matches = list(_TOKEN.finditer(text))
+    for index, match in enumerate(matches):
         phrase, word, star = match.groups()
         if phrase is not None:
-            words = _WORD.findall(phrase.lower())
+            words = _phrase(_WORD.findall(phrase.lower()))
             if len(words) > 1:
                 terms.append(_quote(" ".join(words)))
             elif words:
                 plain.append((words[0], False))
         elif word:
-            plain.append((word.lower(), bool(star)))
+            last = prefix and index == len(matches) - 1 and not text[match.end() :].strip()
+            pieces = _split_unspaced(word.lower())
+            for number, (piece, _) in enumerate(pieces):
+                plain.append((piece, bool(star or last) and number == len(pieces) - 1))
     content = [(w, s) for w, s in plain if w not in STOPWORDS or s]
     if not content and not terms:
         content = plain

@@ -76,6 +76,7 @@ def walk_source(
     if stat.S_ISREG(top.st_mode):
         yield from _consider(str(root), root.parent, root.name, top, max_bytes)
         return
+    real_root = os.path.realpath(root)
     stack: list[tuple[Path, str, _Rules]] = [(root, "", [])]
     while stack:
         directory, prefix, rules = stack.pop()
@@ -96,9 +97,14 @@ def walk_source(
                 continue
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
-                if not is_dir and entry.is_symlink() and not entry.is_file():
-                    yield Skipped(entry.path, "broken or special link")
-                    continue
+                if not is_dir and entry.is_symlink():
+                    if not entry.is_file():
+                        yield Skipped(entry.path, "broken or special link")
+                        continue
+                    refusal = _link_refusal(entry.path, real_root)
+                    if refusal:
+                        yield Skipped(entry.path, refusal)
+                        continue
             except OSError as exc:
                 yield Skipped(entry.path, f"unreadable: {exc.strerror or exc}")
                 continue
@@ -120,6 +126,18 @@ def walk_source(
                 continue
             yield from _consider(entry.path, root, rel, info, max_bytes)
         stack.extend(reversed(subdirs))
+
+
+def _link_refusal(path: str, real_root: str) -> str:
+    """Why a symlinked file is left out: its target leaves the source folder, or lies in a
+    hidden folder (a link must not reach what the walk itself never enters, like ~/.ssh)."""
+    target = os.path.realpath(path)
+    if os.path.commonpath([target, real_root]) != real_root:
+        return "link points outside the source folder"
+    inside = os.path.relpath(target, real_root).split(os.sep)
+    if any(part.startswith(".") for part in inside):
+        return "link points into a hidden file or folder"
+    return ""
 
 
 def _consider(

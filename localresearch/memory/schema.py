@@ -8,9 +8,15 @@ from localresearch.store.migrations import Migration
 
 # Chosen on the SciFact train queries (scripts/bench_memory.py; figures in docs/memory.md).
 TOKENIZER = "porter unicode61 remove_diacritics 2"
-RANK_WEIGHTS = (1.0, 1.0)  # heading path, content
-RANK = f"bm25({RANK_WEIGHTS[0]}, {RANK_WEIGHTS[1]})"
+RANK_WEIGHTS = (1.0, 1.0, 1.0)  # heading path, content, character pairs (memory/grams.py)
+RANK = "bm25({}, {}, {})".format(*RANK_WEIGHTS)
 _RANK_001 = "bm25(4.0, 1.0)"
+_RANK_002 = "bm25(1.0, 1.0)"
+# The user's notes, and the text the daemon wrote itself (memory/kinds.py): apart, so the
+# second never moves the first's statistics.
+NOTES_TABLE = "memory_fts"
+DERIVED_TABLE = "memory_fts_derived"
+FTS_TABLES = (NOTES_TABLE, DERIVED_TABLE)
 
 
 _STATEMENTS = [
@@ -81,7 +87,7 @@ def _fts_stores_content(conn: sqlite3.Connection) -> None:
     )
     conn.execute("ALTER TABLE memory_chunks DROP COLUMN content")
     conn.execute("ALTER TABLE memory_chunks DROP COLUMN heading")
-    conn.execute("INSERT INTO memory_fts(memory_fts, rank) VALUES ('rank', ?)", (RANK,))
+    conn.execute("INSERT INTO memory_fts(memory_fts, rank) VALUES ('rank', ?)", (_RANK_002,))
 
 
 def _vectors(conn: sqlite3.Connection) -> None:
@@ -96,8 +102,43 @@ def _vectors(conn: sqlite3.Connection) -> None:
     )
 
 
+def _create_fts(conn: sqlite3.Connection, table: str) -> None:
+    conn.execute(
+        f"CREATE VIRTUAL TABLE {table} USING fts5(heading, content, grams, tokenize='{TOKENIZER}')"
+    )
+    conn.execute(f"INSERT INTO {table}({table}, rank) VALUES ('rank', ?)", (RANK,))
+
+
+def _kinds_and_grams(conn: sqlite3.Connection) -> None:
+    """Chunks get a kind (the user's note, or a log, digest or task list the daemon wrote) and
+    a page (PDFs), derived text its own FTS table, and every chunk a `grams` column for
+    unspaced scripts."""
+    from localresearch.memory.grams import grams_of
+
+    conn.create_function("lr_grams", 1, grams_of, deterministic=True)
+    conn.execute("ALTER TABLE memory_chunks ADD COLUMN kind TEXT NOT NULL DEFAULT 'note'")
+    conn.execute("ALTER TABLE memory_chunks ADD COLUMN page INTEGER")
+    _create_fts(conn, "memory_fts_new")
+    conn.execute(
+        "INSERT INTO memory_fts_new(rowid, heading, content, grams)"
+        " SELECT rowid, heading, content, lr_grams(heading || ' ' || content) FROM memory_fts"
+    )
+    conn.execute("DROP TABLE memory_fts")
+    conn.execute(f"ALTER TABLE memory_fts_new RENAME TO {NOTES_TABLE}")
+    _create_fts(conn, DERIVED_TABLE)
+    # Read again on the next pass: logs and HEARTBEAT.md to be sorted by kind, PDFs to learn
+    # their pages, HTML to place every line where it is in the file.
+    conn.execute(
+        "UPDATE memory_files SET hash = '', size = -1 WHERE rel = 'HEARTBEAT.md'"
+        " OR rel GLOB 'memory/[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].md'"
+        " OR lower(rel) GLOB '*.pdf' OR lower(rel) GLOB '*.htm' OR lower(rel) GLOB '*.html'"
+        " OR lower(rel) GLOB '*.xhtml'"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("memory.001_index", _initial),
     ("memory.002_fts_stores_content", _fts_stores_content),
     ("memory.003_vectors", _vectors),
+    ("memory.004_kinds_and_grams", _kinds_and_grams),
 ]

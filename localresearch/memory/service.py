@@ -8,7 +8,7 @@ import logging
 import math
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from localresearch.config import Config
 from localresearch.errors import Conflict, InvalidRequest, NotFound, ProviderError
+from localresearch.memory import kinds as chunk_kinds
 from localresearch.memory.embeddings import (
     Embedder,
     VectorIndex,
@@ -27,9 +28,10 @@ from localresearch.memory.embeddings import (
 )
 from localresearch.memory.fileview import DEFAULT_CONTEXT, FileView, view_file
 from localresearch.memory.indexer import Indexer, Progress, ReindexReport, SourceSpec
-from localresearch.memory.query import by_budget, parse_terms
+from localresearch.memory.query import parse_terms
+from localresearch.memory.ranking import CHUNKS_SQL, TableStats, top_rows
 from localresearch.memory.rerank import length_factor, rerank
-from localresearch.memory.schema import RANK_WEIGHTS
+from localresearch.memory.schema import DERIVED_TABLE, NOTES_TABLE
 from localresearch.memory.types import SearchHit
 from localresearch.paths import Paths
 from localresearch.store import Database
@@ -39,17 +41,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 MAX_LIMIT = 1000
-# Query planning, measured on SciFact (scripts/bench_memory.py, docs/memory.md): BM25 is computed
-# only for candidate chunks that contain one of the query's rarer terms (document frequency at
-# most RARE_TERM_FRACTION of the chunks, postings within MAX_CANDIDATE_ROWS), but scored on all
-# its terms: same nDCG@10 as scoring every match, a fraction of the work. Each candidate costs
-# ~2.5 us of bm25(); 700 is the smallest budget with the best train nDCG@10 (650: -0.0006).
-# On huge indexes the most common terms are left out so that matching stays within
-# MAX_MATCH_ROWS postings.
-RARE_TERM_FRACTION = 0.05
-MAX_CANDIDATE_ROWS = 700
-MAX_MATCH_ROWS = 10_000
-_DF_CACHE_SIZE = 50_000
+# Query planning (top-k BM25 with MaxScore-style checked candidates): memory/ranking.py.
 # Semantic search: BM25 and cosine each give their best FUSION_DEPTH chunks to score fusion
 # (200: better than 50 or 100 on SciFact train); a failing embeddings provider is retried after
 # EMBED_RETRY_S, doubling up to EMBED_RETRY_MAX_S.
@@ -64,45 +56,8 @@ COMPACT_MIN_CHUNKS = 1000
 INLINE_SEARCH_S = 0.005
 EMBED_RETRY_S = 15.0
 EMBED_RETRY_MAX_S = 600.0
-
-_SEARCH_SQL = """
-SELECT hits.rowid AS id, hits.heading, hits.content, hits.score, c.line_start, c.line_end,
-       f.rel, f.path, f.mtime_ns
-FROM (SELECT rowid, heading, content, rank AS score FROM memory_fts WHERE memory_fts MATCH ?
-      ORDER BY rank LIMIT ?) AS hits
-JOIN memory_chunks AS c ON c.id = hits.rowid
-JOIN memory_files AS f ON f.id = c.file_id
-ORDER BY hits.score
-"""
-# Candidates are the chunks with a rarer term (C); the query's other terms (K) only add to their
-# score. They are scored in two parts, each chunk once: those that also have a K term, matched
-# as `(C) AND (K)`, where FTS5 skips through K's long posting lists to the candidates instead of
-# walking them; then the rest, matched as `C` (K would score zero there). The scores are those
-# of BM25 over `C OR K`, restricted to the candidates.
-_CANDIDATE_SQL = f"""
-WITH both_ AS MATERIALIZED (
-    SELECT rowid, bm25(memory_fts, {RANK_WEIGHTS[0]}, {RANK_WEIGHTS[1]}) AS score
-    FROM memory_fts WHERE memory_fts MATCH ?)
-SELECT hits.rowid AS id, t.heading, t.content, hits.score, c.line_start, c.line_end,
-       f.rel, f.path, f.mtime_ns
-FROM (SELECT rowid, score FROM both_
-      UNION ALL
-      SELECT rowid, bm25(memory_fts, {RANK_WEIGHTS[0]}, {RANK_WEIGHTS[1]}) AS score
-      FROM memory_fts
-      WHERE memory_fts MATCH ? AND +rowid NOT IN (SELECT rowid FROM both_)
-      ORDER BY score LIMIT ?) AS hits
-JOIN memory_fts AS t ON t.rowid = hits.rowid
-JOIN memory_chunks AS c ON c.id = hits.rowid
-JOIN memory_files AS f ON f.id = c.file_id
-ORDER BY hits.score
-"""
-_CHUNKS_SQL = """
-SELECT c.id, t.heading, t.content, 0.0 AS score, c.line_start, c.line_end, f.rel, f.path, f.mtime_ns
-FROM memory_chunks AS c
-JOIN memory_fts AS t ON t.rowid = c.id
-JOIN memory_files AS f ON f.id = c.file_id
-WHERE c.id IN ({})
-"""
+# Derived text is searched only on request, and a kind filter keeps part of it: fetch more.
+DERIVED_FETCH_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -118,7 +73,7 @@ class Source:
 
     def spec(self) -> SourceSpec:
         globs = tuple(g.strip() for g in self.glob.split(",") if g.strip())
-        return SourceSpec(self.path, globs)
+        return SourceSpec(self.path, globs, workspace=self.origin == "workspace")
 
 
 def _normalise(path: str) -> Path:
@@ -150,8 +105,7 @@ class MemoryService:
         self.last_report: ReindexReport | None = None
         self.indexing = False
         self._stopping = False
-        self._df: dict[str, int] = {}
-        self._chunk_total: int | None = None
+        self._tables = {table: TableStats(table) for table in (NOTES_TABLE, DERIVED_TABLE)}
         self._search_seconds = math.inf  # recent searches' SQL time (decaying average)
         self.embedder: Embedder | None = None
         self.embed_error: str | None = None
@@ -308,13 +262,27 @@ class MemoryService:
 
     # -- search ----------------------------------------------------------------------------
 
-    async def search(self, query: str, limit: int = 10) -> list[SearchHit]:
-        """Best chunks for any user text (empty text is an InvalidRequest)."""
+    async def search(
+        self,
+        query: str,
+        limit: int = 10,
+        *,
+        kinds: Collection[str] | None = None,
+        prefix: bool = False,
+    ) -> list[SearchHit]:
+        """Best chunks for any user text (empty text is an InvalidRequest): the user's notes,
+        or the given `kinds` (memory/kinds.py); `prefix`: the last word is still being typed."""
         if not isinstance(query, str) or not query.strip():
             raise InvalidRequest("Query is empty: give some words to search for (parameter q)")
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidRequest(f"limit must be between 1 and {MAX_LIMIT}")
-        terms = parse_terms(query)
+        wanted = frozenset(kinds) if kinds else frozenset({chunk_kinds.NOTE})
+        unknown = wanted - set(chunk_kinds.KINDS)
+        if unknown:
+            raise InvalidRequest(
+                f"Unknown kind {sorted(unknown)[0]!r} (one of: {', '.join(chunk_kinds.KINDS)})"
+            )
+        terms = parse_terms(query, prefix=prefix)
         if not terms and self.embedder is None:
             return []
         memory = self.config.memory
@@ -324,19 +292,18 @@ class MemoryService:
             fetch = max(fetch, min(2 * limit, MAX_LIMIT))
         if self.embedder is not None:
             fetch = max(fetch, FUSION_DEPTH)
+        derived = wanted & chunk_kinds.DERIVED
 
         def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            if not terms:
-                return []
-            scored, candidates = self._plan(conn, terms)
-            if not scored:
-                return []
-            if candidates == scored:
-                return conn.execute(_SEARCH_SQL, (" OR ".join(scored), fetch)).fetchall()
-            rare = " OR ".join(candidates)
-            others = " OR ".join(t for t in scored if t not in candidates)
-            args = (f"({rare}) AND ({others})", rare, fetch)
-            return conn.execute(_CANDIDATE_SQL, args).fetchall()
+            rows: list[sqlite3.Row] = []
+            if chunk_kinds.NOTE in wanted:
+                rows.extend(top_rows(conn, self._tables[NOTES_TABLE], terms, fetch))
+            if derived:
+                depth = fetch if derived == chunk_kinds.DERIVED else fetch * DERIVED_FETCH_FACTOR
+                found = top_rows(conn, self._tables[DERIVED_TABLE], terms, depth)
+                rows.extend(row for row in found if row["kind"] in wanted)
+                rows.sort(key=lambda row: float(row["score"]))
+            return rows[:fetch]
 
         try:
             rows = await self._read_search(read)
@@ -348,7 +315,7 @@ class MemoryService:
             hits.sort(key=attrgetter("score"), reverse=True)
         mtimes = {row["id"]: row["mtime_ns"] / 1e9 for row in rows}
         if self.embedder is not None:
-            hits = await self._fuse(query, hits, fetch, mtimes)
+            hits = await self._fuse(query, hits, fetch, mtimes, wanted)
         if reranking:
             hits = rerank(hits, mtimes, memory.recency_weight, memory.mmr_lambda, time.time())
         return hits[:limit]
@@ -372,7 +339,12 @@ class MemoryService:
         return await self.db.read(timed)
 
     async def _fuse(
-        self, query: str, hits: list[SearchHit], depth: int, mtimes: dict[int, float]
+        self,
+        query: str,
+        hits: list[SearchHit],
+        depth: int,
+        mtimes: dict[int, float],
+        wanted: frozenset[str],
     ) -> list[SearchHit]:
         """BM25 hits fused with the nearest chunks by embedding (weighted sum of normalised
         scores); the score becomes the fused score. If the provider fails, the BM25 hits."""
@@ -396,8 +368,12 @@ class MemoryService:
         if missing:
 
             def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-                sql = _CHUNKS_SQL.format(",".join("?" * len(missing)))
-                return conn.execute(sql, missing).fetchall()
+                marks = ",".join("?" * len(missing))
+                rows: list[sqlite3.Row] = []
+                for table in (NOTES_TABLE, DERIVED_TABLE):
+                    sql = CHUNKS_SQL.format(table=table, marks=marks)
+                    rows += [r for r in conn.execute(sql, missing) if r["kind"] in wanted]
+                return rows
 
             for row in await self.db.read(read):
                 known[row["id"]] = _hit(row)
@@ -421,30 +397,9 @@ class MemoryService:
 
     def _forget_frequencies(self) -> None:
         """The index changed: searches in flight fill the old dict, new ones start afresh."""
-        self._df = {}
-        self._chunk_total = None
+        for stats in self._tables.values():
+            stats.forget()
         self._forget_vectors()
-
-    def _plan(self, conn: sqlite3.Connection, terms: list[str]) -> tuple[list[str], list[str]]:
-        """The terms to score and the rarer ones that select candidates (cached frequencies)."""
-        total = self._chunk_total
-        if total is None:
-            total = int(conn.execute("SELECT count(*) FROM memory_chunks").fetchone()[0])
-            self._chunk_total = total
-        df = self._df
-        if len(df) > _DF_CACHE_SIZE:
-            df = self._df = {}
-        for term in terms:
-            if term not in df:
-                row = conn.execute(
-                    "SELECT count(*) FROM (SELECT 1 FROM memory_fts WHERE memory_fts MATCH ?"
-                    " LIMIT ?)",
-                    (term, MAX_MATCH_ROWS + 1),
-                ).fetchone()
-                df[term] = int(row[0])
-        scored = by_budget(terms, df, MAX_MATCH_ROWS, float(total))
-        candidates = by_budget(scored, df, MAX_CANDIDATE_ROWS, RARE_TERM_FRACTION * total)
-        return scored, candidates
 
     # -- sources ---------------------------------------------------------------------------
 
@@ -520,6 +475,23 @@ class MemoryService:
 
         return await self.db.read(read)
 
+    async def chunks_by_kind(self) -> dict[str, int]:
+        """Chunks per kind: the user's notes, and what the daemon wrote (never embedded)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, int]:
+            # Derived chunks are few: counted through their own table, notes by difference
+            # (a GROUP BY over every chunk takes a while on a big index).
+            sql = (
+                "SELECT kind, count(*) FROM memory_chunks WHERE id IN"
+                f" (SELECT rowid FROM {DERIVED_TABLE}) GROUP BY kind"
+            )
+            found = {str(kind): int(n) for kind, n in conn.execute(sql)}
+            total = int(conn.execute("SELECT count(*) FROM memory_chunks").fetchone()[0])
+            found[chunk_kinds.NOTE] = total - sum(found.values())
+            return {kind: found.get(kind, 0) for kind in chunk_kinds.KINDS}
+
+        return await self.db.read(read)
+
     async def status(self) -> dict[str, Any]:
         files, chunks = await self.counts()
         return {"files_indexed": files, "chunks": chunks, "indexing": self.indexing}
@@ -553,6 +525,7 @@ class MemoryService:
             "files": {"total": files, **workspace_facts},
             "index": {
                 "chunks": chunks,
+                "chunks_by_kind": await self.chunks_by_kind(),
                 "last_indexed": last_indexed,
                 "database_size_bytes": size,
                 "indexing": self.indexing,
@@ -590,4 +563,6 @@ def _hit(row: sqlite3.Row, length_prior: float = 0.0) -> SearchHit:
         line_end=row["line_end"],
         heading=heading,
         chunk_id=row["id"],
+        kind=row["kind"],
+        page=row["page"],
     )

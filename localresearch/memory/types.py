@@ -18,9 +18,13 @@ class SearchHit:
     line_end: int
     heading: str = ""  # heading path, e.g. "Notes > Rust > Async"
     chunk_id: int = 0
+    kind: str = "note"  # memory/kinds.py: "note" (the user's), or "log", "digest", "heartbeat"
+    page: int | None = None  # PDFs: the page the chunk is on
 
 
 class MemorySearcher(Protocol):
     """The one call other parts of the core need from the memory index."""
 
-    async def search(self, query: str, limit: int = 10) -> list[SearchHit]: ...
+    async def search(self, query: str, limit: int = 10) -> list[SearchHit]:
+        """The user's own notes only: what the daemon wrote (logs, digests) is never evidence."""
+        ...

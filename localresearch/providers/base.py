@@ -59,9 +59,10 @@ class Citation:
     line_end: int
     path: str = ""
     text: str = ""
+    page: int | None = None  # PDFs: the page; the lines count within it
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "n": self.n,
             "file": self.file,
             "line_start": self.line_start,
@@ -69,6 +70,9 @@ class Citation:
             "path": self.path,
             "text": self.text,
         }
+        if self.page is not None:
+            data["page"] = self.page
+        return data
 
 
 StreamItem = TextChunk | ToolCall | Usage | Citation

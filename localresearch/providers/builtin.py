@@ -279,7 +279,8 @@ def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer
         ((h.score / top) if top > 0 else 1.0) * (LOG_WEIGHT if _DAILY_LOG.search(h.file) else 1.0)
         for h in hits
     ]
-    scored = score_sentences(sentences, question, source_weights=weights)
+    contexts = [p.hit.heading for p in found]
+    scored = score_sentences(sentences, question, source_weights=weights, contexts=contexts)
     lines = [p.text.splitlines() for p in found]
     scored = [
         s
@@ -329,7 +330,14 @@ def _render(
             if paragraph:
                 segments.append(" ".join(paragraph))
                 paragraph = []
-            n = book.cite(hit.file, item.line_start, item.line_end, path=hit.path, text=item.text)
+            n = book.cite(
+                hit.file,
+                item.line_start,
+                item.line_end,
+                path=hit.path,
+                text=item.text,
+                page=hit.page,
+            )
             lead = f"{item.lead_in} [{n}]\n\n" if item.lead_in else ""
             tail = "" if item.lead_in else f"\n[{n}]"
             segments.append(f"{lead}{item.text}{tail}")
@@ -338,7 +346,7 @@ def _render(
         s = item.sentence
         if s.line_start in seen_lines:
             continue  # already shown: a block's lead-in or a row of a table shown whole
-        n = book.cite(hit.file, s.line_start, s.line_end, path=hit.path, text=s.text)
+        n = book.cite(hit.file, s.line_start, s.line_end, path=hit.path, text=s.text, page=hit.page)
         paragraph.append(f"{s.text} [{n}]")
     if paragraph:
         segments.append(" ".join(paragraph))

@@ -25,7 +25,8 @@ class WebSearcher(Protocol):
 
 
 def source_from_hit(hit: SearchHit) -> Source:
-    location = f"{hit.file}:{hit.line_start}-{hit.line_end}"
+    name = hit.file if hit.page is None else f"{hit.file} p. {hit.page}"
+    location = f"{name}:{hit.line_start}-{hit.line_end}"
     title = hit.heading.split(" > ")[-1] if hit.heading else Path(hit.file).name
     url = Path(hit.path).as_uri() if hit.path and Path(hit.path).is_absolute() else ""
     passage = hit.content.strip()

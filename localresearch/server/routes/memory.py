@@ -27,6 +27,7 @@ from localresearch.api.memory import (
 )
 from localresearch.errors import LocalResearchError, Unavailable
 from localresearch.events import Event
+from localresearch.memory.kinds import parse_kinds
 from localresearch.server.errors import APIError
 from localresearch.server.keys import RUNTIME
 from localresearch.server.requests import body_model, model_response, query_model
@@ -59,6 +60,8 @@ def hit_model(hit: SearchHit) -> Hit:
         path=hit.path,
         heading=hit.heading,
         chunk_id=hit.chunk_id,
+        kind=hit.kind,
+        page=hit.page,
     )
 
 
@@ -67,7 +70,11 @@ async def search(request: web.Request) -> web.Response:
     if request.query.get("q") is None:
         raise APIError("invalid_request", "Missing required parameter: q")
     params = query_model(request, SearchQuery)
-    hits = await _memory(request).search(params.q, params.limit)
+    try:
+        kinds = parse_kinds(params.kind, params.include_logs)
+    except ValueError as exc:
+        raise APIError("invalid_request", f"Parameter kind: {exc}") from None
+    hits = await _memory(request).search(params.q, params.limit, kinds=kinds, prefix=params.prefix)
     results = [hit_model(hit) for hit in hits]
     return model_response(SearchResults(query=params.q, results=results, total=len(results)))
 

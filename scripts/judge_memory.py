@@ -1,0 +1,203 @@
+"""A second corpus for the memory ranking, and the judging of ranking parameters on both.
+
+The corpus is this repository's own docs/ (short technical sections, Markdown headings, code:
+statistics unlike SciFact's abstracts), with written relevance judgements per section in
+scripts/data/docs_eval (BEIR layout; a document id is `file#section title`). Run from
+bench_memory.py:
+
+    .venv/bin/python scripts/bench_memory.py --docs-eval     # daemon vs raw FTS5, both corpora
+    .venv/bin/python scripts/bench_memory.py --judge --dataset ../shared/datasets/scifact
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from localresearch.memory import query as memory_query
+from localresearch.memory import ranking
+from localresearch.memory.chunking import HEADING_SEPARATOR, Chunk
+from localresearch.memory.grams import grams_of
+from localresearch.memory.schema import TOKENIZER
+from localresearch.store.database import connect
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+DOCS_EVAL = ROOT / "scripts" / "data" / "docs_eval"
+Run = dict[str, dict[str, float]]
+
+
+def section_id(file: str, heading: str) -> str:
+    """The judged unit of the docs corpus: a file's section, by its own title."""
+    return f"{Path(file).name}#{heading.split(HEADING_SEPARATOR)[-1] if heading else ''}"
+
+
+def to_section_run(hits: list[tuple[str, str, float]], depth: int = 100) -> dict[str, float]:
+    """Best chunk per section: (file, heading, score) best first → section id → score."""
+    scores: dict[str, float] = {}
+    for file, heading, score in hits:
+        scores.setdefault(section_id(file, heading), score)
+    return dict(list(scores.items())[:depth])
+
+
+def raw_fts_run(chunks: list[tuple[str, Chunk]], queries: dict[str, str], work: Path) -> Run:
+    """The baseline: the same chunks in a plain FTS5 table, the words OR-ed (stopwords as the
+    daemon drops them), FTS5's own rank."""
+    path = work / "raw_docs.db"
+    path.unlink(missing_ok=True)
+    conn = connect(path)
+    conn.execute(f"CREATE VIRTUAL TABLE raw USING fts5(heading, content, tokenize='{TOKENIZER}')")
+    conn.executemany(
+        "INSERT INTO raw (rowid, heading, content) VALUES (?, ?, ?)",
+        [(i, c.heading, c.content) for i, (_, c) in enumerate(chunks)],
+    )
+    conn.commit()
+    run: Run = {}
+    for qid, text in queries.items():
+        match = " OR ".join(memory_query.parse_terms(text))
+        sql = "SELECT rowid, rank FROM raw WHERE raw MATCH ? ORDER BY rank LIMIT 200"
+        rows = conn.execute(sql, (match,)).fetchall()
+        run[qid] = to_section_run([(chunks[i][0], chunks[i][1].heading, -r) for i, r in rows])
+    conn.close()
+    return run
+
+
+def docs_chunks() -> list[tuple[str, Chunk]]:
+    """The chunks the indexer makes of docs/, each with its file."""
+    from localresearch.memory.prepare import prepare_file
+
+    chunks: list[tuple[str, Chunk]] = []
+    for path in sorted(DOCS.glob("*.md")):
+        _, made = prepare_file(str(path), None, 1200, 150)
+        assert isinstance(made, list)
+        chunks.extend((path.name, chunk) for chunk in made)
+    return chunks
+
+
+def index_size_cost(chunks: list[Chunk], work: Path) -> tuple[int, int]:
+    """Bytes of an FTS5 table of the chunks without and with the `grams` column (filled as the
+    indexer fills it: empty unless a chunk holds an unspaced script)."""
+    sizes = []
+    for with_grams in (False, True):
+        path = work / f"size_{int(with_grams)}.db"
+        path.unlink(missing_ok=True)
+        conn = connect(path)
+        columns = "heading, content, grams" if with_grams else "heading, content"
+        conn.execute(f"CREATE VIRTUAL TABLE t USING fts5({columns}, tokenize='{TOKENIZER}')")
+        if with_grams:
+            rows: list[tuple[str, ...]] = [
+                (c.heading, c.content, grams_of(c.heading + " " + c.content)) for c in chunks
+            ]
+            conn.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+        else:
+            conn.executemany(
+                "INSERT INTO t VALUES (?, ?)", [(c.heading, c.content) for c in chunks]
+            )
+        conn.commit()
+        conn.execute("INSERT INTO t(t) VALUES ('optimize')")
+        conn.commit()
+        conn.execute("VACUUM")
+        conn.close()
+        sizes.append(os.path.getsize(path))
+    return sizes[0], sizes[1]
+
+
+# -- judging parameters in-process, on the daemon's own search code --------------------------
+
+
+@contextmanager
+def variant(weights: tuple[float, ...], widen: float) -> Iterator[None]:
+    saved = ranking.WEIGHTS, ranking.WIDEN_ROWS
+    ranking.WEIGHTS, ranking.WIDEN_ROWS = weights, widen
+    try:
+        yield
+    finally:
+        ranking.WEIGHTS, ranking.WIDEN_ROWS = saved
+
+
+async def _service(home: Path, folder: Path) -> Any:
+    os.environ["LOCALRESEARCH_HOME"] = str(home)
+    from localresearch.config import load_config
+    from localresearch.memory.service import MemoryService
+    from localresearch.paths import resolve_paths
+    from localresearch.store import Database
+
+    paths = resolve_paths()
+    paths.ensure()
+    config = load_config(paths.config_file)
+    config = dataclasses.replace(config, memory=dataclasses.replace(config.memory, watch=False))
+    db = Database(paths.database)
+    db.open()
+    memory = MemoryService(config, paths, db)
+    await memory.start()
+    await memory.wait_ready()
+    await memory.add_source(str(folder))
+    await memory.reindex()
+    await asyncio.to_thread(memory.indexer.compact)
+    return memory
+
+
+Variant = tuple[str, tuple[float, ...], float, float | None]  # label, weights, widen, prior
+
+
+def default_variants() -> list[Variant]:
+    return [
+        ("shipped", ranking.WEIGHTS, ranking.WIDEN_ROWS, None),
+        ("heading weight 0.5", (0.5, 1.0, 1.0), ranking.WIDEN_ROWS, None),
+        ("heading weight 2", (2.0, 1.0, 1.0), ranking.WIDEN_ROWS, None),
+        ("heading weight 4", (4.0, 1.0, 1.0), ranking.WIDEN_ROWS, None),
+        ("no widening (rare-term candidates only)", ranking.WEIGHTS, -1.0, None),
+        ("unbounded widening (exact)", ranking.WEIGHTS, float("inf"), None),
+        *[
+            (f"length prior {prior}", ranking.WEIGHTS, ranking.WIDEN_ROWS, prior)
+            for prior in (0.0, 0.05, 0.1, 0.15)
+        ],
+    ]
+
+
+async def judge(
+    corpora: list[tuple[str, Path, dict[str, str], Any, Callable[[Any], dict[str, float]]]],
+    work: Path,
+    variants: list[Variant] | None = None,
+) -> None:
+    """nDCG@10 and median search time of each parameter variant on every corpus."""
+    from bench_memory import evaluate
+
+    variants = variants or default_variants()
+    for name, folder, queries, qrels, to_run in corpora:
+        memory = await _service(work / f"home-{name}", folder)
+        shipped_prior = memory.config.memory.length_prior
+        print(f"-- {name}: {len(queries)} judged queries")
+        for label, weights, widen, prior in variants:
+            memory.config = dataclasses.replace(
+                memory.config,
+                memory=dataclasses.replace(
+                    memory.config.memory,
+                    length_prior=shipped_prior if prior is None else prior,
+                ),
+            )
+            run: Run = {}
+            times: list[float] = []
+            with variant(weights, widen):
+                for qid, text in queries.items():
+                    started = time.perf_counter()
+                    await memory.search(text, 10)
+                    times.append(time.perf_counter() - started)
+                    run[qid] = to_run(await memory.search(text, 200))
+            ndcg = evaluate(run, qrels)["ndcg@10"]
+            print(
+                f"{label:42s} nDCG@10 {ndcg:.4f}"
+                f"  search p50 {statistics.median(times) * 1000:.2f} ms (in-process)"
+            )
+        await memory.stop()
+        await asyncio.to_thread(memory.db.close)
