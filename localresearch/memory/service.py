@@ -31,6 +31,7 @@ from localresearch.memory.rerank import length_factor, rerank
 from localresearch.memory.schema import RANK_WEIGHTS
 from localresearch.memory.types import SearchHit
 from localresearch.paths import Paths
+from localresearch.redaction import redact
 from localresearch.store import Database
 from localresearch.workspace import ensure_workspace, workspace_dir
 
@@ -289,7 +290,7 @@ class MemoryService:
         try:
             count = embed_missing(self.db, self.embedder, batch, self.indexer.cancelled)
         except Exception as exc:  # provider errors, and anything unexpected: keep BM25 going
-            message = exc.message if isinstance(exc, ProviderError) else repr(exc)
+            message = exc.message if isinstance(exc, ProviderError) else redact(repr(exc))
             self.embed_error = message
             self._embed_retry_at = time.monotonic() + self._embed_backoff
             log.warning(
@@ -380,7 +381,7 @@ class MemoryService:
             vectors = await asyncio.to_thread(self.embedder.embed, [query])
             index = await self._vector_index()
         except Exception as exc:  # provider down or broken: BM25 still answers
-            message = exc.message if isinstance(exc, ProviderError) else repr(exc)
+            message = exc.message if isinstance(exc, ProviderError) else redact(repr(exc))
             log.warning("memory search without embeddings: %s", message)
             return hits
         nearest = await asyncio.to_thread(index.top, vectors[0], depth)

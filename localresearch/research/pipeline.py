@@ -16,6 +16,7 @@ from typing import Any
 from localresearch.config.schema import ResearchConfig
 from localresearch.errors import LocalResearchError
 from localresearch.events import Event
+from localresearch.redaction import redact
 from localresearch.research.citations import (
     drop_unsupported,
     number_sources,
@@ -139,7 +140,8 @@ class Pipeline:
                 message, code = exc.message, exc.code
             else:
                 log.exception("research job %s failed", job_id)
-                message, code = f"Internal error: {type(exc).__name__}: {exc}", "internal_error"
+                message = redact(f"Internal error: {type(exc).__name__}: {exc}")
+                code = "internal_error"
             await self.emit("end", "error", {"message": message, "code": code})
             await self.emit(
                 "end",
