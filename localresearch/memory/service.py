@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -121,7 +122,16 @@ class Source:
         return SourceSpec(self.path, globs)
 
 
+NAME_MAX, PATH_MAX = 255, 4096  # bytes, as Linux and macOS file systems count them
+
+
 def _normalise(path: str) -> Path:
+    """The absolute path; one the file system would refuse as too long is a clear 400."""
+    encoded = os.fsencode(path)
+    if len(encoded) > PATH_MAX or any(len(part) > NAME_MAX for part in encoded.split(b"/")):
+        raise InvalidRequest(
+            f"Parameter path is too long (at most {NAME_MAX} bytes per name, {PATH_MAX} in all)"
+        )
     return Path(path).expanduser().resolve()
 
 

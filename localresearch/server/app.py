@@ -13,7 +13,7 @@ from aiohttp import web
 
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
-from localresearch.server.errors import Handler, error_middleware
+from localresearch.server.errors import Handler, error_middleware, mark_started
 from localresearch.server.keys import MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
 from localresearch.server.security import GUARD, Guard, refusal
 
@@ -106,4 +106,9 @@ def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Ap
             app.router.add_route(route.method, route.path, handler, **route.kwargs)
     app.cleanup_ctx.append(_runtime_ctx)
     app.on_shutdown.append(_on_shutdown)
+    app.on_response_prepare.append(_started)
     return app
+
+
+async def _started(request: web.Request, response: web.StreamResponse) -> None:
+    mark_started(request, response)

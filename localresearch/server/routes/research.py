@@ -11,7 +11,7 @@ from localresearch.errors import Conflict, InvalidRequest, Unavailable
 from localresearch.events import Event
 from localresearch.server import sse
 from localresearch.server.keys import RUNTIME, SHUTDOWN
-from localresearch.server.requests import field, int_param, json_body
+from localresearch.server.requests import INT_MAX, MAX_INT_DIGITS, field, int_param, json_body
 
 if TYPE_CHECKING:
     from localresearch.research.manager import JobManager
@@ -85,9 +85,12 @@ def _resume_after(request: web.Request) -> int:
     raw = raw.strip()
     if not raw:
         return 0
-    if not raw.isascii() or not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_INT_DIGITS:
         raise InvalidRequest(f"Last-Event-ID must be a non-negative event id (got {raw[:40]!r})")
-    return int(raw)
+    after = int(raw)
+    if after > INT_MAX:
+        raise InvalidRequest(f"Last-Event-ID is out of range (at most {INT_MAX})")
+    return after
 
 
 _SLOW_READER_BYTES = 8 * 1024 * 1024
