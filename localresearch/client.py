@@ -259,7 +259,11 @@ class Client:
 
     def memory_search(self, query: str, limit: int = 10) -> dict[str, Any]:
         """GET /api/memory/search: {"query", "results": [{file, content, score, ...}], "total"}."""
-        result: dict[str, Any] = self.get("/api/memory/search", {"q": query, "limit": limit})
+        if len(query.encode()) > SEARCH_GET_BYTES:  # a URL that long is refused (414): POST it
+            body = {"query": query, "limit": limit}
+            result: dict[str, Any] = self.post("/api/memory/search", body)
+            return result
+        result = self.get("/api/memory/search", {"q": query, "limit": limit})
         return result
 
     def memory_stats(self) -> dict[str, Any]:
@@ -441,6 +445,7 @@ class Client:
 
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+SEARCH_GET_BYTES = 2000  # longer searches go as POST: URL-encoded they could pass 8,190 bytes
 
 
 class _Connection(http.client.HTTPConnection):

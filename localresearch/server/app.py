@@ -13,8 +13,9 @@ from aiohttp import web
 
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
+from localresearch.server import parser_errors
 from localresearch.server.errors import Handler, error_middleware, mark_started
-from localresearch.server.keys import MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
+from localresearch.server.keys import BODY_TIMEOUT, MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
 from localresearch.server.security import GUARD, Guard, refusal
 
 if TYPE_CHECKING:
@@ -90,11 +91,13 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Application:
     """Build the application; tests call this with a temp-dir Paths and use aiohttp_client."""
+    parser_errors.install()
     app = web.Application(
         middlewares=[error_middleware(refusal)],
         client_max_size=config.server.max_body_bytes,
     )
     app[MAX_BODY] = config.server.max_body_bytes
+    app[BODY_TIMEOUT] = config.server.body_timeout
     app[RUNTIME] = Runtime(config, paths)
     app[GUARD] = Guard(config.server, config.api, port or config.server.port)
     app[SHUTDOWN] = asyncio.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -9,6 +10,7 @@ from aiohttp import web
 
 from localresearch.errors import InvalidRequest
 from localresearch.server.errors import APIError
+from localresearch.server.keys import BODY_TIMEOUT
 
 MAX_DEPTH = 64  # nesting of arrays and objects in a body (no endpoint needs more than 4)
 MAX_INT_DIGITS = 20  # a signed 64-bit integer has at most 19 digits
@@ -33,13 +35,26 @@ async def json_body(request: web.Request, *, required: bool = True) -> dict[str,
         raise APIError(
             "unsupported_media_type", f"JSON bodies must be UTF-8 (got charset={charset[:40]})"
         )
-    raw = await request.read()
+    raw = await _read_body(request)
     if not raw.strip() and not required:
         return {}
     try:
         return parse_json_object(raw, what="body")
     except InvalidRequest as exc:
         raise APIError("invalid_request", exc.message) from None
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The whole body, within server.body_timeout (a client trickling bytes gets a 408)."""
+    timeout = request.app.get(BODY_TIMEOUT, 30.0)
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        raise APIError(
+            "request_timeout",
+            f"Request body not received within {timeout:g} s (server.body_timeout)",
+        ) from None
 
 
 def decode_utf8(raw: bytes, *, what: str = "message") -> str:

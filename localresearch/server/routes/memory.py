@@ -57,6 +57,19 @@ async def search(request: web.Request) -> web.Response:
     return web.json_response({"query": query, "results": results, "total": len(results)})
 
 
+@routes.post("/api/memory/search")
+async def search_post(request: web.Request) -> web.Response:
+    """The same search with {"query", "limit"?} in a JSON body: no URL length limit."""
+    body = await json_body(request)
+    query = field(body, "query", str, required=True)
+    limit = field(body, "limit", int, default=10)
+    if not 1 <= limit <= 1000:
+        raise APIError("invalid_request", "Parameter limit must be between 1 and 1000")
+    hits = await _memory(request).search(query, limit)
+    results = [hit_json(hit) for hit in hits]
+    return web.json_response({"query": query, "results": results, "total": len(results)})
+
+
 @routes.get("/api/memory/stats")
 async def stats(request: web.Request) -> web.Response:
     return web.json_response(await _memory(request).stats())
