@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from localresearch.daemon.children import die_with_parent
 from localresearch.memory.chunking import Chunk
 from localresearch.memory.prepare import Job, Outcome, prepare_file, prepare_files, warm_up
 from localresearch.memory.scan import Found, Skipped, walk_source
@@ -196,7 +197,10 @@ class Indexer:
             return
         try:
             pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=die_with_parent,  # no workers left behind by a SIGKILLed daemon
+                initargs=(os.getpid(),),
             )
             self._warm = [pool.submit(warm_up) for _ in range(self.workers)]
         except (OSError, RuntimeError) as exc:
