@@ -130,7 +130,7 @@ def test_workers_die_with_a_sigkilled_daemon(daemon_env: DaemonHandle) -> None: 
         daemon_env.stop()
         pytest.skip("indexing finished before worker processes were seen")
     os.kill(pid, signal.SIGKILL)
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _gone, alive = psutil.wait_procs(children, timeout=10)
     for process in alive:
         process.kill()
     assert not alive, [p.cmdline() for p in alive]
