@@ -35,6 +35,16 @@ class DaemonNotRunning(ClientError):
         self.url = url
 
 
+class DaemonStopped(ClientError):
+    """The daemon went away in the middle of an answer (it stopped, or was killed)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the daemon stopped before the answer was complete; see `research daemon logs`, "
+            "then try again"
+        )
+
+
 class APIRequestError(ClientError):
     """The daemon answered with the error envelope."""
 
@@ -197,6 +207,9 @@ class Client:
         conn, response = self._open(method, path, params=params, json_body=json, timeout=timeout)
         try:
             raw = response.read()
+        except (http.client.HTTPException, ConnectionError):
+            conn.close()
+            raise DaemonStopped() from None
         except BaseException:
             conn.close()
             raise
@@ -478,7 +491,10 @@ def _lines(response: http.client.HTTPResponse) -> Iterator[bytes]:
     packet instead of several per line)."""
     pending = b""
     while True:
-        data = response.read1(65536)
+        try:
+            data = response.read1(65536)
+        except (http.client.HTTPException, ConnectionError):  # cut mid-body: IncompleteRead
+            raise DaemonStopped() from None
         if not data:
             if pending:
                 yield pending

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from localresearch.errors import LocalResearchError
+from localresearch.store.database import storage_problem, storage_unavailable
 
 log = logging.getLogger("localresearch.server")
 
@@ -119,6 +120,10 @@ def _answer(request: web.Request, exc: Exception) -> web.StreamResponse:
         # The client went away; nothing useful to answer.
         log.debug("client gone during %s %s: %r", request.method, request.path, exc)
         raise exc
+    cause = storage_problem(exc)
+    if cause is not None:  # the disk, not the request: say so, and that nothing was kept
+        log.error("%s %s: storage unavailable: %s (%s)", request.method, request.path, cause, exc)
+        return error_response("unavailable", storage_unavailable(cause).message)
     request_id = _log_unexpected(request, exc)
     return error_response(
         "internal_error",
