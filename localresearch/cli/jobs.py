@@ -132,7 +132,7 @@ def cancel(research_id: str) -> None:
     if status in ("complete", "error", "cancelled"):
         console().print(f"{research_id} already finished ({status}).")
     else:
-        console().print(f"Cancelling {research_id}: finished dimensions are kept as a partial report.")
+        console().print(f"Cancelling {research_id}: what finished is kept as a partial report.")
 
 
 @jobs.command("export", epilog="Example: research jobs export res_0123abcd --format html -o r.html")
