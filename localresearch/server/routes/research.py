@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     after = _resume_after(request)
     response = await sse.open_stream(request)
     await response.write(b": open\n\n")  # headers go out now; frames follow on the transport
+    if SSE_WRITES == "response":
+        return await _stream_with_writes(request, response, jobs, job_id, after)
     transport = request.transport
     chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
 
@@ -76,6 +79,29 @@ async def stream(request: web.Request) -> web.StreamResponse:
     await jobs.stream_to(job_id, sink, after, request.app[SHUTDOWN], sse.KEEPALIVE_SECONDS)
     if transport is not None and not transport.is_closing():
         await response.write_eof()
+    return response
+
+
+# How research SSE frames reach the socket: "transport" (one synchronous write per batch from
+# the hub, no task switch per subscriber) or "response" (aiohttp's StreamResponse.write, awaited
+# per batch). scripts/bench_research.py --sse-writes compares them in one run.
+SSE_WRITES = "transport"
+
+
+async def _stream_with_writes(
+    request: web.Request,
+    response: web.StreamResponse,
+    jobs: JobManager,
+    job_id: str,
+    after: int,
+) -> web.StreamResponse:
+    stop = request.app[SHUTDOWN]
+    batches = jobs.subscribe_batches(job_id, after, stop, sse.KEEPALIVE_SECONDS)
+    async with contextlib.aclosing(batches):
+        async for batch in batches:
+            data = b"".join(_frame(job_id, e) for e in batch) if batch else _KEEPALIVE
+            await response.write(data)
+    await response.write_eof()
     return response
 
 
