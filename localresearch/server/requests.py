@@ -134,8 +134,11 @@ def _check_values(data: Any, what: str) -> None:
 
 def query_problem(request: web.Request) -> str | None:
     """Why the URL's path or query cannot be accepted (NUL, invalid text), or None."""
-    if "\x00" in request.path or "%00" in request.raw_path:
+    raw = request.raw_path
+    if "%00" in raw:  # the only way a NUL reaches the path or a value (the parser refuses raw)
         return "The URL must not contain NUL (%00)"
+    if "?" not in raw:  # most requests: nothing more to look at
+        return None
     try:
         query = request.query
     except UnicodeDecodeError:
