@@ -25,7 +25,7 @@ _SHAPES = re.compile(
         ["']?\s*[:=]\s*["']?(?:bearer\s+|basic\s+)?
     )
     [^\s"',;&}\]]{4,}
-  | \b(?:sk|tvly|pk|rk|xai|gsk)-[A-Za-z0-9_\-]{8,}
+  | \b(?:sk|tvly|pk|rk|xai|gsk)-(?=[A-Za-z_\-]*\d)[A-Za-z0-9_\-]{8,}  # random: has a digit
     """
 )
 

@@ -35,6 +35,8 @@ def test_redact_masks_known_secrets_and_credential_shapes() -> None:
     )
     plain = "needs an API key: set llm.api_key_env"
     assert redact(plain) == plain
+    path = "Not a memory source: /home/u/sk-learning-notes"  # key-like prefix, no digit
+    assert redact(path) == path
 
 
 @pytest.fixture
