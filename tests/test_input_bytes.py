@@ -38,12 +38,20 @@ async def _breaks_midstream(request: web.Request) -> web.StreamResponse:
     raise RuntimeError("broke after the headers went out")
 
 
+async def _ws_breaks(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    await ws.send_str('{"type": "pong"}')
+    raise RuntimeError("broke after the upgrade")
+
+
 @pytest.fixture
 async def client(aiohttp_client: Any, paths: Any) -> Any:
     config = load_config(paths.config_file, env={"LOCALRESEARCH_HEARTBEAT__ENABLED": "false"})
     app = make_app(config, paths)
     app.router.add_post("/test/echo", _echo)
     app.router.add_get("/test/midstream", _breaks_midstream)
+    app.router.add_get("/test/ws-breaks", _ws_breaks)
     return await aiohttp_client(app)
 
 
@@ -160,6 +168,18 @@ async def test_a_stream_that_began_ends_with_an_error_event(client: Any) -> None
     assert frames[-1]["type"] == "error"
     assert frames[-1]["data"]["code"] == "internal_error"
     assert "request id" in frames[-1]["data"]["message"]
+
+
+async def test_a_websocket_that_fails_closes_with_1011_not_an_http_response(
+    client: Any,
+) -> None:
+    ws = await client.ws_connect("/test/ws-breaks")
+    first = await ws.receive(timeout=10)
+    assert first.type == aiohttp.WSMsgType.TEXT and json.loads(first.data)["type"] == "pong"
+    closing = await ws.receive(timeout=10)
+    assert closing.type == aiohttp.WSMsgType.CLOSE, closing
+    assert ws.close_code == 1011
+    assert "request id" in (closing.extra or "")
 
 
 async def test_websocket_huge_integer_and_bad_text_are_error_events(client: Any) -> None:
