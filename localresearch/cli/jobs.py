@@ -127,8 +127,10 @@ def watch(research_id: str, as_json: bool) -> None:
 def cancel(research_id: str) -> None:
     """Stop a job now (a model call in flight is abandoned); its partial report is kept."""
     client = get_client()
-    client.research_cancel(research_id)
+    # Asked before the cancel: a running job is cancelled at once, so afterwards every job
+    # would look finished.
     status = client.research_status(research_id)["status"]
+    client.research_cancel(research_id)
     if status in ("complete", "error", "cancelled"):
         console().print(f"{research_id} already finished ({status}).")
     else:

@@ -163,6 +163,10 @@ async def _end_started(
             if not started.closed:
                 await started.close(code=1011, message=message[:120].encode())
             return started
+        if started.content_type != "text/event-stream":  # no way to say it: cut the body short
+            if request.transport is not None:
+                request.transport.close()
+            return started
         event = {"type": "error", "data": {"code": code, "message": message}}
         await started.write(f"data: {json.dumps(event)}\n\n".encode())
         await started.write_eof()
