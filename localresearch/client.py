@@ -65,6 +65,16 @@ class DaemonNotRunning(ClientError):
         self.url = url
 
 
+class DaemonStopped(ClientError):
+    """The daemon went away in the middle of an answer (it stopped, or was killed)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the daemon stopped before the answer was complete; see `research daemon logs`, "
+            "then try again"
+        )
+
+
 class APIRequestError(ClientError):
     """The daemon answered with the error envelope."""
 
@@ -227,6 +237,9 @@ class Client:
         conn, response = self._open(method, path, params=params, json_body=json, timeout=timeout)
         try:
             raw = response.read()
+        except (http.client.HTTPException, ConnectionError):
+            conn.close()
+            raise DaemonStopped() from None
         except BaseException:
             conn.close()
             raise
@@ -301,6 +314,10 @@ class Client:
         notes only unless `kind` or `include_logs` asks for what the daemon wrote."""
         from localresearch.api.memory import SearchResults
 
+        if len(query.encode()) > SEARCH_GET_BYTES:  # a URL that long is refused (414): POST it
+            body: dict[str, Any] = {"query": query, "limit": limit}
+            body.update(kind=kind, include_logs=include_logs, prefix=prefix)
+            return _typed(self.post("/api/memory/search", body), SearchResults)
         params: dict[str, Any] = {"q": query, "limit": limit}
         if kind:
             params["kind"] = kind
@@ -539,6 +556,7 @@ class Client:
 
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+SEARCH_GET_BYTES = 2000  # longer searches go as POST: URL-encoded they could pass 8,190 bytes
 
 
 class _Connection(http.client.HTTPConnection):
@@ -571,7 +589,10 @@ def _lines(response: http.client.HTTPResponse) -> Iterator[bytes]:
     packet instead of several per line)."""
     pending = b""
     while True:
-        data = response.read1(65536)
+        try:
+            data = response.read1(65536)
+        except (http.client.HTTPException, ConnectionError):  # cut mid-body: IncompleteRead
+            raise DaemonStopped() from None
         if not data:
             if pending:
                 yield pending

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from localresearch.redaction import redact
+
 
 class LocalResearchError(Exception):
     """Base of all errors that carry a stable code and a message meant for the user."""
@@ -9,6 +11,7 @@ class LocalResearchError(Exception):
     code = "internal_error"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
+        message = redact(message)  # a provider may echo a key; it never reaches the user
         super().__init__(message)
         self.message = message
         if code is not None:

@@ -35,6 +35,10 @@ class Paths:
         return self.state_dir / "daemon.pid"
 
     @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "daemon.lock"
+
+    @property
     def log_file(self) -> Path:
         return self.state_dir / "daemon.log"
 

@@ -209,6 +209,7 @@ async def bench_subscribers(
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     runtime = app[RUNTIME]
+    await runtime.wait_started()  # the app starts its core in the background
     await runtime.memory.wait_ready()
     gate = asyncio.Event()
 
@@ -252,6 +253,29 @@ async def bench_subscribers(
     }
 
 
+async def compare_sse_writes(config: Any, paths: Any, args: argparse.Namespace) -> None:
+    """Interleaved rounds of the two ways research SSE frames reach the socket, same run."""
+    from localresearch.server.routes import research as research_routes
+
+    seen: dict[str, list[dict[str, Any]]] = {"transport": [], "response": []}
+    for _ in range(args.sse_writes):
+        for mode in ("transport", "response"):
+            research_routes.SSE_WRITES = mode
+            procs = min(args.subscribers, args.client_procs)
+            result = await bench_subscribers(config, paths, args.dataset, args.subscribers, procs)
+            seen[mode].append(result)
+            print(
+                f"{mode:9} {args.subscribers} subscribers: p50 {result['p50_ms']:.1f} ms, "
+                f"p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms, "
+                f"{result['complete_streams']}/{args.subscribers} complete",
+                flush=True,
+            )
+    for mode, results in seen.items():
+        p50 = statistics.median(r["p50_ms"] for r in results)
+        p99 = statistics.median(r["p99_ms"] for r in results)
+        print(f"{mode:9} median of {len(results)} rounds: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
@@ -259,6 +283,14 @@ async def main() -> None:
     parser.add_argument("--subscribers", type=int, default=500)
     parser.add_argument("--docs", type=int, default=0, help="Index only this many (0: all).")
     parser.add_argument("--client-procs", type=int, default=2, help="Subscriber processes.")
+    parser.add_argument(
+        "--sse-writes",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="Only compare research SSE written on the transport with aiohttp's "
+        "StreamResponse.write: ROUNDS interleaved rounds of --subscribers each.",
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-research-"))
@@ -280,6 +312,10 @@ async def main() -> None:
     await runtime.memory.wait_ready()
     index_s = time.perf_counter() - start
     print(f"corpus: {docs} documents, indexed in {index_s:.1f} s (not part of the job timings)")
+    if args.sse_writes:
+        await runtime.stop()
+        await compare_sse_writes(config, paths, args)
+        return
     try:
         jobs = await bench_jobs(runtime, args.dataset, args.jobs)
     finally:

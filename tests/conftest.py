@@ -62,6 +62,8 @@ def make_client(aiohttp_client, paths: Paths):  # type: ignore[no-untyped-def]
     async def make(cfg: Config | None = None, **kwargs):  # type: ignore[no-untyped-def]
         cfg = cfg or load_config(paths.config_file)
         app = make_app(cfg, paths, port=kwargs.pop("port", None))
+        # As the daemon runs (server/run.py): a client that hangs up cancels its handler.
+        kwargs.setdefault("server_kwargs", {"handler_cancellation": True})
         client = await aiohttp_client(app, **kwargs)
         await app[RUNTIME].wait_started()  # tests reach into the core right away
         return client

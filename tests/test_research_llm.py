@@ -131,9 +131,11 @@ async def test_provider_error_ends_the_job_with_an_error_event(
     assert (await jobs.wait(again.id)).status == "complete"
 
 
-async def test_cancel_finishes_the_current_dimension_and_keeps_a_partial_report(
+async def test_cancel_abandons_the_model_call_in_flight_and_keeps_a_partial_report(
     runtime: Runtime, queued: type[QueuedProvider]
 ) -> None:
+    """A cancel does not wait for a slow model: its call is abandoned (the request closed) and
+    the job ends `cancelled` at once, keeping what had finished (here: nothing yet)."""
     gate = Gate()
     queued.push('{"dimensions": ["Folic acid", "Vitamin B12", "Heart disease"]}')
     queued.push(gate, _summary("Folic acid lowers homocysteine."))
@@ -142,20 +144,20 @@ async def test_cancel_finishes_the_current_dimension_and_keeps_a_partial_report(
     job = await jobs.submit(QUESTION)
     await asyncio.wait_for(gate.reached.wait(), 10)
     await jobs.cancel(job.id)
-    assert (JobStatus.of(await jobs.snapshot(job.id)).to_dict())["cancelRequested"] is True
-    gate.event.set()
-    final = await jobs.wait(job.id)
+    final = await asyncio.wait_for(jobs.wait(job.id), 1.0)  # the gate is still closed
     assert final.status == "cancelled"
+    assert queued.cancelled == 1  # the model call in flight was cancelled, not awaited
     types = [e.type for e in await jobs.store.events(job.id)]
-    assert types.count("dimension_started") == 1 and types.count("dimension_complete") == 1
+    assert types.count("dimension_started") == 1 and types.count("dimension_complete") == 0
     assert "synthesis_started" not in types and types[-1] == "done"
     saved = await jobs.store.report(job.id)
     assert saved is not None and saved.partial
-    assert "Folic acid lowers homocysteine. [1]" in saved.markdown
-    assert "Partial report" in saved.markdown and "## Sources" in saved.markdown
+    assert "Partial report" in saved.markdown
+    assert "Folic acid lowers homocysteine" not in saved.markdown  # never answered
     snapshot = JobStatus.of(await jobs.snapshot(job.id)).to_dict()
     assert snapshot["partialReport"] == saved.markdown and "report" not in snapshot
-    assert len(queued.requests) == 2  # nothing ran after the current dimension
+    assert len(queued.requests) == 2  # nothing ran after the cancel
+    gate.event.set()
     # Cancelling a finished job changes nothing.
     await jobs.cancel(job.id)
     assert (await jobs.store.get(job.id)).status == "cancelled"

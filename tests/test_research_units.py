@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from localresearch.research.citations import cited_numbers, passage_supports, strip_invalid
@@ -68,7 +70,7 @@ def test_html_export_escapes_and_links() -> None:
         "javascript:" not in page.split("<body>")[1].split("href")[-1]
         or 'href="javascript' not in page
     )
-    assert "<strong>bold</strong>" in page and "<ol><li>" in page
+    assert "<strong>bold</strong>" in page and re.search(r"<ol>\s*<li>", page)
 
 
 def test_model_fields_that_are_echoes_json_or_no_topic_are_rejected() -> None:
@@ -88,3 +90,23 @@ def test_model_fields_that_are_echoes_json_or_no_topic_are_rejected() -> None:
     phrases = question_phrases("How should I care for the quince tree in my garden?")
     assert phrases == ["quince tree", "garden"]
     assert "vs" not in question_phrases("Rust vs Go: which is faster for web servers?")
+
+
+def test_html_export_renders_what_reports_and_notes_contain() -> None:
+    """markdown-it-py, not a hand-written converter: query strings stay intact (the old one
+    made `&amp;amp;`), and fenced code, tables, nested lists and emphasis survive."""
+    page = markdown_to_html(
+        "# Q\n\nSee [page](https://example.org/s?a=1&b=2) and *this* or _that_.\n\n"
+        "```python\nif a < b:\n    pass\n```\n\n"
+        "| dose | effect |\n|---|---|\n| 1 mg | none |\n\n"
+        "- outer\n  - inner\n- second\n\n"
+        "3. [memory note](file:///home/u/notes/b12.md)\n",
+        "Q",
+    )
+    body = page.split("<body>")[1]
+    assert 'href="https://example.org/s?a=1&amp;b=2"' in body and "&amp;amp;" not in body
+    assert '<pre><code class="language-python">if a &lt; b:\n    pass\n</code></pre>' in body
+    assert "<table>" in body and "<td>1 mg</td>" in body and "<th>dose</th>" in body
+    assert re.search(r"<li>outer\s*<ul>\s*<li>inner</li>", body)
+    assert "<em>this</em>" in body and "<em>that</em>" in body
+    assert '<ol start="3">' in body and 'href="file:///home/u/notes/b12.md"' in body

@@ -18,6 +18,16 @@ class SearchQuery(Model):
     prefix: bool = False  # the last word also matches longer words (search as you type)
 
 
+class SearchBody(Model):
+    """POST /api/memory/search: the query in the body, for queries too long for a URL."""
+
+    query: str
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    kind: str | None = None
+    include_logs: bool = False
+    prefix: bool = False
+
+
 class FileQuery(Model):
     path: str
     line: Annotated[int, msgspec.Meta(ge=1, le=10**9)] = 1

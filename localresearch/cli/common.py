@@ -111,13 +111,15 @@ def api_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from localresearch.client import APIRequestError, DaemonNotRunning
+        from localresearch.client import APIRequestError, DaemonNotRunning, DaemonStopped
         from localresearch.config import ConfigError
 
         try:
             return fn(*args, **kwargs)
         except DaemonNotRunning as exc:
             fail(str(exc), code=3)
+        except DaemonStopped as exc:
+            fail(str(exc), code=1)
         except APIRequestError as exc:
             fail(exc.message + (f" [{exc.code}]" if exc.code else ""))
         except ConfigError as exc:

@@ -126,7 +126,7 @@ def events_with_resume(client: Client, job_id: str, after: int = 0) -> Any:
     """The job's events; if the daemon restarts mid-stream, reconnect and resume after the last."""
     import http.client
 
-    from localresearch.client import DaemonNotRunning
+    from localresearch.client import DaemonNotRunning, DaemonStopped
 
     last = after
     tries = 0
@@ -139,7 +139,7 @@ def events_with_resume(client: Client, job_id: str, after: int = 0) -> Any:
                 if event.type == "done":
                     return
             # The stream ended without `done`: the daemon is stopping; resume when it is back.
-        except (DaemonNotRunning, OSError, http.client.HTTPException):
+        except (DaemonNotRunning, DaemonStopped, OSError, http.client.HTTPException):
             pass
         tries += 1
         if tries > RECONNECT_TRIES:

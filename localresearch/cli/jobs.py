@@ -125,14 +125,16 @@ def watch(research_id: str, as_json: bool) -> None:
 @click.argument("research_id")
 @api_errors
 def cancel(research_id: str) -> None:
-    """Stop a job after its current dimension; its partial report is kept."""
+    """Stop a job now (a model call in flight is abandoned); its partial report is kept."""
     client = get_client()
-    client.research_cancel(research_id)
+    # Asked before the cancel: a running job is cancelled at once, so afterwards every job
+    # would look finished.
     status = client.research_status(research_id)["status"]
+    client.research_cancel(research_id)
     if status in ("complete", "error", "cancelled"):
         console().print(f"{research_id} already finished ({status}).")
     else:
-        console().print(f"Cancelling {research_id}: the current dimension finishes first.")
+        console().print(f"Cancelling {research_id}: what finished is kept as a partial report.")
 
 
 @jobs.command("export", epilog="Example: research jobs export res_0123abcd --format html -o r.html")

@@ -8,7 +8,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from localresearch.config.loader import ConfigError, _find_line
+from localresearch.config.loader import ConfigError, _find_line, read_text
 from localresearch.config.schema import Config
 
 WEB_SEARCH = ("none", "searxng", "tavily", "brave", "serper", "exa")
@@ -112,7 +112,7 @@ def _value(config: Config, key: str) -> Any:
 def check_config(config: Config, config_file: Path, text: str | None = None) -> None:
     """Raise ConfigError (file, line, key, what was expected) for the first bad value."""
     if text is None:
-        text = config_file.read_text(encoding="utf-8") if config_file.exists() else ""
+        text = read_text(config_file)
     for key, rule in RULES.items():
         problem = rule(_value(config, key))
         if problem:

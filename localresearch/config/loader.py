@@ -206,11 +206,32 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def read_text(config_file: Path) -> str:
+    """The file's text ('' if missing); not UTF-8 or unreadable is a ConfigError saying where."""
+    try:
+        raw = config_file.read_bytes()
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise ConfigError(str(config_file), f"cannot read the file: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        byte = raw[exc.start : exc.start + 1].hex()
+        raise ConfigError(
+            str(config_file),
+            f"not UTF-8 text: byte 0x{byte} at column {column} (save the file as UTF-8)",
+            line=line,
+        ) from None
+
+
 def read_document(config_file: Path) -> tomlkit.TOMLDocument:
     """Parse the file keeping comments; a missing file is an empty document."""
     if not config_file.exists():
         return tomlkit.document()
-    text = config_file.read_text(encoding="utf-8")
+    text = read_text(config_file)
     try:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:
@@ -232,7 +253,7 @@ def load_config(config_file: Path, env: typing.Mapping[str, str] | None = None) 
     """The effective configuration: defaults, then the file, then the environment."""
     environ = os.environ if env is None else env
     document = read_document(config_file)
-    text = config_file.read_text(encoding="utf-8") if config_file.exists() else ""
+    text = read_text(config_file)
     data = _merge(_plain(document), _env_overrides(environ))
     config: Config = _build(Config, data, "", str(config_file), text)
     return config

@@ -33,6 +33,11 @@ class ServerConfig:
     )
     max_body_bytes: int = setting(1_048_576, "Largest request body accepted (413 beyond).")
     shutdown_timeout: float = setting(10.0, "Seconds `daemon stop` waits before SIGKILL.")
+    idle_timeout: float = setting(
+        15.0,
+        "Seconds a connection may stay without a complete request (slow or idle clients).",
+    )
+    body_timeout: float = setting(30.0, "Seconds to receive a request body (408 beyond).")
     log_level: str = setting("info", "Daemon log level: debug, info, warning or error.")
     log_max_bytes: int = setting(5_242_880, "Rotate the daemon log at this size.")
     log_backups: int = setting(3, "How many rotated logs to keep.")

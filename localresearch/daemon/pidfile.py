@@ -12,9 +12,11 @@ def write_pid_file(path: Path, *, url: str, port: int, version: str) -> None:
     import psutil
 
     pid = os.getpid()
+    process = psutil.Process(pid)
     info = {
         "pid": pid,
-        "create_time": psutil.Process(pid).create_time(),
+        "create_time": process.create_time(),
+        "cmd": process.cmdline(),
         "url": url,
         "port": port,
         "version": version,
@@ -49,15 +51,22 @@ def remove_pid_file(path: Path, *, only_pid: int | None = None) -> None:
 
 
 def is_alive(info: dict[str, Any]) -> bool:
-    """True only if the pid runs *and* is the same process that wrote the file."""
+    """True only if the pid runs *and* is the process that wrote the file: same start time and
+    command line. A record without them proves nothing (the pid may be anyone's by now), so it
+    never gets a signal."""
     import psutil
 
+    created = info.get("create_time")
+    if not isinstance(created, (int, float)):
+        return False
     try:
         process = psutil.Process(int(info["pid"]))
         if process.status() == psutil.STATUS_ZOMBIE:
             return False
-        created = info.get("create_time")
-        return created is None or abs(process.create_time() - float(created)) < 1.0
+        if abs(process.create_time() - float(created)) >= 1.0:
+            return False
+        cmd = info.get("cmd")
+        return cmd is None or process.cmdline() == cmd
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError, TypeError):
         return False
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from localresearch.daemon.locate import url_for
+from localresearch.daemon.lock import HomeLock
 from localresearch.daemon.pidfile import remove_pid_file, running_daemon
 from localresearch.loopback import is_loopback_host
 from localresearch.paths import Paths
@@ -89,9 +90,38 @@ def start_daemon(
     """
     began = time.monotonic()
     paths.ensure()
-    running = running_daemon(paths.pid_file)
+    lock = HomeLock(paths.lock_file)
+    running = _wait_for_winner(paths, lock, began + START_TIMEOUT)
     if running is not None:
         return StartResult(int(running["pid"]), str(running["url"]), True, 0.0)
+    try:
+        return _start_locked(paths, load_config, port, began)
+    finally:
+        lock.release()  # the daemon holds its own copy for its life
+
+
+def _wait_for_winner(paths: Paths, lock: HomeLock, deadline: float) -> dict[str, Any] | None:
+    """The running daemon's record, waiting while another starter brings one up; None once
+    this process holds the home's lock (and so is the one to start it)."""
+    while True:
+        running = running_daemon(paths.pid_file)
+        if running is not None and (not running.get("url") or _health(str(running["url"]))):
+            return running
+        if lock.try_acquire():
+            # A daemon holds the lock for its life: holding it means none runs here, so a
+            # pid file left now is stale (e.g. a daemon without the lock, or a reused pid).
+            return None
+        if time.monotonic() > deadline:
+            raise DaemonError(
+                f"another daemon is starting in {paths.state_dir} (it holds "
+                f"{paths.lock_file}) and did not answer within {START_TIMEOUT:.0f}s"
+            )
+        time.sleep(0.05)
+
+
+def _start_locked(
+    paths: Paths, load_config: Callable[[], Config], port: int | None, began: float
+) -> StartResult:
     child = _fork_child(paths)
     try:
         config = load_config()
@@ -216,7 +246,8 @@ def _fork_child(paths: Paths) -> _Child:
             os.close(ready_write)
 
         try:
-            serve_forever(config, paths, port, foreground=False, on_ready=ready)
+            # The home's lock came with the fork: this process holds it until it exits.
+            serve_forever(config, paths, port, foreground=False, on_ready=ready, locked=True)
         except ServeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             code = 1

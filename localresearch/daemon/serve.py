@@ -8,12 +8,16 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from localresearch.daemon.lock import HomeLock
 from localresearch.daemon.logs import setup_logging
 from localresearch.daemon.pidfile import running_daemon
 from localresearch.paths import Paths
 
 if TYPE_CHECKING:
     from localresearch.config import Config
+
+
+_HELD: list[HomeLock] = []
 
 
 class ServeError(Exception):
@@ -39,9 +43,12 @@ def serve_forever(
     *,
     foreground: bool,
     on_ready: Callable[[], None] | None = None,
+    locked: bool = False,
 ) -> None:
     """Log to stderr (foreground) or the rotating file, serve, and return after shutdown;
-    `on_ready` runs once the server listens and the pid file is written."""
+    `on_ready` runs once the server listens and the pid file is written. Unless the caller
+    already holds the home's lock (`locked`), it is taken here, before binding, and held until
+    the process exits."""
     from localresearch.daemon.process import DaemonError, check_bind, port_in_use
 
     paths.ensure()
@@ -53,6 +60,14 @@ def serve_forever(
         backups=server.log_backups,
     )
     log = logging.getLogger("localresearch.daemon")
+    if not locked:
+        lock = HomeLock(paths.lock_file)
+        if not lock.try_acquire():
+            raise ServeError(
+                f"another daemon runs in this home (it holds {paths.lock_file}); "
+                "stop it with `research daemon stop`"
+            )
+        _HELD.append(lock)  # held for the life of the process
     running = running_daemon(paths.pid_file)
     if running is not None:
         raise ServeError(f"already running: pid {running['pid']} at {running['url']}")

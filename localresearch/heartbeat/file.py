@@ -8,23 +8,23 @@ processes via a lock file), so neither they nor the user's edits are ever lost.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
+
 from localresearch.errors import Conflict, NotFound
 from localresearch.heartbeat import tasks as md
 from localresearch.heartbeat.template import HEARTBEAT_TEMPLATE
 
-_locks: dict[Path, threading.Lock] = {}
-_locks_guard = threading.Lock()
 MAX_ATTEMPTS = 20
+LOCK_TIMEOUT = 30.0
 
 # A change maps the current text to the new text, or None when there is nothing to do.
 Change = Callable[[str], str | None]
@@ -35,11 +35,6 @@ class Snapshot:
     text: str
     mtime_ns: int
     size: int
-
-
-def _thread_lock(path: Path) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(path, threading.Lock())
 
 
 class HeartbeatFile:
@@ -72,15 +67,21 @@ class HeartbeatFile:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        lock_path = self.path.with_name(f".{self.path.name}.lock")
-        with _thread_lock(self.path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with lock_path.open("a") as fh:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        """One writer at a time, across threads and processes (filelock: each acquisition is
+        its own lock-file descriptor, so two threads of one process exclude each other too)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.path.with_name(f".{self.path.name}.lock"), timeout=LOCK_TIMEOUT)
+        try:
+            lock.acquire()
+        except FileLockTimeout:
+            raise Conflict(
+                f"HEARTBEAT.md is being changed by another writer (waited {LOCK_TIMEOUT:g} s); "
+                "try again"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def update(self, change: Change) -> bool:
         """Apply `change` to the current text atomically; False if it had nothing to do."""

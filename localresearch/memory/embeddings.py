@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from localresearch.config.loader import ConfigError
 from localresearch.config.schema import EmbeddingsConfig
 from localresearch.errors import ProviderError
+from localresearch.redaction import remember
 from localresearch.store import Database
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ def make_embedder(cfg: EmbeddingsConfig) -> Embedder | None:
                 f"environment variable {cfg.api_key_env} (the embeddings API key) is not set",
                 key="memory.embeddings.api_key_env",
             )
+        remember(value)
         headers["Authorization"] = f"Bearer {value}"
     if _numpy() is None:
         log.warning("semantic search without numpy scans vectors in plain Python (~40 ms per 1,000"

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from localresearch.daemon.children import die_with_parent
 from localresearch.memory import kinds
 from localresearch.memory.chunking import Chunk
 from localresearch.memory.grams import grams_of
@@ -208,7 +209,10 @@ class Indexer:
             return
         try:
             pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn")
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=die_with_parent,  # no workers left behind by a SIGKILLed daemon
+                initargs=(os.getpid(),),
             )
             self._warm = [pool.submit(warm_up) for _ in range(self.workers)]
         except (OSError, RuntimeError) as exc:

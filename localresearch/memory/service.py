@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Collection
@@ -34,6 +35,7 @@ from localresearch.memory.rerank import length_factor, rerank
 from localresearch.memory.schema import DERIVED_TABLE, NOTES_TABLE
 from localresearch.memory.types import SearchHit
 from localresearch.paths import Paths
+from localresearch.redaction import redact
 from localresearch.store import Database
 from localresearch.workspace import ensure_workspace, workspace_dir
 
@@ -76,7 +78,16 @@ class Source:
         return SourceSpec(self.path, globs, workspace=self.origin == "workspace")
 
 
+NAME_MAX, PATH_MAX = 255, 4096  # bytes, as Linux and macOS file systems count them
+
+
 def _normalise(path: str) -> Path:
+    """The absolute path; one the file system would refuse as too long is a clear 400."""
+    encoded = os.fsencode(path)
+    if len(encoded) > PATH_MAX or any(len(part) > NAME_MAX for part in encoded.split(b"/")):
+        raise InvalidRequest(
+            f"Parameter path is too long (at most {NAME_MAX} bytes per name, {PATH_MAX} in all)"
+        )
     return Path(path).expanduser().resolve()
 
 
@@ -244,7 +255,7 @@ class MemoryService:
         try:
             count = embed_missing(self.db, self.embedder, batch, self.indexer.cancelled)
         except Exception as exc:  # provider errors, and anything unexpected: keep BM25 going
-            message = exc.message if isinstance(exc, ProviderError) else repr(exc)
+            message = exc.message if isinstance(exc, ProviderError) else redact(repr(exc))
             self.embed_error = message
             self._embed_retry_at = time.monotonic() + self._embed_backoff
             log.warning(
@@ -353,7 +364,7 @@ class MemoryService:
             vectors = await asyncio.to_thread(self.embedder.embed, [query])
             index = await self._vector_index()
         except Exception as exc:  # provider down or broken: BM25 still answers
-            message = exc.message if isinstance(exc, ProviderError) else repr(exc)
+            message = exc.message if isinstance(exc, ProviderError) else redact(repr(exc))
             log.warning("memory search without embeddings: %s", message)
             return hits
         nearest = await asyncio.to_thread(index.top, vectors[0], depth)

@@ -17,6 +17,7 @@ import aiohttp
 from localresearch.errors import ProviderError
 from localresearch.memory.types import MemorySearcher
 from localresearch.providers.base import Provider, ProviderOptions
+from localresearch.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class HTTPProvider(Provider):
 
     def redact(self, text: str) -> str:
         key = self.options.api_key
-        return text.replace(key, "***") if key else text
+        return redact(text.replace(key, "***") if key else text)
 
     def error_message(self, body: bytes) -> str:
         """The provider's own words from an error body (each wire format overrides this)."""

@@ -11,6 +11,7 @@ from localresearch.config.schema import LLMConfig
 from localresearch.errors import InvalidRequest, ProviderError
 from localresearch.memory.types import MemorySearcher
 from localresearch.providers.base import Provider, ProviderOptions
+from localresearch.redaction import remember
 
 GROUP = "localresearch.providers"
 
@@ -75,6 +76,7 @@ def resolve_api_key(env_name: str) -> str | None:
     if not env_name:
         return None
     value = os.environ.get(env_name, "").strip()
+    remember(value)
     return value or None
 
 

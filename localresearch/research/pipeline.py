@@ -8,14 +8,16 @@ re-emit the events that step already emitted, so every event exists exactly once
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from localresearch.config.schema import ResearchConfig
 from localresearch.errors import LocalResearchError
 from localresearch.events import Event
+from localresearch.redaction import redact
 from localresearch.research.citations import (
     check_model_paragraph,
     drop_unsupported,
@@ -31,6 +33,7 @@ from localresearch.research.retrieval import Retriever
 from localresearch.research.store import JobRow, JobStore, Progress
 from localresearch.research.types import DimensionResult, Evaluation, Source, StepUsage
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -116,6 +119,27 @@ class Pipeline:
             self._progress = new_progress
             self.hub.publish(self.job.id, event)
 
+    async def _abortable(self, work: Awaitable[T]) -> T:
+        """Await a model call or search, abandoning it (and so closing its HTTP request) the
+        moment the job is cancelled: a cancel never waits for a slow or stalled model."""
+        if self.cancel.is_set():
+            raise _Cancelled
+        task = asyncio.ensure_future(work)
+        waiter = asyncio.ensure_future(self.cancel.wait())
+        try:
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            waiter.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise _Cancelled
+
     async def _step(
         self, name: str, run: Callable[[StepUsage], Awaitable[tuple[Any, list[Source]]]]
     ) -> Any:
@@ -151,7 +175,8 @@ class Pipeline:
                 message, code = exc.message, exc.code
             else:
                 log.exception("research job %s failed", job_id)
-                message, code = f"Internal error: {type(exc).__name__}: {exc}", "internal_error"
+                message = redact(f"Internal error: {type(exc).__name__}: {exc}")
+                code = "internal_error"
             await self.emit("end", "error", {"message": message, "code": code})
             await self.emit(
                 "end",
@@ -170,11 +195,16 @@ class Pipeline:
         await self.emit("scope/edge", "scope_started", {"query": query}, phase="scope")
 
         async def scope(usage: StepUsage) -> tuple[Any, list[Source]]:
-            passages = await self.retriever.search(query, 40)
-            dims = await self.engine.scope(query, passages, options.dimensions, usage)
+            passages = await self._abortable(self.retriever.search(query, 40))
+            dims = await self._abortable(
+                self.engine.scope(query, passages, options.dimensions, usage)
+            )
             return {"dimensions": dims, "fallbacks": usage.notes}, []
 
-        scoped = await self._step("scope", scope)
+        try:
+            scoped = await self._step("scope", scope)
+        except _Cancelled:
+            return await self._finish_cancelled([])
         dimensions: list[str] = scoped["dimensions"]
         await self.emit(
             "scope/edge",
@@ -193,7 +223,10 @@ class Pipeline:
             if self.cancel.is_set() or iteration >= options.rounds:
                 break
             iteration += 1
-            evaluation = await self._evaluate(results, iteration)
+            try:
+                evaluation = await self._evaluate(results, iteration)
+            except _Cancelled:
+                break
             if self.cancel.is_set() or not evaluation.new_dimensions:
                 break
             start = len(results)
@@ -212,7 +245,10 @@ class Pipeline:
             async with limit:
                 if self.cancel.is_set() and f"dimension:{index}" not in self._steps:
                     return None
-                return await self._research_dimension(index, dimension, taken)
+                try:
+                    return await self._research_dimension(index, dimension, taken)
+                except _Cancelled:  # cancelled during its model call: not finished, not kept
+                    return None
 
         # A failing dimension lets the others finish (their events precede the error's).
         done = await asyncio.gather(*(one(i, d) for i, d in pending), return_exceptions=True)
@@ -231,7 +267,7 @@ class Pipeline:
         keep = self.job.options.sources_per_dimension
 
         async def research(usage: StepUsage) -> tuple[Any, list[Source]]:
-            found = await self.retriever.search(f"{dimension} {query}", keep * 2)
+            found = await self._abortable(self.retriever.search(f"{dimension} {query}", keep * 2))
             chosen = [replace(s, dimension=dimension) for s in found[:keep]]
             for source in chosen:
                 # The snapshot counts distinct sources (the report's number); each dimension
@@ -251,7 +287,9 @@ class Pipeline:
                     },
                     add_sources=int(new),
                 )
-            result = await self.engine.summarise(query, dimension, index, chosen, usage)
+            result = await self._abortable(
+                self.engine.summarise(query, dimension, index, chosen, usage)
+            )
             result = _own_key_finding(result, taken)
             return {**result.to_dict(), "fallbacks": usage.notes}, chosen
 
@@ -283,9 +321,9 @@ class Pipeline:
         await self.emit(edge, "evaluate_started", {"iteration": iteration}, phase="evaluate")
 
         async def evaluate(usage: StepUsage) -> tuple[Any, list[Source]]:
-            passages = await self.retriever.search(self.job.query, 40)
-            evaluation = await self.engine.evaluate(
-                self.job.query, results, passages, iteration, usage
+            passages = await self._abortable(self.retriever.search(self.job.query, 40))
+            evaluation = await self._abortable(
+                self.engine.evaluate(self.job.query, results, passages, iteration, usage)
             )
             return {
                 "gaps": evaluation.gaps,
@@ -328,7 +366,12 @@ class Pipeline:
         async def synthesise(usage: StepUsage) -> tuple[Any, list[Source]]:
             buffer = ""
             stream = self.engine.synthesise(self.job.query, results, numbering, usage)
-            async for chunk in stream:
+            chunks = aiter(stream)
+            while True:
+                try:
+                    chunk = await self._abortable(anext(chunks))
+                except StopAsyncIteration:
+                    break
                 buffer += chunk
                 # Stream whole paragraphs only, so each is verified before anyone sees it.
                 cut = buffer.rfind("\n\n")
@@ -447,7 +490,7 @@ def _titled(first: str, query: str) -> str:
 
 
 class _Cancelled(Exception):
-    """The job was cancelled between two paragraphs of its report."""
+    """The job was cancelled: between two paragraphs of its report, or during a model call."""
 
 
 def _snippet(passage: str, limit: int = 280) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Iterator
@@ -90,49 +91,28 @@ def partial_report(query: str, results: list[DimensionResult]) -> tuple[str, lis
     return body + sources_section(ordered), [s.to_dict() for s in ordered]
 
 
-_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-_CODE = re.compile(r"`([^`]+)`")
-_NUMBERED = re.compile(r"^\d+\.\s+")
+_LINK_SCHEMES = ("http://", "https://", "file://")
 
 
-def _inline(text: str) -> str:
-    out = html.escape(text, quote=False)
-    out = _CODE.sub(r"<code>\1</code>", out)
-    out = _BOLD.sub(r"<strong>\1</strong>", out)
+def _allowed_link(url: str) -> bool:
+    return url.strip().lower().startswith(_LINK_SCHEMES)
 
-    def link(match: re.Match[str]) -> str:
-        href = match.group(2)
-        if not href.startswith(("http://", "https://", "file://")):
-            return match.group(0)
-        return f'<a href="{html.escape(href)}">{match.group(1)}</a>'
 
-    return _LINK.sub(link, out)
+@functools.cache
+def _markdown() -> Any:
+    """CommonMark with tables, raw HTML escaped, and links only to web pages and the user's
+    files (a `javascript:` link in a fetched page's title stays text)."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table").enable("strikethrough")
+    # markdown-it's documented way to choose which links are kept
+    md.validateLink = _allowed_link  # type: ignore[method-assign]
+    return md
 
 
 def markdown_to_html(markdown: str, title: str) -> str:
-    """A standalone page for the Markdown the reports use (headings, lists, quotes, links)."""
-    parts: list[str] = []
-    for block in re.split(r"\n\s*\n", markdown.strip()):
-        lines = block.strip().splitlines()
-        if not lines:
-            continue
-        heading = re.match(r"^(#{1,6})\s+(.*)", lines[0])
-        if heading and len(lines) == 1:
-            level = len(heading.group(1))
-            parts.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
-        elif all(re.match(r"^\d+\.\s", line) for line in lines):
-            items = "".join(f"<li>{_inline(_NUMBERED.sub('', x))}</li>" for x in lines)
-            parts.append(f"<ol>{items}</ol>")
-        elif all(line.startswith("- ") for line in lines):
-            items = "".join(f"<li>{_inline(x[2:])}</li>" for x in lines)
-            parts.append(f"<ul>{items}</ul>")
-        elif all(line.startswith(">") for line in lines):
-            text = " ".join(line.lstrip("> ") for line in lines)
-            parts.append(f"<blockquote>{_inline(text)}</blockquote>")
-        else:
-            parts.append(f"<p>{_inline(' '.join(lines))}</p>")
-    body = "\n".join(parts)
+    """A standalone page for a report (markdown-it-py: CommonMark, tables, fenced code)."""
+    body = _markdown().render(markdown).rstrip("\n")
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title>"

@@ -15,9 +15,10 @@ from localresearch.access.keys import KeyStore
 from localresearch.api.operations import by_key
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
+from localresearch.server import parser_errors
 from localresearch.server.access import ACCESS, Access, add_rate_headers
-from localresearch.server.errors import Handler, error_middleware
-from localresearch.server.keys import MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
+from localresearch.server.errors import Handler, error_middleware, mark_started
+from localresearch.server.keys import BODY_TIMEOUT, MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
 from localresearch.server.security import GUARD, Guard, refusal
 from localresearch.server.websession import WEB_SESSIONS, WebSessions, cookie_resolver
 
@@ -111,11 +112,13 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Application:
     """Build the application; tests call this with a temp-dir Paths and use aiohttp_client."""
+    parser_errors.install()
     app = web.Application(
         middlewares=[error_middleware(refusal)],
         client_max_size=config.server.max_body_bytes,
     )
     app[MAX_BODY] = config.server.max_body_bytes
+    app[BODY_TIMEOUT] = config.server.body_timeout
     app[RUNTIME] = Runtime(config, paths)
     app[GUARD] = Guard(config.server, config.api, port or config.server.port)
     access = app[ACCESS] = Access(config, paths, KeyStore(app[RUNTIME].db, paths.database))
@@ -136,4 +139,9 @@ def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Ap
         app.on_response_prepare.append(add_rate_headers)
     app.cleanup_ctx.append(_runtime_ctx)
     app.on_shutdown.append(_on_shutdown)
+    app.on_response_prepare.append(_started)
     return app
+
+
+async def _started(request: web.Request, response: web.StreamResponse) -> None:
+    mark_started(request, response)

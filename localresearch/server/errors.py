@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from localresearch.errors import LocalResearchError
+from localresearch.store.database import storage_problem, storage_unavailable
 
 log = logging.getLogger("localresearch.server")
 
@@ -23,7 +24,9 @@ STATUS_BY_CODE = {
     "not_found": 404,
     "method_not_allowed": 405,
     "conflict": 409,
+    "request_timeout": 408,
     "payload_too_large": 413,
+    "uri_too_long": 414,
     "unsupported_media_type": 415,
     "rate_limited": 429,
     "internal_error": 500,
@@ -32,6 +35,7 @@ STATUS_BY_CODE = {
 }
 
 CODE_BY_STATUS = {status: code for code, status in STATUS_BY_CODE.items()}
+STARTED = web.RequestKey("started", web.StreamResponse)  # the response whose headers went out
 
 
 def error_response(
@@ -76,41 +80,102 @@ def error_middleware(refuse: Refusal) -> Middleware:
     guard) may answer first; then every exception becomes the envelope, unexpected ones logged
     with a request id."""
 
+    from localresearch.server.requests import query_problem
+
     @web.middleware
     async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
         refused = refuse(request)
         if refused is not None:
             return refused
-        if "%00" in request.query_string:
-            return error_response("invalid_request", "Query parameters must not contain NUL (%00)")
+        problem = query_problem(request)
+        if problem is not None:
+            return error_response("invalid_request", problem)
         try:
             return await handler(request)
-        except APIError:
-            raise
-        except LocalResearchError as exc:
-            return error_response(exc.code, exc.message)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            fallback = "invalid_request" if exc.status < 500 else "internal_error"
-            code = CODE_BY_STATUS.get(exc.status, fallback)
-            headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
-            return error_response(
-                code, _message_for_http(exc, request), status=exc.status, headers=headers
-            )
-        except (ConnectionResetError, TimeoutError) as exc:
-            # The client went away; nothing useful to answer.
-            log.debug("client gone during %s %s: %r", request.method, request.path, exc)
-            raise
-        except Exception:
-            request_id = uuid.uuid4().hex[:12]
-            log.exception(
-                "unexpected error, request id %s (%s %s)", request_id, request.method, request.path
-            )
-            return error_response(
-                "internal_error",
-                f"Internal error (request id {request_id}; details are in the daemon log)",
-                headers={"X-Request-Id": request_id},
-            )
+        except Exception as exc:
+            started = request.get(STARTED)
+            if started is not None and started.prepared:
+                # Headers are out: an HTTP response now would land inside the stream.
+                return await _end_started(request, started, exc)
+            return _answer(request, exc)
 
     return envelope
+
+
+def _answer(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The envelope for an exception raised before anything was sent (or re-raise it)."""
+    if isinstance(exc, APIError):
+        raise exc
+    if isinstance(exc, LocalResearchError):
+        return error_response(exc.code, exc.message)
+    if isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            raise exc
+        fallback = "invalid_request" if exc.status < 500 else "internal_error"
+        code = CODE_BY_STATUS.get(exc.status, fallback)
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        return error_response(
+            code, _message_for_http(exc, request), status=exc.status, headers=headers
+        )
+    if isinstance(exc, (ConnectionResetError, TimeoutError)):
+        # The client went away; nothing useful to answer.
+        log.debug("client gone during %s %s: %r", request.method, request.path, exc)
+        raise exc
+    cause = storage_problem(exc)
+    if cause is not None:  # the disk, not the request: say so, and that nothing was kept
+        log.error("%s %s: storage unavailable: %s (%s)", request.method, request.path, cause, exc)
+        return error_response("unavailable", storage_unavailable(cause).message)
+    request_id = _log_unexpected(request, exc)
+    return error_response(
+        "internal_error",
+        f"Internal error (request id {request_id}; details are in the daemon log)",
+        headers={"X-Request-Id": request_id},
+    )
+
+
+def _log_unexpected(request: web.Request, exc: Exception) -> str:
+    request_id = uuid.uuid4().hex[:12]
+    log.error(
+        "unexpected error, request id %s (%s %s)",
+        request_id,
+        request.method,
+        request.path,
+        exc_info=exc,
+    )
+    return request_id
+
+
+async def _end_started(
+    request: web.Request, started: web.StreamResponse, exc: Exception
+) -> web.StreamResponse:
+    """End a stream that already began: a WebSocket closes with 1011, an event stream gets a
+    final `error` event; never a second HTTP response inside the first."""
+    if isinstance(exc, LocalResearchError):
+        code, message = exc.code, exc.message
+    elif isinstance(exc, (ConnectionError, TimeoutError)):
+        log.debug("client gone during %s %s: %r", request.method, request.path, exc)
+        return started
+    else:
+        request_id = _log_unexpected(request, exc)
+        code = "internal_error"
+        message = f"Internal error (request id {request_id}; details are in the daemon log)"
+    try:
+        if isinstance(started, web.WebSocketResponse):
+            if not started.closed:
+                await started.close(code=1011, message=message[:120].encode())
+            return started
+        if started.content_type != "text/event-stream":  # no way to say it: cut the body short
+            if request.transport is not None:
+                request.transport.close()
+            return started
+        event = {"type": "error", "data": {"code": code, "message": message}}
+        await started.write(f"data: {json.dumps(event)}\n\n".encode())
+        await started.write_eof()
+    except (ConnectionError, RuntimeError):
+        pass
+    return started
+
+
+def mark_started(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: remember what a handler began to send (see `_end_started`)."""
+    request[STARTED] = response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, TypeVar
 
@@ -9,12 +10,19 @@ from aiohttp import web
 
 from localresearch.errors import InvalidRequest
 from localresearch.server.errors import APIError
+from localresearch.server.keys import BODY_TIMEOUT
+
+MAX_DEPTH = 64  # nesting of arrays and objects in a body (no endpoint needs more than 4)
+MAX_INT_DIGITS = 20  # a signed 64-bit integer has at most 19 digits
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what SQLite stores; ids and counts beyond are errors
+MAX_QUERY_VALUE = 8192  # characters in one query parameter value
 
 T = TypeVar("T")
 
 
 async def json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
-    """The body as a JSON object; 415 for another content type, 400 for malformed JSON."""
+    """The body as a JSON object; 415 for another content type or charset, 400 for malformed
+    JSON, text that is not UTF-8, and what `parse_json_object` refuses."""
     if not request.can_read_body:
         if required:
             raise APIError("invalid_request", "Request body required (a JSON object)")
@@ -24,7 +32,12 @@ async def json_body(request: web.Request, *, required: bool = True) -> dict[str,
             "unsupported_media_type",
             f"Content-Type must be application/json (got {request.content_type or 'none'})",
         )
-    raw = await request.read()
+    charset = (request.charset or "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise APIError(
+            "unsupported_media_type", f"JSON bodies must be UTF-8 (got charset={charset[:40]})"
+        )
+    raw = await _read_body(request)
     if not raw.strip() and not required:
         return {}
     try:
@@ -33,34 +46,83 @@ async def json_body(request: web.Request, *, required: bool = True) -> dict[str,
         raise APIError("invalid_request", exc.message) from None
 
 
-def parse_json_object(raw: bytes | str, *, what: str = "message") -> dict[str, Any]:
-    """Parse untrusted JSON into an object, refusing what would break later: nesting deep
-    enough to exhaust the stack, unpaired surrogates (not storable as UTF-8) and NUL characters
-    (not valid in paths)."""
+async def _read_body(request: web.Request) -> bytes:
+    """The whole body, within server.body_timeout (a client trickling bytes gets a 408)."""
+    timeout = request.app.get(BODY_TIMEOUT, 30.0)
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        raise APIError(
+            "request_timeout",
+            f"Request body not received within {timeout:g} s (server.body_timeout)",
+        ) from None
+
+
+def decode_utf8(raw: bytes, *, what: str = "message") -> str:
+    """Bytes as strict UTF-8: other encodings (UTF-16, Latin-1), byte-order marks and encoded
+    surrogates are refused, so nothing is guessed and nothing unstorable gets in."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise InvalidRequest(f"JSON {what} must be UTF-8 without a byte-order mark")
+    if b"\x00" in raw:  # never valid in JSON text; the mark of UTF-16 or UTF-32
+        raise InvalidRequest(f"JSON {what} contains NUL bytes; send UTF-8, not UTF-16 or UTF-32")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(
+            f"JSON {what} is not valid UTF-8 (byte {exc.start}: {exc.reason}); "
+            "send UTF-8 text without NUL characters"
+        ) from None
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise InvalidRequest(f"a JSON integer has {digits} digits; integers are limited to 64 bits")
+    return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidRequest(f"{name} is not valid JSON")
+
+
+def parse_json_object(raw: bytes | str, *, what: str = "message") -> dict[str, Any]:
+    """Parse untrusted JSON into an object, refusing what would break later: text that is not
+    UTF-8, integers too long to store, nesting deep enough to exhaust the stack, unpaired
+    surrogates (not storable as UTF-8) and NUL characters (not valid in paths or files)."""
+    text = decode_utf8(raw, what=what) if isinstance(raw, bytes) else raw
+    try:
+        data = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"JSON {what} refused: {exc.message}") from None
+    except json.JSONDecodeError as exc:
         raise InvalidRequest(f"Malformed JSON {what}: {exc}") from None
     except RecursionError:
         raise InvalidRequest(f"JSON {what} is nested too deeply") from None
+    except ValueError as exc:  # anything else the decoder refuses
+        raise InvalidRequest(f"Malformed JSON {what}: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise InvalidRequest(f"JSON {what} must be an object")
-    # Only \u escapes can smuggle these in: raw bytes were already checked as UTF-8.
-    escaped = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
-    if b"\\u" in escaped:
-        _check_strings(data, what)
+    deep = text.count("[") + text.count("{") > MAX_DEPTH
+    # Only \u escapes can smuggle NUL or surrogates in: the text itself was checked above.
+    if deep or "\\u" in text or "\x00" in text:
+        _check_values(data, what)
     return data
 
 
-def _check_strings(data: Any, what: str) -> None:
-    stack = [data]
+def _check_values(data: Any, what: str) -> None:
+    stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            if depth > MAX_DEPTH:
+                raise InvalidRequest(f"JSON {what} is nested more than {MAX_DEPTH} levels deep")
+            stack.extend((key, depth) for key in item)
+            stack.extend((value, depth + 1) for value in item.values())
         elif isinstance(item, list):
-            stack.extend(item)
+            if depth > MAX_DEPTH:
+                raise InvalidRequest(f"JSON {what} is nested more than {MAX_DEPTH} levels deep")
+            stack.extend((value, depth + 1) for value in item)
         elif isinstance(item, str):
             if "\x00" in item:
                 raise InvalidRequest(f"JSON {what} must not contain NUL characters")
@@ -70,6 +132,29 @@ def _check_strings(data: Any, what: str) -> None:
                 raise InvalidRequest(
                     f"JSON {what} contains an unpaired UTF-16 surrogate (invalid text)"
                 ) from None
+
+
+def query_problem(request: web.Request) -> str | None:
+    """Why the URL's path or query cannot be accepted (NUL, invalid text), or None."""
+    raw = request.raw_path
+    if "%00" in raw:  # the only way a NUL reaches the path or a value (the parser refuses raw)
+        return "The URL must not contain NUL (%00)"
+    if "?" not in raw:  # most requests: nothing more to look at
+        return None
+    try:
+        query = request.query
+    except UnicodeDecodeError:
+        return "Query parameters must be UTF-8"
+    for name, value in query.items():
+        if "\x00" in name or "\x00" in value:
+            return "Query parameters must not contain NUL (%00)"
+        if len(value) > MAX_QUERY_VALUE:
+            return f"Query parameter {name[:40]} is too long (limit {MAX_QUERY_VALUE} characters)"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"Query parameter {name[:40]} is not valid UTF-8 text"
+    return None
 
 
 def field(
@@ -91,6 +176,8 @@ def field(
         raise APIError("invalid_request", f"Parameter {name} must be {_names(kinds)}")
     if not isinstance(value, kinds):
         raise APIError("invalid_request", f"Parameter {name} must be {_names(kinds)}")
+    if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+        raise APIError("invalid_request", f"Parameter {name} is out of range (64-bit integer)")
     return value
 
 
@@ -113,10 +200,12 @@ def int_param(
     if raw is None or raw == "":
         return default
     try:
+        if len(raw) > MAX_INT_DIGITS:
+            raise ValueError(raw)
         value = int(raw)
     except ValueError:
         raise APIError(
-            "invalid_request", f"Parameter {name} must be an integer (got {raw!r})"
+            "invalid_request", f"Parameter {name} must be an integer (got {raw[:40]!r})"
         ) from None
     if not low <= value <= high:
         raise APIError("invalid_request", f"Parameter {name} must be between {low} and {high}")

@@ -40,6 +40,13 @@ async def serve(
         app,
         handle_signals=False,
         shutdown_timeout=max(1.0, config.server.shutdown_timeout - 1.0),
+        # Slow clients: a connection without a complete request (slowloris headers, or idle
+        # between keep-alive requests) is closed after idle_timeout; bodies get body_timeout.
+        keepalive_timeout=config.server.idle_timeout,
+        max_line_size=8190,  # a longer URL is a 414 in the envelope (parser_errors)
+        max_field_size=8190,
+        max_headers=100,
+        handler_cancellation=True,  # a client that hangs up cancels its handler at once
         # The access log costs ~10% of a tiny request; it is on only at log_level = "debug".
         access_log=logging.getLogger("aiohttp.access")
         if config.server.log_level == "debug"

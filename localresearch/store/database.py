@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import queue
@@ -12,6 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+
+from localresearch.errors import Unavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -27,6 +30,34 @@ WAL_RESTART_BYTES = 64 * 1024 * 1024
 
 class DatabaseClosed(RuntimeError):
     """The daemon is shutting down; work that needs the database must stop."""
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only"}
+if hasattr(errno, "EDQUOT"):
+    _STORAGE_ERRNOS[errno.EDQUOT] = "the disk quota is exceeded"
+_STORAGE_MESSAGES = (
+    ("database or disk is full", "the disk is full"),
+    ("readonly database", "the database is read-only"),
+    ("disk i/o error", "the disk reported an I/O error"),
+    ("unable to open database file", "the database file cannot be opened"),
+)
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """What is wrong with the storage, if `exc` says the disk (not the request) failed."""
+    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+        name = f" ({exc.filename})" if exc.filename else ""
+        return _STORAGE_ERRNOS[exc.errno] + name
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
+        text = str(exc).lower()
+        for needle, cause in _STORAGE_MESSAGES:
+            if needle in text:
+                return cause
+    return None
+
+
+def storage_unavailable(cause: str) -> Unavailable:
+    return Unavailable(f"Storage unavailable: {cause}; nothing was saved")
 
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -65,6 +96,7 @@ class Database:
         self._committed = threading.Event()  # the WAL may have grown
         self._checkpointing = threading.Lock()  # one checkpoint at a time
         self._closing = False
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the open file
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -75,6 +107,7 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_conn = connect(self.path)
         apply_migrations(self._write_conn)
+        self._identity = self._file_identity()
         self._write_conn.execute("PRAGMA wal_autocheckpoint=0")
         # A WAL restarted after a burst is cut back, so its size on disk says how much it holds.
         self._write_conn.execute(f"PRAGMA journal_size_limit={CHECKPOINT_BYTES}")
@@ -118,6 +151,24 @@ class Database:
 
     # -- writes ----------------------------------------------------------------------------
 
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def _check_file(self) -> None:
+        """Refuse to commit into a database file that was deleted or replaced under the
+        daemon: SQLite would go on writing to the unlinked file, and every write would be
+        acknowledged and then lost."""
+        if self._identity is not None and self._file_identity() != self._identity:
+            raise Unavailable(
+                f"Storage unavailable: the database file {self.path} was deleted or replaced "
+                "while the daemon runs; nothing was saved. Restart the daemon "
+                "(research daemon stop, then start) to open it again"
+            )
+
     def _write_loop(self) -> None:
         conn = self._write_conn
         assert conn is not None
@@ -132,14 +183,26 @@ class Database:
                 if not in_transaction:
                     result = fn(conn)
                 else:
+                    self._check_file()
                     conn.execute("BEGIN IMMEDIATE")
                     try:
                         result = fn(conn)
+                        self._check_file()
                     except BaseException:
-                        conn.execute("ROLLBACK")
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
                         raise
                     conn.execute("COMMIT")
             except BaseException as exc:
+                if in_transaction and conn.in_transaction:  # e.g. a COMMIT the disk refused
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error as rollback:
+                        log.error("rollback failed: %s", rollback)
+                cause = storage_problem(exc)
+                if cause is not None:
+                    log.error("write refused: %s (%s)", cause, exc)
+                    exc = storage_unavailable(cause)
                 future.set_exception(exc)
             else:
                 future.set_result(result)

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 routes = web.RouteTableDef()
 
-DISCONNECT_POLL_SECONDS = 0.1
 FIRST_WRITE_WAIT_SECONDS = 0.05  # for providers that do not say when their request has left
 STREAM_KEEPALIVE = KEEPALIVE_SECONDS  # a comment line this often while the model is silent
 
@@ -77,25 +76,10 @@ async def chat_stream(request: web.Request) -> web.StreamResponse:
 
 
 async def _cancel_on_disconnect(request: web.Request, work: Any, *, fallback: Any) -> Any:
-    """Run `work`, cancelling it (and so the upstream model request) if the client goes away
-    while we wait, e.g. for a slow first token; then `fallback` is returned (nobody reads it)."""
-    task = asyncio.ensure_future(work)
+    """Run `work`. The server runs with aiohttp's handler_cancellation, so a client that goes
+    away (e.g. while a slow model thinks) cancels this handler and with it the upstream model
+    request; a write that finds the client gone returns `fallback` (nobody reads it)."""
     try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_SECONDS)
-            if done:
-                try:
-                    return task.result()
-                except ConnectionError:  # a write found the client gone
-                    return fallback
-            transport = request.transport
-            if transport is None or transport.is_closing():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                    await task
-                return fallback
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        return await work
+    except ConnectionError:
+        return fallback

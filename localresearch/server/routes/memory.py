@@ -19,6 +19,7 @@ from localresearch.api.memory import (
     Reindex,
     ReindexReport,
     RemoveSource,
+    SearchBody,
     SearchQuery,
     SearchResults,
     Source,
@@ -70,13 +71,26 @@ async def search(request: web.Request) -> web.Response:
     if request.query.get("q") is None:
         raise APIError("invalid_request", "Missing required parameter: q")
     params = query_model(request, SearchQuery)
+    return await _search(request, params.q, params)
+
+
+async def _search(
+    request: web.Request, query: str, params: SearchQuery | SearchBody
+) -> web.Response:
     try:
         kinds = parse_kinds(params.kind, params.include_logs)
     except ValueError as exc:
         raise APIError("invalid_request", f"Parameter kind: {exc}") from None
-    hits = await _memory(request).search(params.q, params.limit, kinds=kinds, prefix=params.prefix)
+    hits = await _memory(request).search(query, params.limit, kinds=kinds, prefix=params.prefix)
     results = [hit_model(hit) for hit in hits]
-    return model_response(SearchResults(query=params.q, results=results, total=len(results)))
+    return model_response(SearchResults(query=query, results=results, total=len(results)))
+
+
+@routes.post("/api/memory/search")
+async def search_post(request: web.Request) -> web.Response:
+    """The same search with the query in a JSON body: no URL length limit."""
+    body = await body_model(request, SearchBody)
+    return await _search(request, body.query, body)
 
 
 @routes.get("/api/memory/stats")

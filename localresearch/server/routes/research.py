@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,13 @@ from localresearch.errors import Conflict, InvalidRequest, Unavailable
 from localresearch.events import Event
 from localresearch.server import sse
 from localresearch.server.keys import RUNTIME, SHUTDOWN
-from localresearch.server.requests import body_model, model_response, query_model
+from localresearch.server.requests import (
+    INT_MAX,
+    MAX_INT_DIGITS,
+    body_model,
+    model_response,
+    query_model,
+)
 
 if TYPE_CHECKING:
     from localresearch.research.manager import JobManager
@@ -68,6 +75,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     after = _resume_after(request)
     response = await sse.open_stream(request)
     await response.write(b": open\n\n")  # headers go out now; frames follow on the transport
+    if SSE_WRITES == "response":
+        return await _stream_with_writes(request, response, jobs, job_id, after)
     transport = request.transport
     chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
 
@@ -88,15 +97,41 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# How research SSE frames reach the socket: "transport" (one synchronous write per batch from
+# the hub, no task switch per subscriber) or "response" (aiohttp's StreamResponse.write, awaited
+# per batch). scripts/bench_research.py --sse-writes compares them in one run.
+SSE_WRITES = "transport"
+
+
+async def _stream_with_writes(
+    request: web.Request,
+    response: web.StreamResponse,
+    jobs: JobManager,
+    job_id: str,
+    after: int,
+) -> web.StreamResponse:
+    stop = request.app[SHUTDOWN]
+    batches = jobs.subscribe_batches(job_id, after, stop, sse.KEEPALIVE_SECONDS)
+    async with contextlib.aclosing(batches):
+        async for batch in batches:
+            data = b"".join(_frame(job_id, e) for e in batch) if batch else _KEEPALIVE
+            await response.write(data)
+    await response.write_eof()
+    return response
+
+
 def _resume_after(request: web.Request) -> int:
     """The event id to resume after; a malformed one is an error, not a silent full replay."""
     raw = request.headers.get("Last-Event-ID") or request.query.get("lastEventId") or ""
     raw = raw.strip()
     if not raw:
         return 0
-    if not raw.isascii() or not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_INT_DIGITS:
         raise InvalidRequest(f"Last-Event-ID must be a non-negative event id (got {raw[:40]!r})")
-    return int(raw)
+    after = int(raw)
+    if after > INT_MAX:
+        raise InvalidRequest(f"Last-Event-ID is out of range (at most {INT_MAX})")
+    return after
 
 
 _SLOW_READER_BYTES = 8 * 1024 * 1024

@@ -44,10 +44,6 @@ async def _answer(ws: web.WebSocketResponse, service: ChatService, data: dict[st
         async with contextlib.aclosing(service.run(turn)) as events:
             async for event in events:
                 await _send(ws, event)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await _send(ws, _error("cancelled", "Answer cancelled"))
-        raise
     except ConnectionError:
         pass
 
@@ -83,6 +79,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     current.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await current
+                    # Said here, not in the task: a task cancelled before its first step
+                    # never runs its handlers, and the client would wait forever.
+                    if current.cancelled():
+                        await _send(ws, _error("cancelled", "Answer cancelled"))
             elif kind == "ping":
                 await _send(ws, Event("pong"))
             else:
