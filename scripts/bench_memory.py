@@ -196,6 +196,18 @@ class Daemon:
             time.sleep(0.05)
         return time.perf_counter() - started
 
+    def peak_rss_mb(self) -> float:
+        """The daemon's peak resident memory (VmHWM; Linux), 0 where unknown."""
+        pid_file = Path(self.env["LOCALRESEARCH_HOME"]) / "state" / "daemon.pid"
+        try:
+            pid = json.loads(pid_file.read_text())["pid"]
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except (OSError, KeyError, ValueError):
+            pass
+        return 0.0
+
     def search(self, query: str, limit: int) -> tuple[float, dict[str, Any]]:
         path = "/api/memory/search?" + urlencode({"q": query, "limit": limit})
         started = time.perf_counter()
@@ -306,6 +318,7 @@ def bench_dataset(
                 short.append(elapsed)
             latencies = short
         stats = daemon.call("GET", "/api/memory/stats")
+        rss = daemon.peak_rss_mb()
     finally:
         daemon.__exit__(None, None, None)
     metrics = evaluate(run, qrels)
@@ -322,6 +335,7 @@ def bench_dataset(
         f" p50 {raw50:.2f} ms, p99 {raw99:.2f} ms; through HTTP / raw p50: {p50 / raw50:.2f}x"
     )
     print(f"database: {stats['index']['database_size_bytes'] / 1e6:.1f} MB")
+    print(f"daemon peak RSS: {rss:.0f} MB")
     if stats.get("embeddings"):
         print(f"embeddings: {stats['embeddings']}")
 
