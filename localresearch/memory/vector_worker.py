@@ -114,7 +114,11 @@ def embed_missing(
                 for (cid, content, _), v in zip(batch, vectors, strict=True)
                 if v
             ]
-            db.write_sync(lambda conn, values=values: conn.executemany(_STORE_SQL, values))
+
+            def store(conn: sqlite3.Connection, values: list[tuple[Any, ...]] = values) -> None:
+                conn.executemany(_STORE_SQL, values)
+
+            db.write_sync(store)
             done += len(batch)
             if run is not None:
                 run.done += len(batch)
