@@ -154,6 +154,9 @@ class OnnxEmbedder:
             options = self._ort.SessionOptions()
             options.intra_op_num_threads = max(self.threads, 0)
             options.inter_op_num_threads = 1
+            # Idle threads sleep instead of spinning: on a busy machine spinning cost ~30% of
+            # the throughput here (0.32 vs 0.43 docs/s with other work on both cores).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 session = self._ort.InferenceSession(
                     str(self.layout.onnx), options, providers=["CPUExecutionProvider"]
