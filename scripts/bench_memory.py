@@ -139,7 +139,10 @@ def free_port() -> int:
 class Daemon:
     """A real `research daemon` in its own home, with a keep-alive HTTP connection."""
 
-    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, home: Path, extra_env: dict[str, str] | None = None, python: str = ""
+    ) -> None:
+        self.python = python or sys.executable
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOCALRESEARCH_")}
         self.env.update(
@@ -152,7 +155,7 @@ class Daemon:
         self.conn: http.client.HTTPConnection | None = None
 
     def cli(self, *args: str) -> None:
-        cmd = [sys.executable, "-m", "localresearch", *args]
+        cmd = [self.python, "-m", "localresearch", *args]
         subprocess.run(cmd, env=self.env, check=True, capture_output=True, timeout=600)
 
     def __enter__(self) -> Daemon:

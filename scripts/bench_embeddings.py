@@ -1,0 +1,86 @@
+"""Embedding providers side by side in one run: indexing speed, query latency, peak memory.
+
+Each provider gets a real daemon (temp home) that indexes the same first `--docs` SciFact
+abstracts through POST /api/memory/reindex (which returns once every vector is stored), then
+answers `--queries` searches through GET /api/memory/search. Runs alternate between providers
+(`--rounds`), so that a busy machine weighs on both alike; medians are printed.
+
+    .venv/bin/python scripts/bench_embeddings.py --dataset ../shared/datasets/scifact --docs 300 \\
+        --provider onnx:~/.local/share/localresearch/models/bge-small \\
+        --provider local:/tmp/bge-small-torch@/tmp/torch-venv/bin/python
+
+`provider:model[@python]`: `local` (sentence-transformers) needs torch, so its daemon can run
+in another virtual environment's interpreter (with localresearch installed there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_memory import Daemon, chunks_of, embeddings_env, load_jsonl, percentile, write_corpus
+
+
+def run_one(spec: str, docs: Path, home: Path, queries: list[str]) -> dict[str, float]:
+    provider, _, rest = spec.partition(":")
+    model, _, python = rest.partition("@")
+    env = embeddings_env(provider, str(Path(model).expanduser()), 0.8, 0.55)
+    with Daemon(home, env, python) as daemon:
+        seconds, report = daemon.index(docs)
+        stats = daemon.call("GET", "/api/memory/stats")
+        vectors = stats["embeddings"]["vectors"]
+        latencies = [daemon.search(q, 10)[0] for q in queries]
+        rss = daemon.peak_rss_mb()
+    return {
+        "seconds": seconds,
+        "chunks": report["chunks_added"],
+        "vectors": vectors,
+        "chunks_per_s": report["chunks_added"] / seconds,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "rss_mb": rss,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--docs", type=int, default=300, help="first N abstracts of the corpus")
+    parser.add_argument("--queries", type=int, default=100, help="timed searches per provider")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating runs per provider")
+    parser.add_argument("--provider", action="append", required=True, help="provider:model[@py]")
+    args = parser.parse_args()
+    corpus = load_jsonl(args.dataset / "corpus.jsonl")[: args.docs]
+    queries = [q["text"] for q in load_jsonl(args.dataset / "queries.jsonl")][: args.queries]
+    with tempfile.TemporaryDirectory(prefix="bench-embeddings-") as tmp:
+        docs = Path(tmp) / "docs"
+        write_corpus(corpus, docs)
+        print(f"corpus: first {len(corpus)} abstracts, {len(chunks_of(docs))} chunks")
+        results: dict[str, list[dict[str, float]]] = {spec: [] for spec in args.provider}
+        for number in range(args.rounds):
+            for spec in args.provider:
+                result = run_one(spec, docs, Path(tmp) / f"home-{number}-{len(results[spec])}"
+                                 f"-{args.provider.index(spec)}", queries)  # fmt: skip
+                results[spec].append(result)
+                print(f"{spec.split('@')[0]} round {number + 1}: " + ", ".join(
+                    f"{k} {v:.2f}" for k, v in result.items()), flush=True)  # fmt: skip
+        base = args.provider[-1]
+        for spec in args.provider:
+            med = {k: statistics.median(r[k] for r in results[spec]) for k in results[spec][0]}
+            ratio = med["chunks_per_s"] / statistics.median(
+                r["chunks_per_s"] for r in results[base]
+            )
+            print(
+                f"{spec.split('@')[0]}: {med['chunks_per_s']:.2f} chunks/s ({ratio:.2f}x the"
+                f" last provider), search p50 {med['p50_ms']:.1f} ms p99 {med['p99_ms']:.1f} ms"
+                f" through HTTP, peak RSS {med['rss_mb']:.0f} MB"
+            )
+
+
+if __name__ == "__main__":
+    main()
