@@ -10,7 +10,10 @@ answers `--queries` searches through GET /api/memory/search. Runs alternate betw
         --provider local:/tmp/bge-small-torch@/tmp/torch-venv/bin/python
 
 `provider:model[@python]`: `local` (sentence-transformers) needs torch, so its daemon can run
-in another virtual environment's interpreter (with localresearch installed there).
+in another virtual environment's interpreter (with localresearch installed there); `none:`
+is BM25 alone. `--relevant` indexes the abstracts judged for the test queries (plus `--docs`
+others) and reports nDCG@10 / recall@100 of the test queries on that smaller corpus (higher
+than on the full corpus: fewer distractors), for a same-run comparison of providers.
 """
 
 from __future__ import annotations
@@ -23,24 +26,40 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_memory import Daemon, chunks_of, embeddings_env, load_jsonl, percentile, write_corpus
+from bench_memory import (
+    Daemon,
+    chunks_of,
+    embeddings_env,
+    evaluate,
+    load_jsonl,
+    load_qrels,
+    percentile,
+    to_run,
+    write_corpus,
+)
 
 
-def run_one(spec: str, docs: Path, home: Path, queries: list[str]) -> dict[str, float]:
+def run_one(
+    spec: str, docs: Path, home: Path, queries: dict[str, str], qrels: dict[str, dict[str, int]]
+) -> dict[str, float]:
     provider, _, rest = spec.partition(":")
     model, _, python = rest.partition("@")
-    env = embeddings_env(provider, str(Path(model).expanduser()), 0.8, 0.55)
+    env = embeddings_env(provider, str(Path(model).expanduser()), 0.8, 0.55) if model else {}
     with Daemon(home, env, python) as daemon:
         seconds, report = daemon.index(docs)
         stats = daemon.call("GET", "/api/memory/stats")
-        vectors = stats["embeddings"]["vectors"]
-        latencies = [daemon.search(q, 10)[0] for q in queries]
+        vectors = (stats.get("embeddings") or {}).get("vectors", 0)
+        run = {qid: to_run(daemon.search(queries[qid], 200)[1]["results"]) for qid in qrels}
+        latencies = [daemon.search(queries[qid], 10)[0] for qid in qrels]
         rss = daemon.peak_rss_mb()
+    metrics = evaluate(run, qrels) if qrels else {"ndcg@10": 0.0, "recall@100": 0.0}
     return {
         "seconds": seconds,
         "chunks": report["chunks_added"],
         "vectors": vectors,
         "chunks_per_s": report["chunks_added"] / seconds,
+        "ndcg@10": metrics["ndcg@10"],
+        "recall@100": metrics["recall@100"],
         "p50_ms": percentile(latencies, 0.5) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "rss_mb": rss,
@@ -51,21 +70,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--docs", type=int, default=300, help="first N abstracts of the corpus")
-    parser.add_argument("--queries", type=int, default=100, help="timed searches per provider")
+    parser.add_argument(
+        "--relevant",
+        action="store_true",
+        help="the abstracts judged for the test queries, plus --docs others (nDCG on that set)",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="alternating runs per provider")
     parser.add_argument("--provider", action="append", required=True, help="provider:model[@py]")
     args = parser.parse_args()
-    corpus = load_jsonl(args.dataset / "corpus.jsonl")[: args.docs]
-    queries = [q["text"] for q in load_jsonl(args.dataset / "queries.jsonl")][: args.queries]
+    corpus = load_jsonl(args.dataset / "corpus.jsonl")
+    qrels = load_qrels(args.dataset / "qrels" / "test.tsv")
+    queries = {q["_id"]: q["text"] for q in load_jsonl(args.dataset / "queries.jsonl")}
+    if args.relevant:
+        judged = {doc for docs in qrels.values() for doc in docs}
+        others = [d for d in corpus if d["_id"] not in judged][: args.docs]
+        corpus = [d for d in corpus if d["_id"] in judged] + others
+    else:
+        corpus = corpus[: args.docs]
+        kept = {d["_id"] for d in corpus}
+        qrels = {q: r for q, r in qrels.items() if set(r) & kept}
     with tempfile.TemporaryDirectory(prefix="bench-embeddings-") as tmp:
         docs = Path(tmp) / "docs"
         write_corpus(corpus, docs)
-        print(f"corpus: first {len(corpus)} abstracts, {len(chunks_of(docs))} chunks")
+        print(f"corpus: {len(corpus)} abstracts, {len(chunks_of(docs))} chunks;"
+              f" {len(qrels)} test queries")  # fmt: skip
         results: dict[str, list[dict[str, float]]] = {spec: [] for spec in args.provider}
         for number in range(args.rounds):
             for spec in args.provider:
                 result = run_one(spec, docs, Path(tmp) / f"home-{number}-{len(results[spec])}"
-                                 f"-{args.provider.index(spec)}", queries)  # fmt: skip
+                                 f"-{args.provider.index(spec)}", queries, qrels)  # fmt: skip
                 results[spec].append(result)
                 print(f"{spec.split('@')[0]} round {number + 1}: " + ", ".join(
                     f"{k} {v:.2f}" for k, v in result.items()), flush=True)  # fmt: skip
@@ -76,7 +109,8 @@ def main() -> None:
                 r["chunks_per_s"] for r in results[base]
             )
             print(
-                f"{spec.split('@')[0]}: {med['chunks_per_s']:.2f} chunks/s ({ratio:.2f}x the"
+                f"{spec.split('@')[0]}: nDCG@10 {med['ndcg@10']:.4f}, recall@100"
+                f" {med['recall@100']:.4f}; {med['chunks_per_s']:.2f} chunks/s ({ratio:.2f}x the"
                 f" last provider), search p50 {med['p50_ms']:.1f} ms p99 {med['p99_ms']:.1f} ms"
                 f" through HTTP, peak RSS {med['rss_mb']:.0f} MB"
             )

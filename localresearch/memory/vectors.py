@@ -18,7 +18,7 @@ import os
 import sqlite3
 import struct
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +65,18 @@ def unpack(blob: bytes, dim: int) -> list[float]:
     return list(struct.unpack(f"<{dim}f", blob))
 
 
-def _matrix_rows(np: Any, blobs: list[bytes], dim: int) -> Any:
-    """The blobs as one float32 matrix (float16 rows widened; float32 rows as they are)."""
-    out = np.empty((len(blobs), dim), dtype=np.float32)
+def _blocks(np: Any, blobs: list[bytes], dim: int) -> Iterator[Any]:
+    """The blobs as float32 matrices of up to _BLOCK_ROWS rows (float16 rows widened)."""
     for start in range(0, len(blobs), _BLOCK_ROWS):
         part = blobs[start : start + _BLOCK_ROWS]
-        half = [i for i, b in enumerate(part) if len(b) == 2 * dim]
-        if len(half) == len(part):
-            joined = np.frombuffer(b"".join(part), dtype="<f2").reshape(len(part), dim)
-            out[start : start + len(part)] = joined
+        if all(len(b) == 2 * dim for b in part):
+            half = np.frombuffer(b"".join(part), dtype="<f2").reshape(len(part), dim)
+            yield half.astype(np.float32)
             continue
+        out = np.empty((len(part), dim), dtype=np.float32)
         for i, blob in enumerate(part):
-            dtype = "<f2" if len(blob) == 2 * dim else "<f4"
-            out[start + i] = np.frombuffer(blob, dtype=dtype)
-    return out
+            out[i] = np.frombuffer(blob, dtype="<f2" if len(blob) == 2 * dim else "<f4")
+        yield out
 
 
 class VectorIndex:
@@ -94,10 +92,10 @@ class VectorIndex:
         self._position: dict[int, int] = {}
         np = _numpy()
         if np is not None and ids:
-            matrix = _matrix_rows(np, blobs, dim)
             if matrix_file is not None:
-                matrix = _memory_mapped(np, matrix, matrix_file)
-            self._matrix = matrix
+                self._matrix = _memory_mapped(np, _blocks(np, blobs, dim), matrix_file, dim)
+            else:
+                self._matrix = np.concatenate(list(_blocks(np, blobs, dim)))
             self._ids = np.asarray(ids, dtype=np.int64)
         else:
             self._rows = [unpack(blob, dim) for blob in blobs]
@@ -149,19 +147,23 @@ class VectorIndex:
         return scored
 
 
-def _memory_mapped(np: Any, matrix: Any, path: Path) -> Any:
-    """`matrix` written to `path` (replaced atomically) and mapped read-only from there."""
+def _memory_mapped(np: Any, blocks: Iterator[Any], path: Path, dim: int) -> Any:
+    """The blocks written to `path` (replaced atomically) and mapped read-only from there:
+    the whole matrix is never held in the daemon's own memory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    rows = 0
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(matrix.tobytes())
+            for block in blocks:
+                fh.write(block.tobytes())
+                rows += len(block)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     # A reader still mapping the old file keeps its pages; the new file is a new inode.
-    return np.memmap(path, dtype=np.float32, mode="r", shape=matrix.shape)
+    return np.memmap(path, dtype=np.float32, mode="r", shape=(rows, dim))
 
 
 def load_index(db: Database, model: str, matrix_file: Path | None = None) -> VectorIndex:
