@@ -46,7 +46,9 @@ def run_one(
     model, _, python = rest.partition("@")
     env = embeddings_env(provider, str(Path(model).expanduser()), 0.8, 0.55) if model else {}
     with Daemon(home, env, python) as daemon:
+        cpu = daemon.cpu_seconds()
         seconds, report = daemon.index(docs)
+        cpu = daemon.cpu_seconds() - cpu
         stats = daemon.call("GET", "/api/memory/stats")
         vectors = (stats.get("embeddings") or {}).get("vectors", 0)
         run = {qid: to_run(daemon.search(queries[qid], 200)[1]["results"]) for qid in qrels}
@@ -58,6 +60,7 @@ def run_one(
         "chunks": report["chunks_added"],
         "vectors": vectors,
         "chunks_per_s": report["chunks_added"] / seconds,
+        "cpu_ms_per_chunk": 1000 * cpu / max(report["chunks_added"], 1),
         "ndcg@10": metrics["ndcg@10"],
         "recall@100": metrics["recall@100"],
         "p50_ms": percentile(latencies, 0.5) * 1000,
@@ -108,10 +111,14 @@ def main() -> None:
             ratio = med["chunks_per_s"] / statistics.median(
                 r["chunks_per_s"] for r in results[base]
             )
+            cpu_ratio = statistics.median(r["cpu_ms_per_chunk"] for r in results[base]) / max(
+                med["cpu_ms_per_chunk"], 1e-9
+            )
             print(
                 f"{spec.split('@')[0]}: nDCG@10 {med['ndcg@10']:.4f}, recall@100"
                 f" {med['recall@100']:.4f}; {med['chunks_per_s']:.2f} chunks/s ({ratio:.2f}x the"
-                f" last provider), search p50 {med['p50_ms']:.1f} ms p99 {med['p99_ms']:.1f} ms"
+                f" last provider), {med['cpu_ms_per_chunk']:.0f} CPU-ms per chunk ({cpu_ratio:.2f}x"
+                f" fewer), search p50 {med['p50_ms']:.1f} ms p99 {med['p99_ms']:.1f} ms"
                 f" through HTTP, peak RSS {med['rss_mb']:.0f} MB"
             )
 

@@ -211,6 +211,17 @@ class Daemon:
             pass
         return 0.0
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the daemon has used so far (Linux), 0 where unknown: on a
+        shared machine, CPU seconds per chunk compare better than wall-clock rates."""
+        pid_file = Path(self.env["LOCALRESEARCH_HOME"]) / "state" / "daemon.pid"
+        try:
+            pid = json.loads(pid_file.read_text())["pid"]
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, KeyError, ValueError, IndexError):
+            return 0.0
+
     def search(self, query: str, limit: int) -> tuple[float, dict[str, Any]]:
         path = "/api/memory/search?" + urlencode({"q": query, "limit": limit})
         started = time.perf_counter()
