@@ -64,7 +64,8 @@ class LLMConfig:
 class EmbeddingsConfig:
     provider: str = setting(
         "none",
-        "none, onnx (in-process ONNX model), local (sentence-transformers), ollama or openai.",
+        "none, onnx (recommended: research memory embeddings install bge-small), local"
+        " (sentence-transformers, torch), ollama or openai.",
     )
     model: str = setting(
         "", "Embedding model (onnx: model folder; local: name or folder, default all-MiniLM-L6-v2)."
