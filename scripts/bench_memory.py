@@ -141,7 +141,10 @@ def free_port() -> int:
 class Daemon:
     """A real `research daemon` in its own home, with a keep-alive HTTP connection."""
 
-    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, home: Path, extra_env: dict[str, str] | None = None, python: str = ""
+    ) -> None:
+        self.python = python or sys.executable
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOCALRESEARCH_")}
         self.env.update(
@@ -154,7 +157,7 @@ class Daemon:
         self.conn: http.client.HTTPConnection | None = None
 
     def cli(self, *args: str) -> None:
-        cmd = [sys.executable, "-m", "localresearch", *args]
+        cmd = [self.python, "-m", "localresearch", *args]
         subprocess.run(cmd, env=self.env, check=True, capture_output=True, timeout=600)
 
     def __enter__(self) -> Daemon:
@@ -197,6 +200,29 @@ class Daemon:
                 raise RuntimeError("the index was still being merged")
             time.sleep(0.05)
         return time.perf_counter() - started
+
+    def peak_rss_mb(self) -> float:
+        """The daemon's peak resident memory (VmHWM; Linux), 0 where unknown."""
+        pid_file = Path(self.env["LOCALRESEARCH_HOME"]) / "state" / "daemon.pid"
+        try:
+            pid = json.loads(pid_file.read_text())["pid"]
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except (OSError, KeyError, ValueError):
+            pass
+        return 0.0
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the daemon has used so far (Linux), 0 where unknown: on a
+        shared machine, CPU seconds per chunk compare better than wall-clock rates."""
+        pid_file = Path(self.env["LOCALRESEARCH_HOME"]) / "state" / "daemon.pid"
+        try:
+            pid = json.loads(pid_file.read_text())["pid"]
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, KeyError, ValueError, IndexError):
+            return 0.0
 
     def search(self, query: str, limit: int) -> tuple[float, dict[str, Any]]:
         path = "/api/memory/search?" + urlencode({"q": query, "limit": limit})
@@ -308,6 +334,7 @@ def bench_dataset(
                 short.append(elapsed)
             latencies = short
         stats = daemon.call("GET", "/api/memory/stats")
+        rss = daemon.peak_rss_mb()
     finally:
         daemon.__exit__(None, None, None)
     metrics = evaluate(run, qrels)
@@ -324,6 +351,7 @@ def bench_dataset(
         f" p50 {raw50:.2f} ms, p99 {raw99:.2f} ms; through HTTP / raw p50: {p50 / raw50:.2f}x"
     )
     print(f"database: {stats['index']['database_size_bytes'] / 1e6:.1f} MB")
+    print(f"daemon peak RSS: {rss:.0f} MB")
     if stats.get("embeddings"):
         print(f"embeddings: {stats['embeddings']}")
 

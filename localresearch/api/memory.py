@@ -101,6 +101,8 @@ class SourceRemoved(Model):
 
 class Reindex(Model):
     force: bool | None = None
+    # Return (or end the stream) only once the background worker has embedded the new chunks.
+    wait_vectors: bool = True
 
 
 class ReindexReport(Model):

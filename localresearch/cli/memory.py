@@ -52,6 +52,24 @@ def memory() -> None:
     """Search and manage the memory index (the workspace and the folders you add)."""
 
 
+def _embeddings_group() -> click.Command:
+    from localresearch.cli.embeddings import embeddings
+
+    return embeddings
+
+
+memory.add_command(_embeddings_group())
+
+
+def _vector_line(progress: dict[str, Any]) -> str:
+    """e.g. 1200/9146 vectors, 9.1/s, 14 min left."""
+    line = f"{progress['done']}/{progress['total']} vectors, {progress['rate_per_s']:.1f}/s"
+    eta = progress.get("eta_s")
+    if progress.get("running") and eta:
+        line += f", {eta / 60:.0f} min left" if eta >= 90 else f", {eta:.0f} s left"
+    return line
+
+
 @memory.command(epilog='Example: research memory search "sqlite wal mode" --limit 5')
 @click.argument("query")
 @click.option("--limit", "-n", default=10, show_default=True, help="Most hits to show.")
@@ -117,6 +135,9 @@ def stats(as_json: bool) -> None:
     embeddings = data.get("embeddings")
     if embeddings:
         line = f"Embeddings:    {embeddings['model']}, {embeddings['vectors']} vectors"
+        progress = embeddings.get("progress")
+        if progress and progress.get("running"):
+            line += f" (embedding: {_vector_line(progress)})"
         if embeddings.get("error"):
             line += f" (last error: {embeddings['error']})"
         out.print(line, markup=False, soft_wrap=True)
@@ -167,6 +188,14 @@ def _reindex(force: bool, as_json: bool, show_skipped: bool) -> None:
                     total=data["files_total"],
                     completed=data["files_done"],
                     description=str(data["file"])[-50:],
+                )
+            elif event.type == "vectors":
+                data = event.data
+                bar.update(
+                    task,
+                    total=data["total"],
+                    completed=data["done"],
+                    description="vectors: " + _vector_line(data),
                 )
             elif event.type == "done":
                 report = event.data

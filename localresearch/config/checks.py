@@ -12,7 +12,7 @@ from localresearch.config.loader import ConfigError, _find_line, read_text
 from localresearch.config.schema import Config
 
 WEB_SEARCH = ("none", "searxng", "tavily", "brave", "serper", "exa")
-EMBEDDINGS = ("none", "local", "ollama", "openai")
+EMBEDDINGS = ("none", "onnx", "local", "ollama", "openai")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -74,6 +74,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "memory.embeddings.provider": _one_of(EMBEDDINGS),
     "memory.embeddings.vector_weight": _between(0.0, 1.0),
     "memory.embeddings.similarity_floor": _between(-1.0, 0.99),
+    "memory.embeddings.threads": _between(0),
     "research.dimensions": _between(3, 6),
     "research.max_rounds": _between(0, 10),
     "research.dimension_concurrency": _between(1, 32),

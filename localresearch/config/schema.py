@@ -69,8 +69,14 @@ class LLMConfig:
 
 @dataclass(frozen=True)
 class EmbeddingsConfig:
-    provider: str = setting("none", "none, local (sentence-transformers extra), ollama or openai.")
-    model: str = setting("", "Embedding model (local: name or folder; default all-MiniLM-L6-v2).")
+    provider: str = setting(
+        "none",
+        "none, onnx (recommended: research memory embeddings install bge-small), local"
+        " (sentence-transformers, torch), ollama or openai.",
+    )
+    model: str = setting(
+        "", "Embedding model (onnx: model folder; local: name or folder, default all-MiniLM-L6-v2)."
+    )
     base_url: str = setting("", "Embeddings endpoint base URL for ollama/openai.")
     api_key_env: str = setting("", "Environment variable holding the embeddings API key.")
     batch_size: int = setting(32, "Chunks per embeddings request while indexing.")
@@ -80,6 +86,7 @@ class EmbeddingsConfig:
     similarity_floor: float = setting(
         0.25, "Cosine similarity that counts as none in fusion (tuned for all-MiniLM-L6-v2)."
     )
+    threads: int = setting(0, "Intra-op threads of the onnx provider (0: onnxruntime's choice).")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""Semantic search: embedding providers, float32 vectors in SQLite, cosine top-k and score fusion.
+"""Semantic search: embedding providers and score fusion (vectors: `vectors.py`).
 
-Providers are blocking (called from worker threads): `ollama` and `openai` speak their HTTP
-embeddings APIs through the standard library; `local` runs sentence-transformers, an optional
-extra imported only when chosen. Cosine similarity uses numpy when it is installed, else plain
-Python over `array('f')` vectors, so the default install stays light.
+Providers are blocking (called from worker threads): `onnx` runs an ONNX model in-process
+(onnxruntime + tokenizers, the `embeddings` extra: `onnx_embedder.py`); `ollama` and `openai`
+speak their HTTP embeddings APIs through the standard library; `local` runs sentence-transformers
+(the torch-based `embeddings-local` extra), for models that exist only for torch. Optional
+packages are imported only when their provider is chosen.
 """
 
 from __future__ import annotations
@@ -12,45 +13,30 @@ import importlib
 import importlib.util
 import json
 import logging
-import math
 import os
-import sqlite3
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from localresearch.config.loader import ConfigError
 from localresearch.config.schema import EmbeddingsConfig
 from localresearch.errors import ProviderError
+from localresearch.memory.onnx_embedder import make_onnx_embedder
+from localresearch.memory.vector_worker import embed_missing
+from localresearch.memory.vectors import VectorIndex, _numpy, load_index, pack
 from localresearch.redaction import remember
-from localresearch.store import Database
+
+__all__ = ["VectorIndex", "combine", "embed_missing", "fuse", "load_index", "make_embedder", "pack"]
 
 log = logging.getLogger(__name__)
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al. 2009)
 TIMEOUT_S = 60.0
-PROVIDERS = ("none", "ollama", "openai", "local")
-
-_UNSET: Any = object()
-_np: Any = _UNSET  # numpy, None when absent; imported on first use (it costs ~0.15 s at start-up)
-
-
-def _numpy() -> Any:
-    """numpy if installed (a faster cosine top-k), else None."""
-    global _np
-    if _np is _UNSET:
-        try:
-            import numpy
-        except ImportError:  # pragma: no cover - exercised when numpy is absent
-            _np = None
-        else:
-            _np = numpy
-    return _np
+PROVIDERS = ("none", "onnx", "ollama", "openai", "local")
 
 
 class Embedder(Protocol):
@@ -178,6 +164,8 @@ def make_embedder(cfg: EmbeddingsConfig) -> Embedder | None:
         return None
     if provider not in PROVIDERS:
         raise ConfigError("config", f"unknown provider {provider!r}: one of {PROVIDERS}", key=key)
+    if provider == "onnx":
+        return make_onnx_embedder(cfg.model, cfg.threads, min(cfg.batch_size, 16) or 16)
     if provider == "local":
         try:
             module = importlib.import_module("sentence_transformers")
@@ -214,121 +202,6 @@ def make_embedder(cfg: EmbeddingsConfig) -> Embedder | None:
         return OllamaEmbedder(f"ollama/{cfg.model}", f"{base}/api/embed", headers)
     base = (cfg.base_url or "https://api.openai.com/v1").rstrip("/")
     return OpenAIEmbedder(f"openai/{cfg.model}", f"{base}/embeddings", headers)
-
-
-def pack(vector: Sequence[float]) -> bytes:
-    """A unit-length float32 blob (cosine similarity is then a dot product)."""
-    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-    return array("f", (x / norm for x in vector)).tobytes()
-
-
-class VectorIndex:
-    """Every stored vector of one model in memory, for brute-force cosine top-k."""
-
-    def __init__(self, ids: list[int], blobs: list[bytes], dim: int) -> None:
-        self.ids = ids
-        self.dim = dim
-        self._matrix: Any = None
-        self._rows: list[array[float]] = []
-        np = _numpy()
-        if np is not None and ids:
-            self._matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dim)
-        else:
-            for blob in blobs:
-                row = array("f")
-                row.frombytes(blob)
-                self._rows.append(row)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def top(self, query: Sequence[float], k: int) -> list[tuple[int, float]]:
-        """The k chunk ids most similar to `query` (cosine > 0), best first, with their cosine."""
-        if not self.ids or len(query) != self.dim:
-            return []
-        unit = array("f")
-        unit.frombytes(pack(query))
-        k = min(k, len(self.ids))
-        if self._matrix is not None:
-            np = _numpy()
-            scores = self._matrix @ np.asarray(unit, dtype=np.float32)
-            best = np.argpartition(-scores, k - 1)[:k]
-            best = best[np.argsort(-scores[best])]
-            return [(self.ids[i], float(scores[i])) for i in best if scores[i] > 0]
-        scored = [(sum(a * b for a, b in zip(row, unit, strict=True)), i) for i, row in
-                  enumerate(self._rows)]  # fmt: skip
-        scored.sort(reverse=True)
-        return [(self.ids[i], score) for score, i in scored[:k] if score > 0]
-
-
-def load_index(db: Database, model: str) -> VectorIndex:
-    """Read every vector of `model` (call from a worker thread)."""
-
-    def read(conn: sqlite3.Connection) -> VectorIndex:
-        rows = conn.execute(
-            "SELECT chunk_id, dim, vector FROM memory_vectors WHERE model = ? ORDER BY chunk_id",
-            (model,),
-        ).fetchall()
-        dims = {int(r[1]) for r in rows}
-        dim = max(dims, key=lambda d: sum(1 for r in rows if r[1] == d)) if dims else 0
-        kept = [r for r in rows if r[1] == dim]
-        return VectorIndex([int(r[0]) for r in kept], [bytes(r[2]) for r in kept], dim)
-
-    return db.read_sync(read)
-
-
-def embed_missing(
-    db: Database,
-    embedder: Embedder,
-    batch_size: int,
-    cancelled: threading.Event,
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Embed the chunks that have no vector for this model, in batches; returns how many.
-
-    Vectors of another model are dropped first. A ProviderError stops the pass; the chunks
-    still missing are picked up by the next one."""
-    model = embedder.name
-    db.write_sync(
-        lambda conn: conn.execute("DELETE FROM memory_vectors WHERE model != ?", (model,))
-    )
-    done = 0
-    after = 0
-    while not cancelled.is_set():
-
-        def read(conn: sqlite3.Connection, after: int = after) -> list[sqlite3.Row]:
-            return conn.execute(
-                "SELECT c.id, t.heading, t.content FROM memory_chunks AS c"
-                " JOIN memory_fts AS t ON t.rowid = c.id"
-                " LEFT JOIN memory_vectors AS v ON v.chunk_id = c.id"
-                " WHERE v.chunk_id IS NULL AND c.id > ? ORDER BY c.id LIMIT ?",
-                (after, max(batch_size, 1)),
-            ).fetchall()
-
-        rows = db.read_sync(read)
-        if not rows:
-            break
-        texts = [f"{r[1]}\n{r[2]}" if r[1] else str(r[2]) for r in rows]
-        vectors = embedder.embed(texts)
-        values = [
-            (int(r[0]), model, len(v), pack(v)) for r, v in zip(rows, vectors, strict=True) if v
-        ]
-
-        def write(
-            conn: sqlite3.Connection, values: list[tuple[int, str, int, bytes]] = values
-        ) -> None:
-            conn.executemany(
-                "INSERT OR REPLACE INTO memory_vectors (chunk_id, model, dim, vector)"
-                " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM memory_chunks WHERE id = ?)",
-                [(*value, value[0]) for value in values],
-            )
-
-        db.write_sync(write)
-        done += len(rows)
-        after = int(rows[-1][0])
-        if progress is not None:
-            progress(done)
-    return done
 
 
 def fuse(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:

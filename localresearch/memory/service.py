@@ -19,14 +19,7 @@ from typing import Any, TypeVar
 from localresearch.config import Config
 from localresearch.errors import Conflict, InvalidRequest, NotFound, ProviderError
 from localresearch.memory import kinds as chunk_kinds
-from localresearch.memory.embeddings import (
-    Embedder,
-    VectorIndex,
-    combine,
-    embed_missing,
-    load_index,
-    make_embedder,
-)
+from localresearch.memory.embeddings import Embedder, combine, make_embedder
 from localresearch.memory.fileview import DEFAULT_CONTEXT, FileView, view_file
 from localresearch.memory.indexer import Indexer, Progress, ReindexReport, SourceSpec
 from localresearch.memory.query import parse_terms
@@ -34,6 +27,8 @@ from localresearch.memory.ranking import CHUNKS_SQL, TableStats, top_rows
 from localresearch.memory.rerank import length_factor, rerank
 from localresearch.memory.schema import DERIVED_TABLE, NOTES_TABLE
 from localresearch.memory.types import SearchHit
+from localresearch.memory.vector_worker import VectorWorker
+from localresearch.memory.vectors import VectorIndex, load_index, matrix_file_for
 from localresearch.paths import Paths
 from localresearch.redaction import redact
 from localresearch.store import Database
@@ -45,8 +40,8 @@ log = logging.getLogger(__name__)
 MAX_LIMIT = 1000
 # Query planning (top-k BM25 with MaxScore-style checked candidates): memory/ranking.py.
 # Semantic search: BM25 and cosine each give their best FUSION_DEPTH chunks to score fusion
-# (200: better than 50 or 100 on SciFact train); a failing embeddings provider is retried after
-# EMBED_RETRY_S, doubling up to EMBED_RETRY_MAX_S.
+# (200: better than 50 or 100 on SciFact train). Vectors are made by a background worker
+# (vector_worker.py), which retries a failing provider with a growing delay.
 FUSION_DEPTH = 200
 # A pass that added or removed this many chunks leaves many small FTS5 segments: they are merged
 # in the background (searches afterwards take about half the time on SciFact).
@@ -56,10 +51,9 @@ COMPACT_MIN_CHUNKS = 1000
 # INLINE_SEARCH_S of SQL, searches run on the event loop; once they take longer (a big index,
 # a cold cache), they go to the reader pool, so the loop is never held up for long.
 INLINE_SEARCH_S = 0.005
-EMBED_RETRY_S = 15.0
-EMBED_RETRY_MAX_S = 600.0
 # Derived text is searched only on request, and a kind filter keeps part of it: fetch more.
 DERIVED_FETCH_FACTOR = 4
+VECTORS_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -105,6 +99,7 @@ class MemoryService:
 
     def __init__(self, config: Config, paths: Paths, db: Database) -> None:
         self.config = config
+        self.paths = paths
         self.db = db
         self.workspace = workspace_dir(config, paths)
         memory = config.memory
@@ -119,12 +114,9 @@ class MemoryService:
         self._tables = {table: TableStats(table) for table in (NOTES_TABLE, DERIVED_TABLE)}
         self._search_seconds = math.inf  # recent searches' SQL time (decaying average)
         self.embedder: Embedder | None = None
-        self.embed_error: str | None = None
+        self.vector_worker: VectorWorker | None = None
         self._vectors: VectorIndex | None = None
         self._vectors_generation = 0
-        self._vectors_pending = True
-        self._embed_retry_at = 0.0
-        self._embed_backoff = EMBED_RETRY_S
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -132,7 +124,16 @@ class MemoryService:
         # A misconfigured or missing embeddings provider stops the start with a clear error.
         self.embedder = await asyncio.to_thread(make_embedder, self.config.memory.embeddings)
         await asyncio.to_thread(ensure_workspace, self.workspace)
+        if self.embedder is not None:  # picks up chunks left without vectors at once
+            batch = self.config.memory.embeddings.batch_size
+            self.vector_worker = VectorWorker(self.db, self.embedder, batch, self._forget_vectors)
+            self.vector_worker.start()
         self._task = asyncio.create_task(self._run(), name="memory-indexer")
+
+    @property
+    def embed_error(self) -> str | None:
+        """The embeddings provider's last error (None once a pass succeeded)."""
+        return self.vector_worker.error if self.vector_worker is not None else None
 
     async def stop(self) -> None:
         self._stopping = True
@@ -145,6 +146,8 @@ class MemoryService:
         # A pass running in its thread stops at the next file; wait so the DB can close.
         async with self._lock:
             pass
+        if self.vector_worker is not None:  # stops after the batch being embedded
+            await asyncio.to_thread(self.vector_worker.stop)
         if self._compaction is not None:  # stops after its current step
             with contextlib.suppress(asyncio.CancelledError):
                 await self._compaction
@@ -178,15 +181,17 @@ class MemoryService:
             self.indexing = True
             explicit = progress is not None or force
 
-            def sync_and_embed() -> ReindexReport:
+            def sync() -> ReindexReport:
                 report = self.indexer.sync(sources, force=force, progress=progress)
                 if report.chunks_added or report.chunks_removed:
                     self._forget_frequencies()
-                    self._vectors_pending = True
-                self._embed_pending(now=explicit)
+                if self.vector_worker is not None and (
+                    explicit or report.chunks_added or report.chunks_removed
+                ):  # the vectors follow in the background; BM25 is current now
+                    self.vector_worker.kick(now=explicit)
                 return report
 
-            work = asyncio.ensure_future(asyncio.to_thread(sync_and_embed))
+            work = asyncio.ensure_future(asyncio.to_thread(sync))
             try:
                 report = await asyncio.shield(work)
             except asyncio.CancelledError:
@@ -239,37 +244,32 @@ class MemoryService:
         self._compaction = asyncio.create_task(compact(), name="memory-compaction")
 
     async def reindex(
-        self, *, force: bool = False, progress: Callable[[int, int, str], None] | None = None
+        self,
+        *,
+        force: bool = False,
+        progress: Callable[[int, int, str], None] | None = None,
+        wait_vectors: bool = True,
     ) -> ReindexReport:
-        """Bring the index up to date now (force: re-chunk every file) and say what changed."""
-        return await self._pass(force=force, progress=progress or (lambda *_: None))
+        """Bring the index up to date now (force: re-chunk every file) and say what changed;
+        with `wait_vectors`, return once the background worker has embedded the new chunks."""
+        report = await self._pass(force=force, progress=progress or (lambda *_: None))
+        if wait_vectors:
+            await self.wait_vectors()
+        return report
 
-    def _embed_pending(self, *, now: bool) -> None:
-        """Embed chunks without a vector (worker thread). A provider failure is logged and
-        retried later (at once on an explicit reindex); BM25 search is never affected."""
-        if self.embedder is None or not self._vectors_pending:
-            return
-        if not now and time.monotonic() < self._embed_retry_at:
-            return
-        batch = self.config.memory.embeddings.batch_size
-        try:
-            count = embed_missing(self.db, self.embedder, batch, self.indexer.cancelled)
-        except Exception as exc:  # provider errors, and anything unexpected: keep BM25 going
-            message = exc.message if isinstance(exc, ProviderError) else redact(repr(exc))
-            self.embed_error = message
-            self._embed_retry_at = time.monotonic() + self._embed_backoff
-            log.warning(
-                "memory embeddings failed (retry in %.0f s): %s", self._embed_backoff, message
-            )
-            self._embed_backoff = min(self._embed_backoff * 2, EMBED_RETRY_MAX_S)
-            self._forget_vectors()
-            return
-        self.embed_error = None
-        self._embed_backoff = EMBED_RETRY_S
-        self._vectors_pending = self.indexer.cancelled.is_set()
-        if count:
-            log.info("memory embeddings: %d chunks embedded with %s", count, self.embedder.name)
-            self._forget_vectors()
+    async def wait_vectors(self) -> None:
+        """Wait until every chunk has a vector, or the provider failed (see `embed_error`)."""
+        worker = self.vector_worker
+        # The worker is a thread: its state is polled (an asyncio.Event is not thread-safe).
+        while worker is not None and not worker.idle and not self._stopping:  # noqa: ASYNC110
+            await asyncio.sleep(VECTORS_POLL_S)
+
+    def vector_progress(self) -> dict[str, Any] | None:
+        """The background embedding pass: done / total, rate, ETA (None if none ran)."""
+        worker = self.vector_worker
+        if worker is None or worker.run is None:
+            return None
+        return {**worker.run.to_dict(), "running": not worker.idle}
 
     # -- search ----------------------------------------------------------------------------
 
@@ -367,7 +367,10 @@ class MemoryService:
             message = exc.message if isinstance(exc, ProviderError) else redact(repr(exc))
             log.warning("memory search without embeddings: %s", message)
             return hits
-        nearest = await asyncio.to_thread(index.top, vectors[0], depth)
+        if index.scans:
+            nearest = await asyncio.to_thread(index.top, vectors[0], depth)
+        else:  # too many rows to scan in time: BM25's candidates, re-scored by their vectors
+            nearest = index.score(vectors[0], [hit.chunk_id for hit in hits])
         if not nearest:
             return hits
         lexical = [(hit.chunk_id, hit.score) for hit in hits]
@@ -397,7 +400,8 @@ class MemoryService:
         index = self._vectors
         if index is None:
             generation = self._vectors_generation
-            index = await asyncio.to_thread(load_index, self.db, self.embedder.name)
+            matrix = matrix_file_for(self.paths.data_dir, self.embedder.name)
+            index = await asyncio.to_thread(load_index, self.db, self.embedder.name, matrix)
             if generation == self._vectors_generation:
                 self._vectors = index
         return index
@@ -517,7 +521,12 @@ class MemoryService:
             sql = "SELECT count(*) FROM memory_vectors WHERE model = ?"
             return int(conn.execute(sql, (name,)).fetchone()[0])
 
-        return {"model": name, "vectors": await self.db.read(read), "error": self.embed_error}
+        return {
+            "model": name,
+            "vectors": await self.db.read(read),
+            "error": self.embed_error,
+            "progress": self.vector_progress(),
+        }
 
     async def stats(self) -> dict[str, Any]:
         """The fields of GET /api/memory/stats (spec), plus sources and the last pass."""

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 routes = web.RouteTableDef()
 
 PROGRESS_EVERY_SECONDS = 0.2
+VECTOR_EVENTS_EVERY_SECONDS = 0.5
 
 
 def _memory(request: web.Request) -> MemoryService:
@@ -104,16 +105,34 @@ def _wants_stream(request: web.Request) -> bool:
 
 @routes.post("/api/memory/reindex")
 async def reindex(request: web.Request) -> web.StreamResponse:
-    """Returns when the index is current; with `Accept: text/event-stream`, streams progress."""
-    force = bool((await body_model(request, Reindex, required=False)).force)
+    """Returns when the index is current (and, unless `wait_vectors` is false, its vectors);
+    with `Accept: text/event-stream`, streams progress of both."""
+    body = await body_model(request, Reindex, required=False)
+    force, wait_vectors = bool(body.force), body.wait_vectors
     memory = _memory(request)
     if not _wants_stream(request):
-        report = await memory.reindex(force=force)
+        report = await memory.reindex(force=force, wait_vectors=wait_vectors)
         return model_response(shape(report.to_dict(), ReindexReport))
-    return await send_events(request, _reindex_events(memory, force))
+    return await send_events(request, _reindex_events(memory, force, wait_vectors))
 
 
-async def _reindex_events(memory: MemoryService, force: bool) -> AsyncGenerator[Event, None]:
+async def _vector_events(memory: MemoryService) -> AsyncGenerator[Event, None]:
+    """`vectors` events (done, total, rate, ETA) until the background embedding is idle."""
+    last: dict[str, Any] | None = None
+    while True:
+        idle = memory.vector_worker is None or memory.vector_worker.idle
+        progress = memory.vector_progress()
+        if progress is not None and progress != last:
+            last = progress
+            yield Event("vectors", progress)
+        if idle:
+            return
+        await asyncio.sleep(VECTOR_EVENTS_EVERY_SECONDS)
+
+
+async def _reindex_events(
+    memory: MemoryService, force: bool, wait_vectors: bool = True
+) -> AsyncGenerator[Event, None]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[int, int, str]] = asyncio.Queue()
     last = 0.0
@@ -125,7 +144,7 @@ async def _reindex_events(memory: MemoryService, force: bool) -> AsyncGenerator[
             last = now
             loop.call_soon_threadsafe(queue.put_nowait, (done, total, name))
 
-    task = asyncio.ensure_future(memory.reindex(force=force, progress=progress))
+    task = asyncio.ensure_future(memory.reindex(force=force, progress=progress, wait_vectors=False))
     yield Event("start", {"force": force})
     try:
         while not task.done():
@@ -141,6 +160,9 @@ async def _reindex_events(memory: MemoryService, force: bool) -> AsyncGenerator[
         except LocalResearchError as exc:
             yield Event("error", {"code": exc.code, "message": exc.message})
             return
+        if wait_vectors:  # BM25 is current: the new chunks' vectors follow
+            async for event in _vector_events(memory):
+                yield event
         yield Event("done", report.to_dict())
     finally:
         # A client that goes away does not stop the pass: the index still gets current.
