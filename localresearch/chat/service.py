@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from localresearch.providers.base import (
     StreamItem,
     TextChunk,
     ToolCall,
+    ToolSpec,
     Usage,
 )
 from localresearch.providers.builtin import passages, read_lines, retrieve
@@ -126,6 +129,29 @@ def verify_answer(
         for n, p in enumerate(passages(hits), start=1)
     ]
     return align(response, found, embed=embed)
+
+
+def text_tool_call(text: str, tools: list[ToolSpec]) -> ToolCall | None:
+    """A reply that is nothing but a JSON tool call ({"name": <an offered tool>, "arguments":
+    {...}}, fenced or not), as small models write instead of calling the tool."""
+    body = text.strip()
+    if not tools or not body or len(body) > 2000:
+        return None
+    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, flags=re.S)
+    body = fence.group(1) if fence else body
+    if not body.startswith("{"):
+        return None
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return None
+    names = {t.name for t in tools}
+    if not isinstance(obj, dict) or obj.get("name") not in names:
+        return None
+    arguments = obj.get("arguments", obj.get("parameters", {}))
+    if not isinstance(arguments, dict):
+        return None
+    return ToolCall("call_text_0", str(obj["name"]), arguments)
 
 
 def _span_text(
@@ -357,6 +383,13 @@ class ChatService:
                     elif isinstance(item, Usage):
                         prompt_tokens += item.prompt_tokens
                         completion_tokens += item.completion_tokens
+            written = text_tool_call("".join(text), request.tools) if not calls else None
+            if written is not None:
+                # A small model that writes its tool call as a JSON block instead of calling:
+                # run it as the call it meant, and leave the block out of the answer.
+                calls, text = [written], []
+                tools_used.append({"name": written.name, "arguments": written.arguments})
+                yield Event("tool_call", {"name": written.name, "arguments": written.arguments})
             parts.extend(text)
             if not calls:
                 break

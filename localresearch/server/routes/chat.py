@@ -40,8 +40,9 @@ def chat_options(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _spec_response(done: dict[str, Any]) -> dict[str, Any]:
-    """The spec's fields in the spec's order, then our additions (citations, session_id)."""
-    keys = ("response", "model", "tokens", "tools_used", "citations", "session_id")
+    """The spec's fields in the spec's order, then our additions (citations, session_id,
+    sentences)."""
+    keys = ("response", "model", "tokens", "tools_used", "citations", "session_id", "sentences")
     return {key: done.get(key) for key in keys}
 
 
