@@ -70,7 +70,12 @@ async def test_a_tool_call_written_as_json_text_is_run(
         f"Every write goes through one writer thread with BEGIN IMMEDIATE [{citation['n']}]."
     )
     assert done["sentences"][0]["supported"] is True and citation["file"] == "notes/storage.md"
-    # The second request showed the model its call and the tool's result.
-    last = queued.requests[-1].messages
-    assert last[-2].tool_calls[0].name == "memory_search"
-    assert last[-1].role == "tool" and "writer" in last[-1].content
+    # The second request showed the model its call and the tool's result as text, with no
+    # tools offered any more (a model that writes calls as text would call again and again).
+    second = queued.requests[-1]
+    assert (
+        second.messages[-2].role == "assistant" and "memory_search" in second.messages[-2].content
+    )
+    assert second.messages[-1].role == "user" and "writer" in second.messages[-1].content
+    assert "Now answer the question: How does SQLite write?" in second.messages[-1].content
+    assert queued.requests[0].tools and not second.tools

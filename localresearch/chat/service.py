@@ -353,10 +353,11 @@ class ChatService:
         tools_used: list[dict[str, Any]] = []
         provided: list[Citation] = []
         prompt_tokens = completion_tokens = 0
+        text_tools = False  # the model wrote a tool call as text: no tools after it
         for round_no in range(MAX_TOOL_ROUNDS + 1):
             request = ChatRequest(
                 messages=list(messages),
-                tools=toolbox.specs() if round_no < MAX_TOOL_ROUNDS else [],
+                tools=toolbox.specs() if round_no < MAX_TOOL_ROUNDS and not text_tools else [],
                 context=hits,
                 retrieved=turn.include_memory and self.memory is not None,
                 on_sent=turn.sent.set,
@@ -383,13 +384,26 @@ class ChatService:
                     elif isinstance(item, Usage):
                         prompt_tokens += item.prompt_tokens
                         completion_tokens += item.completion_tokens
-            written = text_tool_call("".join(text), request.tools) if not calls else None
+            raw = "".join(text)
+            written = text_tool_call(raw, request.tools) if not calls else None
             if written is not None:
                 # A small model that writes its tool call as a JSON block instead of calling:
-                # run it as the call it meant, and leave the block out of the answer.
-                calls, text = [written], []
+                # run it as the call it meant, leave the block out of the answer, show the
+                # result as text (it does not speak the tool protocol) and ask for the answer
+                # with no more tools, or it calls again and again.
                 tools_used.append({"name": written.name, "arguments": written.arguments})
                 yield Event("tool_call", {"name": written.name, "arguments": written.arguments})
+                result = await toolbox.run(written)
+                messages.append(Message("assistant", raw))
+                messages.append(
+                    Message(
+                        "user",
+                        f"Result of {written.name}:\n{result}\n\nNow answer the question: "
+                        f"{turn.message}",
+                    )
+                )
+                text_tools = True
+                continue
             parts.extend(text)
             if not calls:
                 break
