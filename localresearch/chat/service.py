@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from localresearch.providers.base import (
     StreamItem,
     TextChunk,
     ToolCall,
+    ToolSpec,
     Usage,
 )
 from localresearch.providers.builtin import passages, read_lines, retrieve
@@ -135,6 +138,29 @@ def verify_answer(
         for n, p in enumerate(passages(hits), start=1)
     ]
     return align(response, found, embed=embed)
+
+
+def text_tool_call(text: str, tools: list[ToolSpec]) -> ToolCall | None:
+    """A reply that is nothing but a JSON tool call ({"name": <an offered tool>, "arguments":
+    {...}}, fenced or not), as small models write instead of calling the tool."""
+    body = text.strip()
+    if not tools or not body or len(body) > 2000:
+        return None
+    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, flags=re.S)
+    body = fence.group(1) if fence else body
+    if not body.startswith("{"):
+        return None
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return None
+    names = {t.name for t in tools}
+    if not isinstance(obj, dict) or obj.get("name") not in names:
+        return None
+    arguments = obj.get("arguments", obj.get("parameters", {}))
+    if not isinstance(arguments, dict):
+        return None
+    return ToolCall("call_text_0", str(obj["name"]), arguments)
 
 
 def _span_text(
@@ -336,10 +362,11 @@ class ChatService:
         tools_used: list[dict[str, Any]] = []
         provided: list[Citation] = []
         prompt_tokens = completion_tokens = 0
+        text_tools = False  # the model wrote a tool call as text: no tools after it
         for round_no in range(MAX_TOOL_ROUNDS + 1):
             request = ChatRequest(
                 messages=list(messages),
-                tools=toolbox.specs() if round_no < MAX_TOOL_ROUNDS else [],
+                tools=toolbox.specs() if round_no < MAX_TOOL_ROUNDS and not text_tools else [],
                 context=hits,
                 retrieved=turn.include_memory and self.memory is not None,
                 on_sent=turn.sent.set,
@@ -366,6 +393,26 @@ class ChatService:
                     elif isinstance(item, Usage):
                         prompt_tokens += item.prompt_tokens
                         completion_tokens += item.completion_tokens
+            raw = "".join(text)
+            written = text_tool_call(raw, request.tools) if not calls else None
+            if written is not None:
+                # A small model that writes its tool call as a JSON block instead of calling:
+                # run it as the call it meant, leave the block out of the answer, show the
+                # result as text (it does not speak the tool protocol) and ask for the answer
+                # with no more tools, or it calls again and again.
+                tools_used.append({"name": written.name, "arguments": written.arguments})
+                yield Event("tool_call", {"name": written.name, "arguments": written.arguments})
+                result = await toolbox.run(written)
+                messages.append(Message("assistant", raw))
+                messages.append(
+                    Message(
+                        "user",
+                        f"Result of {written.name}:\n{result}\n\nNow answer the question: "
+                        f"{turn.message}",
+                    )
+                )
+                text_tools = True
+                continue
             parts.extend(text)
             if not calls:
                 break
