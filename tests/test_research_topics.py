@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from localresearch.api.research import JobStatus
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
 from tests.fakes.search_scifact import research_config, scifact_runtime
@@ -123,9 +124,10 @@ async def test_report_keeps_to_its_topic_without_filler(runtime: Runtime, questi
     assert "No retrieved passage addresses" not in body
     # One source count: the report's sentence, its list, the snapshot and `jobs list`.
     count = int(re.search(r"draws on (\d+) sources?", body).group(1))  # type: ignore[union-attr]
-    snapshot = await jobs.snapshot(job.id)
+    snapshot = JobStatus.of(await jobs.snapshot(job.id)).to_dict()
+    listed_jobs, _ = await jobs.list_jobs()
     listing_count = next(
-        j["sourceCount"] for j in (await jobs.list_jobs())["jobs"] if j["researchId"] == job.id
+        JobStatus.of(j).to_dict()["sourceCount"] for j in listed_jobs if j.job.id == job.id
     )
     assert count == len(listed) == snapshot["sourceCount"] == listing_count
     # Gaps are the question's own phrases, never a lone word like 'vs'.

@@ -179,7 +179,7 @@ def test_deep_research_runs_live_to_completion(
     assert exported.strip() == status["report"].strip()
 
     page.select_option("#job-filter", "complete")
-    page.wait_for_function("document.querySelector('#jobs').innerText.includes('complete')")
+    page.wait_for_function("() => document.querySelector('#jobs').innerText.includes('complete')")
     assert job_id in _ids_listed(site, "complete")
     page.select_option("#job-filter", "cancelled")
     page.wait_for_selector("#jobs li.muted")
@@ -214,7 +214,9 @@ def test_memory_search_as_you_type_and_add_a_source(
 
     page.fill("#source-path", str(tmp_path / "no-such-folder"))  # the daemon validates it
     page.click("#source-form button[type=submit]")
-    page.wait_for_function("document.querySelector('#reindex-label').innerText.includes('No such')")
+    page.wait_for_function(
+        "() => document.querySelector('#reindex-label').innerText.includes('No such')"
+    )
     extra = tmp_path / "more-notes"
     extra.mkdir()
     for n in range(300):
@@ -250,7 +252,9 @@ def test_heartbeat_pause_resume_and_schedules(
     page.fill("#sched-every", "every fortnight")  # the daemon says what is wrong
     page.fill("#sched-question", "What did I note about folic acid?")
     page.click("#schedule-form button[type=submit]")
-    page.wait_for_function("document.querySelector('#hb-message').innerText.includes('fortnight')")
+    page.wait_for_function(
+        "() => document.querySelector('#hb-message').innerText.includes('fortnight')"
+    )
     page.fill("#sched-every", "every 1d at 08:00")
     page.fill("#sched-question", "What did I note about folic acid?")
     page.click("#schedule-form button[type=submit]")

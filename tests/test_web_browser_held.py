@@ -117,7 +117,7 @@ def test_a_job_survives_a_daemon_restart_and_another_is_cancelled(
     page.wait_for_selector("#dims tr[data-state=done]")
     daemon.stop()  # the page keeps what it has and retries with Last-Event-ID
     page.wait_for_function(
-        "document.querySelector('#job-phase').innerText.includes('reconnecting')"
+        "() => document.querySelector('#job-phase').innerText.includes('reconnecting')"
     )
     page.screenshot(path=str(tmp_path / "reconnecting.png"))
     model.release.set()
@@ -172,7 +172,9 @@ def test_with_an_api_key_the_page_signs_in_by_key_or_by_link(browser: Any, tmp_p
         tab.wait_for_selector("#login-dialog[open]")
         tab.fill("#login-key", "wrong")
         tab.press("#login-key", "Enter")
-        tab.wait_for_function("document.querySelector('#login-why').innerText.includes('not')")
+        tab.wait_for_function(
+            "() => document.querySelector('#login-why').innerText.includes('not')"
+        )
         tab.fill("#login-key", "k3y-for-the-browser")
         tab.press("#login-key", "Enter")
         tab.wait_for_selector("#status[data-state=ok]")

@@ -186,11 +186,13 @@ async def test_the_file_view_numbers_a_pdf_as_the_index_does(make_client: Any, n
     await memory.reindex()
     hits = await memory.search("gamma", 1)
     assert hits and hits[0].file == "paper.pdf"
-    resp = await client.get(
-        "/api/memory/file", params={"path": hits[0].path, "line": str(hits[0].line_start)}
-    )
-    view = await resp.json()
+    assert hits[0].page == 2
+    params = {"path": hits[0].path, "line": str(hits[0].line_start), "page": str(hits[0].page)}
+    view = await (await client.get("/api/memory/file", params=params)).json()
+    assert view["page"] == 2
     assert view["lines"][view["line_start"] - view["first_line"]].strip() == "Gamma line"
+    params["page"] = "3"  # no such page
+    assert (await client.get("/api/memory/file", params=params)).status == 404
 
 
 # -- sign-in ---------------------------------------------------------------------------------

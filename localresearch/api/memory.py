@@ -33,6 +33,7 @@ class FileQuery(Model):
     line: Annotated[int, msgspec.Meta(ge=1, le=10**9)] = 1
     end: Annotated[int, msgspec.Meta(ge=1, le=10**9)] | None = None
     context: Annotated[int, msgspec.Meta(ge=0, le=2000)] = 40
+    page: Annotated[int, msgspec.Meta(ge=1, le=10**6)] | None = None  # a PDF's page
 
 
 class FileLines(Model):
@@ -46,6 +47,7 @@ class FileLines(Model):
     first_line: int
     lines: list[str]
     total_lines: int
+    page: int | None = None
 
 
 class Hit(Model):

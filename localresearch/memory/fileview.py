@@ -33,6 +33,7 @@ class FileView:
     first_line: int
     lines: list[str]
     total_lines: int
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class FileView:
             "first_line": self.first_line,
             "lines": self.lines,
             "total_lines": self.total_lines,
+            "page": self.page,
         }
 
 
@@ -68,19 +70,20 @@ def confine(path: str, sources: Iterable[Path]) -> tuple[Path, Path]:
     raise Forbidden(f"Not inside a memory source: {path}")
 
 
-def read_lines(real: Path) -> list[str]:
-    """The file's text lines as the index numbers them (a PDF's extracted text, page by page)."""
+def read_lines(real: Path, page: int | None = None) -> list[str]:
+    """The file's text lines as the index numbers them (a PDF's lines count within its page;
+    without a page, its pages one after another)."""
     if real.stat().st_size > MAX_FILE_BYTES:
         raise InvalidRequest(f"File too large to show (over {MAX_FILE_BYTES} bytes): {real}")
     data = real.read_bytes()
     if suffix_of(str(real)) == ".pdf":
-        return _pdf_lines(data)
+        return _pdf_lines(data, page)
     if looks_binary(data):
         raise InvalidRequest(f"Not a text file: {real}")
     return decode_text(data).splitlines()
 
 
-def _pdf_lines(data: bytes) -> list[str]:
+def _pdf_lines(data: bytes, page: int | None) -> list[str]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -88,6 +91,10 @@ def _pdf_lines(data: bytes) -> list[str]:
         pages = [page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages]
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise InvalidRequest(f"unreadable PDF: {exc}") from exc
+    if page is not None:
+        if not 1 <= page <= len(pages):
+            raise NotFound(f"No page {page} in this PDF (it has {len(pages)})")
+        return pages[page - 1].splitlines() or [""]
     lines: list[str] = []
     for text in pages:  # as extract.pdf_blocks counts them: an empty page takes one line
         lines.extend(text.splitlines() or [""])
@@ -100,11 +107,13 @@ def view_file(
     line: int = 1,
     end: int | None = None,
     context: int = DEFAULT_CONTEXT,
+    page: int | None = None,
 ) -> FileView:
-    """Lines `line`..`end` of a file under a memory source, with `context` lines either side."""
+    """Lines `line`..`end` of a file under a memory source (of a PDF's `page`, where its
+    citations count lines), with `context` lines either side."""
     real, root = confine(path, sources)
     try:
-        lines = read_lines(real)
+        lines = read_lines(real, page)
     except OSError as exc:
         raise NotFound(f"Cannot read {path}: {exc.strerror or exc}") from None
     total = len(lines)
@@ -113,4 +122,4 @@ def view_file(
     context = min(max(context, 0), MAX_CONTEXT)
     first = max(start - context, 1)
     last = min(stop + context, total)
-    return FileView(real, root, start, stop, first, lines[first - 1 : last], total)
+    return FileView(real, root, start, stop, first, lines[first - 1 : last], total, page)

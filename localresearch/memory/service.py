@@ -472,11 +472,16 @@ class MemoryService:
         return {"path": str(target), "files_removed": removed}
 
     async def view_file(
-        self, path: str, line: int = 1, end: int | None = None, context: int = DEFAULT_CONTEXT
+        self,
+        path: str,
+        line: int = 1,
+        end: int | None = None,
+        context: int = DEFAULT_CONTEXT,
+        page: int | None = None,
     ) -> FileView:
         """A cited file's lines, only for files under a source (symlinks and `..` resolved)."""
         roots = [source.path for source in await self.sources()]
-        return await asyncio.to_thread(view_file, path, roots, line, end, context)
+        return await asyncio.to_thread(view_file, path, roots, line, end, context, page)
 
     # -- statistics ------------------------------------------------------------------------
 

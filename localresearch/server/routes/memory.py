@@ -203,5 +203,5 @@ async def view_file(request: web.Request) -> web.Response:
     """A cited file's lines (only under a memory source): the page's citation view."""
     query = query_model(request, FileQuery)
     end = query.end if query.end is not None else query.line
-    view = await _memory(request).view_file(query.path, query.line, end, query.context)
+    view = await _memory(request).view_file(query.path, query.line, end, query.context, query.page)
     return model_response(shape(view.to_dict(), FileLines))

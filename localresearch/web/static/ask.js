@@ -51,7 +51,7 @@ function onCiteClick(e) {
   e.preventDefault();
   const msg = link.closest(".msg");
   const c = (msg?.citations || []).find((x) => Number(x.n) === Number(link.dataset.n));
-  if (c) openFile(c.path || c.file, c.line_start, c.line_end || c.line_start);
+  if (c) openFile(c.path || c.file, c.line_start, c.line_end || c.line_start, c.page);
 }
 
 async function ensureSession(question) {

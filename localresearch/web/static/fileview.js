@@ -4,7 +4,7 @@ import { esc } from "./md.js";
 
 const dialog = () => document.getElementById("file-dialog");
 
-export async function openFile(path, line = 1, end = line) {
+export async function openFile(path, line = 1, end = line, page = null) {
   const d = dialog();
   const title = document.getElementById("file-title");
   const where = document.getElementById("file-path");
@@ -16,6 +16,7 @@ export async function openFile(path, line = 1, end = line) {
   let view;
   try {
     const q = new URLSearchParams({ path, line: String(line || 1), end: String(end || line || 1) });
+    if (page) q.set("page", String(page)); // a PDF: its citations count lines within the page
     view = await api(`/api/memory/file?${q}`);
   } catch (err) {
     title.textContent = "Cannot show this file";

@@ -142,7 +142,7 @@ export function setupMemory() {
     if (!link) return;
     e.preventDefault();
     const h = lastHits[Number(link.dataset.k)];
-    if (h) openFile(h.path, h.line_start, h.line_end);
+    if (h) openFile(h.path, h.line_start, h.line_end, h.page);
   });
   $("reindex").addEventListener("click", () => reindex($("reindex-force").checked));
   $("source-form").addEventListener("submit", async (e) => {
