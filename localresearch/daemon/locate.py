@@ -32,10 +32,13 @@ def api_key() -> str | None:
     """The credential to send: the key in the variable `[api].key_env` names, if set, else the
     home's local credential (written by the daemon, mode 0600, readable by its user only)."""
     from localresearch.access.local import credential_path, read_credential
-    from localresearch.config import load_config
+    from localresearch.config import ConfigError, load_config
 
     paths = resolve_paths()
-    config = load_config(paths.config_file)
-    if config.api.key_env and os.environ.get(config.api.key_env):
-        return os.environ[config.api.key_env]
+    try:
+        key_env = load_config(paths.config_file).api.key_env
+    except ConfigError:  # the command that needs the config reports it; the owner's file works
+        key_env = ""
+    if key_env and os.environ.get(key_env):
+        return os.environ[key_env]
     return read_credential(credential_path(paths.state_dir))
