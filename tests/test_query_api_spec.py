@@ -257,7 +257,9 @@ def test_webhook_fails_twice_then_accepts(api: tuple[Http, DaemonHandle]) -> Non
 
     # [api].webhooks get the same payload; a hook that never accepts changes nothing.
     never = Receiver(failures=100)
-    status, _ = client.json("PUT", "/config", {"api": {"webhooks": [never.url]}})
+    secret_url = never.url + "?token=s3cret-token"
+    status, shown = client.json("PUT", "/config", {"api": {"webhooks": [secret_url]}})
+    assert "s3cret-token" not in json.dumps(shown)
     assert status == 200
     status, result = client.json("POST", "/query", {"version": "1", "query": "hi"})
     assert status == 200
@@ -266,6 +268,7 @@ def test_webhook_fails_twice_then_accepts(api: tuple[Http, DaemonHandle]) -> Non
     assert len(never.posts) == 4
     log = (daemon.home / "state" / "daemon.log").read_text()
     assert "webhook" in log and "failed after 4 attempts" in log
+    assert "s3cret-token" not in log
 
 
 def test_metrics_capabilities_health(api: tuple[Http, DaemonHandle]) -> None:

@@ -97,6 +97,21 @@ def _call(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any
         conn.close()
 
 
+def _open_ndjson(port: int) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    for family in text_string_to_metric_families(text):
+        if family.name == "localresearch_open_streams":
+            return next(s.value for s in family.samples if s.labels["kind"] == "ndjson")
+    raise AssertionError("no localresearch_open_streams")
+
+
 async def test_cancel_aborts_the_model_request_within_a_second(
     tmp_path: Path, daemon_env: DaemonHandle, aiohttp_server: Any
 ) -> None:
@@ -162,16 +177,23 @@ async def test_stream_sends_keepalives_while_the_model_stalls(
         conn.close()
         return lines
 
+    open_streams: list[float] = []
+
     async def release() -> None:
         await asyncio.wait_for(model.hanging.wait(), 30)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.5)
+        open_streams.append(await asyncio.to_thread(_open_ndjson, daemon_env.port))
+        await asyncio.sleep(0.5)
         model.stall = False
 
     try:
         lines, _ = await asyncio.gather(asyncio.to_thread(read_stream), release())
+        after = await asyncio.to_thread(_open_ndjson, daemon_env.port)
     finally:
         model.stall = False
         await asyncio.to_thread(daemon_env.stop)
+    assert open_streams == [1.0]  # /metrics counted the stream while it was open
+    assert after == 0.0  # and no longer once it ended
     blanks = [t for t, line in lines if line == b"\n"]
     assert len(blanks) >= 3  # ~1 s of stall at one blank line per 0.2 s
     objects = [json.loads(line) for _t, line in lines if line.strip()]

@@ -3,6 +3,7 @@ family and status, streams tracked while open, and the access layer rebuilt on a
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -30,8 +31,11 @@ async def observe_response(request: web.Request, response: web.StreamResponse) -
     if response.content_type == "text/event-stream":
         gauge = metrics.open_streams.labels("sse")
         gauge.inc()
-        task = request.task
-        task.add_done_callback(lambda _t: gauge.dec())
+        task = asyncio.current_task()  # this request's own task (request.task is the
+        if task is not None:  # connection's, which outlives the stream on keep-alive)
+            task.add_done_callback(lambda _t: gauge.dec())
+        else:
+            gauge.dec()
 
 
 def reconfigure_access(app: web.Application, config: Config) -> None:
