@@ -62,8 +62,9 @@ class Runtime:
         self.query: QueryService | None = None
         self.metrics: Metrics | None = None
         self.config_watcher: ConfigWatcher | None = None
-        # Called with the new config when it changes while running (the server's access layer).
-        self.config_listeners: list[Callable[[Config], None]] = []
+        # Called with the old and new config when it changes while running (the server's
+        # access layer).
+        self.config_listeners: list[Callable[[Config, Config], None]] = []
         self._running: list[Service] = []
         self._started = asyncio.Event()
         self._failure: BaseException | None = None
@@ -148,7 +149,10 @@ class Runtime:
         that need a restart."""
         from localresearch.config.live import restart_required
 
-        restart = restart_required(self.config, config)
+        old = self.config
+        if config == old:  # e.g. the watcher seeing a file the daemon itself just wrote
+            return []
+        restart = restart_required(old, config)
         self.config = config
         if self.jobs is not None:
             from localresearch.research.manager import default_engine_factory
@@ -160,7 +164,7 @@ class Runtime:
         if self.query is not None:
             self.query.apply_config(config)
         for listener in self.config_listeners:
-            listener(config)
+            listener(old, config)
         return restart
 
     async def stop(self) -> None:

@@ -38,8 +38,11 @@ async def observe_response(request: web.Request, response: web.StreamResponse) -
             gauge.dec()
 
 
-def reconfigure_access(app: web.Application, config: Config) -> None:
-    """Keys, roles, role permissions and rate limits from the new config, at once."""
+def reconfigure_access(app: web.Application, old: Config, config: Config) -> None:
+    """Keys, roles, role permissions and rate limits from the new config, at once (the
+    counts of the rate limits start again)."""
+    if old.api == config.api:
+        return
     access = app[ACCESS]
     fresh = Access(config, app[RUNTIME].paths, access.keys)
     fresh.policies = access.policies
