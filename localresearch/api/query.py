@@ -156,10 +156,15 @@ class QueryError(Model):
     error: ErrorDetail
 
 
+def query_envelope(code: str, message: str) -> dict[str, Any]:
+    return {"detail": message, "error": {"code": code, "message": message}}
+
+
 QUERY = Surface(
     "query",
     QueryError,
     "The query API: versioned requests, {detail, error} errors (docs/api.md, Query API).",
+    envelope=query_envelope,
 )
 
 

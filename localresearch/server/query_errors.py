@@ -25,8 +25,10 @@ class QueryAPIError(LocalResearchError):
 def query_error(
     code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None
 ) -> web.Response:
+    from localresearch.api.query import query_envelope
+
     return web.json_response(
-        {"detail": message, "error": {"code": code, "message": message}},
+        query_envelope(code, message),
         status=status or STATUS_BY_CODE.get(code, 500),
         headers=headers,
     )
