@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("localresearch.cli.keys:keys", "Create, list and revoke API keys."),
     "query": (
         "localresearch.cli.query:query",
-        "Research a question over the query API: answer, citations, reasoning steps.",
+        "One question over the query API: report, citations, reasoning steps.",
     ),
     "schedule": (
         "localresearch.cli.schedule:schedule",
