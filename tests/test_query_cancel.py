@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from tests.daemon_fixture import DaemonHandle
@@ -203,8 +206,9 @@ async def test_stream_sends_keepalives_while_the_model_stalls(
     assert final["metrics"]["total_tokens"]["input"] > 0  # the model's reported usage
 
 
+@pytest.mark.parametrize("how", ["stop", "kill"])
 async def test_async_query_survives_a_daemon_restart(
-    tmp_path: Path, daemon_env: DaemonHandle, aiohttp_server: Any
+    how: str, tmp_path: Path, daemon_env: DaemonHandle, aiohttp_server: Any
 ) -> None:
     model = await _start(tmp_path, daemon_env, aiohttp_server)
     port = daemon_env.port
@@ -218,7 +222,17 @@ async def test_async_query_survives_a_daemon_restart(
         )
         query_id = accepted["query_id"]
         await asyncio.wait_for(model.hanging.wait(), 30)
-        await asyncio.to_thread(daemon_env.stop)
+        if how == "stop":
+            await asyncio.to_thread(daemon_env.stop)
+        else:  # SIGKILL: no chance to record anything on the way out
+            pid = daemon_env.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            for _ in range(200):
+                if not _alive(pid):
+                    break
+                await asyncio.sleep(0.05)
+            assert not _alive(pid)
         model.stall = False
         await asyncio.to_thread(daemon_env.start)
         deadline = time.monotonic() + 60
@@ -233,3 +247,15 @@ async def test_async_query_survives_a_daemon_restart(
     finally:
         model.stall = False
         await asyncio.to_thread(daemon_env.stop)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (the CLI's child, not reaped yet) is dead for this purpose
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1].split()[0] != "Z"
+    except OSError:
+        return False

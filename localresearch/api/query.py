@@ -2,8 +2,8 @@
 batch and background forms, /metrics, /capabilities and /config.
 
 Requests carry `"version"`; responses echo it. VERSIONS lists every version the surface knows:
-`current` ones are served, `deprecated` ones still served (with a Deprecation header),
-`removed` ones answer 410 Gone; anything else is 400. The list is in /openapi.json
+`current` and `deprecated` ones are served (a deprecated one is marked so in /openapi.json
+while it lasts), `removed` ones answer 410 Gone; anything else is 400. The list is in /openapi.json
 (`info.x-query-api-versions`)."""
 
 from __future__ import annotations
