@@ -100,7 +100,7 @@ def _call(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any
         conn.close()
 
 
-def _open_ndjson(port: int) -> float:
+def _metric(port: int, sample: str, **labels: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -110,9 +110,14 @@ def _open_ndjson(port: int) -> float:
     finally:
         conn.close()
     for family in text_string_to_metric_families(text):
-        if family.name == "localresearch_open_streams":
-            return next(s.value for s in family.samples if s.labels["kind"] == "ndjson")
-    raise AssertionError("no localresearch_open_streams")
+        for found in family.samples:
+            if found.name == sample and found.labels == labels:
+                return float(found.value)
+    raise AssertionError(f"no {sample} {labels}")
+
+
+def _open_ndjson(port: int) -> float:
+    return _metric(port, "localresearch_open_streams", kind="ndjson")
 
 
 async def test_cancel_aborts_the_model_request_within_a_second(
@@ -192,6 +197,10 @@ async def test_stream_sends_keepalives_while_the_model_stalls(
     try:
         lines, _ = await asyncio.gather(asyncio.to_thread(read_stream), release())
         after = await asyncio.to_thread(_open_ndjson, daemon_env.port)
+        tokens = await asyncio.to_thread(
+            _metric, daemon_env.port, "localresearch_tokens_total",
+            provider="openai", direction="input",
+        )  # fmt: skip
     finally:
         model.stall = False
         await asyncio.to_thread(daemon_env.stop)
@@ -204,6 +213,7 @@ async def test_stream_sends_keepalives_while_the_model_stalls(
     final = objects[-1]
     assert "partial" not in final and final["answer"]
     assert final["metrics"]["total_tokens"]["input"] > 0  # the model's reported usage
+    assert tokens == final["metrics"]["total_tokens"]["input"]  # counted by provider
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])
