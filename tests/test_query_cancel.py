@@ -269,3 +269,35 @@ def _alive(pid: int) -> bool:
             return fh.read().split(") ")[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+async def test_a_client_leaving_a_stream_aborts_its_research(
+    tmp_path: Path, daemon_env: DaemonHandle, aiohttp_server: Any
+) -> None:
+    model = await _start(tmp_path, daemon_env, aiohttp_server)
+    port = daemon_env.port
+
+    def open_and_leave() -> bytes:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        body = json.dumps({"version": "1", "query": "How does SQLite store data?"})
+        conn.request("POST", "/query?stream=true", body=body,
+                     headers={"Content-Type": "application/json"})  # fmt: skip
+        response = conn.getresponse()
+        first = response.readline()
+        conn.close()  # the client goes away mid-run
+        return first
+
+    try:
+        first = await asyncio.to_thread(open_and_leave)
+        assert json.loads(first)["step"]["kind"] == "scope"
+        await asyncio.wait_for(model.hanging.wait(), 30)
+        for _ in range(100):  # the next keep-alive write (0.2 s) finds the client gone
+            if model.hung_up_at is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert model.hung_up_at is not None
+        _status, jobs = await asyncio.to_thread(_call, port, "GET", "/api/research/deep")
+        assert jobs["jobs"][0]["status"] == "cancelled"
+    finally:
+        model.stall = False
+        await asyncio.to_thread(daemon_env.stop)
