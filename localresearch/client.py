@@ -554,6 +554,60 @@ class Client:
 
         self.delete(f"/api/schedules/{quote(schedule_id, safe='')}")
 
+    # -- the query API -------------------------------------------------------------------------
+
+    def _query_body(self, question: str, loops: int | None, dimensions: int | None) -> Any:
+        body: dict[str, Any] = {"version": "1", "query": question}
+        if loops is not None:
+            body["loops"] = loops
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        return body
+
+    def query(
+        self, question: str, *, loops: int | None = None, dimensions: int | None = None
+    ) -> dict[str, Any]:
+        """POST /query: the answer, citations, reasoning steps and metrics."""
+        body = self._query_body(question, loops, dimensions)
+        result: dict[str, Any] = self.post("/query", body, timeout=None)
+        return result
+
+    def query_stream(
+        self, question: str, *, loops: int | None = None, dimensions: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """POST /query/stream: each step's object, then the result (or an error object);
+        keep-alive blank lines are skipped."""
+        body = self._query_body(question, loops, dimensions)
+        conn, response = self._open(
+            "POST", "/query/stream", json_body=body, headers={"Accept": "application/x-ndjson"},
+            timeout=None,
+        )  # fmt: skip
+        complete = False
+        try:
+            if response.status >= 400:
+                raw = response.read()
+                complete = True
+                self._raise_for(response, raw)
+            for line in _lines(response):
+                if line.strip():
+                    yield json.loads(line)
+            complete = True
+        finally:
+            if complete:
+                self._release(conn, response)
+            else:
+                conn.close()
+
+    def config_get(self) -> dict[str, Any]:
+        """GET /config: the daemon's effective configuration (credentials redacted)."""
+        result: dict[str, Any] = self.get("/config")
+        return result
+
+    def config_update(self, values: dict[str, Any]) -> dict[str, Any]:
+        """PUT /config: change some settings; applied at once where they allow it."""
+        result: dict[str, Any] = self.request("PUT", "/config", json=values)
+        return result
+
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 SEARCH_GET_BYTES = 2000  # longer searches go as POST: URL-encoded they could pass 8,190 bytes

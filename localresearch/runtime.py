@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,8 +17,11 @@ from localresearch.store import Database
 if TYPE_CHECKING:
     from localresearch.chat.service import ChatService
     from localresearch.config import Config
+    from localresearch.config.live import ConfigWatcher
     from localresearch.heartbeat.service import HeartbeatService
     from localresearch.memory.service import MemoryService
+    from localresearch.metrics import Metrics
+    from localresearch.query.service import QueryService
     from localresearch.research.manager import JobManager
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,12 @@ class Runtime:
         self.jobs: JobManager | None = None
         self.chat: ChatService | None = None
         self.heartbeat: HeartbeatService | None = None
+        self.query: QueryService | None = None
+        self.metrics: Metrics | None = None
+        self.config_watcher: ConfigWatcher | None = None
+        # Called with the old and new config when it changes while running (the server's
+        # access layer).
+        self.config_listeners: list[Callable[[Config, Config], None]] = []
         self._running: list[Service] = []
         self._started = asyncio.Event()
         self._failure: BaseException | None = None
@@ -115,6 +125,47 @@ class Runtime:
             ServicesTaskRunner(self.chat, self.jobs, self.memory),
         )
         self.services.append(self.heartbeat)
+        self._build_query_services()
+
+    def _build_query_services(self) -> None:
+        """Metrics, the query API's service and the config watcher (the live-config path)."""
+        from localresearch.config.live import ConfigWatcher
+        from localresearch.metrics import Metrics
+        from localresearch.query.service import QueryService
+
+        self.metrics = Metrics()
+        if self.memory is not None:  # every search, whoever makes it, is timed
+            setattr(self.memory, "search", self.metrics.timed_search(self.memory.search))  # noqa: B010
+        assert self.jobs is not None
+        self.query = QueryService(self.config, self.db, self.jobs, self.metrics)
+        self.services.append(self.query)
+        self.config_watcher = ConfigWatcher(
+            self.paths.config_file, self.config.api.config_watch_interval, self.apply_config
+        )
+        self.services.append(self.config_watcher)
+
+    def apply_config(self, config: Config) -> list[str]:
+        """Use `config` from now on where a setting allows it; return the changed settings
+        that need a restart."""
+        from localresearch.config.live import restart_required
+
+        old = self.config
+        if config == old:  # e.g. the watcher seeing a file the daemon itself just wrote
+            return []
+        restart = restart_required(old, config)
+        self.config = config
+        if self.jobs is not None:
+            from localresearch.research.manager import default_engine_factory
+
+            self.jobs.config = config
+            self.jobs.engine_factory = default_engine_factory(config, self.memory)
+        if self.chat is not None:
+            self.chat.config = config
+        if self.query is not None:
+            self.query.apply_config(config)
+        for listener in self.config_listeners:
+            listener(old, config)
+        return restart
 
     async def stop(self) -> None:
         for service in reversed(self._running):
@@ -157,4 +208,5 @@ def _import_services() -> None:
     import localresearch.heartbeat.runner
     import localresearch.heartbeat.service
     import localresearch.memory.service
+    import localresearch.query.service
     import localresearch.research.manager  # noqa: F401

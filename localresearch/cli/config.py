@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from localresearch.cli.common import console, fail, json_option, print_json
@@ -26,6 +28,34 @@ def path() -> None:
     click.echo(str(resolve_paths().config_file))
 
 
+def _daemon() -> Any:
+    """The running daemon's client, or None (then the file is read and written directly)."""
+    from localresearch.client import Client
+    from localresearch.config import ConfigError
+
+    try:
+        client = Client.from_environment(timeout=10.0)
+    except ConfigError:
+        return None
+    return client if client.health() else None
+
+
+def _from_daemon() -> dict[str, Any] | None:
+    """The running daemon's effective configuration (GET /config), or None."""
+    from localresearch.client import ClientError
+
+    client = _daemon()
+    if client is None:
+        return None
+    try:
+        data: dict[str, Any] = client.config_get()
+    except ClientError:
+        return None
+    for name in ("reasoning_mode", "loops", "llm_backend"):  # the query API's own names
+        data.pop(name, None)
+    return data
+
+
 def _effective() -> object:
     from localresearch.config import ConfigError, load_config
     from localresearch.paths import resolve_paths
@@ -45,7 +75,7 @@ def show(as_json: bool) -> None:
     """
     from localresearch.config.loader import redacted_dict
 
-    data = redacted_dict(_effective())
+    data = _from_daemon() or redacted_dict(_effective())
     if as_json:
         print_json(data)
         return
@@ -65,9 +95,15 @@ def get(key: str, as_json: bool) -> None:
     from localresearch.config import ConfigError
     from localresearch.config.loader import get_value, redact, redacted_dict
 
+    running = _from_daemon()
     try:
         value = get_value(_effective(), key)  # type: ignore[arg-type]
-        if key == "api":
+        if running is not None:  # what the daemon uses now (its environment may differ)
+            node: Any = running
+            for part in key.split("."):
+                node = node[part]
+            value = node
+        elif key == "api":
             value = redacted_dict(_effective())["api"]
         value = redact(key, value)
     except ConfigError as exc:
@@ -93,6 +129,10 @@ def set_(key: str, value: str) -> None:
     from localresearch.paths import resolve_paths
 
     config_file = resolve_paths().config_file
+    client = _daemon()
+    if client is not None:
+        _set_through_daemon(client, key, value, config_file)
+        return
     try:
         stored = set_value(config_file, key, value)
     except ConfigError as exc:
@@ -100,7 +140,32 @@ def set_(key: str, value: str) -> None:
     from rich.markup import escape
 
     console().print(escape(f"{key} = {stored!r} written to {config_file}"))
-    console().print("Restart the daemon to apply: research daemon restart")
+    console().print("The daemon is not running: the value applies when it starts")
+
+
+def _set_through_daemon(client: Any, key: str, raw: str, config_file: object) -> None:
+    """PUT /config: the daemon checks, writes (comments kept) and applies the value at once."""
+    from rich.markup import escape
+
+    from localresearch.client import APIRequestError
+    from localresearch.config import ConfigError
+    from localresearch.config.loader import _parse_env_value, _setting_type
+
+    try:
+        value = _parse_env_value(_setting_type(key), raw)
+    except (ConfigError, ValueError) as exc:
+        fail(str(exc), code=2)
+    try:
+        answer = client.config_update({key: value})
+    except APIRequestError as exc:
+        fail(exc.message, code=2)
+    console().print(escape(f"{key} = {value!r} written to {config_file}"))
+    if key in answer.get("restart_required", []):
+        console().print("Restart the daemon to apply: research daemon restart")
+    elif key in answer.get("overridden_by_environment", []):
+        console().print("The daemon's environment overrides this setting (LOCALRESEARCH_*)")
+    else:
+        console().print("Applied by the running daemon")
 
 
 @config.command()

@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Scheduled tasks from HEARTBEAT.md: status, run, pause, resume.",
     ),
     "keys": ("localresearch.cli.keys:keys", "Create, list and revoke API keys."),
+    "query": (
+        "localresearch.cli.query:query",
+        "One question over the query API: report, citations, reasoning steps.",
+    ),
     "schedule": (
         "localresearch.cli.schedule:schedule",
         "Add, list and remove recurring questions and research.",

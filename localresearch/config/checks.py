@@ -82,12 +82,27 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "research.sources_per_dimension": _between(1, 50),
     "research.web_search": _one_of(WEB_SEARCH),
     "api.rate_limit": _between(0),
+    "api.webhooks": lambda value: _check_webhooks(value),
+    "api.webhook_timeout": _between(0.1, 300),
+    "api.webhook_backoff": _between(0.0, 60),
+    "api.stream_keepalive": _between(0.05, 3600),
+    "api.config_watch_interval": _between(0.0, 3600),
     "api.role_permissions": lambda value: _check_permissions(value),
     "api.rate_limits": lambda value: next(
         (f"expected counts of at least 0, got {k} = {v!r}" for k, v in value.items() if v < 0),
         None,
     ),
 }
+
+
+def _check_webhooks(urls: list[str]) -> str | None:
+    from localresearch.query.webhooks import webhook_problem
+
+    for url in urls:
+        problem = webhook_problem(url)
+        if problem:
+            return problem
+    return None
 
 
 def _check_permissions(roles: dict[str, list[str]]) -> str | None:

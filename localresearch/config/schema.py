@@ -172,6 +172,19 @@ class APIConfig:
         False, "Without keys, admit every local user, not only the daemon's own (a warning)."
     )
     web_fetch: bool = setting(False, "Let models call the web_fetch tool.")
+    webhooks: list[str] = setting(
+        [], "http(s) URLs that receive every finished query's result by POST (the query API)."
+    )
+    webhook_timeout: float = setting(10.0, "Seconds one webhook delivery attempt may take.")
+    webhook_backoff: float = setting(
+        1.0, "Seconds before the first webhook retry; doubled for each of the 3 retries."
+    )
+    stream_keepalive: float = setting(
+        15.0, "Seconds of silence before a query stream sends a blank keep-alive line."
+    )
+    config_watch_interval: float = setting(
+        2.0, "Seconds between checks of config.toml for edits applied live (0: no watching)."
+    )
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from localresearch.research.engine import Engine
 from localresearch.research.hub import EventHub, Sink
 from localresearch.research.pipeline import Pipeline
 from localresearch.research.retrieval import Retriever, WebSearcher
-from localresearch.research.store import JobRow, JobStore
+from localresearch.research.store import JobRow, JobStore, Progress
 from localresearch.research.types import TERMINAL_STATUSES, JobOptions
 from localresearch.store import Database
 
@@ -197,6 +197,40 @@ class JobManager:
         event = self._cancels.get(job_id)
         if event is not None:
             event.set()
+        return await self.store.get(job_id)
+
+    async def abort(self, job_id: str) -> JobRow:
+        """Stop a job now, even mid model call (its task is cancelled, so the model request is
+        aborted rather than awaited), and end it `cancelled`: for callers that cannot wait for
+        the current dimension to finish, such as a canceled query."""
+        job = await self.store.get(job_id)
+        if job.status in TERMINAL_STATUSES:
+            return job
+        await self.store.request_cancel(job_id)
+        event = self._cancels.get(job_id)
+        if event is not None:
+            event.set()
+        task = self._tasks.get(job_id)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        job = await self.store.get(job_id)
+        if job.status not in TERMINAL_STATUSES:
+            done = Event(
+                type="done", data={"researchId": job_id, "status": "cancelled"},
+                id=job.last_event_id + 1,
+            )  # fmt: skip
+            counts = await self.store.step_event_counts(job_id)
+            progress = Progress(
+                phase="done",
+                dimensions_total=job.dimensions_total,
+                dimensions_complete=job.dimensions_complete,
+                source_count=job.source_count,
+            )
+            await self.store.append_event(
+                job_id, "end", counts.get("end", 0), done, progress, ("cancelled", None)
+            )
+            self.hub.publish(job_id, done)
         return await self.store.get(job_id)
 
     async def wait(self, job_id: str) -> JobRow:

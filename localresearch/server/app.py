@@ -19,6 +19,7 @@ from localresearch.server import parser_errors
 from localresearch.server.access import ACCESS, Access, add_rate_headers
 from localresearch.server.errors import Handler, error_middleware, mark_started
 from localresearch.server.keys import BODY_TIMEOUT, MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
+from localresearch.server.observe import observe_response, reconfigure_access
 from localresearch.server.security import GUARD, Guard, refusal
 from localresearch.server.websession import WEB_SESSIONS, WebSessions, cookie_resolver
 
@@ -67,6 +68,9 @@ def route_tables() -> list[web.RouteTableDef]:
     from localresearch.server.routes import web as web_page
 
     tables.append(web_page.routes)
+    from localresearch.server.routes import query, settings
+
+    tables.extend([query.routes, settings.routes])
     return tables
 
 
@@ -122,12 +126,13 @@ def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Ap
     app[RUNTIME] = Runtime(config, paths)
     app[GUARD] = Guard(config.server, config.api, port or config.server.port)
     access = app[ACCESS] = Access(config, paths, KeyStore(app[RUNTIME].db, paths.database))
+    tables = route_tables()  # imported first: a surface registers its operations on import
     operations = by_key()
     app[SHUTDOWN] = asyncio.Event()
     app[WEBSOCKETS] = weakref.WeakSet()
     app[WEB_SESSIONS] = WebSessions(paths.state_dir / "web_session.key", port or config.server.port)
     access.resolvers.append(cookie_resolver(access.owner))
-    for table in route_tables():
+    for table in tables:
         for route in table:
             assert isinstance(route, web.RouteDef)
             handler = route.handler if route.path in _NO_WAIT else _after_start(route.handler)
@@ -137,6 +142,8 @@ def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Ap
                 access.policies[added] = operation
     if access.limiter is not None:
         app.on_response_prepare.append(add_rate_headers)
+    app.on_response_prepare.append(observe_response)
+    app[RUNTIME].config_listeners.append(functools.partial(reconfigure_access, app))
     app.cleanup_ctx.append(_runtime_ctx)
     app.on_shutdown.append(_on_shutdown)
     app.on_response_prepare.append(_started)

@@ -6,6 +6,7 @@ from localresearch.access.schema import MIGRATIONS as ACCESS_MIGRATIONS
 from localresearch.chat.schema import MIGRATIONS as CHAT_MIGRATIONS
 from localresearch.heartbeat.schema import MIGRATIONS as HEARTBEAT_MIGRATIONS
 from localresearch.memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
+from localresearch.query.schema import MIGRATIONS as QUERY_MIGRATIONS
 from localresearch.research.schema import MIGRATIONS as RESEARCH_MIGRATIONS
 from localresearch.store.migrations import Migration
 
@@ -16,4 +17,5 @@ SCHEMAS: list[list[Migration]] = [
     RESEARCH_MIGRATIONS,
     HEARTBEAT_MIGRATIONS,
     ACCESS_MIGRATIONS,
+    QUERY_MIGRATIONS,
 ]

@@ -1,0 +1,83 @@
+"""`research query`: one question over the query API (/query), as text or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from localresearch.cli.common import (
+    api_errors,
+    client_starting_daemon,
+    console,
+    fail,
+    json_option,
+    print_json,
+)
+
+
+@click.command()
+@click.argument("question")
+@click.option("--stream", is_flag=True, help="Show each reasoning step as it completes.")
+@click.option(
+    "--loops", type=click.IntRange(0, 5), help="Gap rounds (default: research.max_rounds)."
+)
+@click.option("--dimensions", type=click.IntRange(1, 6), help="Dimensions to research.")
+@json_option
+@api_errors
+def query(
+    question: str, stream: bool, loops: int | None, dimensions: int | None, as_json: bool
+) -> None:
+    """Research QUESTION and print the answer, its citations and reasoning steps.
+
+    With --json, the query API's response object (with --stream: one object per line).
+
+    Example: research query "what do my notes say about sqlite?" --stream
+    """
+    client = client_starting_daemon()
+    if not stream:
+        result = client.query(question, loops=loops, dimensions=dimensions)
+        if as_json:
+            print_json(result)
+        else:
+            _render(result)
+        return
+    final: dict[str, Any] | None = None
+    for item in client.query_stream(question, loops=loops, dimensions=dimensions):
+        if as_json:
+            print_json(item)
+        if "error" in item:
+            fail(str(item["error"].get("message", "the query failed")))
+        if item.get("partial"):
+            if not as_json:
+                console().print(f"[dim]•[/] {_escape(item['step']['text'])}")
+        else:
+            final = item
+    if final is not None and not as_json:
+        _render(final, reasoning=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _render(result: dict[str, Any], *, reasoning: bool = True) -> None:
+    out = console()
+    if reasoning and result.get("reasoning"):
+        out.print("[bold]Reasoning[/]")
+        for step in result["reasoning"]:
+            out.print(f"  • {_escape(step)}")
+        out.print()
+    out.print(_escape(result.get("answer", "")).rstrip())
+    if result.get("citations"):
+        out.print("\n[bold]Citations[/]")
+        for i, citation in enumerate(result["citations"], 1):
+            out.print(f"  [{i}] {_escape(citation)}")
+    metrics = result.get("metrics", {})
+    tokens = metrics.get("total_tokens", {})
+    out.print(
+        f"\n[dim]{metrics.get('cycles_completed', 0)} gap rounds, "
+        f"{tokens.get('total', 0)} tokens[/]"
+    )
