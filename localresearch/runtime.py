@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from localresearch.heartbeat.service import HeartbeatService
     from localresearch.memory.service import MemoryService
     from localresearch.research.manager import JobManager
+    from localresearch.research_sessions.flow import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class Runtime:
         self.jobs: JobManager | None = None
         self.chat: ChatService | None = None
         self.heartbeat: HeartbeatService | None = None
+        self.research_sessions: SessionService | None = None
         self._running: list[Service] = []
         self._started = asyncio.Event()
         self._failure: BaseException | None = None
@@ -94,6 +96,10 @@ class Runtime:
 
         self.jobs = JobManager(self.config, self.db, self.memory)
         self.services.append(self.jobs)
+        from localresearch.research_sessions.flow import SessionService
+
+        self.research_sessions = SessionService(self.config, self.db, self.memory, self.jobs)
+        self.services.append(self.research_sessions)
         from localresearch.heartbeat.runner import ServicesTaskRunner
         from localresearch.heartbeat.service import HeartbeatService, HeartbeatSettings
         from localresearch.workspace import workspace_dir
@@ -147,4 +153,5 @@ def _import_services() -> None:
     import localresearch.heartbeat.runner
     import localresearch.heartbeat.service
     import localresearch.memory.service
-    import localresearch.research.manager  # noqa: F401
+    import localresearch.research.manager
+    import localresearch.research_sessions.flow  # noqa: F401

@@ -103,6 +103,10 @@ class ResearchConfig:
     web_search: str = setting("none", "none, searxng, tavily, brave, serper or exa.")
     web_search_url: str = setting("", "Base URL of the web search API (SearXNG: your instance).")
     web_search_key_env: str = setting("", "Environment variable holding the search API key.")
+    session_ttl: int = setting(
+        3600, "Seconds a research session lives unless extended (/api/research/sessions)."
+    )
+    sessions_per_key: int = setting(100, "Live research sessions one key may hold (0: no limit).")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from localresearch.server.access import ACCESS, Access, add_rate_headers
 from localresearch.server.errors import Handler, error_middleware
 from localresearch.server.keys import MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
 from localresearch.server.security import GUARD, Guard, refusal
+from localresearch.server.spec_envelope import spec_envelope
 
 if TYPE_CHECKING:
     from localresearch.config import Config
@@ -51,6 +52,9 @@ def route_tables() -> list[web.RouteTableDef]:
     from localresearch.server.routes import docs, keys
 
     tables.extend([docs.routes, keys.routes])
+    from localresearch.server.routes import research_sessions
+
+    tables.append(research_sessions.routes)
     return tables
 
 
@@ -97,17 +101,18 @@ async def _on_shutdown(app: web.Application) -> None:
 def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Application:
     """Build the application; tests call this with a temp-dir Paths and use aiohttp_client."""
     app = web.Application(
-        middlewares=[error_middleware(refusal)],
+        middlewares=[spec_envelope, error_middleware(refusal)],
         client_max_size=config.server.max_body_bytes,
     )
     app[MAX_BODY] = config.server.max_body_bytes
     app[RUNTIME] = Runtime(config, paths)
     app[GUARD] = Guard(config.server, config.api, port or config.server.port)
     access = app[ACCESS] = Access(config, paths, KeyStore(app[RUNTIME].db, paths.database))
+    tables = route_tables()  # importing the route modules registers their surfaces' operations
     operations = by_key()
     app[SHUTDOWN] = asyncio.Event()
     app[WEBSOCKETS] = weakref.WeakSet()
-    for table in route_tables():
+    for table in tables:
         for route in table:
             assert isinstance(route, web.RouteDef)
             handler = route.handler if route.path in _NO_WAIT else _after_start(route.handler)

@@ -7,6 +7,7 @@ from localresearch.chat.schema import MIGRATIONS as CHAT_MIGRATIONS
 from localresearch.heartbeat.schema import MIGRATIONS as HEARTBEAT_MIGRATIONS
 from localresearch.memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from localresearch.research.schema import MIGRATIONS as RESEARCH_MIGRATIONS
+from localresearch.research_sessions.schema import MIGRATIONS as RESEARCH_SESSION_MIGRATIONS
 from localresearch.store.migrations import Migration
 
 # Each part of the core owns a `schema.py` with its own ordered MIGRATIONS list; add it here.
@@ -16,4 +17,5 @@ SCHEMAS: list[list[Migration]] = [
     RESEARCH_MIGRATIONS,
     HEARTBEAT_MIGRATIONS,
     ACCESS_MIGRATIONS,
+    RESEARCH_SESSION_MIGRATIONS,
 ]
