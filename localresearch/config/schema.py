@@ -160,6 +160,9 @@ class APIConfig:
         DEFAULT_RATE_LIMITS,
         "Requests per hour per key, by endpoint class (where a surface names one).",
     )
+    rate_window: int = setting(
+        3600, "Seconds of the rate_limits window (the research-sessions API: an hour)."
+    )
     open_local: bool = setting(
         False, "Without keys, admit every local user, not only the daemon's own (a warning)."
     )
