@@ -151,8 +151,8 @@ def test_complete_research_flow_and_streaming(served: DaemonHandle) -> None:
     assert 3 <= len(lines) <= 5 and lines[0].startswith("1. ")
     assert all("vitamin D" in line for line in lines)
     # 3. Provide feedback
-    fed = client.ok("POST", f"{API}/{session_id}/feedback",
-                    {"feedback": "Focus on elderly women and randomized trials; exclude children"})  # fmt: skip
+    answer = "Focus on elderly women and randomized trials; exclude children"
+    fed = client.ok("POST", f"{API}/{session_id}/feedback", {"feedback": answer})
     assert fed == {"sessionId": session_id, "phase": "feedback",
                    "message": "Feedback processed successfully"}  # fmt: skip
     # 4. Generate plan
@@ -196,8 +196,8 @@ def test_complete_research_flow_and_streaming(served: DaemonHandle) -> None:
     listed = client.ok("GET", API)
     assert [s["id"] for s in listed] == [session_id]
     # Refine a finished session: follow-up research revises the report.
-    refined = client.ok("POST", f"{API}/{session_id}/refine",
-                        {"refinement": "Also cover calcium supplements and hip fractures"})  # fmt: skip
+    follow_up = {"refinement": "Also cover calcium supplements and hip fractures"}
+    refined = client.ok("POST", f"{API}/{session_id}/refine", follow_up)
     assert refined["phase"] == "completed"
     after = client.ok("GET", f"{API}/{session_id}")
     assert after["finalReport"] != result["finalReport"]
@@ -210,7 +210,7 @@ def test_complete_research_flow_and_streaming(served: DaemonHandle) -> None:
 
 def _error(
     client: Client, method: str, path: str, body: Any = None, **kw: Any
-) -> tuple[int, dict[str, Any]]:  # noqa: E501
+) -> tuple[int, dict[str, Any]]:
     status, payload, _ = client.request(method, path, body, **kw)
     assert payload["success"] is False
     assert set(payload["error"]) == {"message", "code", "details"}
