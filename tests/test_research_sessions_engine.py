@@ -1,0 +1,145 @@
+"""Research sessions on the builtin engine over SciFact: clarifying questions are about each
+topic and what the notes say, answers change the plan, and an execute cut by a crash resumes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from localresearch import extractive
+from localresearch.access.roles import ALL, Principal
+from localresearch.paths import Paths
+from localresearch.research_sessions.flow import SessionService
+from localresearch.research_sessions.settings import SessionSettings
+from localresearch.research_sessions.store import Change, Task
+from localresearch.runtime import Runtime
+from tests.fakes.search_scifact import (
+    SCIFACT,
+    research_config,
+    scifact_available,
+    scifact_runtime,
+    write_corpus,
+)
+
+pytestmark = pytest.mark.skipif(not scifact_available(), reason="SciFact data set not present")
+
+ALICE = Principal("key_alice", "user", ALL - {"admin"}, "key")
+BUILTIN = SessionSettings("builtin", "extractive", "extractive", "none", max_results=6)
+NARROW = "Focus on mechanisms in animal models and cell studies; a brief overview"
+BROAD = "Focus on clinical trials in patients since 2010, exclude animal models; a detailed review"
+
+
+def _topics(count: int) -> list[str]:
+    """The first SciFact test claims that have relevant documents (so the notes hold them),
+    leaving out restatements of an earlier claim (SciFact pairs a claim with its negation)."""
+    lines = (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()[1:]
+    wanted = list(dict.fromkeys(line.split("\t")[0] for line in lines))
+    claims = {}
+    with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            doc = json.loads(line)
+            claims[doc["_id"]] = doc["text"]
+    chosen: list[str] = []
+    for claim in (claims[q] for q in wanted if q in claims):
+        stems = _content_stems(claim)
+        if all(
+            len(stems & _content_stems(c)) / len(stems | _content_stems(c)) < 0.5 for c in chosen
+        ):
+            chosen.append(claim)
+    return chosen[:count]
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path, paths: Paths) -> AsyncIterator[Runtime]:
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, extra=120, queries=20)
+    async with scifact_runtime(research_config(corpus, dimensions=4), paths) as rt:
+        yield rt
+
+
+def _service(rt: Runtime) -> SessionService:
+    assert rt.research_sessions is not None
+    return rt.research_sessions
+
+
+def _content_stems(text: str) -> set[str]:
+    return {
+        extractive.stem(w.lower())
+        for w in extractive.words(text)
+        if w.lower() not in extractive.STOPWORDS and len(w) > 2
+    }
+
+
+async def test_questions_are_topic_specific_and_answers_change_the_plan(runtime: Runtime) -> None:
+    service = _service(runtime)
+    topics = _topics(20)
+    assert len(topics) == 20
+    every_question: dict[str, str] = {}
+    for topic in topics:
+        row = await service.create(ALICE, BUILTIN)
+        asked = await service.questions(row.id, ALICE, topic)
+        lines = asked.questions.splitlines()
+        assert 3 <= len(lines) <= 5, asked.questions
+        topic_terms = _content_stems(topic)
+        for line in lines:
+            # Every question names the topic's own terms…
+            assert _content_stems(line) & topic_terms, (topic, line)
+            # …and no other topic got the same question.
+            assert line not in every_question, (topic, every_question.get(line))
+            every_question[line] = topic
+        # Two different answers give two different plans.
+        plans = []
+        for answer in (NARROW, BROAD):
+            fork = await service.create(ALICE, BUILTIN)
+            await service.questions(fork.id, ALICE, topic)
+            await service.feedback(fork.id, ALICE, answer)
+            plans.append(await service.plan(fork.id, ALICE))
+        narrow, broad = plans
+        assert [t.query for t in narrow.tasks] != [t.query for t in broad.tasks], topic
+        assert len(narrow.tasks) == 3 and len(broad.tasks) == 6
+        assert narrow.tasks[0].focus.lower().startswith("mechanisms")
+        assert broad.tasks[0].focus.lower().startswith("clinical")
+        assert all("2010" in t.query for t in broad.tasks)
+        assert not any("animal" in t.query.lower() for t in broad.tasks)
+
+
+async def test_an_interrupted_execute_resumes_on_restart(tmp_path: Path, paths: Paths) -> None:
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, extra=60, queries=10)
+    text = research_config(corpus, dimensions=4)
+    topic = _topics(1)[0]
+    async with scifact_runtime(text, paths) as rt:
+        service = _service(rt)
+        row = await service.create(ALICE, BUILTIN)
+        await service.questions(row.id, ALICE, topic)
+        await service.feedback(row.id, ALICE, "")
+        planned = await service.plan(row.id, ALICE)
+        # As a daemon killed mid-execute leaves it: executing, the first task's result saved.
+        await service.store.update(
+            row.id,
+            Change({"phase": "executing"}, ("progress", {"phase": "executing", "progress": 0,
+                                                          "message": "Executing"})),
+        )  # fmt: skip
+        first: Task = planned.tasks[0]
+        engine = service._engine(BUILTIN, "extractive")
+        await service._run_task(planned, BUILTIN, engine, 0, first)
+        before = await service.store.events(row.id)
+    # A new daemon over the same database picks the session up and finishes it.
+    async with scifact_runtime(text, paths) as rt:
+        service = _service(rt)
+        task = service._running.get(row.id)
+        assert task is not None, "the executing session was not resumed"
+        done = await task
+        assert done.phase == "completed" and done.progress == 100
+        assert done.final_report.startswith("# ")
+        events = await service.store.events(row.id)
+        assert [e.id for e in events] == list(range(1, len(events) + 1))
+        assert events[: len(before)] == before  # every earlier event intact
+        assert events[-1].event == "final-report"
+        # The first task ran once: its saved result was reused, so no progress event for it.
+        messages = [e.data.get("message", "") for e in events[len(before) :]]
+        assert not any(m.startswith("Task 1 of") for m in messages)
+        assert any(m.startswith(f"Task {len(planned.tasks)} of") for m in messages)
