@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from localresearch import __version__
@@ -29,6 +30,15 @@ class Service(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RuntimeStatus:
+    version: str
+    uptime_seconds: int
+    model: str  # provider or provider/model
+    memory: dict[str, Any] | None  # files and chunks indexed, whether a pass runs
+    heartbeat: dict[str, Any] | None  # enabled, paused, last and next run, last result
 
 
 class Runtime:
@@ -130,15 +140,15 @@ class Runtime:
         llm = self.config.llm
         return f"{llm.provider}/{llm.model}" if llm.model else llm.provider
 
-    async def status(self) -> dict[str, Any]:
-        """The fields of GET /api/status; parts not running yet report null."""
-        return {
-            "version": __version__,
-            "uptime_seconds": self.uptime_seconds,
-            "model": self.model_name(),
-            "memory": await self._memory_status(),
-            "heartbeat": await self._heartbeat_status(),
-        }
+    async def status(self) -> RuntimeStatus:
+        """What runs and for how long; parts not running yet are None."""
+        return RuntimeStatus(
+            version=__version__,
+            uptime_seconds=self.uptime_seconds,
+            model=self.model_name(),
+            memory=await self._memory_status(),
+            heartbeat=await self._heartbeat_status(),
+        )
 
     async def _memory_status(self) -> dict[str, Any] | None:
         return await self.memory.status() if self.memory is not None else None

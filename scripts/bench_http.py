@@ -1,6 +1,9 @@
 """HTTP benchmark: the daemon's GET /health against a bare aiohttp app, in one run.
 
-Also measures daemon start-to-healthy time and `research --help` wall time.
+Also measures daemon start-to-healthy time and `research --help` wall time; the contract and
+access layers: a chat body's decode+validate, msgspec's and pydantic's import cost, an
+authenticated rate-limited GET /api/status load against the owner's unauthenticated one, and
+the peer check's cost per new connection.
 
     python scripts/bench_http.py [--runs 9] [--rounds 5] [--seconds 3] [--concurrency 32]
 
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -56,10 +60,18 @@ def wait_healthy(url: str, timeout: float = 20.0) -> None:
     raise RuntimeError(f"{url} did not become healthy")
 
 
-async def load_aiohttp(url: str, total: int, concurrency: int) -> tuple[float, list[float]]:
+async def load_aiohttp(
+    url: str,
+    total: int,
+    concurrency: int,
+    path: str = "/health",
+    headers: dict[str, str] | None = None,
+    *,
+    new_connections: bool = False,
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=new_connections)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         remaining = total
 
         async def worker() -> None:
@@ -67,14 +79,14 @@ async def load_aiohttp(url: str, total: int, concurrency: int) -> tuple[float, l
             while remaining > 0:
                 remaining -= 1
                 t0 = time.perf_counter()
-                async with session.get(url + "/health") as r:
+                async with session.get(url + path) as r:
                     await r.read()
-                    assert r.status == 200
+                    assert r.status == 200, (r.status, await r.text())
                 latencies.append(time.perf_counter() - t0)
 
         # warm-up
         for _ in range(200):
-            async with session.get(url + "/health") as r:
+            async with session.get(url + path) as r:
                 await r.read()
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -105,6 +117,144 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+CHAT_BODY = json.dumps(
+    {"message": "what do my notes say about sqlite wal mode?", "session_id": "3f2a9c1d",
+     "include_memory": True, "model": "builtin"}
+).encode()  # fmt: skip
+
+
+def bench_decode(loops: int = 50_000) -> dict[str, float]:
+    """µs per chat body: the route's path (byte-level checks, then the model), and msgspec's
+    typed decode alone for reference."""
+    import msgspec
+
+    from localresearch.api.base import convert
+    from localresearch.api.chat import ChatRequest
+    from localresearch.server.requests import parse_json_object
+
+    def route_path() -> None:
+        convert(parse_json_object(CHAT_BODY, what="body"), ChatRequest)
+
+    decoder = msgspec.json.Decoder(ChatRequest)
+    out: dict[str, float] = {}
+    for name, fn in (
+        ("decode_validate_us", route_path),
+        ("msgspec_only_us", lambda: decoder.decode(CHAT_BODY)),
+        ("json_loads_only_us", lambda: json.loads(CHAT_BODY)),  # the machine's pace, same run
+    ):
+        samples = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(loops):
+                fn()
+            samples.append((time.perf_counter() - t0) / loops * 1e6)
+        out[name] = round(statistics.median(samples), 2)
+    return out
+
+
+def bench_imports(runs: int) -> dict[str, float]:
+    """Seconds to start Python, import the library and define one model (medians)."""
+    snippets = {
+        "python": "pass",
+        "msgspec": "import msgspec\nclass M(msgspec.Struct):\n    message: str",
+        "pydantic": "import pydantic\nclass M(pydantic.BaseModel):\n    message: str",
+    }
+    out: dict[str, float] = {}
+    for name, code in snippets.items():
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True)
+            times.append(time.perf_counter() - t0)
+            if done.returncode != 0:
+                break
+        else:
+            out[f"import_{name}_s"] = round(statistics.median(times), 3)
+    return out
+
+
+def bench_peer_lookup(loops: int = 200) -> dict[str, float | None]:
+    """ms per lookup of a loopback peer's uid (once per new connection): the sock_diag query
+    the daemon makes, and the /proc/net/tcp read it falls back to."""
+    from localresearch.access.local import _proc_uid, peer_uid
+
+    return {
+        "peer_lookup_ms": _time_lookup(peer_uid, loops),
+        "peer_lookup_proc_ms": _time_lookup(_proc_uid, max(10, loops // 10)),
+    }
+
+
+def _time_lookup(peer_uid: Any, loops: int) -> float | None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        client = socket.create_connection(server.getsockname())
+        conn, _ = server.accept()
+        peer, local = conn.getpeername(), conn.getsockname()
+        if peer_uid(peer, local) != os.getuid():
+            return None
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            peer_uid(peer, local)
+        elapsed = (time.perf_counter() - t0) / loops * 1000
+        conn.close()
+        client.close()
+    return round(elapsed, 3)
+
+
+def bench_access(research: list[str], args: argparse.Namespace) -> dict[str, object]:
+    """GET /api/status on three daemons, interleaved: the owner without credentials (peer
+    check, kept-alive connections), a key with a rate limit counted on every request, and
+    new connections with and without the peer check (open_local)."""
+    key = "bench-key-0123456789abcdef0123"
+    variants = {
+        "owner": {},
+        "keyed": {"LOCALRESEARCH_API__API_KEY": key, "LOCALRESEARCH_API__RATE_LIMIT": "1000000000"},
+        "open": {"LOCALRESEARCH_API__OPEN_LOCAL": "true"},
+    }
+    daemons: dict[str, tuple[str, dict[str, str], str]] = {}
+    try:
+        for name, extra in variants.items():
+            home, port = tempfile.mkdtemp(prefix="lr-bench-"), free_port()
+            env = dict(os.environ, LOCALRESEARCH_HOME=home, LOCALRESEARCH_SERVER__PORT=str(port),
+                       LOCALRESEARCH_HEARTBEAT__ENABLED="false", **extra)  # fmt: skip
+            subprocess.run([*research, "daemon", "start"], env=env, check=True, capture_output=True)
+            daemons[name] = (f"http://127.0.0.1:{port}", env, home)
+        loads = {
+            "status_owner": ("owner", None, False),
+            "status_keyed_limited": ("keyed", {"Authorization": f"Bearer {key}"}, False),
+            "status_new_conn_peer_check": ("owner", None, True),
+            "status_new_conn_open": ("open", None, True),
+        }
+        rounds: dict[str, list[float]] = {name: [] for name in loads}
+        total = max(2000, args.requests // 4)
+        for _ in range(args.rounds):
+            for name, (daemon, headers, new) in loads.items():
+                rps, _lat = asyncio.run(
+                    load_aiohttp(daemons[daemon][0], total, args.concurrency, "/api/status",
+                                 headers, new_connections=new)
+                )  # fmt: skip
+                rounds[name].append(rps)
+        out: dict[str, object] = {
+            f"{n}_rps": round(statistics.median(v)) for n, v in rounds.items()
+        }
+        out["ratio_keyed_vs_owner"] = round(
+            statistics.median(rounds["status_keyed_limited"])
+            / statistics.median(rounds["status_owner"]),
+            3,
+        )
+        out["ratio_peer_check_vs_open_new_conn"] = round(
+            statistics.median(rounds["status_new_conn_peer_check"])
+            / statistics.median(rounds["status_new_conn_open"]),
+            3,
+        )
+        return out
+    finally:
+        for _url, env, home in daemons.values():
+            subprocess.run([*research, "daemon", "stop"], env=env, capture_output=True)
+            shutil.rmtree(home, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=20000)
@@ -116,6 +266,7 @@ def main() -> None:
     parser.add_argument(
         "--start-only", action="store_true", help="only start-to-healthy and --help timings"
     )
+    parser.add_argument("--no-access", action="store_true", help="skip the /api/status loads")
     args = parser.parse_args()
 
     results: dict[str, object] = {}
@@ -159,10 +310,15 @@ def main() -> None:
         bare.append(time.perf_counter() - t0)
     results["help_s"] = round(statistics.median(helps), 3)
     results["python_startup_s"] = round(statistics.median(bare), 3)
+    results.update(bench_decode())
+    results.update(bench_imports(max(args.runs, 7)))
+    results.update(bench_peer_lookup())
 
     if args.start_only:
         print(json.dumps(results, indent=2))
         return
+    if not args.no_access:
+        results.update(bench_access(research, args))
     # Throughput and latency: daemon vs bare aiohttp, same client, same machine.
     subprocess.run([*research, "daemon", "start"], env=env, check=True, capture_output=True)
     bport = free_port()
@@ -213,6 +369,30 @@ def main() -> None:
         f"research --help   : {r['help_s']} s "
         f"(python start-up {r['python_startup_s']} s; target <= 0.1)"
     )
+    print(
+        f"chat body decode  : {r['decode_validate_us']} µs (checks + model; target <= 20), "
+        f"msgspec decode alone {r['msgspec_only_us']} µs, json.loads alone "
+        f"{r['json_loads_only_us']} µs"
+    )
+    print(
+        f"import + 1 model  : msgspec {r.get('import_msgspec_s')} s, pydantic "
+        f"{r.get('import_pydantic_s', 'n/a')} s (python alone {r.get('import_python_s')} s)"
+    )
+    print(
+        f"peer uid lookup   : {r['peer_lookup_ms']} ms per new connection (sock_diag), "
+        f"/proc/net/tcp {r['peer_lookup_proc_ms']} ms"
+    )
+    if "ratio_keyed_vs_owner" in r:
+        print(
+            f"GET /api/status   : owner {r['status_owner_rps']} req/s, key + rate limit "
+            f"{r['status_keyed_limited_rps']} req/s, ratio {r['ratio_keyed_vs_owner']} "
+            "(target >= 0.85)"
+        )
+        print(
+            f"new connections   : peer check {r['status_new_conn_peer_check_rps']} req/s, "
+            f"open_local {r['status_new_conn_open_rps']} req/s, "
+            f"ratio {r['ratio_peer_check_vs_open_new_conn']}"
+        )
 
 
 if __name__ == "__main__":

@@ -304,3 +304,37 @@ def test_cli_and_logs_with_keys_configured(daemon_env: Any) -> None:
     assert logged  # debug logging (access log included) wrote something
     for material in (ADMIN_KEY, secret, token, secret[-8:]):
         assert material.encode() not in logged
+
+
+@needs_root
+@pytest.mark.parametrize("lookup", ["peer_uid", "_proc_uid"])
+def test_peer_uid_names_the_connecting_user(lookup: str) -> None:
+    """Both ways of finding a loopback peer's owner name the other user's uid."""
+    import socket
+
+    from localresearch.access import local
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        script = (
+            "import socket, sys, time\n"
+            f"s = socket.create_connection(('127.0.0.1', {port}))\n"
+            "sys.stdin.read()\n"
+        )
+        child = subprocess.Popen(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             "/usr/bin/python3", "-c", script],
+            stdin=subprocess.PIPE, cwd="/",
+        )  # fmt: skip
+        try:
+            server.settimeout(20)
+            conn, _ = server.accept()
+            with conn:
+                found = getattr(local, lookup)(conn.getpeername(), conn.getsockname())
+            assert found == 65534
+        finally:
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait(timeout=20)

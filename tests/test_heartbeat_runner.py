@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from localresearch.errors import Unavailable
 from localresearch.heartbeat.runner import ServicesTaskRunner
 from localresearch.memory.types import SearchHit
+from localresearch.research.manager import JobView
 
 
 class Notes:
@@ -48,13 +50,11 @@ class Jobs:
     async def submit(self, query: str) -> Row:
         return Row("res_1")
 
-    async def snapshot(self, job_id: str) -> dict[str, Any]:
-        snap: dict[str, Any] = {"researchId": job_id, "status": self.status}
-        if self.status == "complete":
-            snap["report"] = self.report
-        if self.status == "error":
-            snap["error"] = "provider failed"
-        return snap
+    async def snapshot(self, job_id: str) -> JobView:
+        error = "provider failed" if self.status == "error" else None
+        job = SimpleNamespace(id=job_id, status=self.status, error=error)
+        report = self.report if self.status == "complete" else None
+        return JobView(job, report)  # type: ignore[arg-type]
 
     async def wait(self, job_id: str) -> None:
         self.waited.append(job_id)

@@ -95,7 +95,9 @@ def _operation(
     if op.response is not None:
         content["application/json"] = {"schema": by_model[op.response]}
     for media, what in op.content.items():
-        content[media] = {"schema": {"type": "string", "description": what}}
+        # A stream's events are described in words (docs/api.md), not as one string.
+        schema = {} if media == "text/event-stream" else {"schema": {"type": "string"}}
+        content[media] = {**schema, "x-description": what}
     if content and op.status != 204:
         ok["content"] = content
     responses[str(op.status)] = ok

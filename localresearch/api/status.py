@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from localresearch.api.base import UNSET, Model, UnsetType
+
+if TYPE_CHECKING:
+    from localresearch.runtime import RuntimeStatus
 
 
 class Health(Model):
@@ -31,6 +36,16 @@ class Status(Model):
     model: str
     memory: MemoryBrief | None
     heartbeat: HeartbeatBrief | None
+
+    @classmethod
+    def of(cls, status: RuntimeStatus) -> Status:
+        return cls(
+            version=status.version,
+            uptime_seconds=status.uptime_seconds,
+            model=status.model,
+            memory=msgspec.convert(status.memory, MemoryBrief | None),
+            heartbeat=msgspec.convert(status.heartbeat, HeartbeatBrief | None),
+        )
 
 
 class Provider(Model):

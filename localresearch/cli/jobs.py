@@ -40,7 +40,7 @@ def list_jobs(limit: int, offset: int, status: str | None, as_json: bool) -> Non
     if as_json:
         print_json(page)
         return
-    if not page["jobs"]:
+    if not page.jobs:
         console().print('No research jobs yet. Start one: research deep "your question"')
         return
     from rich import box
@@ -50,18 +50,18 @@ def list_jobs(limit: int, offset: int, status: str | None, as_json: bool) -> Non
     for column in ("ID", "Status", "Dims", "Src", "Created"):
         table.add_column(column, no_wrap=True)
     table.add_column("Question", min_width=16, overflow="fold")
-    for job in page["jobs"]:
+    for job in page.jobs:
         table.add_row(
-            job["researchId"],
-            job["status"],
-            f"{job['dimensionsComplete']}/{job['dimensionsTotal']}",
-            str(job["sourceCount"]),
-            job["createdAt"][5:16].replace("T", " "),
-            job["query"],
+            job.research_id,
+            job.status,
+            f"{job.dimensions_complete}/{job.dimensions_total}",
+            str(job.source_count),
+            job.created_at[5:16].replace("T", " "),
+            job.query,
         )
     console().print(table)
-    if page.get("nextOffset") is not None:
-        console().print(f"More: research jobs list --offset {page['nextOffset']}")
+    if page.next_offset is not None:
+        console().print(f"More: research jobs list --offset {page.next_offset}")
 
 
 @jobs.command("show", epilog="Example: research jobs show res_0123abcd --json")

@@ -22,7 +22,7 @@ def list_sessions(limit: int, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    if not result["sessions"]:
+    if not result.sessions:
         console().print("No sessions yet. Start one with: research chat")
         return
     from rich.table import Table
@@ -30,11 +30,11 @@ def list_sessions(limit: int, as_json: bool) -> None:
     table = Table(box=None, pad_edge=False)
     for column in ("id", "updated", "messages", "title"):
         table.add_column(column)
-    for s in result["sessions"]:
-        table.add_row(s["id"], s["updated_at"][:19], str(s["message_count"]), s["title"] or "-")
+    for s in result.sessions:
+        table.add_row(s.id, s.updated_at[:19], str(s.message_count), s.title or "-")
     console().print(table)
-    if result["total"] > len(result["sessions"]):
-        console().print(f"({len(result['sessions'])} of {result['total']})")
+    if result.total > len(result.sessions):
+        console().print(f"({len(result.sessions)} of {result.total})")
 
 
 @sessions.command("show", epilog="Example: research sessions show 3f2a…")
@@ -48,11 +48,11 @@ def show_session(session_id: str, as_json: bool) -> None:
         print_json(session)
         return
     out = console()
-    out.print(f"[bold]{session['title'] or session['id']}[/]  [dim]{session['id']}[/]", markup=True)
-    for m in session.get("messages", []):
-        who = "you" if m["role"] == "user" else (m.get("model") or m["role"])
-        out.print(f"\n[bold cyan]{who}[/] [dim]{m['created_at'][:19]}[/]", markup=True)
-        out.print(m["content"], markup=False, highlight=False)
+    out.print(f"[bold]{session.title or session.id}[/]  [dim]{session.id}[/]", markup=True)
+    for m in session.messages:
+        who = "you" if m.role == "user" else (m.model or m.role)
+        out.print(f"\n[bold cyan]{who}[/] [dim]{m.created_at[:19]}[/]", markup=True)
+        out.print(m.content, markup=False, highlight=False)
 
 
 @sessions.command("delete", epilog="Example: research sessions delete 3f2a…")

@@ -150,7 +150,7 @@ class APIConfig:
     )
     bearer_token: str = setting("", "A token accepted as Authorization: Bearer, role admin.")
     api_keys: dict[str, str] = setting(
-        {}, 'Keys by role, e.g. {admin = "secret1", user = "secret2"}.'
+        {}, "Secret key of each role, as a table (role: key); docs/api.md has an example."
     )
     role_permissions: dict[str, list[str]] = setting(
         DEFAULT_ROLE_PERMISSIONS, "Route families each role may call (admin: all)."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from localresearch.api.base import encode, shape
+from localresearch.api.base import encode
 from localresearch.api.status import Health, Status
 from localresearch.server.keys import RUNTIME
 from localresearch.server.requests import model_response
@@ -20,7 +20,7 @@ async def health(request: web.Request) -> web.Response:
 @routes.get("/api/status")
 async def status(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    return model_response(shape(await runtime.status(), Status))
+    return model_response(Status.of(await runtime.status()))
 
 
 _HEALTHY = encode(Health(status="ok"))
