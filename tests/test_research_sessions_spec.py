@@ -174,7 +174,9 @@ def test_complete_research_flow_and_streaming(served: DaemonHandle) -> None:
     progress = [d for _id, n, d in seen if n == "progress"]
     executing = [p["progress"] for p in progress if p["phase"] == "executing"]
     assert executing == sorted(executing) and 0 < max(executing) < 100
-    assert seen[-1][2] == {"finalReport": result["finalReport"], "phase": "completed"}
+    final = seen[-1][2]
+    assert final["finalReport"] == result["finalReport"] and final["phase"] == "completed"
+    assert all(set(d) == {"phase", "progress", "message", "timestamp"} for d in progress)
     ids = [int(i) for i, _n, _d in seen if i is not None]
     assert ids == list(range(1, len(ids) + 1))
     # Resume: after the third event, exactly the rest.

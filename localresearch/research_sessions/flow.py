@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ MAX_TOPIC_CHARS = 4000
 MAX_TEXT_CHARS = 20_000  # feedback and refinements
 SWEEP_SECONDS = 60.0
 TERMINAL_EVENTS = frozenset({"final-report", "error"})
+Sink = Callable[[StoredEvent | None], None]
 
 
 class SessionService:
@@ -72,7 +73,7 @@ class SessionService:
         self.jobs = jobs
         self._retriever = retriever
         self.ttl = float(config.research.session_ttl)
-        self._subscribers: dict[str, set[asyncio.Queue[StoredEvent | None]]] = {}
+        self._subscribers: dict[str, set[Sink]] = {}
         self._running: dict[str, asyncio.Task[SessionRow]] = {}
         self._slots = asyncio.Semaphore(max(1, config.research.max_concurrent_jobs))
         self._sweeper: asyncio.Task[None] | None = None
@@ -92,9 +93,8 @@ class SessionService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for queues in self._subscribers.values():
-            for queue in queues:
-                queue.put_nowait(None)
+        for session_id in list(self._subscribers):
+            self._close_subscribers(session_id)
 
     async def _sweep(self) -> None:
         while True:
@@ -164,18 +164,35 @@ class SessionService:
     ) -> SessionRow:
         row, event = await self.store.update(session_id, change, expect=expect)
         if event is not None:
-            for queue in self._subscribers.get(session_id, ()):
-                queue.put_nowait(event)
+            for sink in list(self._subscribers.get(session_id, ())):
+                sink(event)
         return row
 
     def _close_subscribers(self, session_id: str) -> None:
-        for queue in self._subscribers.pop(session_id, set()):
-            queue.put_nowait(None)
+        for sink in self._subscribers.pop(session_id, set()):
+            sink(None)
+
+    def attach(self, session_id: str, sink: Sink) -> Callable[[], None]:
+        """Call `sink` with each new event of the session as it is stored (None: the session
+        is gone), synchronously, so a fan-out costs no task switch; returns the detach."""
+        self._subscribers.setdefault(session_id, set()).add(sink)
+
+        def detach() -> None:
+            sinks = self._subscribers.get(session_id)
+            if sinks is not None:
+                sinks.discard(sink)
+                if not sinks:
+                    self._subscribers.pop(session_id, None)
+
+        return detach
+
+    def subscriber_count(self, session_id: str) -> int:
+        return len(self._subscribers.get(session_id, ()))
 
     async def subscribe(self, session_id: str, after: int = 0) -> AsyncIterator[StoredEvent]:
         """Stored events after `after`, then live ones; ends when the session is deleted."""
         queue: asyncio.Queue[StoredEvent | None] = asyncio.Queue()
-        self._subscribers.setdefault(session_id, set()).add(queue)
+        detach = self.attach(session_id, queue.put_nowait)
         try:
             last = after
             for event in await self.store.events(session_id, after):
@@ -189,11 +206,7 @@ class SessionService:
                     last = item.id
                     yield item
         finally:
-            queues = self._subscribers.get(session_id)
-            if queues is not None:
-                queues.discard(queue)
-                if not queues:
-                    self._subscribers.pop(session_id, None)
+            detach()
 
     @staticmethod
     def _progress(phase: str, progress: int, message: str) -> tuple[str, dict[str, Any]]:

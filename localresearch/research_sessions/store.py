@@ -79,6 +79,11 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _ms() -> str:
+    """Now, to the millisecond: when the event was made (stream delays are measured from it)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -143,7 +148,8 @@ class SessionStore:
             values["updated_at"] = now_iso()
             stored: StoredEvent | None = None
             if change.event is not None:
-                stored = StoredEvent(row.last_event_id + 1, *change.event)
+                name, data = change.event
+                stored = StoredEvent(row.last_event_id + 1, name, {**data, "timestamp": _ms()})
                 conn.execute(
                     "INSERT INTO research_session_events (session_id, id, event, data,"
                     " created_at) VALUES (?, ?, ?, ?, ?)",

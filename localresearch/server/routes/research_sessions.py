@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import json
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -289,43 +290,78 @@ def _resume_after(request: web.Request) -> int:
     return int(raw)
 
 
+_FRAMES: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+_FRAME_CACHE = 4096
+_SLOW_READER_BYTES = 8 * 1024 * 1024
+
+
+def _cached_frame(session_id: str, event: StoredEvent) -> bytes:
+    """One encoding per event, however many subscribers."""
+    key = (session_id, event.id)
+    frame = _FRAMES.get(key)
+    if frame is None:
+        frame = _FRAMES[key] = _frame(event)
+        if len(_FRAMES) > _FRAME_CACHE:
+            _FRAMES.popitem(last=False)
+    return frame
+
+
 async def _pump(
     request: web.Request, response: web.StreamResponse, service: SessionService, row: SessionRow,
     after: int,
 ) -> None:  # fmt: skip
     """Write the session's events until a final report or error newer than the connection,
-    with keep-alive comments while nothing happens."""
+    with keep-alive comments while nothing happens. Live events are written by the service's
+    fan-out straight to the transport (no task per subscriber and event)."""
     from localresearch.research_sessions.flow import TERMINAL_EVENTS
 
-    events = service.subscribe(row.id, after).__aiter__()
-    stop: asyncio.Future[Any] = asyncio.ensure_future(request.app[SHUTDOWN].wait())
-    pending: asyncio.Future[Any] | None = None
+    transport = request.transport
+    chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
+    finished = asyncio.Event()
+    state = {"last": after, "live": False}
+    held: list[StoredEvent | None] = []
+
+    def send(data: bytes) -> None:
+        if transport is None or transport.is_closing():
+            finished.set()
+            return
+        transport.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+        if transport.get_write_buffer_size() > _SLOW_READER_BYTES:
+            transport.close()  # far behind: drop it; it resumes with Last-Event-ID
+            finished.set()
+
+    def deliver(event: StoredEvent | None) -> None:
+        if event is None:
+            finished.set()
+            return
+        if event.id <= state["last"] or finished.is_set():
+            return
+        state["last"] = event.id
+        send(_cached_frame(row.id, event))
+        if event.event in TERMINAL_EVENTS and event.id >= row.last_event_id:
+            finished.set()
+
+    def sink(event: StoredEvent | None) -> None:
+        if state["live"]:
+            deliver(event)
+        else:
+            held.append(event)
+
+    detach = service.attach(row.id, sink)
     try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(events.__anext__())
-            done, _ = await asyncio.wait(
-                {pending, stop}, timeout=sse.KEEPALIVE_SECONDS, return_when="FIRST_COMPLETED"
-            )
-            if stop in done:
-                return
-            if pending not in done:
-                await response.write(b": keep-alive\n\n")
-                continue
-            try:
-                event = pending.result()
-            except StopAsyncIteration:
-                return
-            pending = None
-            await response.write(_frame(event))
-            if event.event in TERMINAL_EVENTS and event.id >= row.last_event_id:
-                return
+        for event in await service.store.events(row.id, after):
+            deliver(event)
+        for item in held:
+            deliver(item)
+        state["live"] = True
+        shutdown = request.app[SHUTDOWN]
+        while not finished.is_set() and not shutdown.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), sse.KEEPALIVE_SECONDS)
+            if not finished.is_set():
+                send(b": keep-alive\n\n")
     finally:
-        stop.cancel()
-        if pending is not None:
-            pending.cancel()
-        with contextlib.suppress(Exception):
-            await events.aclose()  # type: ignore[attr-defined]
+        detach()
 
 
 @routes.get(f"{ID}/stream")
@@ -339,8 +375,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     connected = {"sessionId": row.id, "phase": row.phase, "timestamp": utc_now_iso()}
     await response.write(f"event: connected\ndata: {json.dumps(connected)}\n\n".encode())
     await _pump(request, response, service, row, after)
-    with contextlib.suppress(ConnectionResetError):
-        await response.write_eof()
+    if request.transport is not None and not request.transport.is_closing():
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
     return response
 
 
@@ -364,8 +401,9 @@ async def legacy(request: web.Request) -> web.StreamResponse:
     if work.done() and not work.cancelled() and work.exception() is not None:
         error = {"error": str(work.exception()), "phase": "error"}
         await response.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
-    with contextlib.suppress(ConnectionResetError):
-        await response.write_eof()
+    if request.transport is not None and not request.transport.is_closing():
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
     return response
 
 
