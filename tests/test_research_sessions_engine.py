@@ -16,6 +16,7 @@ from localresearch.research_sessions.flow import SessionService
 from localresearch.research_sessions.settings import SessionSettings
 from localresearch.research_sessions.store import Change, Task
 from localresearch.runtime import Runtime
+from tests.fakes.queued_provider import QueuedProvider
 from tests.fakes.search_scifact import (
     SCIFACT,
     research_config,
@@ -143,3 +144,44 @@ async def test_an_interrupted_execute_resumes_on_restart(tmp_path: Path, paths: 
         messages = [e.data.get("message", "") for e in events[len(before) :]]
         assert not any(m.startswith("Task 1 of") for m in messages)
         assert any(m.startswith(f"Task {len(planned.tasks)} of") for m in messages)
+
+
+async def test_with_a_model_the_model_writes_questions_and_plan(
+    tmp_path: Path, paths: Paths, queued: type[QueuedProvider]
+) -> None:
+    from localresearch.config import load_config
+    from localresearch.research_sessions.settings import resolve
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, extra=40, queries=10)
+    text = research_config(corpus, dimensions=3) + '\n[llm]\nprovider = "queued"\n'
+    topic = _topics(1)[0]
+    async with scifact_runtime(text, paths) as rt:
+        service = _service(rt)
+        settings = await resolve(load_config(paths.config_file), {"provider": "queued"})
+        assert settings.provider == "queued" and not settings.builtin
+        row = await service.create(ALICE, settings)
+        written = ["Which tissue matters most?", "Since when?", "Which journals do you trust?"]
+        queued.push(json.dumps({"questions": written}))
+        asked = await service.questions(row.id, ALICE, topic)
+        assert asked.questions == "1. Which tissue matters most?\n2. Since when?\n" \
+            "3. Which journals do you trust?"  # fmt: skip
+        prompt = queued.requests[-1].messages[-1].content
+        assert topic in prompt and "scope, time range, depth" in prompt
+        await service.feedback(row.id, ALICE, "Only human studies after 2012")
+        tasks = [{"query": "human trials 2012", "focus": "Human evidence"}]
+        queued.push("not json at all")  # repaired on the second try
+        queued.push(
+            json.dumps({"reportPlan": "# Research Plan\n\n1. Human evidence", "tasks": tasks})
+        )
+        planned = await service.plan(row.id, ALICE)
+        assert [t.to_dict() for t in planned.tasks] == tasks
+        assert planned.report_plan.startswith("# Research Plan")
+        assert "Only human studies after 2012" in queued.requests[-1].messages[1].content
+        # A model that never answers usably: the builtin questions, still about the topic.
+        other = await service.create(ALICE, settings)
+        queued.push("nope")
+        queued.push("still nope")
+        fallback = await service.questions(other.id, ALICE, topic)
+        assert len(fallback.questions.splitlines()) >= 3
+        assert _content_stems(fallback.questions) & _content_stems(topic)
