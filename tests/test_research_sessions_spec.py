@@ -302,7 +302,7 @@ def short_lived(daemon_env: DaemonHandle, corpus: Path) -> Iterator[DaemonHandle
     _config(
         daemon_env.home,
         corpus,
-        "[research]\nsession_ttl = 2\n\n[api]\nrate_window = 3\n"
+        "[research]\nsession_ttl = 2\nsessions_per_key = 5\n\n[api]\nrate_window = 3\n"
         'rate_limits = {"sessions:create" = 3, "sessions:get" = 1000, '
         '"sessions:execute" = 50, "other" = 100}\n',
     )
@@ -349,3 +349,34 @@ def test_expiry_and_rate_limits(short_lived: DaemonHandle) -> None:
     assert created[0] not in rows and fresh in rows
     listed = [s["id"] for s in client.ok("GET", API)]
     assert listed == [fresh]
+
+
+@pytest.mark.slow  # 10,000 requests: ~20 s idle, ~60 s on a loaded machine
+def test_ten_thousand_sessions_from_one_key_are_limited(short_lived: DaemonHandle) -> None:
+    key = _key(short_lived, "flood")
+    conn = http.client.HTTPConnection("127.0.0.1", short_lived.port, timeout=30)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    created: set[str] = set()
+    refused = 0
+    start = time.time()
+    for _ in range(10_000):
+        conn.request("POST", API, body=b"{}", headers=headers)
+        response = conn.getresponse()
+        payload = json.loads(response.read())
+        if response.status == 201:
+            created.add(payload["data"]["sessionId"])
+        else:
+            assert response.status == 429 and payload["error"]["code"] == "RATE_LIMITED"
+            refused += 1
+    windows = int(time.time() // 3) - int(start // 3) + 1
+    conn.close()
+    assert len(created) <= 3 * windows and refused == 10_000 - len(created)
+    database = short_lived.home / "data" / "localresearch.db"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        stored = {r[0] for r in db.execute("SELECT id FROM research_sessions")}
+    assert stored <= created  # nothing half-written: no session without its 201
+    # The owner is not rate-limited, but holds at most research.sessions_per_key live sessions.
+    local = Client(short_lived.port, None)
+    statuses = [local.request("POST", API)[0] for _ in range(6)]
+    assert statuses == [201] * 5 + [429]
+    assert local.request("GET", "/health")[0] == 200
