@@ -338,3 +338,32 @@ def test_peer_uid_names_the_connecting_user(lookup: str) -> None:
             assert child.stdin is not None
             child.stdin.close()
             child.wait(timeout=20)
+
+
+async def test_refusals_follow_the_operations_surface_envelope(
+    make_client: Any, paths: Any
+) -> None:
+    """A surface with its own envelope (e.g. the research-sessions API's {"success": false,
+    "error": …}) gets its 401/403/429 in that envelope; the daemon's own keep theirs."""
+    from localresearch.api.operations import ErrorEnvelope, Surface
+
+    def sessions_envelope(code: str, message: str) -> dict[str, Any]:
+        return {"success": False, "error": {"code": code, "message": message}}
+
+    surface = Surface("sessions", ErrorEnvelope, "test surface", envelope=sessions_envelope)
+    config = _config(paths, api_keys=json.dumps({"user": USER_KEY}), rate_limit="1")
+    client = await make_client(config)
+    access = client.server.app[ACCESS]
+    for route, op in list(access.policies.items()):
+        if op.key == ("GET", "/api/sessions"):
+            access.policies[route] = dataclasses.replace(op, surface=surface)
+    missing = await client.get("/api/sessions")
+    assert missing.status == 401
+    body = await missing.json()
+    assert body["success"] is False and body["error"]["code"] == "unauthorized"
+    assert (await client.get("/api/sessions", headers=_bearer(USER_KEY))).status == 200
+    limited = await client.get("/api/sessions", headers=_bearer(USER_KEY))
+    assert limited.status == 429 and (await limited.json())["success"] is False
+    assert "Retry-After" in limited.headers
+    plain = await client.get("/api/status")
+    assert plain.status == 401 and set(await plain.json()) == {"error"}

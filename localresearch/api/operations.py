@@ -9,7 +9,9 @@ package, a `Surface` with its error envelope, and its operations to `OPERATIONS`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from localresearch.access.roles import PERMISSIONS
 from localresearch.api import access, chat, heartbeat, memory, research, status
@@ -29,13 +31,19 @@ class ErrorEnvelope(Model):
     error: Error
 
 
+def daemon_envelope(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
 @dataclass(frozen=True)
 class Surface:
-    """A family of paths that share an error envelope (the daemon's, or a compatible API's)."""
+    """A family of paths that share an error envelope (the daemon's, or a compatible API's):
+    `error` is its schema in /openapi.json, `envelope(code, message)` builds one."""
 
     name: str
     error: type[Model]
     description: str
+    envelope: Callable[[str, str], dict[str, Any]] = daemon_envelope
 
 
 DAEMON = Surface("daemon", ErrorEnvelope, "The daemon's own API and the LocalGPT/jobs specs.")

@@ -23,7 +23,7 @@ class ServerConfig:
     port: int = setting(31327, "TCP port of the daemon.")
     bind: str = setting("127.0.0.1", "Address to bind; keep it on loopback.")
     allow_remote: bool = setting(
-        False, "Must be true to bind a non-loopback address (the API has no auth by default)."
+        False, "Must be true to bind a non-loopback address (remote clients then need a key)."
     )
     allowed_hosts: list[str] = setting(
         [], "Extra Host header names accepted besides loopback ones (DNS-rebinding guard)."

@@ -19,7 +19,8 @@ Every request but the public ones (/health) resolves to a `Principal` (access/ro
 
 3. with no keys configured: the daemon's own OS user, recognised by the loopback peer's socket
    owner (/proc/net/tcp, once per connection), so the owner's curl and scripts need nothing;
-   `api.open_local = true` admits every local caller instead (a warning is logged);
+   `api.open_local = true` admits every local (loopback) caller instead (a warning is
+   logged); remote callers always need a key;
 4. otherwise 401.
 
 The principal's role must hold the operation's permission (api/operations.py: its route
@@ -38,13 +39,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from aiohttp.web_urldispatcher import AbstractRoute
 
 from localresearch.access.keys import KeyStore
 from localresearch.access.local import credential_path, ensure_credential, peer_uid
 from localresearch.access.ratelimit import RateLimiter, Verdict
 from localresearch.access.roles import ALL, OWNER_ROLE, Principal, permissions_of
-from localresearch.server.errors import error_response
+from localresearch.api.operations import daemon_envelope
+from localresearch.loopback import is_loopback_host
+from localresearch.server.errors import STATUS_BY_CODE, error_response
 
 if TYPE_CHECKING:
     from localresearch.api.operations import Operation
@@ -86,7 +88,7 @@ class Access:
             else None
         )
         self.resolvers: list[Resolver] = []
-        self.policies: dict[AbstractRoute, Operation] = {}
+        self.policies: dict[web.AbstractRoute, Operation] = {}
         self._peers: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
         if self.open_local:
             log.warning(
@@ -132,7 +134,9 @@ class Access:
             self._peers[transport] = uid
         return uid == self.uid
 
-    def resolve(self, request: web.Request) -> Principal | web.Response:
+    def resolve(
+        self, request: web.Request, op: Operation | None = None
+    ) -> Principal | web.Response:
         headers = request.headers
         auth = headers.get("Authorization")
         bearer = auth[7:].strip() if auth and auth[:7].lower() == "bearer " else None
@@ -143,23 +147,26 @@ class Access:
                     who = self._match(secret, bearer=is_bearer)
                     if who is not None:
                         return who
-            return error_response("forbidden", "Wrong credentials (no such key, or revoked)")
+            return refuse(op, "forbidden", "Wrong credentials (no such key, or revoked)")
         for resolver in self.resolvers:
             who = resolver(request)
             if who is not None:
                 return who
         if not self.keys_configured:
-            if self.open_local:
+            if self.open_local and is_loopback_host(request.remote or ""):
                 return Principal("local", OWNER_ROLE, ALL, "open")
             if self._owner_by_peer(request):
                 return Principal("owner", OWNER_ROLE, ALL, "peer", limited=False)
-            return error_response(
+            return refuse(
+                op,
                 "unauthorized",
                 "This daemon admits only its owner's user without credentials: send "
                 "Authorization: Bearer <key> (a key from `research keys create`)",
             )
-        return error_response(
-            "unauthorized", "Credentials required: send Authorization: Bearer <key> or X-API-Key"
+        return refuse(
+            op,
+            "unauthorized",
+            "Credentials required: send Authorization: Bearer <key> or X-API-Key",
         )
 
     # -- may they, how often ---------------------------------------------------------------
@@ -169,15 +176,13 @@ class Access:
         op = self.policies.get(request.match_info.route)
         if op is not None and op.public:
             return None
-        who = self.resolve(request)
+        who = self.resolve(request, op)
         if isinstance(who, web.Response):
             return who
         request[PRINCIPAL] = who
         permission = op.permission if op is not None else None
         if not who.may(permission):
-            return error_response(
-                "forbidden", f"Role {who.role!r} lacks the {permission!r} permission"
-            )
+            return refuse(op, "forbidden", f"Role {who.role!r} lacks the {permission!r} permission")
         if self.limiter is None or not who.limited:
             return None
         client = who.id if who.source != "open" else f"addr:{request.remote}"
@@ -185,7 +190,8 @@ class Access:
         if verdict is None:
             return None
         if not verdict.allowed:
-            return error_response(
+            return refuse(
+                op,
                 "rate_limited",
                 f"Rate limit reached ({verdict.limit} requests); retry after the window resets",
                 headers=verdict.headers(),
@@ -195,6 +201,17 @@ class Access:
 
 
 ACCESS = web.AppKey("access", Access)
+
+
+def refuse(
+    op: Operation | None, code: str, message: str, *, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A refusal in the envelope of the operation's surface (the daemon's by default)."""
+    if op is None or op.surface.envelope is daemon_envelope:
+        return error_response(code, message, headers=headers)
+    return web.json_response(
+        op.surface.envelope(code, message), status=STATUS_BY_CODE[code], headers=headers
+    )
 
 
 async def add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
