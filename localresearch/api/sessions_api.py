@@ -30,12 +30,30 @@ class ErrorEnvelope(Model):
     error: ErrorBody
 
 
+_SPEC_CODES = {
+    "unauthorized": "AUTHENTICATION_REQUIRED",
+    "forbidden": "ACCESS_DENIED",
+    "not_found": "SESSION_NOT_FOUND",
+    "rate_limited": "RATE_LIMITED",
+    "internal_error": "INTERNAL_ERROR",
+    "provider_error": "INTERNAL_ERROR",
+    "unavailable": "INTERNAL_ERROR",
+}
+
+
+def spec_envelope(code: str, message: str) -> dict[str, Any]:
+    """The daemon's error code in this surface's envelope and codes."""
+    spec = _SPEC_CODES.get(code, "INVALID_REQUEST")
+    return {"success": False, "error": {"message": message, "code": spec, "details": {}}}
+
+
 SURFACE = Surface(
     "research-sessions",
     ErrorEnvelope,
     "The research-sessions API: {success, data} / {success: false, error: {message, code, "
     "details}} with INVALID_REQUEST, AUTHENTICATION_REQUIRED, ACCESS_DENIED, SESSION_NOT_FOUND, "
     "RATE_LIMITED, INTERNAL_ERROR.",
+    spec_envelope,
 )
 
 

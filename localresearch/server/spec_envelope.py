@@ -66,15 +66,17 @@ def _translate(request: web.Request, status: int, text: str, headers: Any) -> we
         body = json.loads(text)
     except ValueError:
         body = {}
-    if isinstance(body, dict) and "success" in body:
-        return None  # already in this surface's envelope
     error = body.get("error") if isinstance(body, dict) else None
     message = error.get("message", "") if isinstance(error, dict) else ""
     message = message or text[:200] or "Error"
+    wrong_key = False
     if status == 403 and (request.headers.get("Authorization") or request.headers.get("X-API-Key")):
         access = request.app.get(ACCESS)
-        if access is not None and isinstance(access.resolve(request), web.Response):
-            status = 401  # credentials that match nothing: the spec's 401
+        wrong_key = access is not None and isinstance(access.resolve(request), web.Response)
+    if wrong_key:
+        status = 401  # credentials that match nothing: the spec's 401
+    elif isinstance(body, dict) and "success" in body:
+        return None  # already in this surface's envelope
     kept = {k: v for k, v in headers.items() if k in _KEPT_HEADERS or k.startswith("X-RateLimit")}
     return spec_error(status, message, headers=kept)
 
