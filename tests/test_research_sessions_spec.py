@@ -292,6 +292,8 @@ def test_legacy_sse_and_mock_paris_flow(served: DaemonHandle) -> None:
     assert text.startswith("event: connected")
     assert "event: progress" in text and "event: final-report" in text
     conn.close()
+    status, error = _error(Client(served.port, key), "POST", "/api/sse", {"query": ""})
+    assert (status, error["code"]) == (400, "INVALID_REQUEST")
     paris = Client(served.port, key).ok("POST", "/api/test/mock-paris-flow")
     assert paris["phase"] == "completed" and "Paris" in paris["topic"]
     assert paris["questions"] and paris["reportPlan"] and paris["finalReport"]

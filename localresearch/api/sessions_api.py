@@ -178,7 +178,7 @@ class Extended(CamelModel):
 
 
 class LegacyQuery(CamelModel):
-    query: str
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
 
 
 def _ok(name: str, data: Any) -> type[Model]:

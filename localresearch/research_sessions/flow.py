@@ -499,10 +499,20 @@ class SessionService:
     async def run_whole(
         self, session_id: str, who: Principal, topic: str, feedback: str = ""
     ) -> SessionRow:
-        """Every step in a row (the legacy one-call flow and the fixed test flow)."""
-        await self.questions(session_id, who, topic)
-        await self.feedback(session_id, who, feedback)
-        await self.plan(session_id, who)
+        """Every step in a row (the legacy one-call flow and the fixed test flow); a step that
+        fails ends the session in `error` with an error event, so its stream ends too."""
+        try:
+            await self.questions(session_id, who, topic)
+            await self.feedback(session_id, who, feedback)
+            await self.plan(session_id, who)
+        except Exception as exc:
+            message = exc.message if isinstance(exc, LocalResearchError) else type(exc).__name__
+            await self._apply(
+                session_id,
+                Change({"phase": "error", "error": message},
+                       ("error", {"error": message, "phase": "error"})),
+            )  # fmt: skip
+            raise
         return await self.execute(session_id, who)
 
     async def reports(self, session_id: str, who: Principal) -> list[tuple[int, str, bool]]:

@@ -393,14 +393,13 @@ async def legacy(request: web.Request) -> web.StreamResponse:
     settings = await resolve(request.app[RUNTIME].config, {})
     row = await service.create(who, settings)
     work = asyncio.create_task(service.run_whole(row.id, who, body.query))
+    # A failure is the session's `error` event on the stream; the task's exception is consumed.
+    work.add_done_callback(lambda task: task.cancelled() or task.exception())
     response = web.StreamResponse(headers=STREAM_HEADERS)
     await response.prepare(request)
     connected = {"sessionId": row.id, "phase": row.phase, "timestamp": utc_now_iso()}
     await response.write(f"event: connected\ndata: {json.dumps(connected)}\n\n".encode())
     await _pump(request, response, service, row, 0)
-    if work.done() and not work.cancelled() and work.exception() is not None:
-        error = {"error": str(work.exception()), "phase": "error"}
-        await response.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
     if request.transport is not None and not request.transport.is_closing():
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()
