@@ -125,3 +125,23 @@ async def test_docs_page_renders_offline(make_client: Any) -> None:
     assert "/api/research/deep/{id}/status" in page and "JobStatus" in page
     assert not re.search(r"""(src|href)=["']?https?://""", page)  # nothing from a CDN
     assert "<script" not in page
+
+
+def test_models_answer_item_access_with_wire_names() -> None:
+    """Scripts written against the dicts of earlier clients keep working on the typed objects."""
+    from localresearch.api.base import UNSET
+    from localresearch.api.research import JobStarted, JobStatus
+
+    started = JobStarted(research_id="res_1", status="started")
+    assert started["researchId"] == started.research_id == "res_1"
+    assert started.to_dict() == {"researchId": "res_1", "status": "started"}
+    status = JobStatus(
+        research_id="res_1", status="error", phase="done", dimensions_total=4,
+        dimensions_complete=1, source_count=3, query="q", created_at="t", updated_at="t",
+        finished_at=None, last_event_id=9, cancel_requested=False, error="boom",
+    )  # fmt: skip
+    assert status["dimensionsTotal"] == 4 and status.get("error") == "boom"
+    assert "report" not in status and "error" in status and status.report is UNSET
+    assert "report" not in status.to_dict() and status.to_dict()["finishedAt"] is None
+    with pytest.raises(KeyError):
+        status["nope"]

@@ -28,6 +28,14 @@ _ERRORS = {
 }
 
 
+_RATE_HEADERS = {
+    "Retry-After": "Seconds until the window resets",
+    "X-RateLimit-Limit": "Requests allowed in the window",
+    "X-RateLimit-Remaining": "Requests left in the window",
+    "X-RateLimit-Reset": "Unix time the window resets",
+}
+
+
 def build(version: str, operations: list[Operation] | None = None) -> dict[str, Any]:
     """The document: every operation with its parameters, body, responses and permission."""
     operations = OPERATIONS if operations is None else operations
@@ -104,6 +112,10 @@ def _operation(
     error = {"application/json": {"schema": by_model[op.surface.error]}}
     for code, description in _ERRORS.items():
         responses.setdefault(code, {"description": description, "content": error})
+    responses["429"]["headers"] = {
+        name: {"description": what, "schema": {"type": "string"}}
+        for name, what in _RATE_HEADERS.items()
+    }
     result["responses"] = responses
     return result
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import secrets
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -79,7 +80,12 @@ class Access:
                 self._add(secret, f"config:api_keys.{role}", role)
         self.keys_configured = bool(self.configured)
         self.open_local = api.open_local and not self.keys_configured
-        self.local_token = ensure_credential(credential_path(paths.state_dir)).encode()
+        try:
+            token = ensure_credential(credential_path(paths.state_dir))
+        except OSError as exc:  # e.g. a read-only state directory: the peer check still works
+            log.warning("cannot write the local credential (%s); the CLI will need a key", exc)
+            token = secrets.token_urlsafe(32)
+        self.local_token = token.encode()
         self.owner = Principal("owner", OWNER_ROLE, ALL, "local", limited=False)
         self.uid = os.getuid()
         self.limiter = (
