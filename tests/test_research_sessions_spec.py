@@ -5,6 +5,7 @@ per-key limits (with a test-sized window)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import sqlite3
@@ -74,19 +75,21 @@ def events(
     event_id: str | None = None
     name = "message"
     data: list[str] = []
-    for raw in response:
-        line = raw.decode().rstrip("\n")
-        if not line:
-            if data:
-                yield event_id, name, json.loads("\n".join(data))
-            event_id, name, data = None, "message", []
-        elif line.startswith("id: "):
-            event_id = line[4:]
-        elif line.startswith("event: "):
-            name = line[7:]
-        elif line.startswith("data: "):
-            data.append(line[6:])
-    conn.close()
+    try:
+        for raw in response:
+            line = raw.decode().rstrip("\n")
+            if not line:
+                if data:
+                    yield event_id, name, json.loads("\n".join(data))
+                event_id, name, data = None, "message", []
+            elif line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+    finally:
+        conn.close()
 
 
 def _config(home: Path, corpus: Path, extra: str = "") -> None:
@@ -382,3 +385,50 @@ def test_ten_thousand_sessions_from_one_key_are_limited(short_lived: DaemonHandl
     statuses = [local.request("POST", API)[0] for _ in range(6)]
     assert statuses == [201] * 5 + [429]
     assert local.request("GET", "/health")[0] == 200
+
+
+def test_sigkill_during_execute_resumes_on_restart(served: DaemonHandle) -> None:
+    import os
+    import signal
+
+    client = Client(served.port, None)
+    session_id = client.ok("POST", API)["sessionId"]
+    client.ok("POST", f"{API}/{session_id}/questions", {"topic": TOPIC})
+    client.ok("POST", f"{API}/{session_id}/feedback", {"feedback": "a detailed review"})
+    tasks = client.ok("POST", f"{API}/{session_id}/plan")["tasks"]
+    assert len(tasks) == 6
+
+    def execute() -> None:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            client.request("POST", f"{API}/{session_id}/execute")  # cut by the kill
+
+    executing = threading.Thread(target=execute, daemon=True)
+    seen = []
+    stream = events(served.port, f"{API}/{session_id}/stream", {})
+    executing.start()
+    for item in stream:
+        seen.append(item)
+        if item[2].get("message", "").startswith("Task 1 of"):
+            pid = served.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            break
+    stream.close()
+    executing.join(10)
+    if any(name == "final-report" for _i, name, _d in seen):
+        pytest.skip("the plan finished before the kill landed")
+    served.start()  # the new daemon resumes the session's remaining tasks
+    deadline = time.time() + 60
+    while (detail := client.ok("GET", f"{API}/{session_id}"))["phase"] == "executing":
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert detail["phase"] == "completed" and detail["finalReport"].startswith("# ")
+    after = list(events(served.port, f"{API}/{session_id}/stream", {}))[1:]
+    ids = [int(i) for i, _n, _d in after if i]
+    assert ids == list(range(1, len(ids) + 1))  # every event kept, none repeated
+    before = [(i, n, d) for i, n, d in seen if i]
+    assert after[: len(before)] == before
+    messages = [d.get("message", "") for _i, _n, d in after]
+    assert sum(m.startswith("Task 1 of") for m in messages) == 1  # not redone
+    assert any(m.startswith("Task 6 of") for m in messages)
+    assert len(client.ok("GET", f"{API}/{session_id}/results")["results"]) == 6
