@@ -18,19 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from localresearch.access.roles import Principal
 from localresearch.errors import InvalidRequest, LocalResearchError, NotFound
-from localresearch.research.citations import (
-    drop_unsupported,
-    number_sources,
-    sources_section,
-    strip_invalid,
-)
 from localresearch.research.report import partial_report
 from localresearch.research.retrieval import Retriever
 from localresearch.research.types import DimensionResult, Source, StepUsage
 from localresearch.research_sessions import phases
+from localresearch.research_sessions.engines import engine_for, write_report, writer_for
+from localresearch.research_sessions.fanout import Fanout, Sink
 from localresearch.research_sessions.planner import builtin_plan
 from localresearch.research_sessions.questions import builtin_questions, numbered
-from localresearch.research_sessions.settings import SessionSettings, llm_config
+from localresearch.research_sessions.settings import SessionSettings
 from localresearch.research_sessions.store import (
     Change,
     SessionRow,
@@ -44,6 +40,7 @@ if TYPE_CHECKING:
     from localresearch.memory.types import MemorySearcher
     from localresearch.research.engine import Engine
     from localresearch.research.manager import JobManager
+    from localresearch.research_sessions.model import ModelWriter
     from localresearch.store import Database
 
 log = logging.getLogger(__name__)
@@ -52,7 +49,6 @@ MAX_TOPIC_CHARS = 4000
 MAX_TEXT_CHARS = 20_000  # feedback and refinements
 SWEEP_SECONDS = 60.0
 TERMINAL_EVENTS = frozenset({"final-report", "error"})
-Sink = Callable[[StoredEvent | None], None]
 
 
 class SessionService:
@@ -73,7 +69,7 @@ class SessionService:
         self.jobs = jobs
         self._retriever = retriever
         self.ttl = float(config.research.session_ttl)
-        self._subscribers: dict[str, set[Sink]] = {}
+        self.fanout = Fanout()
         self._running: dict[str, asyncio.Task[SessionRow]] = {}
         self._slots = asyncio.Semaphore(max(1, config.research.max_concurrent_jobs))
         self._sweeper: asyncio.Task[None] | None = None
@@ -93,8 +89,7 @@ class SessionService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for session_id in list(self._subscribers):
-            self._close_subscribers(session_id)
+        self.fanout.close_all()
 
     async def _sweep(self) -> None:
         while True:
@@ -105,7 +100,7 @@ class SessionService:
     async def purge_expired(self) -> list[str]:
         purged = await self.store.purge_expired(set(self._running))
         for session_id in purged:
-            self._close_subscribers(session_id)
+            self.fanout.close(session_id)
         return purged
 
     # -- access ----------------------------------------------------------------------------
@@ -118,7 +113,7 @@ class SessionService:
             raise NotFound(f"Session {session_id!r} not found", code="not_found") from None
         if row.expires_at <= time.time() and row.id not in self._running:
             await self.store.delete(row.id)
-            self._close_subscribers(row.id)
+            self.fanout.close(row.id)
             raise NotFound(f"Session {session_id!r} not found (it expired)")
         if not who.owns(row.owner):
             raise LocalResearchError(
@@ -147,7 +142,7 @@ class SessionService:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.store.delete(row.id)
-        self._close_subscribers(row.id)
+        self.fanout.close(row.id)
 
     async def extend(self, session_id: str, who: Principal) -> SessionRow:
         """Push the expiry by the session lifetime (at most a day ahead)."""
@@ -164,30 +159,15 @@ class SessionService:
     ) -> SessionRow:
         row, event = await self.store.update(session_id, change, expect=expect)
         if event is not None:
-            for sink in list(self._subscribers.get(session_id, ())):
-                sink(event)
+            self.fanout.publish(session_id, event)
         return row
 
-    def _close_subscribers(self, session_id: str) -> None:
-        for sink in self._subscribers.pop(session_id, set()):
-            sink(None)
-
     def attach(self, session_id: str, sink: Sink) -> Callable[[], None]:
-        """Call `sink` with each new event of the session as it is stored (None: the session
-        is gone), synchronously, so a fan-out costs no task switch; returns the detach."""
-        self._subscribers.setdefault(session_id, set()).add(sink)
-
-        def detach() -> None:
-            sinks = self._subscribers.get(session_id)
-            if sinks is not None:
-                sinks.discard(sink)
-                if not sinks:
-                    self._subscribers.pop(session_id, None)
-
-        return detach
+        """Call `sink` with each new event of the session as it is stored (None: gone)."""
+        return self.fanout.attach(session_id, sink)
 
     def subscriber_count(self, session_id: str) -> int:
-        return len(self._subscribers.get(session_id, ()))
+        return self.fanout.count(session_id)
 
     async def subscribe(self, session_id: str, after: int = 0) -> AsyncIterator[StoredEvent]:
         """Stored events after `after`, then live ones; ends when the session is deleted."""
@@ -228,23 +208,11 @@ class SessionService:
             self.memory, web, workspace=workspace if isinstance(workspace, Path) else None
         )
 
-    def _writer(self, settings: SessionSettings) -> Any:
-        from localresearch.providers.registry import create_provider
-        from localresearch.research_sessions.model import ModelWriter
-
-        llm = llm_config(self.config, settings.provider, settings.thinking_model)
-        return ModelWriter(create_provider(llm, self.memory), settings.thinking_model or None)
+    def _writer(self, settings: SessionSettings) -> ModelWriter:
+        return writer_for(self.config, settings, self.memory)
 
     def _engine(self, settings: SessionSettings, model: str) -> Engine:
-        if settings.builtin:
-            from localresearch.research.builtin import BuiltinEngine
-
-            return BuiltinEngine()
-        from localresearch.providers.registry import create_provider
-        from localresearch.research.llm import LLMEngine
-
-        llm = llm_config(self.config, settings.provider, model)
-        return LLMEngine(create_provider(llm, self.memory))
+        return engine_for(self.config, settings, model, self.memory)
 
     async def questions(self, session_id: str, who: Principal, topic: str) -> SessionRow:
         topic = _text(topic, "topic", MAX_TOPIC_CHARS)
@@ -316,7 +284,7 @@ class SessionService:
             finally:
                 await writer.provider.close()
             if planned is not None:
-                return planned  # type: ignore[no-any-return]
+                return planned
         planned_here: tuple[list[Task], str] = await asyncio.to_thread(
             builtin_plan, row.topic, feedback, passages, count
         )
@@ -395,19 +363,10 @@ class SessionService:
                                       "Writing the report")),
         )  # fmt: skip
         engine = self._engine(settings, settings.thinking_model)
-        numbering, ordered = number_sources(results)
-        extractive = bool(getattr(engine, "extractive", False))
-        parts: list[str] = []
         try:
-            async for chunk in engine.synthesise(row.topic, results, numbering, StepUsage()):
-                parts.append(chunk)
+            return await write_report(engine, row.topic, results, settings.enable_references)
         finally:
             await engine.close()
-        body = strip_invalid("".join(parts), len(ordered))
-        if extractive:
-            body = "".join(drop_unsupported(p + "\n\n", ordered) for p in body.split("\n\n") if p)
-        body = body.rstrip("\n") + "\n"
-        return body + sources_section(ordered) if settings.enable_references else body
 
     async def _fail(
         self, row: SessionRow, exc: Exception, done: dict[int, DimensionResult]
