@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,9 @@ from localresearch.research_sessions.flow import SessionService
 from localresearch.research_sessions.settings import SessionSettings
 from localresearch.research_sessions.store import Change, Task
 from localresearch.runtime import Runtime
+from localresearch.server.keys import RUNTIME
 from tests.fakes.queued_provider import QueuedProvider
+from tests.fakes.search_apis import KEY, SearchFake, site_app
 from tests.fakes.search_scifact import (
     SCIFACT,
     research_config,
@@ -24,9 +27,12 @@ from tests.fakes.search_scifact import (
     scifact_runtime,
     write_corpus,
 )
+from tests.fakes.servers import FakeServer, Reply, json_reply, openai_stream
 
 pytestmark = pytest.mark.skipif(not scifact_available(), reason="SciFact data set not present")
 
+API = "/api/research/sessions"
+TOPIC = "How does vitamin B12 deficiency affect homocysteine levels?"
 ALICE = Principal("key_alice", "user", ALL - {"admin"}, "key")
 BUILTIN = SessionSettings("builtin", "extractive", "extractive", "none", max_results=6)
 NARROW = "Focus on mechanisms in animal models and cell studies; a brief overview"
@@ -185,3 +191,71 @@ async def test_with_a_model_the_model_writes_questions_and_plan(
         fallback = await service.questions(other.id, ALICE, topic)
         assert len(fallback.questions.splitlines()) >= 3
         assert _content_stems(fallback.questions) & _content_stems(topic)
+
+
+async def test_the_specs_exact_settings_on_a_daemon_set_up_for_them(
+    tmp_path: Path,
+    write_config: Any,
+    make_client: Any,
+    fake_server: FakeServer,
+    aiohttp_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The spec's Complete Research Flow settings (openai, gpt-4o, gpt-4o-mini, tavily) against a
+    daemon whose [llm] is OpenAI and whose web search is Tavily (both protocol fakes): the
+    models write questions, plan, summary and report; Tavily's pages are sources."""
+    site = await aiohttp_server(site_app())
+    search = SearchFake(pages=str(site.make_url("")).rstrip("/"))
+    tavily = await aiohttp_server(search.api_app("tavily"))
+    monkeypatch.setenv("SESSIONS_TEST_OPENAI", "sk-test")
+    monkeypatch.setenv("SESSIONS_TEST_TAVILY", KEY)
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, extra=20, queries=5)
+    text = research_config(
+        corpus,
+        web_search="tavily",
+        web_search_url=str(tavily.make_url("")).rstrip("/"),
+        web_search_key_env="SESSIONS_TEST_TAVILY",
+    )
+    write_config(
+        text
+        + f'\n[llm]\nprovider = "openai"\nmodel = "gpt-4o"\nbase_url = "{fake_server.url}/v1"\n'
+        'api_key_env = "SESSIONS_TEST_OPENAI"\n'
+    )
+    models = {"data": [{"id": "gpt-4o"}, {"id": "gpt-4o-mini"}]}
+    fake_server.queue("/v1/models", json_reply(models), json_reply(models))
+
+    def reply(obj: Any) -> Reply:
+        return Reply(chunks=openai_stream([obj if isinstance(obj, str) else json.dumps(obj)]))
+
+    questions = ["Which B12 outcomes matter?", "Which years?", "Trust web pages?"]
+    task = {"query": "vitamin B12 homocysteine", "focus": "B12 and homocysteine"}
+    summary = {"summary": "B12 lowers homocysteine.", "keyFinding": "B12 lowers it.",
+               "points": [{"text": "B12 lowers homocysteine.", "source": 1}]}  # fmt: skip
+    fake_server.queue(
+        "/v1/chat/completions",
+        reply({"questions": questions}),
+        reply({"reportPlan": "# Research Plan\n\n1. B12", "tasks": [task]}),
+        reply(summary),
+        reply("# B12 and homocysteine\n\nB12 lowers homocysteine [1].\n"),
+    )
+    client = await make_client()
+    await client.app[RUNTIME].memory.wait_ready()
+    spec_settings = {"provider": "openai", "thinkingModel": "gpt-4o",
+                     "taskModel": "gpt-4o-mini", "searchProvider": "tavily"}  # fmt: skip
+    created = await (await client.post(API, json={"settings": spec_settings})).json()
+    assert created["success"], created
+    session = created["data"]["sessionId"]
+    asked = await (await client.post(f"{API}/{session}/questions", json={"topic": TOPIC})).json()
+    assert asked["data"]["questions"].splitlines()[0] == "1. Which B12 outcomes matter?"
+    await client.post(f"{API}/{session}/feedback", json={"feedback": "Since 2000"})
+    plan = await (await client.post(f"{API}/{session}/plan")).json()
+    assert plan["data"]["tasks"] == [task]
+    done = await (await client.post(f"{API}/{session}/execute")).json()
+    assert done["success"], done
+    assert done["data"]["finalReport"].startswith("# B12 and homocysteine")
+    urls = [s["url"] for r in done["data"]["results"] for s in r["sources"]]
+    assert f"{search.pages}/page/1" in urls  # a Tavily result, read from its page
+    sent = [r.body for r in fake_server.requests if r.path == "/v1/chat/completions"]
+    assert [b["model"] for b in sent] == ["gpt-4o", "gpt-4o", "gpt-4o-mini", "gpt-4o"]
+    assert TOPIC in sent[0]["messages"][-1]["content"]
