@@ -3,6 +3,7 @@ topic and what the notes say, answers change the plan, and an execute cut by a c
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -259,3 +260,21 @@ async def test_the_specs_exact_settings_on_a_daemon_set_up_for_them(
     sent = [r.body for r in fake_server.requests if r.path == "/v1/chat/completions"]
     assert [b["model"] for b in sent] == ["gpt-4o", "gpt-4o", "gpt-4o-mini", "gpt-4o"]
     assert TOPIC in sent[0]["messages"][-1]["content"]
+
+
+async def test_an_idle_stream_gets_keep_alive_comments(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localresearch.server import sse
+
+    monkeypatch.setattr(sse, "KEEPALIVE_SECONDS", 0.2)
+    client = await make_client()
+    created = await (await client.post(API, json={})).json()
+    session = created["data"]["sessionId"]
+    response = await client.get(f"{API}/{session}/stream")
+    assert response.headers["Cache-Control"] == "no-cache, no-transform"
+    seen = b""
+    while seen.count(b": keep-alive") < 2:
+        seen += await asyncio.wait_for(response.content.readany(), 5)
+    assert seen.startswith(b"event: connected\ndata: ")
+    response.close()
