@@ -269,7 +269,14 @@ def test_ownership_phases_and_error_codes(served: DaemonHandle) -> None:
     status, error = _error(alice, "POST", f"{API}/{session_id}/questions", huge)
     assert status == 413 and error["code"] == "INVALID_REQUEST"
     assert alice.ok("GET", f"{API}/{session_id}")["phase"] == "topic"
-    alice.ok("POST", f"{API}/{session_id}/questions", {"topic": TOPIC})
+    first = alice.ok("POST", f"{API}/{session_id}/questions", {"topic": TOPIC})["questions"]
+    # Refine asks again with the refinement as guidance; a refine out of order is a 409.
+    refine = {"phase": "questions", "refinement": "hip fractures in elderly women, calcium"}
+    assert alice.ok("POST", f"{API}/{session_id}/refine", refine)["phase"] == "questions"
+    assert alice.ok("GET", f"{API}/{session_id}")["questions"] != first
+    status, error = _error(alice, "POST", f"{API}/{session_id}/refine",
+                           {"phase": "planning", "refinement": "x"})  # fmt: skip
+    assert status == 409 and error["details"]["expectedPhase"] == ["planning"]
     long_feedback = {"feedback": "more detail " * 5000}
     status, error = _error(alice, "POST", f"{API}/{session_id}/feedback", long_feedback)
     assert status == 400 and "feedback" in error["message"]
