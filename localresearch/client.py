@@ -37,6 +37,14 @@ if TYPE_CHECKING:
         SourceRemoved,
     )
     from localresearch.api.research import JobList, JobStarted, JobStatus
+    from localresearch.api.sessions_api import (
+        Executed,
+        Plan,
+        Questions,
+        SessionCreated,
+        SessionDetail,
+        SessionSummary,
+    )
     from localresearch.api.status import Models, Status
 
 T = TypeVar("T")
@@ -489,6 +497,85 @@ class Client:
         self._release(conn, response)
         self._raise_for(response, raw)
         return raw.decode("utf-8")
+
+    # --- research sessions (the research-sessions API: {"success", "data"} envelope) ---
+
+    def _session_data(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        answer = self.request(method, f"/api/research/sessions{path}", json=body, **kw)
+        return answer["data"]
+
+    def research_session_create(self, settings: dict[str, Any] | None = None) -> SessionCreated:
+        from localresearch.api.sessions_api import SessionCreated
+
+        body = {"settings": settings} if settings else {}
+        return _typed(self._session_data("POST", "", body), SessionCreated)
+
+    def research_sessions(self) -> list[SessionSummary]:
+        from localresearch.api.sessions_api import SessionSummary
+
+        return _typed(self._session_data("GET", ""), list[SessionSummary])
+
+    def research_session(self, session_id: str) -> SessionDetail:
+        from localresearch.api.sessions_api import SessionDetail
+
+        return _typed(self._session_data("GET", f"/{quote(session_id)}"), SessionDetail)
+
+    def research_session_delete(self, session_id: str) -> None:
+        self._session_data("DELETE", f"/{quote(session_id)}")
+
+    def research_session_questions(self, session_id: str, topic: str) -> Questions:
+        from localresearch.api.sessions_api import Questions
+
+        data = self._session_data("POST", f"/{quote(session_id)}/questions", {"topic": topic})
+        return _typed(data, Questions)
+
+    def research_session_feedback(self, session_id: str, feedback: str) -> None:
+        self._session_data("POST", f"/{quote(session_id)}/feedback", {"feedback": feedback})
+
+    def research_session_plan(self, session_id: str) -> Plan:
+        from localresearch.api.sessions_api import Plan
+
+        return _typed(self._session_data("POST", f"/{quote(session_id)}/plan", {}), Plan)
+
+    def research_session_refine(self, session_id: str, refinement: str, phase: str) -> None:
+        body = {"refinement": refinement, "phase": phase}
+        self._session_data("POST", f"/{quote(session_id)}/refine", body, timeout=None)
+
+    def research_session_execute(self, session_id: str) -> Executed:
+        from localresearch.api.sessions_api import Executed
+
+        data = self._session_data("POST", f"/{quote(session_id)}/execute", {}, timeout=None)
+        return _typed(data, Executed)
+
+    def research_session_events(
+        self, session_id: str, last_event_id: int | None = None
+    ) -> Iterator[tuple[int | None, str, dict[str, Any]]]:
+        """(id, event name, data) of the session's stream until its final report or error."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = str(last_event_id)
+        path = f"/api/research/sessions/{quote(session_id)}/stream"
+        conn, response = self._open("GET", path, headers=headers, timeout=None)
+        try:
+            if response.status >= 400:
+                self._raise_for(response, response.read())
+            event_id: int | None = None
+            name = "message"
+            data: list[str] = []
+            for raw in _lines(response):
+                line = raw.decode("utf-8").rstrip("\r\n")
+                if not line:
+                    if data:
+                        yield event_id, name, json.loads("\n".join(data))
+                    event_id, name, data = None, "message", []
+                elif line.startswith("id: ") and line[4:].isdigit():
+                    event_id = int(line[4:])
+                elif line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    data.append(line[6:])
+        finally:
+            conn.close()
 
     # --- heartbeat ---
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from localresearch.metrics import Metrics
     from localresearch.query.service import QueryService
     from localresearch.research.manager import JobManager
+    from localresearch.research_sessions.flow import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Runtime:
         # Called with the old and new config when it changes while running (the server's
         # access layer).
         self.config_listeners: list[Callable[[Config, Config], None]] = []
+        self.research_sessions: SessionService | None = None
         self._running: list[Service] = []
         self._started = asyncio.Event()
         self._failure: BaseException | None = None
@@ -114,6 +116,10 @@ class Runtime:
 
         self.jobs = JobManager(self.config, self.db, self.memory)
         self.services.append(self.jobs)
+        from localresearch.research_sessions.flow import SessionService
+
+        self.research_sessions = SessionService(self.config, self.db, self.memory, self.jobs)
+        self.services.append(self.research_sessions)
         from localresearch.heartbeat.runner import ServicesTaskRunner
         from localresearch.heartbeat.service import HeartbeatService, HeartbeatSettings
         from localresearch.workspace import workspace_dir
@@ -209,4 +215,5 @@ def _import_services() -> None:
     import localresearch.heartbeat.service
     import localresearch.memory.service
     import localresearch.query.service
-    import localresearch.research.manager  # noqa: F401
+    import localresearch.research.manager
+    import localresearch.research_sessions.flow  # noqa: F401

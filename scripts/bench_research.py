@@ -7,9 +7,13 @@
 3. 500 SSE subscribers on one job over real HTTP (clients in a separate process): delivery
    latency p50/p99 (event timestamp → client receipt) and a check that every subscriber got every
    event exactly once; baseline: 1 subscriber.
+4. The research-sessions API over real HTTP: create → questions → feedback → plan → execute →
+   results, end to end per topic; baseline: a `research deep` job on the same topic in-process.
+5. 200 subscribers on one session's /stream while it executes: p50/p99 event delay, every
+   stream complete; baseline: 1 subscriber.
 
     python scripts/bench_research.py [--dataset ../shared/datasets/scifact] [--jobs 20]
-        [--subscribers 500] [--docs 0 (all)]
+        [--subscribers 500] [--stream-subscribers 200] [--docs 0 (all)] [--sessions-only]
 """
 
 from __future__ import annotations
@@ -163,7 +167,7 @@ class _SSEClient(asyncio.Protocol):
         cursor = 0
         for frame in bytes(body).split(b"\n\n"):
             cursor += len(frame) + 2
-            match = re.match(rb"id: (\d+)\ndata: (.*)", frame, re.S)
+            match = re.match(rb"id: (\d+)\n(?:event: [^\n]*\n)?data: (.*)", frame, re.S)
             if not match:
                 continue
             received = self.segments[bisect.bisect_left(ends, raw_offsets[cursor - 1] + 1)][0]
@@ -173,12 +177,13 @@ class _SSEClient(asyncio.Protocol):
         return ids, latencies
 
 
-async def run_clients(url: str, count: int) -> None:
+async def run_clients(url: str, count: int, after: int = 0) -> None:
     """Child process: `count` SSE subscribers; prints one JSON line with what each received."""
     parts = urlsplit(url)
+    resume = f"Last-Event-ID: {after}\r\n" if after else ""
     request = (
         f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        "Accept: text/event-stream\r\nConnection: close\r\n\r\n"
+        f"Accept: text/event-stream\r\n{resume}Connection: close\r\n\r\n"
     ).encode()
     loop = asyncio.get_running_loop()
     clients = []
@@ -276,6 +281,142 @@ async def compare_sse_writes(config: Any, paths: Any, args: argparse.Namespace) 
         print(f"{mode:9} median of {len(results)} rounds: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 
 
+# -- research sessions ------------------------------------------------------------------------
+
+
+async def _serve(config: Any, paths: Any) -> tuple[Any, Any, int]:
+    from aiohttp import web
+
+    from localresearch.server.app import make_app
+    from localresearch.server.keys import RUNTIME
+
+    port = free_port()
+    app = make_app(config, paths, port=port)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runtime = app[RUNTIME]
+    await runtime.wait_started()
+    await runtime.memory.wait_ready()
+    return runner, runtime, port
+
+
+async def _call(http: Any, method: str, url: str, body: Any = None) -> Any:
+    async with http.request(method, url, json=body) as response:
+        payload = await response.json()
+        assert payload.get("success"), payload
+        return payload["data"]
+
+
+async def _prepare(http: Any, base: str, topic: str) -> str:
+    """A session up to its plan: create → questions → feedback → plan."""
+    session = (await _call(http, "POST", base, {"settings": {"provider": "builtin"}}))["sessionId"]
+    await _call(http, "POST", f"{base}/{session}/questions", {"topic": topic})
+    answer = {"feedback": "Focus on clinical evidence in humans; a short overview"}
+    await _call(http, "POST", f"{base}/{session}/feedback", answer)
+    await _call(http, "POST", f"{base}/{session}/plan")
+    return str(session)
+
+
+async def bench_session_flow(config: Any, paths: Any, dataset: Path, topics: int) -> dict[str, Any]:
+    import aiohttp
+
+    runner, runtime, port = await _serve(config, paths)
+    base = f"http://127.0.0.1:{port}/api/research/sessions"
+    flows: list[float] = []
+    jobs: list[float] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            for topic in questions(dataset, topics + 1)[1:]:
+                start = time.perf_counter()
+                session = await _prepare(http, base, topic)
+                done = await _call(http, "POST", f"{base}/{session}/execute")
+                assert done["phase"] == "completed", done
+                await _call(http, "GET", f"{base}/{session}/results")
+                flows.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                job = await runtime.jobs.submit(topic)
+                final = await runtime.jobs.wait(job.id)
+                assert final.status == "complete", final.error
+                jobs.append(time.perf_counter() - start)
+    finally:
+        await runner.cleanup()
+    return {
+        "flow_median_s": statistics.median(flows),
+        "flow_max_s": max(flows),
+        "job_median_s": statistics.median(jobs),
+        "topics": topics,
+    }
+
+
+async def bench_session_stream(
+    config: Any, paths: Any, dataset: Path, count: int, procs: int
+) -> dict[str, Any]:
+    import aiohttp
+
+    runner, runtime, port = await _serve(config, paths)
+    service = runtime.research_sessions
+    base = f"http://127.0.0.1:{port}/api/research/sessions"
+    try:
+        async with aiohttp.ClientSession() as http:
+            session = await _prepare(http, base, questions(dataset, 1)[0])
+            after = (await service.store.get(session)).last_event_id
+            url = f"{base}/{session}/stream"
+            shares = [count // procs + (i < count % procs) for i in range(procs)]
+            children = [
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    __file__,
+                    "--client",
+                    url,
+                    str(n),
+                    str(after),
+                    stdout=subprocess.PIPE,
+                )
+                for n in shares
+                if n
+            ]
+            while service.subscriber_count(session) < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            done = await _call(http, "POST", f"{base}/{session}/execute")
+            assert done["phase"] == "completed"
+            outputs = [(await child.communicate())[0] for child in children]
+            events = await service.store.events(session, after)
+    finally:
+        await runner.cleanup()
+    received = [r for out in outputs for r in json.loads(out)]
+    expected = [e.id for e in events]
+    complete = sum(r["ids"] == expected for r in received)
+    delays = [lat for r in received for lat in r["latencies"]]
+    return {
+        "subscribers": count,
+        "events": len(expected),
+        "complete_streams": complete,
+        "p50_ms": pct(delays, 50),
+        "p99_ms": pct(delays, 99),
+        "max_ms": max(delays),
+    }
+
+
+async def report_sessions(args: Any, config: Any, paths: Any) -> None:
+    flow = await bench_session_flow(config, paths, args.dataset, args.session_topics)
+    print(
+        f"research session flow over HTTP (create → questions → feedback → plan → execute → "
+        f"results), {flow['topics']} topics: median {flow['flow_median_s']:.3f} s, max "
+        f"{flow['flow_max_s']:.3f} s   (target <= 3 s);  baseline, a research deep job on the "
+        f"same topic: median {flow['job_median_s']:.3f} s"
+    )
+    for count in (1, args.stream_subscribers):
+        procs = min(count, args.client_procs)
+        result = await bench_session_stream(config, paths, args.dataset, count, procs)
+        print(
+            f"{count} /stream subscriber(s), {result['events']} events: p50 "
+            f"{result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, max "
+            f"{result['max_ms']:.1f} ms; {result['complete_streams']}/{count} streams complete"
+            + ("" if count == 1 else "   (target p99 <= 100 ms)")
+        )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
@@ -291,6 +432,9 @@ async def main() -> None:
         help="Only compare research SSE written on the transport with aiohttp's "
         "StreamResponse.write: ROUNDS interleaved rounds of --subscribers each.",
     )
+    parser.add_argument("--stream-subscribers", type=int, default=200)
+    parser.add_argument("--session-topics", type=int, default=5)
+    parser.add_argument("--sessions-only", action="store_true", help="Only parts 4 and 5.")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-research-"))
@@ -315,6 +459,10 @@ async def main() -> None:
     if args.sse_writes:
         await runtime.stop()
         await compare_sse_writes(config, paths, args)
+        return
+    if args.sessions_only:
+        await runtime.stop()
+        await report_sessions(args, config, paths)
         return
     try:
         jobs = await bench_jobs(runtime, args.dataset, args.jobs)
@@ -343,10 +491,15 @@ async def main() -> None:
             f"{result['complete_streams']}/{count} streams complete and in order"
             + ("" if count == 1 else "   (target p99 <= 100 ms, nothing lost)")
         )
+    await report_sessions(args, config, paths)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--client":
-        asyncio.run(run_clients(sys.argv[2], int(sys.argv[3])))
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "--client":
+        asyncio.run(
+            run_clients(
+                sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) == 5 else 0
+            )
+        )
     else:
         asyncio.run(main())

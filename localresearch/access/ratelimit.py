@@ -41,9 +41,15 @@ class RateLimiter:
     are aligned to the clock (a minute window resets at :00), as X-RateLimit-Reset says."""
 
     def __init__(
-        self, per_minute: int, hourly: dict[str, int], clock: Callable[[], float] = time.time
+        self,
+        per_minute: int,
+        hourly: dict[str, int],
+        clock: Callable[[], float] = time.time,
+        *,
+        window: int = HOUR,
     ) -> None:
         self.per_minute = per_minute
+        self.window = max(1, window)  # the endpoint classes' window (api.rate_window)
         self.hourly = {name: n for name, n in hourly.items() if n > 0}
         self._now = clock
         self._counts: dict[tuple[str, ...], list[int]] = {}  # key → [window start, count]
@@ -62,7 +68,7 @@ class RateLimiter:
 
     def _sweep(self, now: float) -> None:
         """Drop counters whose window has ended (an hour at most)."""
-        horizon = now - HOUR
+        horizon = now - max(HOUR, self.window)
         for key in [k for k, (start, _n) in self._counts.items() if start < horizon]:
             del self._counts[key]
 
@@ -73,7 +79,7 @@ class RateLimiter:
         if rate_class is not None:
             limit = self.hourly.get(rate_class) or self.hourly.get("other")
             if limit:
-                hourly = self._hit(limit, HOUR, ("h", rate_class, client), now)
+                hourly = self._hit(limit, self.window, ("h", rate_class, client), now)
                 if not hourly.allowed:
                     return hourly
         if self.per_minute <= 0:

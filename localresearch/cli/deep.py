@@ -202,18 +202,35 @@ def detach_message(job_id: str) -> str:
 @click.option("--dimensions", "-d", type=click.IntRange(1, 6), help="Dimensions to research.")
 @click.option("--rounds", "-r", type=click.IntRange(0, 5), help="Gap-evaluation rounds.")
 @click.option("--detach", is_flag=True, help="Start the job and print its id without following.")
+@click.option(
+    "--interactive",
+    "-i",
+    is_flag=True,
+    help="Answer clarifying questions and approve the plan first (a research session).",
+)
 @json_option
 @api_errors
 def deep(
-    question: str, dimensions: int | None, rounds: int | None, detach: bool, as_json: bool
+    question: str,
+    dimensions: int | None,
+    rounds: int | None,
+    detach: bool,
+    interactive: bool,
+    as_json: bool,
 ) -> None:
     """Research QUESTION in depth: scope it into dimensions, research each from your memory
     (and the web if configured), find gaps, then write a cited report.
 
     Shows each dimension's progress live, then streams the report. Ctrl-C detaches: the job keeps
-    running in the daemon."""
+    running in the daemon. With --interactive, the daemon first asks clarifying questions about
+    QUESTION and shows its research plan for approval (accept, or say what to change)."""
     from localresearch.cli.common import print_json
 
+    if interactive:
+        from localresearch.cli.deep_sessions import interactive as run_interactive
+
+        run_interactive(question, as_json)
+        return
     client = get_client()
     started = client.research_start(question, dimensions=dimensions, rounds=rounds)
     job_id = started["researchId"]

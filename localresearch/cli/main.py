@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sessions": ("localresearch.cli.sessions:sessions", "List, show and delete chat sessions."),
     "models": ("localresearch.cli.models:models", "List model providers and models."),
     "deep": ("localresearch.cli.deep:deep", "Research a question in depth: a cited report."),
+    "deep-sessions": (
+        "localresearch.cli.deep_sessions:deep_sessions",
+        "List, show and delete research sessions (research deep --interactive).",
+    ),
     "jobs": ("localresearch.cli.jobs:jobs", "List, watch, cancel and export research jobs."),
     "heartbeat": (
         "localresearch.cli.heartbeat:heartbeat",

@@ -115,6 +115,10 @@ class ResearchConfig:
     web_search: str = setting("none", "none, searxng, tavily, brave, serper or exa.")
     web_search_url: str = setting("", "Base URL of the web search API (SearXNG: your instance).")
     web_search_key_env: str = setting("", "Environment variable holding the search API key.")
+    session_ttl: int = setting(
+        3600, "Seconds a research session lives unless extended (/api/research/sessions)."
+    )
+    sessions_per_key: int = setting(100, "Live research sessions one key may hold (0: no limit).")
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,9 @@ class APIConfig:
     rate_limits: dict[str, int] = setting(
         DEFAULT_RATE_LIMITS,
         "Requests per hour per key, by endpoint class (where a surface names one).",
+    )
+    rate_window: int = setting(
+        3600, "Seconds of the rate_limits window (the research-sessions API: an hour)."
     )
     open_local: bool = setting(
         False, "Without keys, admit every local user, not only the daemon's own (a warning)."

@@ -89,7 +89,7 @@ class Access:
         self.owner = Principal("owner", OWNER_ROLE, ALL, "local", limited=False)
         self.uid = os.getuid()
         self.limiter = (
-            RateLimiter(api.rate_limit, api.rate_limits)
+            RateLimiter(api.rate_limit, api.rate_limits, window=api.rate_window)
             if api.rate_limit > 0 or any(api.rate_limits.values())
             else None
         )

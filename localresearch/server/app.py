@@ -21,6 +21,7 @@ from localresearch.server.errors import Handler, error_middleware, mark_started
 from localresearch.server.keys import BODY_TIMEOUT, MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
 from localresearch.server.observe import observe_response, reconfigure_access
 from localresearch.server.security import GUARD, Guard, refusal
+from localresearch.server.spec_envelope import spec_envelope
 from localresearch.server.websession import WEB_SESSIONS, WebSessions, cookie_resolver
 
 if TYPE_CHECKING:
@@ -71,6 +72,9 @@ def route_tables() -> list[web.RouteTableDef]:
     from localresearch.server.routes import query, settings
 
     tables.extend([query.routes, settings.routes])
+    from localresearch.server.routes import research_sessions
+
+    tables.append(research_sessions.routes)
     return tables
 
 
@@ -118,7 +122,7 @@ def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Ap
     """Build the application; tests call this with a temp-dir Paths and use aiohttp_client."""
     parser_errors.install()
     app = web.Application(
-        middlewares=[error_middleware(refusal)],
+        middlewares=[spec_envelope, error_middleware(refusal)],
         client_max_size=config.server.max_body_bytes,
     )
     app[MAX_BODY] = config.server.max_body_bytes

@@ -8,6 +8,7 @@ from localresearch.heartbeat.schema import MIGRATIONS as HEARTBEAT_MIGRATIONS
 from localresearch.memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from localresearch.query.schema import MIGRATIONS as QUERY_MIGRATIONS
 from localresearch.research.schema import MIGRATIONS as RESEARCH_MIGRATIONS
+from localresearch.research_sessions.schema import MIGRATIONS as RESEARCH_SESSION_MIGRATIONS
 from localresearch.store.migrations import Migration
 
 # Each part of the core owns a `schema.py` with its own ordered MIGRATIONS list; add it here.
@@ -18,4 +19,5 @@ SCHEMAS: list[list[Migration]] = [
     HEARTBEAT_MIGRATIONS,
     ACCESS_MIGRATIONS,
     QUERY_MIGRATIONS,
+    RESEARCH_SESSION_MIGRATIONS,
 ]

@@ -1,0 +1,1 @@
+"""Research sessions: questions → feedback → plan → execute → refine, durable in SQLite."""

@@ -1,0 +1,60 @@
+"""The research engine a session runs on (the same as `research deep`'s), per its settings, and
+the report it writes from the tasks' results."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from localresearch.research.citations import (
+    drop_unsupported,
+    number_sources,
+    sources_section,
+    strip_invalid,
+)
+from localresearch.research.types import DimensionResult, StepUsage
+from localresearch.research_sessions.settings import SessionSettings, llm_config
+
+if TYPE_CHECKING:
+    from localresearch.config import Config
+    from localresearch.memory.types import MemorySearcher
+    from localresearch.research.engine import Engine
+    from localresearch.research_sessions.model import ModelWriter
+
+
+def writer_for(
+    config: Config, settings: SessionSettings, memory: MemorySearcher | None
+) -> ModelWriter:
+    """The thinking model, for questions and plans."""
+    from localresearch.providers.registry import create_provider
+    from localresearch.research_sessions.model import ModelWriter
+
+    llm = llm_config(config, settings.provider, settings.thinking_model)
+    return ModelWriter(create_provider(llm, memory), settings.thinking_model or None)
+
+
+def engine_for(
+    config: Config, settings: SessionSettings, model: str, memory: MemorySearcher | None
+) -> Engine:
+    """The builtin engine, or the LLM engine on the session's provider and `model`."""
+    if settings.builtin:
+        from localresearch.research.builtin import BuiltinEngine
+
+        return BuiltinEngine()
+    from localresearch.providers.registry import create_provider
+    from localresearch.research.llm import LLMEngine
+
+    return LLMEngine(create_provider(llm_config(config, settings.provider, model), memory))
+
+
+async def write_report(
+    engine: Engine, topic: str, results: list[DimensionResult], references: bool
+) -> str:
+    """The engine's cited synthesis: citations past the sources dropped and, for the builtin
+    engine, every cited sentence checked against its passage (as in a job)."""
+    numbering, ordered = number_sources(results)
+    parts = [chunk async for chunk in engine.synthesise(topic, results, numbering, StepUsage())]
+    body = strip_invalid("".join(parts), len(ordered))
+    if getattr(engine, "extractive", False):
+        body = "".join(drop_unsupported(p + "\n\n", ordered) for p in body.split("\n\n") if p)
+    body = body.rstrip("\n") + "\n"
+    return body + sources_section(ordered) if references else body

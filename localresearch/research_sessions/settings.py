@@ -1,0 +1,112 @@
+"""A session's `settings` mapped onto the daemon's configuration.
+
+provider → a model provider of this daemon ([llm] when it is the configured one, the
+provider's own defaults otherwise); thinkingModel → questions, plan and report; taskModel →
+each task's summary; searchProvider → the configured web search (`research.web_search`), or
+"none" for the notes only; maxResults → sources kept per task; enableReferences → the sources
+list under the report; language → asked of model engines; enableCitationImage → accepted and
+ignored (reports carry no images)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from localresearch.config import Config
+from localresearch.errors import InvalidRequest, LocalResearchError
+
+SEARCH_PROVIDERS = ("none", "searxng", "tavily", "brave", "serper", "exa")
+LIST_TIMEOUT = 5.0
+
+
+class SettingsError(InvalidRequest):
+    """A setting this daemon cannot honour: 400 naming the field and the choices."""
+
+    def __init__(self, field: str, message: str, choices: list[str]) -> None:
+        self.field = field
+        self.choices = choices
+        shown = ", ".join(choices) if choices else "none"
+        super().__init__(f"{message} (settings.{field}; choices: {shown})")
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    provider: str
+    thinking_model: str
+    task_model: str
+    search_provider: str
+    language: str = "en"
+    max_results: int = 10
+    enable_references: bool = True
+    enable_citation_image: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> SessionSettings:
+        return cls(**{k: obj[k] for k in cls.__dataclass_fields__ if k in obj})
+
+    @property
+    def builtin(self) -> bool:
+        return self.provider in ("", "builtin")
+
+
+def llm_config(config: Config, provider: str, model: str) -> Any:
+    """[llm] for `provider`: the configured one's settings, or that provider's own defaults."""
+    if provider == config.llm.provider:
+        return replace(config.llm, model=model or config.llm.model)
+    return replace(config.llm, provider=provider, model=model, base_url="", api_key_env="")
+
+
+async def resolve(config: Config, requested: dict[str, Any]) -> SessionSettings:
+    """Check the requested settings against what this daemon has; defaults from the config."""
+    from localresearch.providers.registry import available_providers, create_provider
+
+    providers = available_providers()
+    provider = requested.get("provider") or config.llm.provider or "builtin"
+    if provider not in providers:
+        raise SettingsError("provider", f"Unknown provider {provider!r}", providers)
+    try:
+        built = create_provider(llm_config(config, provider, ""))
+    except LocalResearchError as exc:
+        raise SettingsError("provider", exc.message, providers) from None
+    try:
+        models: list[str] = []
+        with contextlib.suppress(LocalResearchError, TimeoutError, OSError):
+            models = list(await asyncio.wait_for(built.list_models(), LIST_TIMEOUT))
+        default = built.model
+    finally:
+        with contextlib.suppress(Exception):
+            await built.close()
+    choices = sorted({*models, default} - {""})
+    chosen: dict[str, str] = {}
+    for name in ("thinkingModel", "taskModel"):
+        model = requested.get(name) or default
+        # A provider whose models cannot be listed (offline server) accepts any name.
+        if models and model not in choices:
+            raise SettingsError(name, f"Unknown model {model!r} for provider {provider!r}", choices)
+        chosen[name] = model
+    configured = config.research.web_search.strip().lower() or "none"
+    search = requested.get("searchProvider") or configured
+    usable = sorted({"none", configured})
+    if search not in SEARCH_PROVIDERS:
+        raise SettingsError("searchProvider", f"Unknown search provider {search!r}", usable)
+    if search not in usable:
+        raise SettingsError(
+            "searchProvider",
+            f"Search provider {search!r} is not configured on this daemon (research.web_search)",
+            usable,
+        )
+    return SessionSettings(
+        provider=provider,
+        thinking_model=chosen["thinkingModel"],
+        task_model=chosen["taskModel"],
+        search_provider=search,
+        language=requested.get("language") or "en",
+        max_results=int(requested.get("maxResults") or 10),
+        enable_references=bool(requested.get("enableReferences", True)),
+        enable_citation_image=bool(requested.get("enableCitationImage", False)),
+    )
