@@ -88,3 +88,12 @@ def test_model_fields_that_are_echoes_json_or_no_topic_are_rejected() -> None:
     phrases = question_phrases("How should I care for the quince tree in my garden?")
     assert phrases == ["quince tree", "garden"]
     assert "vs" not in question_phrases("Rust vs Go: which is faster for web servers?")
+
+
+def test_prose_a_model_wraps_in_a_markdown_fence_is_unwrapped() -> None:
+    from localresearch.research.citations import unwrap_prose
+
+    assert unwrap_prose("```markdown\n# Quince care\n\n") == "# Quince care\n\n"
+    assert unwrap_prose("Prune in winter [1].\n```\n\n") == "Prune in winter [1].\n\n"
+    code = "Run it:\n```bash\nls\n```\n\n"
+    assert unwrap_prose(code) == code  # a real code block stays
