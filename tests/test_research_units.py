@@ -110,3 +110,12 @@ def test_html_export_renders_what_reports_and_notes_contain() -> None:
     assert re.search(r"<li>outer\s*<ul>\s*<li>inner</li>", body)
     assert "<em>this</em>" in body and "<em>that</em>" in body
     assert '<ol start="3">' in body and 'href="file:///home/u/notes/b12.md"' in body
+
+
+def test_prose_a_model_wraps_in_a_markdown_fence_is_unwrapped() -> None:
+    from localresearch.research.citations import unwrap_prose
+
+    assert unwrap_prose("```markdown\n# Quince care\n\n") == "# Quince care\n\n"
+    assert unwrap_prose("Prune in winter [1].\n```\n\n") == "Prune in winter [1].\n\n"
+    code = "Run it:\n```bash\nls\n```\n\n"
+    assert unwrap_prose(code) == code  # a real code block stays

@@ -403,12 +403,11 @@ class ChatService:
                 tools_used.append({"name": written.name, "arguments": written.arguments})
                 yield Event("tool_call", {"name": written.name, "arguments": written.arguments})
                 result = await toolbox.run(written)
-                messages.append(Message("assistant", raw))
-                messages.append(
+                messages.append(  # its own JSON is left out: shown it, it writes it again
                     Message(
                         "user",
-                        f"Result of {written.name}:\n{result}\n\nNow answer the question: "
-                        f"{turn.message}",
+                        f"Result of {written.name}:\n{result}\n\nNow answer the question in "
+                        f"plain sentences: {turn.message}",
                     )
                 )
                 text_tools = True

@@ -144,6 +144,25 @@ def _without_json(text: str) -> str:
     return "\n".join(line for line in text.split("\n") if not _JSON_LINE.match(line))
 
 
+_PROSE_FENCE = re.compile(r"^\s*```[ \t]*(?:markdown|md|text|txt)?[ \t]*$", re.I)
+
+
+def unwrap_prose(paragraph: str) -> str:
+    """A report paragraph without the ```markdown fence a small model wraps its prose in (the
+    fence lines go, the prose stays); a bare ``` line left unmatched in the paragraph is the
+    closing one of such a fence."""
+    lines = paragraph.split("\n")
+    fences = [line for line in lines if line.strip().startswith("```")]
+    keep = []
+    for line in lines:
+        named = _PROSE_FENCE.match(line) and line.strip() != "```"
+        unmatched = line.strip() == "```" and len(fences) % 2 == 1
+        if not (named or unmatched):
+            keep.append(line)
+    text = "\n".join(keep)
+    return text.lstrip("\n") if text.strip() else text
+
+
 def _passages(ordered: list[Source]) -> list[Passage]:
     found = []
     for n, source in enumerate(ordered, start=1):

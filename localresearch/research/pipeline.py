@@ -24,6 +24,7 @@ from localresearch.research.citations import (
     number_sources,
     sources_section,
     strip_invalid,
+    unwrap_prose,
 )
 from localresearch.research.engine import Engine
 from localresearch.research.hub import EventHub
@@ -379,10 +380,14 @@ class Pipeline:
                     if self.cancel.is_set():  # cancelled mid-report: stop at this paragraph
                         raise _Cancelled
                     paragraph, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+                    if not extractive:
+                        paragraph = unwrap_prose(paragraph)
                     if not body and not extractive:
                         paragraph = _titled(paragraph, self.job.query)
                     await self._delta(body, verified(paragraph))
             if buffer:
+                if not extractive:
+                    buffer = unwrap_prose(buffer)
                 if not body and not extractive:
                     buffer = _titled(buffer, self.job.query)
                 await self._delta(body, verified(buffer).rstrip("\n") + "\n\n")
