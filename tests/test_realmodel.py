@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from localresearch.api.research import JobStatus
 from localresearch.server.keys import RUNTIME
 from tests.daemon_fixture import DaemonHandle
 from tests.fakes.realmodel import unavailable_reason
@@ -184,7 +185,7 @@ async def test_two_dimension_report_holds_no_json_or_prompt_text(
         if event.type == "dimension_complete":
             finding = event.data["keyFinding"]
             assert finding.strip() and finding.lower() not in ("one sentence", "..."), event
-    snapshot = await runtime.jobs.snapshot(job.id)
+    snapshot = JobStatus.of(await runtime.jobs.snapshot(job.id)).to_dict()
     assert snapshot["sourceCount"] == len(listed)
     fallbacks = [e.data for e in events if e.type == "fallback"]
     usage = await runtime.jobs.usage(job.id)
