@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+from localresearch.errors import ProviderError
 from localresearch.providers.base import ChatRequest, Message, Provider, TextChunk, Usage
 from localresearch.research.builtin import BuiltinEngine, names_topic
 from localresearch.research.structured import (
@@ -65,6 +66,9 @@ class LLMEngine:
         self.gap_dimensions = gap_dimensions
         self.max_tokens = max_tokens
         self.fallback = BuiltinEngine(gap_dimensions)
+        # Cleared when the server refuses a JSON schema (llama-cpp-python's server takes only
+        # `json_object`): later steps then ask for plain JSON and validate it themselves.
+        self.schemas = True
 
     async def _stream(
         self,
@@ -91,7 +95,20 @@ class LLMEngine:
     async def _complete(
         self, messages: list[Message], usage: StepUsage, schema: tuple[str, dict[str, Any]]
     ) -> str:
-        return "".join([chunk async for chunk in self._stream(messages, usage, True, schema)])
+        if self.schemas:
+            try:
+                return "".join([c async for c in self._stream(messages, usage, True, schema)])
+            except ProviderError as exc:
+                if "response_format" not in exc.message:
+                    raise  # the server failed, it did not refuse the schema
+                usage.calls -= 1  # refused before the model ran: not an answer
+                log.warning(
+                    "the model server refused a structured-output schema (%s); asking for "
+                    "plain JSON from now on",
+                    exc.message,
+                )
+                self.schemas = False
+        return "".join([c async for c in self._stream(messages, usage, True, None)])
 
     async def _structured(
         self,
