@@ -75,6 +75,16 @@ def _message_for_http(exc: web.HTTPException, request: web.Request) -> str:
 Refusal = Callable[[web.Request], web.StreamResponse | None]
 
 
+def _surface_refusal(request: web.Request, problem: str) -> web.Response:
+    """A 400 in the envelope of the surface the path belongs to (the query and sessions APIs
+    have their own)."""
+    from localresearch.server.access import ACCESS, refuse
+
+    access = request.app.get(ACCESS)
+    op = access.policies.get(request.match_info.route) if access is not None else None
+    return refuse(op, "invalid_request", problem)
+
+
 def error_middleware(refuse: Refusal) -> Middleware:
     """The app's one middleware (each layer costs on every request): `refuse` (the security
     guard) may answer first; then every exception becomes the envelope, unexpected ones logged
@@ -89,7 +99,7 @@ def error_middleware(refuse: Refusal) -> Middleware:
             return refused
         problem = query_problem(request)
         if problem is not None:
-            return error_response("invalid_request", problem)
+            return _surface_refusal(request, problem)
         try:
             return await handler(request)
         except Exception as exc:
