@@ -301,6 +301,8 @@ def test_metrics_capabilities_health(api: tuple[Http, DaemonHandle]) -> None:
     assert status == 200
     assert isinstance(caps["version"], str)
     assert "builtin" in caps["llm_backends"] and caps["llm_backend_status"]["builtin"]["usable"]
+    # The spec's example lists a "mock" backend: here, the offline builtin engine's other name.
+    assert "mock" in caps["llm_backends"] and caps["llm_backend_status"]["mock"]["usable"]
     assert "research" in caps["reasoning_modes"]
     current = caps["current_config"]
     assert (current["reasoning_mode"], current["loops"], current["llm_backend"]) == (
@@ -357,16 +359,25 @@ def test_config_examples(api: tuple[Http, DaemonHandle]) -> None:
     status, config = client.json("DELETE", "/config")
     assert status == 200 and config["loops"] == 2
 
-    # POST replaces the whole configuration. The spec's example names a "mock" backend,
-    # which this daemon does not have: 400 naming the key and the backends it knows.
-    status, body = client.json("POST", "/config", {"loops": 2, "llm_backend": "mock"})
+    # An unknown backend: 400 naming the key and the backends there are; the file untouched.
+    before = config_file.read_text()
+    status, body = client.json("POST", "/config", {"loops": 2, "llm_backend": "nosuch"})
     assert status == 400 and "llm.provider" in body["detail"] and "builtin" in body["detail"]
-    status, config = client.json("POST", "/config", {"loops": 2, "llm_backend": "builtin"})
+    assert config_file.read_text() == before
+
+    # POST replaces the whole configuration: the spec's exact example, whose offline "mock"
+    # backend is this daemon's offline builtin engine.
+    status, config = client.json("POST", "/config", {"loops": 2, "llm_backend": "mock"})
     assert status == 200, config
     assert (config["loops"], config["llm_backend"]) == (2, "builtin")
     assert config["research"]["dimensions"] == 4  # not given: back to its default
     assert config["memory"]["paths"] == []
     assert "# My settings" in config_file.read_text()
+    assert 'provider = "builtin"' in config_file.read_text()
+    status, result = client.json("POST", "/query", {"version": "1", "query": "What is AI?"})
+    assert status == 200 and result["answer"].strip()  # the mock backend answers
+    status, config = client.json("POST", "/config", {"loops": 2, "llm_backend": "builtin"})
+    assert status == 200 and config["llm_backend"] == "builtin"
 
 
 def test_authentication_roles_and_throttling(api: tuple[Http, DaemonHandle]) -> None:

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # The query API's names for our settings (its spec's `current_config` keys).
 SPEC_KEYS = {"loops": "research.max_rounds", "llm_backend": "llm.provider"}
+# The spec's backend names for ours: its offline `mock` backend is our offline builtin engine.
+BACKEND_ALIASES = {"mock": "builtin"}
 REASONING_MODES = ("research",)  # what /query runs; `ask` is the chat API's
 
 # Settings that take effect without a restart: read on each use by the services holding them.
@@ -63,6 +65,8 @@ def flatten(body: Mapping[str, Any]) -> dict[str, Any]:
         for name, value in data.items():
             dotted = f"{prefix}{name}"
             if not prefix and name in SPEC_KEYS:
+                if name == "llm_backend" and isinstance(value, str):
+                    value = BACKEND_ALIASES.get(value, value)
                 flat[SPEC_KEYS[name]] = value
             elif not prefix and name == "reasoning_mode":
                 if value not in REASONING_MODES:

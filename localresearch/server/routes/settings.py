@@ -53,9 +53,11 @@ def _job_states(conn: sqlite3.Connection) -> dict[str, int]:
 async def capabilities(request: web.Request) -> web.Response:
     from localresearch.providers.registry import available_providers
 
+    from localresearch.config.live import BACKEND_ALIASES
+
     config = _runtime(request).config
-    names = available_providers()
-    status = {name: _backend(name, config) for name in names}
+    names = sorted({*available_providers(), *BACKEND_ALIASES})
+    status = {name: _backend(BACKEND_ALIASES.get(name, name), config) for name in names}
     return model_response(
         {
             "version": __version__,
@@ -81,7 +83,7 @@ def _backend(name: str, config: Config) -> dict[str, Any]:
 
     llm = config.llm
     if name == "builtin":
-        return {"usable": True, "reason": "offline, always available"}
+        return {"usable": True, "reason": "offline, always available (`mock` names it too)"}
     if name != llm.provider:
         return {"usable": False, "reason": f"not configured (set llm.provider = {name!r})"}
     if name == "llamacpp" and not llm.model_path:
