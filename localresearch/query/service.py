@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from localresearch.errors import LocalResearchError, NotFound
+from localresearch.errors import InvalidRequest, LocalResearchError, NotFound
 from localresearch.query.compose import (
     QueryResult,
     Step,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from localresearch.store import Database
 
 log = logging.getLogger(__name__)
+MODELS_TIMEOUT = 5.0  # listing a provider's models to check a per-query model
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class QueryRequest:
     loops: int | None = None  # gap rounds (the job's `rounds`)
     dimensions: int | None = None
     webhook_url: str | None = None
+    model: str | None = None  # a model of the configured provider, for this query only
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +56,7 @@ class QueryRequest:
             loops=data.get("loops"),
             dimensions=data.get("dimensions"),
             webhook_url=data.get("webhook_url"),
+            model=data.get("model"),
         )
 
 
@@ -133,11 +136,51 @@ class QueryService:
 
     async def _begin(self, request: QueryRequest) -> str:
         job = await self.jobs.submit(
-            request.query, dimensions=request.dimensions, rounds=request.loops
+            request.query,
+            dimensions=request.dimensions,
+            rounds=request.loops,
+            model=request.model or "",
         )
         if self.metrics is not None:
             self.metrics.queries_in_flight.inc()
         return job.id
+
+    async def check_model(self, model: str) -> str:
+        """A per-query model as the configured provider names it: "model" or "provider/model"
+        of the configured provider, and one it serves (InvalidRequest naming the choices)."""
+        from localresearch.providers.registry import available_providers, create_provider
+
+        llm = self.config.llm
+        provider = llm.provider or "builtin"
+        head, sep, rest = model.partition("/")
+        if sep and head in available_providers():
+            if head != provider:
+                raise InvalidRequest(
+                    f"Parameter model: provider {head!r} is not the configured one "
+                    f"({provider!r}); a query may choose another model of {provider!r} only"
+                )
+            model = rest
+        built = create_provider(llm)
+        try:
+            default = built.model
+            try:
+                served = list(await asyncio.wait_for(built.list_models(), MODELS_TIMEOUT))
+            except (LocalResearchError, TimeoutError, OSError) as exc:
+                if type(built).models:
+                    served = list(type(built).models)
+                else:  # a server that cannot list its models is asked for the name as given
+                    log.info("could not list the models of %s: %s", provider, exc)
+                    return model
+        finally:
+            with contextlib.suppress(Exception):
+                await built.close()
+        choices = sorted({*served, default} - {""})
+        if model not in choices:
+            raise InvalidRequest(
+                f"Parameter model: unknown model {model!r} for provider {provider!r} "
+                f"(choices: {', '.join(choices) or 'none'})"
+            )
+        return model
 
     async def _abort_quietly(self, job_id: str) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -116,6 +117,7 @@ class JobManager:
         session_id: str | None = None,
         dimensions: int | None = None,
         rounds: int | None = None,
+        model: str = "",
     ) -> JobRow:
         if self._stopping:
             raise Unavailable("The daemon is stopping; start the job again once it is back")
@@ -129,6 +131,7 @@ class JobManager:
             dimensions=min(6, max(1, settings.dimensions)) if dimensions is None else dimensions,
             rounds=min(5, max(0, settings.max_rounds)) if rounds is None else rounds,
             sources_per_dimension=min(20, max(1, settings.sources_per_dimension)),
+            model=model,
         )
         if not 1 <= options.dimensions <= 6:
             raise InvalidRequest("dimensions must be between 1 and 6")
@@ -160,7 +163,7 @@ class JobManager:
             try:
                 if self._setup_error is not None:
                     raise self._setup_error
-                engine = self.engine_factory()
+                engine = self._engine(job.options.model)
             except Exception as exc:  # a provider that cannot be built fails this job only
                 engine = cast(Engine, _FailingEngine(exc))
             workspace = getattr(self.memory, "workspace", None)
@@ -175,6 +178,17 @@ class JobManager:
             finally:
                 with contextlib.suppress(Exception):
                     await engine.close()
+
+    def _engine(self, model: str) -> Engine:
+        """The job's engine: the configured one, or the configured provider on another model
+        (a per-job override, checked by whoever submitted it)."""
+        llm = self.config.llm
+        if not model or model == llm.model or llm.provider in ("", "builtin"):
+            return self.engine_factory()
+        from localresearch.providers.registry import create_provider
+        from localresearch.research.llm import LLMEngine
+
+        return LLMEngine(create_provider(dataclasses.replace(llm, model=model), self.memory))
 
     async def _memory_ready(self) -> None:
         """A job started with the daemon waits (a while) for the first indexing pass."""

@@ -95,13 +95,17 @@ class JobOptions:
     dimensions: int = 4
     rounds: int = 2
     sources_per_dimension: int = 6
+    model: str = ""  # a model of the configured provider for this job only ("": [llm].model)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> JobOptions:
-        return cls(**{k: int(obj[k]) for k in cls.__dataclass_fields__ if k in obj})
+        values: dict[str, Any] = {
+            k: int(obj[k]) for k in ("dimensions", "rounds", "sources_per_dimension") if k in obj
+        }
+        return cls(**values, model=str(obj.get("model") or ""))
 
 
 @dataclass

@@ -61,8 +61,11 @@ def check_version(data: dict[str, Any], where: str = "version") -> None:
         )
 
 
-def _core(request: web.Request, body: QueryRequest) -> CoreRequest:
-    """The contract's request as the core's, after the checks that need the configuration."""
+async def _core(
+    request: web.Request, body: QueryRequest, models: dict[str, str] | None = None
+) -> CoreRequest:
+    """The contract's request as the core's, after the checks that need the configuration
+    (`models` remembers the models a batch already checked)."""
     from localresearch.query.service import QueryRequest as Core
     from localresearch.query.webhooks import webhook_problem
 
@@ -70,27 +73,26 @@ def _core(request: web.Request, body: QueryRequest) -> CoreRequest:
         problem = webhook_problem(body.webhook_url)
         if problem:
             raise InvalidRequest(f"Parameter webhook_url: {problem}")
+    model = None
     if body.model is not None:
-        llm = request.app[RUNTIME].config.llm
-        names = {llm.model, f"{llm.provider}/{llm.model}"} if llm.model else {llm.provider}
-        if body.model not in names:
-            raise InvalidRequest(
-                f"Parameter model must be the configured model ({' or '.join(sorted(names))}); "
-                'change it with PUT /config {"llm": {"model": ...}}'
-            )
+        known = models if models is not None else {}
+        if body.model not in known:
+            known[body.model] = await _service(request).check_model(body.model)
+        model = known[body.model]
     return Core(
         query=body.query,
         version=body.version,
         loops=body.loops,
         dimensions=body.dimensions,
         webhook_url=body.webhook_url,
+        model=model,
     )
 
 
 async def _one(request: web.Request) -> CoreRequest:
     data = await json_body(request)
     check_version(data)
-    return _core(request, convert(data, QueryRequest))
+    return await _core(request, convert(data, QueryRequest))
 
 
 def _response(result: QueryResult) -> dict[str, Any]:
@@ -172,7 +174,8 @@ async def batch(request: web.Request) -> web.Response:
                 check_version(item, f"queries[{i}].version")
     body = convert(data, BatchRequest)
     chosen = body.queries[(page.page - 1) * page.page_size : page.page * page.page_size]
-    cores = [_core(request, q) for q in chosen]  # every item checked before any runs
+    models: dict[str, str] = {}
+    cores = [await _core(request, q, models) for q in chosen]  # all checked before any runs
     service = _service(request)
     outcomes = await asyncio.gather(
         *(service.run(c, mode="batch") for c in cores), return_exceptions=True

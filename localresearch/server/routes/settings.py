@@ -51,9 +51,8 @@ def _job_states(conn: sqlite3.Connection) -> dict[str, int]:
 @routes.get("/capabilities")
 @envelope
 async def capabilities(request: web.Request) -> web.Response:
-    from localresearch.providers.registry import available_providers
-
     from localresearch.config.live import BACKEND_ALIASES
+    from localresearch.providers.registry import available_providers
 
     config = _runtime(request).config
     names = sorted({*available_providers(), *BACKEND_ALIASES})
