@@ -188,6 +188,9 @@ def test_query_examples(api: tuple[Http, DaemonHandle]) -> None:
     assert status == 200
     schema = json.dumps(doc["components"]["schemas"]["QueryRequest"])
     assert '"x-versions"' in schema and '"deprecated": true' in schema
+    versions = {v["version"]: v for v in doc["info"]["x-query-api-versions"]}
+    assert versions["1"]["deprecated"] is False and versions["1"]["status"] == "current"
+    assert versions["0"]["deprecated"] is True and versions["0"]["status"] == "removed"
     for path in ("/query", "/query/stream", "/query/batch", "/query/async", "/query/{id}",
                  "/metrics", "/capabilities", "/config"):  # fmt: skip
         assert path in doc["paths"], path

@@ -57,6 +57,7 @@ def build(version: str, operations: list[Operation] | None = None) -> dict[str, 
             "version": version,
             "description": "A local research assistant's daemon. Errors share one envelope; "
             "with keys configured, send Authorization: Bearer <key> or X-API-Key: <key>.",
+            "x-query-api-versions": _query_versions(),
         },
         "servers": [{"url": "/"}],
         "paths": paths,
@@ -69,6 +70,13 @@ def build(version: str, operations: list[Operation] | None = None) -> dict[str, 
         },
         "security": [{"bearer": []}, {"apiKey": []}, {}],
     }
+
+
+def _query_versions() -> list[dict[str, Any]]:
+    """The query API's versions, deprecated ones marked (its clients look for them here)."""
+    from localresearch.api.query import versions_document
+
+    return versions_document()
 
 
 def _operation(

@@ -57,7 +57,10 @@ def check_version(data: dict[str, Any], where: str = "version") -> None:
         raise InvalidRequest(f"Unknown version {version!r} in {where} (supported: {known})")
     if status == "removed":
         raise QueryAPIError(
-            "gone", f"Version {version!r} is no longer supported (supported: {known})", 410
+            "gone",
+            f"Version {version!r}{'' if where == 'version' else f' in {where}'} is no longer "
+            f"supported (supported: {known})",
+            410,
         )
 
 
