@@ -90,6 +90,8 @@ class SessionCreated(CamelModel):
     phase: str
     message: str
     expires_at: str
+    # Set when settings.language cannot be applied (the builtin engine does not translate).
+    language_note: str | UnsetType = UNSET
 
 
 class SessionSummary(CamelModel):
@@ -115,6 +117,10 @@ class SessionDetail(CamelModel):
     updated_at: str
     expires_at: str
     error: str | UnsetType = UNSET
+    # The language questions, plan and report are written in: settings.language with a model,
+    # "notes" (the notes' own) on the builtin engine, which then says why in languageNote.
+    report_language: str | UnsetType = UNSET
+    language_note: str | UnsetType = UNSET
 
 
 class Message(CamelModel):

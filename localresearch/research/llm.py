@@ -60,8 +60,16 @@ class LLMEngine:
         attempts: int = 3,
         gap_dimensions: int = 2,
         max_tokens: int | None = None,
+        language: str = "",
     ) -> None:
         self.provider = provider
+        # Every text the model writes (findings, report) in this language (ISO code), if set.
+        self.system = SYSTEM + (
+            f" Write every text you produce in the language with ISO code {language!r}, "
+            "whatever the language of the passages."
+            if language
+            else ""
+        )
         self.attempts = attempts
         self.gap_dimensions = gap_dimensions
         self.max_tokens = max_tokens
@@ -121,7 +129,7 @@ class LLMEngine:
         """Ask for JSON in the server's structured output (`schema`); validate it (shape, and no
         echoed instruction or empty field); repair what a parse can fix, else retry telling the
         model what was wrong; None (a fallback noted on `usage`) when it stays unusable."""
-        messages = [Message("system", SYSTEM), Message("user", prompt)]
+        messages = [Message("system", self.system), Message("user", prompt)]
         problem = ""
         for attempt in range(self.attempts):
             if attempt:
@@ -283,6 +291,6 @@ class LLMEngine:
             f"Question: {query}\n\nFindings by dimension:\n{findings}\n\nSources:\n{listing}\n\n"
             f"{SYNTHESIS}"
         )
-        messages = [Message("system", SYSTEM), Message("user", prompt)]
+        messages = [Message("system", self.system), Message("user", prompt)]
         async for chunk in self._stream(messages, usage, False):
             yield chunk

@@ -43,7 +43,8 @@ def engine_for(
     from localresearch.providers.registry import create_provider
     from localresearch.research.llm import LLMEngine
 
-    return LLMEngine(create_provider(llm_config(config, settings.provider, model), memory))
+    provider = create_provider(llm_config(config, settings.provider, model), memory)
+    return LLMEngine(provider, language=settings.language)
 
 
 async def write_report(

@@ -342,7 +342,8 @@ class SessionService:
             return await self._apply(
                 row.id,
                 Change({"final_report": report, "phase": "completed", "progress": 100},
-                       ("final-report", {"finalReport": report, "phase": "completed"})),
+                       ("final-report", {"finalReport": report, "phase": "completed",
+                                         **_language(settings)})),
             )  # fmt: skip
 
     async def _run_task(
@@ -477,6 +478,12 @@ class SessionService:
     async def reports(self, session_id: str, who: Principal) -> list[tuple[int, str, bool]]:
         row = await self.get(session_id, who)
         return await self.store.reports(row.id)
+
+
+def _language(settings: SessionSettings) -> dict[str, str]:
+    """The report's language for the final-report event, and why, when it is not the one asked."""
+    note = settings.language_note
+    return {"reportLanguage": settings.report_language, **({"languageNote": note} if note else {})}
 
 
 def _percent(done: int, total: int) -> int:

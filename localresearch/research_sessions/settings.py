@@ -4,7 +4,9 @@ provider → a model provider of this daemon ([llm] when it is the configured on
 provider's own defaults otherwise); thinkingModel → questions, plan and report; taskModel →
 each task's summary; searchProvider → the configured web search (`research.web_search`), or
 "none" for the notes only; maxResults → sources kept per task; enableReferences → the sources
-list under the report; language → asked of model engines; enableCitationImage → accepted and
+list under the report; language → asked of model engines (questions, plan, findings and report
+in that language); the builtin engine cannot translate, so its sessions say so in
+`languageNote` and write in the language of the notes; enableCitationImage → accepted and
 ignored (reports carry no images)."""
 
 from __future__ import annotations
@@ -52,6 +54,23 @@ class SessionSettings:
     @property
     def builtin(self) -> bool:
         return self.provider in ("", "builtin")
+
+    @property
+    def report_language(self) -> str:
+        """The language questions, plan and report are written in: the requested one when a
+        model writes them; "notes" (the notes' own language) on the builtin engine."""
+        return "notes" if self.builtin else self.language
+
+    @property
+    def language_note(self) -> str:
+        """Why settings.language is not applied, when it is not (the builtin engine)."""
+        if not self.builtin:
+            return ""
+        return (
+            f"The builtin engine cannot translate: questions, plan and report are written in "
+            f"the language of your notes, not in settings.language {self.language!r}. "
+            "Choose a model provider (settings.provider) to have them written in it."
+        )
 
 
 def llm_config(config: Config, provider: str, model: str) -> Any:

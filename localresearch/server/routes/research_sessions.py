@@ -116,13 +116,21 @@ def _summary(row: SessionRow) -> SessionSummary:
     )  # fmt: skip
 
 
+def _language(settings: dict[str, Any]) -> dict[str, str]:
+    from localresearch.research_sessions.settings import SessionSettings
+
+    chosen = SessionSettings.from_dict(settings)
+    note = chosen.language_note
+    return {"report_language": chosen.report_language, **({"language_note": note} if note else {})}
+
+
 def _detail(row: SessionRow) -> SessionDetail:
     return SessionDetail(
         id=row.id, phase=row.phase, topic=row.topic, questions=row.questions,
         feedback=row.feedback, report_plan=row.report_plan, final_report=row.final_report,
         progress=row.progress, settings=_wire_settings(row.settings), created_at=row.created_at,
         updated_at=row.updated_at, expires_at=_iso(row.expires_at),
-        **({"error": row.error} if row.error else {}),
+        **({"error": row.error} if row.error else {}), **_language(row.settings),
     )  # fmt: skip
 
 
@@ -164,9 +172,10 @@ async def create(request: web.Request) -> web.Response:
     requested = body.settings.to_dict() if body.settings is not None else {}
     settings = await resolve(request.app[RUNTIME].config, requested)
     row = await _service(request).create(_who(request), settings)
+    note = settings.language_note
     created = SessionCreated(
         session_id=row.id, phase=row.phase, message="Session created successfully",
-        expires_at=_iso(row.expires_at),
+        expires_at=_iso(row.expires_at), **({"language_note": note} if note else {}),
     )  # fmt: skip
     return _ok(created, status=201)
 
