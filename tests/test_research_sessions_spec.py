@@ -290,6 +290,87 @@ def test_ownership_phases_and_error_codes(served: DaemonHandle) -> None:
     assert Client(served.port, None).request("GET", "/health")[0] == 200
 
 
+def test_bad_input_in_every_phase(served: DaemonHandle) -> None:
+    """Each phase refuses the calls out of its order, and bad bodies (wrong settings, 1 MB of
+    feedback, NUL bytes anywhere) get a clear 4xx in the envelope; nothing moves or is stored."""
+    alice = Client(served.port, _key(served, "alice"))
+    database = served.home / "data" / "localresearch.db"
+
+    def stored() -> int:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT count(*) FROM research_sessions").fetchone()[0])
+
+    def refused(method: str, path: str, body: Any = None, *, raw: bytes | None = None,
+                status: int = 400, code: str = "INVALID_REQUEST",
+                client: Client = alice) -> dict[str, Any]:  # fmt: skip
+        got, payload, _headers = client.request(method, path, body, raw=raw)
+        assert payload["success"] is False, (path, payload)
+        assert (got, payload["error"]["code"]) == (status, code), (path, payload)
+        assert payload["error"]["message"] and isinstance(payload["error"]["details"], dict)
+        return dict(payload["error"])
+
+    # Settings: unknown names, wrong types, NUL bytes: 400 and no session stored (another
+    # key's creates, as each counts towards its `sessions:create` limit).
+    settler = Client(served.port, _key(served, "settings"))
+    before = stored()
+    for settings in ({"Provider": "builtin"}, {"maxResults": "ten"}, {"maxResults": 0},
+                     {"language": 5}, {"language": "x" * 100}, {"enableReferences": "yes"},
+                     {"provider": "buil\x00tin"}, {"thinkingModel": "a\x00b"},
+                     {"language": "f\x00r"}):  # fmt: skip
+        refused("POST", API, {"settings": settings}, client=settler)
+    refused("POST", API, raw=b'{"settings": [1, 2]}', client=settler)
+    assert stored() == before
+
+    session = alice.ok("POST", API)["sessionId"]
+    at = f"{API}/{session}"
+
+    def phase() -> str:
+        return str(alice.ok("GET", at)["phase"])
+
+    # Each phase: every step that is not next (or a redo) is a 409 naming the phase it needs.
+    wrong = {
+        "topic": ["feedback", "plan", "execute"],
+        "questions": ["plan", "execute"],
+        "feedback": ["questions", "execute"],
+        "planning": ["questions", "feedback"],
+    }
+    bodies = {"questions": {"topic": TOPIC}, "feedback": {"feedback": "Trials since 2010"}}
+    steps = [("questions", "questions"), ("feedback", "feedback"), ("plan", "planning")]
+    current = "topic"
+    for step, reached in [*steps, (None, None)]:
+        for call in wrong[current]:
+            error = refused("POST", f"{at}/{call}", bodies.get(call), status=409)
+            assert error["details"]["phase"] == current, (current, call, error)
+            assert current not in error["details"]["expectedPhase"]
+        assert phase() == current
+        # NUL bytes and a megabyte of feedback, in this phase too: refused, nothing moved.
+        for text in ("a\x00b", "\x00", "topic\x00" * 10):
+            refused("POST", f"{at}/questions", {"topic": text})
+            refused("POST", f"{at}/feedback", {"feedback": text})
+            refused("POST", f"{at}/refine", {"refinement": text})
+        megabyte = {"feedback": "more detail " * (1024 * 1024 // 12 + 1)}
+        assert len(json.dumps(megabyte)) > 1024 * 1024
+        refused("POST", f"{at}/feedback", megabyte, status=413)
+        assert phase() == current
+        if step is None:
+            break
+        alice.ok("POST", f"{at}/{step}", bodies.get(step))
+        current = str(reached)
+        assert phase() == current
+    assert alice.ok("GET", at)["feedback"] == "Trials since 2010"  # not the refused ones
+
+    # NUL in the path, the query string and Last-Event-ID: a 4xx in the envelope.
+    for path in (f"{API}/ab%00cd", f"{at}/stream?lastEventId=%00"):
+        got, payload, _headers = alice.request("GET", path)
+        assert 400 <= got < 500 and payload["success"] is False, (path, payload)
+    got, payload, _headers = alice.request(
+        "GET", f"{at}/stream", headers={"Last-Event-ID": "1\x00"}
+    )
+    assert 400 <= got < 500, payload
+    assert Client(served.port, None).request("GET", "/health")[0] == 200
+    assert phase() == "planning"
+
+
 def test_legacy_sse_and_mock_paris_flow(served: DaemonHandle) -> None:
     key = _key(served, "legacy")
     conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=60)
