@@ -357,6 +357,23 @@ async def bench_session_stream(
     runner, runtime, port = await _serve(config, paths)
     service = runtime.research_sessions
     base = f"http://127.0.0.1:{port}/api/research/sessions"
+    # Where the delay arises, on the daemon's side: from the event's stamp (inside its SQLite
+    # transaction) to the fan-out's start (commit, back on the event loop), and the fan-out
+    # itself (one encoded frame written to every subscriber's transport).
+    to_fanout: list[float] = []
+    fanout_ms: list[float] = []
+    publish = service.fanout.publish
+
+    def timed_publish(session_id: str, event: Any) -> None:
+        stamp = datetime.fromisoformat(event.data["timestamp"]).timestamp()
+        watched = service.fanout.count(session_id) > 0  # the events the clients time
+        start = time.time()
+        publish(session_id, event)
+        if watched:
+            to_fanout.append((start - stamp) * 1000)
+            fanout_ms.append((time.time() - start) * 1000)
+
+    service.fanout.publish = timed_publish
     try:
         async with aiohttp.ClientSession() as http:
             session = await _prepare(http, base, questions(dataset, 1)[0])
@@ -395,6 +412,10 @@ async def bench_session_stream(
         "p50_ms": pct(delays, 50),
         "p99_ms": pct(delays, 99),
         "max_ms": max(delays),
+        "to_fanout_p50_ms": pct(to_fanout, 50),
+        "to_fanout_p99_ms": pct(to_fanout, 99),
+        "fanout_p50_ms": pct(fanout_ms, 50),
+        "fanout_p99_ms": pct(fanout_ms, 99),
     }
 
 
@@ -414,6 +435,11 @@ async def report_sessions(args: Any, config: Any, paths: Any) -> None:
             f"{result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, max "
             f"{result['max_ms']:.1f} ms; {result['complete_streams']}/{count} streams complete"
             + ("" if count == 1 else "   (target p99 <= 100 ms)")
+        )
+        print(
+            f"  daemon side: stamped → fan-out start p50 {result['to_fanout_p50_ms']:.1f} ms, "
+            f"p99 {result['to_fanout_p99_ms']:.1f} ms; the fan-out itself p50 "
+            f"{result['fanout_p50_ms']:.2f} ms, p99 {result['fanout_p99_ms']:.2f} ms"
         )
 
 
