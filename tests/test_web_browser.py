@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from tests.daemon_fixture import DaemonHandle
 from tests.fakes.search_scifact import QUESTION, research_config, scifact_available, write_corpus
 from tests.web_browser import api as _api
+from tests.web_browser import docs_screenshot
 from tests.web_browser import make_daemon as _daemon
 from tests.web_browser import stop as _stop
 from tests.web_browser import wait as _wait
@@ -91,6 +93,7 @@ def test_first_paint_ask_cite_and_sessions(page: Any, site: DaemonHandle, tmp_pa
     assert answer.locator(".md a.cite").count() >= 1
     assert "homocysteine" in answer.inner_text().lower()
     page.screenshot(path=str(tmp_path / "ask.png"))
+    docs_screenshot(page, "web.png")
 
     label = cited.first.inner_text()  # e.g. "11705328.md:3"
     answer.locator(".md a.cite").first.click()
@@ -184,6 +187,77 @@ def test_deep_research_runs_live_to_completion(
     page.select_option("#job-filter", "cancelled")
     page.wait_for_selector("#jobs li.muted")
     assert "No jobs with status cancelled" in page.locator("#jobs").inner_text()
+
+
+def test_guided_research_questions_plan_live_progress_report_and_pdf(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    """The research-sessions flow from the page: questions, answers, an edited plan, the run
+    followed on the session's stream, the cited report, and its print view as a real PDF."""
+    page.goto(f"{site.url}/#research")
+    page.fill("#guided-topic", QUESTION)
+    page.click("#guided-form button[type=submit]")
+    page.wait_for_selector("#guided[data-phase=questions] #g-questions li")
+    assert page.evaluate("document.activeElement.id") == "g-answers"
+    page.keyboard.type("A brief overview, focus on folic acid. Exclude children.")
+    page.focus("#g-make-plan")
+    page.keyboard.press("Enter")  # every step is reachable from the keyboard
+    page.wait_for_selector("#guided[data-phase=planning] #g-tasks li")
+    assert page.locator("#g-tasks li").count() == 3  # "brief": three tasks
+    page.fill("#g-focus-1", "Folate supplements")
+    page.fill("#g-query-1", "folic acid supplementation homocysteine")
+    page.get_by_role("button", name="Remove task 3").click()
+    page.click("#g-add-task")
+    assert page.evaluate("document.activeElement.getAttribute('placeholder')") == "aspect"
+    page.keyboard.type("Vitamin B12")
+    page.keyboard.press("Tab")
+    page.keyboard.type("vitamin B12 deficiency homocysteine")
+    edited = page.evaluate(
+        """() => [...document.querySelectorAll("#g-tasks li")].map((li) =>
+            li.querySelector(".query").value)"""
+    )
+    page.screenshot(path=str(tmp_path / "guided-plan.png"), full_page=True)
+    page.click("#g-run")
+    page.wait_for_selector("#guided[data-phase=completed]", timeout=90_000)
+    # Live progress came from the session's stream: one line per task, then the synthesis.
+    log = page.locator("#g-log li").all_inner_texts()
+    assert sum(line.startswith("Task ") for line in log) == 3, log
+    assert "Writing the report" in log
+    assert page.locator("#g-tasks li[data-state=done]").count() == 3
+    assert page.locator("#g-run").is_disabled()  # a plan runs once
+    report = page.locator("#g-report")
+    assert int(page.get_attribute("#guided", "data-cited") or 0) >= 1
+    assert "homocysteine" in report.inner_text().lower()
+    assert report.locator("h3:has-text('Sources') + ol li").count() >= 1
+    session = _api(site, "/api/research/sessions")["data"][0]
+    results = _api(site, f"/api/research/sessions/{session['id']}/results")["data"]["results"]
+    assert [r["query"] for r in results] == edited  # the edited plan is what ran
+    page.screenshot(path=str(tmp_path / "guided.png"), full_page=True)
+    docs_screenshot(page, "web-guided.png")
+    report.locator("a.cite").first.click()  # a citation opens the note at its lines
+    page.wait_for_selector("#file-lines .hl")
+    assert re.fullmatch(r"\d+\.md:\d+(-\d+)?", page.locator("#file-title").inner_text())
+    page.keyboard.press("Escape")
+
+    # "PDF" opens the browser's print dialog on the print view (Save as PDF)...
+    page.evaluate("window.print = () => { window.printed = document.body.dataset.print; }")
+    page.click("#g-pdf")
+    assert page.evaluate("window.printed") == "guided"
+    # ...which shows the report and its sources, and nothing of the page around it.
+    page.emulate_media(media="print")
+    assert page.locator("#g-report").is_visible()
+    for hidden in (".top", "#panel-research .side", "#g-step-plan", "#g-step-run", "#g-pdf"):
+        assert not page.locator(hidden).is_visible(), hidden
+    page.screenshot(path=str(tmp_path / "guided-print.png"), full_page=True)
+    pdf = tmp_path / "guided.pdf"
+    page.pdf(path=str(pdf))
+    page.emulate_media(media="screen")
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    text = " ".join(p.extract_text() for p in PdfReader(pdf).pages)
+    words = " ".join(text.split())
+    first = report.locator("p").first.inner_text().split()[:6]
+    assert " ".join(first) in words and "Sources" in words
+    assert "Clarifying questions" not in words and "Run research" not in words
 
 
 def _ids_listed(site: DaemonHandle, status: str) -> list[str]:
