@@ -180,6 +180,9 @@ def test_deep_research_runs_live_to_completion(
         page.click("#job-export-md")
     exported = Path(download.value.path()).read_text(encoding="utf-8")
     assert exported.strip() == status["report"].strip()
+    page.evaluate("window.print = () => { window.printed = document.body.dataset.print; }")
+    page.click("#job-pdf")  # the print dialog, on the print view of this report
+    assert page.evaluate("window.printed") == "job"
 
     page.select_option("#job-filter", "complete")
     page.wait_for_function("() => document.querySelector('#jobs').innerText.includes('complete')")
