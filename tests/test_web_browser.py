@@ -11,6 +11,7 @@ import os
 import re
 import statistics
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ pytestmark = [
 
 FIRST_PAINT_LIMIT_MS = 300
 SEARCH_LIMIT_MS = 100
+PAGE_BYTES_LIMIT = 300 * 1024  # JavaScript and CSS, uncompressed
+STATIC = resources.files("localresearch.web").joinpath("static")
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +66,18 @@ def _first_paint(tab: Any, url: str) -> float:
 
 def test_first_paint_ask_cite_and_sessions(page: Any, site: DaemonHandle, tmp_path: Path) -> None:
     first = _first_paint(page, f"{site.url}/")
+    # The budget in bytes, as the browser got it: every script and stylesheet of the page.
+    page.wait_for_selector("#status[data-state=ok]")  # app.js ran: all its modules are in
+    loaded = page.evaluate(
+        """() => performance.getEntriesByType("resource")
+            .filter((e) => /[.](js|css)$/.test(new URL(e.name).pathname))
+            .map((e) => [new URL(e.name).pathname.split("/").pop(), e.decodedBodySize])"""
+    )
+    on_disk = {
+        f.name: len(f.read_bytes()) for f in STATIC.iterdir() if f.name.endswith((".js", ".css"))
+    }
+    assert dict(loaded) == on_disk
+    assert sum(on_disk.values()) <= PAGE_BYTES_LIMIT
     ours = [_first_paint(page, f"{site.url}/?n={n}") for n in range(7)]
     # Baseline in the same run: a one-line page the browser gets without any network, in a
     # page of its own (routing a request turns the browser's cache off).
@@ -261,6 +276,14 @@ def test_guided_research_questions_plan_live_progress_report_and_pdf(
     first = report.locator("p").first.inner_text().split()[:6]
     assert " ".join(first) in words and "Sources" in words
     assert "Clarifying questions" not in words and "Run research" not in words
+
+    page.reload()  # the session is kept: opened again, it shows where it stands
+    page.locator("#g-sessions .item").first.click()
+    page.wait_for_selector("#guided[data-phase=completed] #g-report a.cite")
+    assert (
+        page.locator("#g-tasks .query").evaluate_all("(els) => els.map((e) => e.value)") == edited
+    )
+    assert page.locator("#g-run").is_disabled()
 
 
 def _ids_listed(site: DaemonHandle, status: str) -> list[str]:

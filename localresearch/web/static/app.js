@@ -2,7 +2,7 @@
 import { api, onUnauthorized, setApiKey } from "./api.js";
 import { setupAsk, loadSessions, loadModels } from "./ask.js";
 import { setupResearch, loadJobs } from "./research.js";
-import { setupGuided } from "./guided.js";
+import { setupGuided, loadGuided } from "./guided.js";
 import { setupMemory, loadStats, loadSources } from "./memory.js";
 import { setupHeartbeat, loadHeartbeat, loadSchedules } from "./heartbeat.js";
 import { setupFileView } from "./fileview.js";
@@ -11,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 const TABS = ["ask", "research", "memory", "heartbeat"];
 const LOADERS = {
   ask: () => { loadSessions(); loadModels(); },
-  research: () => loadJobs(),
+  research: () => { loadJobs(); loadGuided(); },
   memory: () => { loadStats(); loadSources(); },
   heartbeat: () => { loadHeartbeat(); loadSchedules(); },
 };

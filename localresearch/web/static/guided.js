@@ -158,6 +158,7 @@ function onEvent(mine, name, data) {
     $("g-progress-label").textContent = "100% · Report written";
     showReport(data.finalReport);
     setPhase("completed");
+    $("g-error").textContent = "";
   } else if (name === "error") {
     setPhase("error");
     fail(new Error(data.error));
@@ -186,9 +187,12 @@ async function run() {
   try {
     const done = await call(`${path}/execute`, { method: "POST" });
     if (g.phase !== "completed") { showReport(done.finalReport); setPhase("completed"); }
+    loadGuided();
   } catch (err) {
-    if (err instanceof ApiError && err.status === 500) setPhase("error");
-    fail(err);
+    // A dropped connection (a daemon restart) is not the end: the daemon resumes the session
+    // and the stream, reconnecting, brings the rest.
+    if (!(err instanceof ApiError)) $("g-progress-label").textContent = "Reconnecting…";
+    else { if (err.status === 500) setPhase("error"); fail(err); }
   }
   await following;
 }
@@ -223,6 +227,59 @@ function onReportClick(e) {
   if (s) openLocation(s.url, s.location);
 }
 
+// The plan's tasks from its Markdown ("## N. Focus" then "Search: query"), for a session
+// opened again (the session's detail carries the plan, not its task list).
+function tasksOf(plan) {
+  const tasks = [];
+  const re = /^## \d+\. (.+)\n+Search: (.+)$/gm;
+  for (let m; (m = re.exec(plan || "")); ) tasks.push({ focus: m[1].trim(), query: m[2].trim() });
+  return tasks;
+}
+
+// Opens a session where it stands: its questions, its plan, its run (followed live) or report.
+async function openSession(id) {
+  g?.controller?.abort();
+  const d = await call(`/${encodeURIComponent(id)}`);
+  g = { id, topic: d.topic, phase: "", tasks: tasksOf(d.reportPlan), edited: false, report: "", lastId: 0, controller: null };
+  showView();
+  $("g-topic").textContent = d.topic || id;
+  $("g-error").textContent = d.error || "";
+  setPhase(d.phase);
+  $("g-questions").innerHTML = render(d.questions || "");
+  $("g-answers").value = d.feedback || "";
+  const after = ["planning", "executing", "completed", "error"].includes(d.phase);
+  step("questions", Boolean(d.questions));
+  step("plan", after);
+  drawTasks(d.phase === "planning");
+  if (d.phase === "planning") delete $("g-run").dataset.done; else $("g-run").dataset.done = "1";
+  $("g-run").disabled = d.phase !== "planning";
+  step("run", ["executing", "completed", "error"].includes(d.phase));
+  $("g-log").innerHTML = "";
+  $("g-progress").value = d.progress;
+  $("g-progress-label").textContent = `${d.progress}%`;
+  step("report", false);
+  if (d.finalReport) showReport(d.finalReport);
+  if (d.phase === "executing") follow();
+}
+
+export async function loadGuided() {
+  let rows;
+  try { rows = await call(""); } catch { return; }
+  const list = $("g-sessions");
+  list.innerHTML = "";
+  for (const r of rows.filter((x) => x.topic)) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "item";
+    if (g?.id === r.id) b.setAttribute("aria-current", "true");
+    b.innerHTML = `<span class="title">${esc(r.topic)}</span><span class="muted"><span class="badge">${esc(r.phase)}</span> ${esc(new Date(r.updatedAt).toLocaleString())}</span>`;
+    b.addEventListener("click", () => openSession(r.id).then(loadGuided).catch(fail));
+    li.append(b);
+    list.append(li);
+  }
+}
+
 // The print view holds only the report in view (see @media print in app.css): the browser's
 // print dialog then saves it as a PDF ("Save as PDF"), with no PDF library in the daemon.
 export function printReport(which) {
@@ -250,6 +307,7 @@ export function setupGuided() {
     if (!topic) return;
     $("guided-topic").value = "";
     await begin(topic);
+    loadGuided();
   }));
   $("g-answer-form").addEventListener("submit", guard($("g-make-plan"), makePlan));
   $("g-run").addEventListener("click", guard($("g-run"), run));
@@ -274,6 +332,7 @@ export function setupGuided() {
     g = null;
     $("guided").hidden = true;
     $("job-empty").hidden = false;
+    loadGuided();
   }));
   $("g-export-md").addEventListener("click", () => {
     if (!g?.report) return;
