@@ -213,7 +213,8 @@ function showReport(markdown) {
   g.sources = sourcesOf(g.report);
   $("g-report").innerHTML = render(g.report);
   step("report");
-  $("g-step-report").scrollIntoView({ block: "start" });
+  const view = $("job-view"); // scroll the report's own column, not the page around it
+  view.scrollTop += $("g-step-report").getBoundingClientRect().top - view.getBoundingClientRect().top;
   $("guided").dataset.cited = String($("g-report").querySelectorAll("a.cite").length);
 }
 
