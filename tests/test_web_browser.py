@@ -207,6 +207,9 @@ def test_deep_research_runs_live_to_completion(
     assert "No jobs with status cancelled" in page.locator("#jobs").inner_text()
 
 
+TASK_LABELS = [("Task", " aspect"), ("Task", " search"), ("Remove task", "")]
+
+
 def test_guided_research_questions_plan_live_progress_report_and_pdf(
     page: Any, site: DaemonHandle, tmp_path: Path
 ) -> None:
@@ -234,6 +237,12 @@ def test_guided_research_questions_plan_live_progress_report_and_pdf(
         """() => [...document.querySelectorAll("#g-tasks li")].map((li) =>
             li.querySelector(".query").value)"""
     )
+    labels = page.evaluate(
+        "() => [...document.querySelectorAll('#g-tasks input, #g-tasks button')]"
+        ".map((el) => el.labels?.[0]?.textContent || el.getAttribute('aria-label'))"
+    )  # a screen reader names each task by its place, after the edits too
+    expected = [f"{kind} {n}{end}" for n in (1, 2, 3) for kind, end in TASK_LABELS]
+    assert labels == expected
     page.screenshot(path=str(tmp_path / "guided-plan.png"), full_page=True)
     page.click("#g-run")
     page.wait_for_selector("#guided[data-phase=completed]", timeout=90_000)
