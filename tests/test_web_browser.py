@@ -244,14 +244,33 @@ def test_guided_research_questions_plan_live_progress_report_and_pdf(
     expected = [f"{kind} {n}{end}" for n in (1, 2, 3) for kind, end in TASK_LABELS]
     assert labels == expected
     page.screenshot(path=str(tmp_path / "guided-plan.png"), full_page=True)
+    # The first connection to the session's stream drops after the first task's event: the
+    # page reconnects with Last-Event-ID and gets the rest, none lost and none twice.
+    cut: dict[str, Any] = {}
+    resumed: list[str | None] = []
+
+    def drop_once(route: Any) -> None:
+        if cut:
+            resumed.append(route.request.headers.get("last-event-id"))
+            route.continue_()
+            return
+        response = route.fetch()
+        frames = response.text().split("\n\n")
+        k = next(i for i, f in enumerate(frames) if "Task 1 of" in f)
+        cut["id"] = re.search(r"^id: (\d+)$", frames[k], re.M).group(1)  # type: ignore[union-attr]
+        route.fulfill(response=response, body="\n\n".join(frames[: k + 1]) + "\n\n")
+
+    page.route("**/api/research/sessions/*/stream", drop_once)
     page.click("#g-run")
-    page.wait_for_selector("#guided[data-phase=completed]", timeout=90_000)
+    page.wait_for_selector("#guided[data-phase=completed][data-followed=done]", timeout=90_000)
     # Live progress came from the session's stream: one line per task, then the synthesis.
     log = page.locator("#g-log li").all_inner_texts()
     assert sum(line.startswith("Task ") for line in log) == 3, log
     assert "Writing the report" in log
     assert page.locator("#g-tasks li[data-state=done]").count() == 3
     assert page.locator("#g-run").is_disabled()  # a plan runs once
+    assert resumed and resumed[0] == cut["id"]
+    page.unroute("**/api/research/sessions/*/stream")
     report = page.locator("#g-report")
     assert int(page.get_attribute("#guided", "data-cited") or 0) >= 1
     assert "homocysteine" in report.inner_text().lower()

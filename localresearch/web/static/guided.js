@@ -32,6 +32,7 @@ function fail(err) {
 function busy(button, on) { button.disabled = on; button.setAttribute("aria-busy", String(on)); }
 
 function showView() {
+  delete $("guided").dataset.followed;
   $("job-empty").hidden = true;
   $("job").hidden = true;
   $("guided").hidden = false;
@@ -117,7 +118,9 @@ async function follow() {
   g.controller = controller;
   const mine = g;
   let delay = 500;
-  while (!controller.signal.aborted && !["completed", "error"].includes(mine.phase)) {
+  mine.ended = false; // until the stream itself brings the final report (or error)
+  delete $("guided").dataset.followed;
+  while (!controller.signal.aborted && !mine.ended) {
     try {
       await stream(`${BASE}/${encodeURIComponent(mine.id)}/stream`, {
         signal: controller.signal,
@@ -134,10 +137,11 @@ async function follow() {
       if (controller.signal.aborted) return;
       if (err instanceof ApiError && err.status !== 503) { fail(err); return; }
     }
-    if (["completed", "error"].includes(mine.phase)) break;
+    if (mine.ended) break;
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 4000);
   }
+  if (mine === g && mine.ended) $("guided").dataset.followed = "done";
 }
 
 function onEvent(mine, name, data) {
@@ -154,12 +158,14 @@ function onEvent(mine, name, data) {
     const row = m && $("g-tasks").children[Number(m[1]) - 1];
     if (row) { row.dataset.state = "done"; row.querySelector(".state").textContent = "done"; }
   } else if (name === "final-report") {
+    mine.ended = true;
     $("g-progress").value = 100;
     $("g-progress-label").textContent = "100% · Report written";
     showReport(data.finalReport);
     setPhase("completed");
     $("g-error").textContent = "";
   } else if (name === "error") {
+    mine.ended = true;
     setPhase("error");
     fail(new Error(data.error));
   }
