@@ -198,6 +198,13 @@ def test_deep_research_runs_live_to_completion(
     page.evaluate("window.print = () => { window.printed = document.body.dataset.print; }")
     page.click("#job-pdf")  # the print dialog, on the print view of this report
     assert page.evaluate("window.printed") == "job"
+    page.emulate_media(media="print")
+    assert (
+        page.locator("#report").is_visible() and "Sources" in page.locator("#report").inner_text()
+    )
+    assert not page.locator("#dims").is_visible() and not page.locator("#jobs").is_visible()
+    page.screenshot(path=str(tmp_path / "research-print.png"), full_page=True)
+    page.emulate_media(media="screen")
 
     page.select_option("#job-filter", "complete")
     page.wait_for_function("() => document.querySelector('#jobs').innerText.includes('complete')")
