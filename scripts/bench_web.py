@@ -4,7 +4,9 @@
 
 A real daemon over SciFact (a ~170-abstract subset, or the whole corpus with --full) and the
 system Chromium driven by Playwright. Baselines measured in the same run:
-- first paint: a one-line page the browser gets with no network at all (the browser's floor);
+- first paint: a one-line page the browser gets with no network at all (the browser's floor),
+  and the same page files served by a bare aiohttp app (no guard, no middleware: the daemon's
+  own share of the time is the difference);
 - search: the same `/api/memory/search` request made with a bare fetch from the page, without
   rendering (the daemon's and the network's share of the time).
 """
@@ -12,6 +14,7 @@ system Chromium driven by Playwright. Baselines measured in the same run:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -20,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from importlib import resources
@@ -56,6 +60,51 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def bare_server() -> tuple[str, threading.Event]:
+    """The page's files from a bare aiohttp app in a thread, with the daemon's cache headers."""
+    from aiohttp import web
+
+    from localresearch.server.routes.web import _asset, _index, bundle_version
+
+    async def index(_request: web.Request) -> web.Response:
+        return web.Response(body=_index(), content_type="text/html", charset="utf-8")
+
+    async def static(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        kind = {"js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"}
+        body = _asset(name) or b""
+        cache = "public, max-age=31536000, immutable"
+        if request.match_info["version"] != bundle_version():
+            cache = "no-cache"
+        return web.Response(
+            body=body,
+            content_type=kind[name.rsplit(".", 1)[1]],
+            headers={"Cache-Control": cache},
+        )
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    app.router.add_get("/static/{version}/{name}", static)
+    port = free_port()
+    stop = threading.Event()
+
+    async def serve() -> None:
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.to_thread(stop.wait)
+        await runner.cleanup()
+
+    threading.Thread(target=lambda: asyncio.run(serve()), daemon=True).start()
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", stop
 
 
 def pct(values: list[float], p: float) -> float:
@@ -109,6 +158,15 @@ def main() -> None:
             for n in range(args.loads):
                 page.goto(f"{url}/?n={n}")
                 ours.append(page.evaluate(FCP))
+            bare_url, bare_stop = bare_server()
+            plain = browser.new_page(viewport={"width": 1280, "height": 800})
+            plain.goto(f"{bare_url}/")  # warmed the same way
+            served = []
+            for n in range(args.loads):
+                plain.goto(f"{bare_url}/?n={n}")
+                served.append(plain.evaluate(FCP))
+            plain.close()
+            bare_stop.set()
             cold = []  # a first visit: a new context has an empty cache
             for _ in range(args.loads):
                 context = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -158,6 +216,7 @@ def main() -> None:
         f"first paint of /: median {statistics.median(ours):.0f} ms, p90 {pct(ours, 0.9):.0f} ms"
         f" | first visit (empty cache): median {statistics.median(cold):.0f} ms"
         f" (blank page in a new context: {statistics.median(blank_cold):.0f} ms)"
+        f" | same files from a bare aiohttp app: median {statistics.median(served):.0f} ms"
         f" | blank page (same run): median {statistics.median(blank):.0f} ms"
         f" | {args.loads} loads (limit 300 ms)"
     )

@@ -11,14 +11,17 @@ import os
 import re
 import statistics
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from tests.daemon_fixture import DaemonHandle
 from tests.fakes.search_scifact import QUESTION, research_config, scifact_available, write_corpus
 from tests.web_browser import api as _api
+from tests.web_browser import docs_screenshot
 from tests.web_browser import make_daemon as _daemon
 from tests.web_browser import stop as _stop
 from tests.web_browser import wait as _wait
@@ -30,6 +33,8 @@ pytestmark = [
 
 FIRST_PAINT_LIMIT_MS = 300
 SEARCH_LIMIT_MS = 100
+PAGE_BYTES_LIMIT = 300 * 1024  # JavaScript and CSS, uncompressed
+STATIC = resources.files("localresearch.web").joinpath("static")
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +66,18 @@ def _first_paint(tab: Any, url: str) -> float:
 
 def test_first_paint_ask_cite_and_sessions(page: Any, site: DaemonHandle, tmp_path: Path) -> None:
     first = _first_paint(page, f"{site.url}/")
+    # The budget in bytes, as the browser got it: every script and stylesheet of the page.
+    page.wait_for_selector("#status[data-state=ok]")  # app.js ran: all its modules are in
+    loaded = page.evaluate(
+        """() => performance.getEntriesByType("resource")
+            .filter((e) => /[.](js|css)$/.test(new URL(e.name).pathname))
+            .map((e) => [new URL(e.name).pathname.split("/").pop(), e.decodedBodySize])"""
+    )
+    on_disk = {
+        f.name: len(f.read_bytes()) for f in STATIC.iterdir() if f.name.endswith((".js", ".css"))
+    }
+    assert dict(loaded) == on_disk
+    assert sum(on_disk.values()) <= PAGE_BYTES_LIMIT
     ours = [_first_paint(page, f"{site.url}/?n={n}") for n in range(7)]
     # Baseline in the same run: a one-line page the browser gets without any network, in a
     # page of its own (routing a request turns the browser's cache off).
@@ -91,6 +108,7 @@ def test_first_paint_ask_cite_and_sessions(page: Any, site: DaemonHandle, tmp_pa
     assert answer.locator(".md a.cite").count() >= 1
     assert "homocysteine" in answer.inner_text().lower()
     page.screenshot(path=str(tmp_path / "ask.png"))
+    docs_screenshot(page, "web.png")
 
     label = cited.first.inner_text()  # e.g. "11705328.md:3"
     answer.locator(".md a.cite").first.click()
@@ -177,6 +195,16 @@ def test_deep_research_runs_live_to_completion(
         page.click("#job-export-md")
     exported = Path(download.value.path()).read_text(encoding="utf-8")
     assert exported.strip() == status["report"].strip()
+    page.evaluate("window.print = () => { window.printed = document.body.dataset.print; }")
+    page.click("#job-pdf")  # the print dialog, on the print view of this report
+    assert page.evaluate("window.printed") == "job"
+    page.emulate_media(media="print")
+    assert (
+        page.locator("#report").is_visible() and "Sources" in page.locator("#report").inner_text()
+    )
+    assert not page.locator("#dims").is_visible() and not page.locator("#jobs").is_visible()
+    page.screenshot(path=str(tmp_path / "research-print.png"), full_page=True)
+    page.emulate_media(media="screen")
 
     page.select_option("#job-filter", "complete")
     page.wait_for_function("() => document.querySelector('#jobs').innerText.includes('complete')")
@@ -184,6 +212,113 @@ def test_deep_research_runs_live_to_completion(
     page.select_option("#job-filter", "cancelled")
     page.wait_for_selector("#jobs li.muted")
     assert "No jobs with status cancelled" in page.locator("#jobs").inner_text()
+
+
+TASK_LABELS = [("Task", " aspect"), ("Task", " search"), ("Remove task", "")]
+
+
+def test_guided_research_questions_plan_live_progress_report_and_pdf(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    """The research-sessions flow from the page: questions, answers, an edited plan, the run
+    followed on the session's stream, the cited report, and its print view as a real PDF."""
+    page.goto(f"{site.url}/#research")
+    page.fill("#guided-topic", QUESTION)
+    page.click("#guided-form button[type=submit]")
+    page.wait_for_selector("#guided[data-phase=questions] #g-questions li")
+    assert page.evaluate("document.activeElement.id") == "g-answers"
+    page.keyboard.type("A brief overview, focus on folic acid. Exclude children.")
+    page.focus("#g-make-plan")
+    page.keyboard.press("Enter")  # every step is reachable from the keyboard
+    page.wait_for_selector("#guided[data-phase=planning] #g-tasks li")
+    assert page.locator("#g-tasks li").count() == 3  # "brief": three tasks
+    page.fill("#g-focus-1", "Folate supplements")
+    page.fill("#g-query-1", "folic acid supplementation homocysteine")
+    page.get_by_role("button", name="Remove task 3").click()
+    page.click("#g-add-task")
+    assert page.evaluate("document.activeElement.getAttribute('placeholder')") == "aspect"
+    page.keyboard.type("Vitamin B12")
+    page.keyboard.press("Tab")
+    page.keyboard.type("vitamin B12 deficiency homocysteine")
+    edited = page.evaluate(
+        """() => [...document.querySelectorAll("#g-tasks li")].map((li) =>
+            li.querySelector(".query").value)"""
+    )
+    labels = page.evaluate(
+        "() => [...document.querySelectorAll('#g-tasks input, #g-tasks button')]"
+        ".map((el) => el.labels?.[0]?.textContent || el.getAttribute('aria-label'))"
+    )  # a screen reader names each task by its place, after the edits too
+    expected = [f"{kind} {n}{end}" for n in (1, 2, 3) for kind, end in TASK_LABELS]
+    assert labels == expected
+    page.screenshot(path=str(tmp_path / "guided-plan.png"), full_page=True)
+    # The first connection to the session's stream drops after the first task's event: the
+    # page reconnects with Last-Event-ID and gets the rest, none lost and none twice.
+    cut: dict[str, Any] = {}
+    resumed: list[str | None] = []
+
+    def drop_once(route: Any) -> None:
+        if cut:
+            resumed.append(route.request.headers.get("last-event-id"))
+            route.continue_()
+            return
+        response = route.fetch()
+        frames = response.text().split("\n\n")
+        k = next(i for i, f in enumerate(frames) if "Task 1 of" in f)
+        cut["id"] = re.search(r"^id: (\d+)$", frames[k], re.M).group(1)  # type: ignore[union-attr]
+        route.fulfill(response=response, body="\n\n".join(frames[: k + 1]) + "\n\n")
+
+    page.route("**/api/research/sessions/*/stream", drop_once)
+    page.click("#g-run")
+    page.wait_for_selector("#guided[data-phase=completed][data-followed=done]", timeout=90_000)
+    # Live progress came from the session's stream: one line per task, then the synthesis.
+    log = page.locator("#g-log li").all_inner_texts()
+    assert sum(line.startswith("Task ") for line in log) == 3, log
+    assert "Writing the report" in log
+    assert page.locator("#g-tasks li[data-state=done]").count() == 3
+    assert page.locator("#g-run").is_disabled()  # a plan runs once
+    assert resumed and resumed[0] == cut["id"]
+    page.unroute("**/api/research/sessions/*/stream")
+    report = page.locator("#g-report")
+    assert int(page.get_attribute("#guided", "data-cited") or 0) >= 1
+    assert "homocysteine" in report.inner_text().lower()
+    assert report.locator("h3:has-text('Sources') + ol li").count() >= 1
+    session = _api(site, "/api/research/sessions")["data"][0]
+    results = _api(site, f"/api/research/sessions/{session['id']}/results")["data"]["results"]
+    assert [r["query"] for r in results] == edited  # the edited plan is what ran
+    page.screenshot(path=str(tmp_path / "guided.png"), full_page=True)
+    docs_screenshot(page, "web-guided.png")
+    report.locator("a.cite").first.click()  # a citation opens the note at its lines
+    page.wait_for_selector("#file-lines .hl")
+    assert re.fullmatch(r"\d+\.md:\d+(-\d+)?", page.locator("#file-title").inner_text())
+    page.keyboard.press("Escape")
+
+    # "PDF" opens the browser's print dialog on the print view (Save as PDF)...
+    page.evaluate("window.print = () => { window.printed = document.body.dataset.print; }")
+    page.click("#g-pdf")
+    assert page.evaluate("window.printed") == "guided"
+    # ...which shows the report and its sources, and nothing of the page around it.
+    page.emulate_media(media="print")
+    assert page.locator("#g-report").is_visible()
+    for hidden in (".top", "#panel-research .side", "#g-step-plan", "#g-step-run", "#g-pdf"):
+        assert not page.locator(hidden).is_visible(), hidden
+    page.screenshot(path=str(tmp_path / "guided-print.png"), full_page=True)
+    pdf = tmp_path / "guided.pdf"
+    page.pdf(path=str(pdf))
+    page.emulate_media(media="screen")
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    text = " ".join(p.extract_text() for p in PdfReader(pdf).pages)
+    words = " ".join(text.split())
+    first = report.locator("p").first.inner_text().split()[:6]
+    assert " ".join(first) in words and "Sources" in words
+    assert "Clarifying questions" not in words and "Run research" not in words
+
+    page.reload()  # the session is kept: opened again, it shows where it stands
+    page.locator("#g-sessions .item").first.click()
+    page.wait_for_selector("#guided[data-phase=completed] #g-report a.cite")
+    assert (
+        page.locator("#g-tasks .query").evaluate_all("(els) => els.map((e) => e.value)") == edited
+    )
+    assert page.locator("#g-run").is_disabled()
 
 
 def _ids_listed(site: DaemonHandle, status: str) -> list[str]:

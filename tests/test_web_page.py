@@ -274,3 +274,62 @@ def test_research_web_prints_a_working_link(daemon: DaemonHandle) -> None:
     answer.value.close()
     plain = daemon.cli("web", "--no-open")
     assert plain.returncode == 0 and "/web/signin?token=" in plain.stdout
+
+
+async def test_the_signed_in_page_runs_a_guided_session_with_its_own_tasks(
+    aiohttp_client: Any, paths: Any, monkeypatch: pytest.MonkeyPatch, notes: Path
+) -> None:
+    """With keys required, the page's cookie alone drives the research-sessions API and its
+    stream; the plan editor's PUT replaces the tasks, checking them first."""
+    (notes / "vitd.md").write_text(
+        "# Vitamin D\n\nVitamin D deficiency raises the risk of bone fractures in the elderly.\n"
+        "Calcium with vitamin D lowers hip fractures.\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("WEB_TEST_KEY", "k3y-for-the-page")
+    config = load_config(paths.config_file, env={"LOCALRESEARCH_API__KEY_ENV": "WEB_TEST_KEY"})
+    app = make_app(config, paths)
+    client = await aiohttp_client(app)
+    await app[RUNTIME].wait_started()
+    bearer = {"Authorization": "Bearer k3y-for-the-page"}
+    assert (
+        await client.post("/api/memory/sources", json={"path": str(notes)}, headers=bearer)
+    ).status == 201
+    api = "/api/research/sessions"
+    assert (await client.post(api)).status == 401  # no cookie yet
+    url = (await (await client.post("/api/web/token", headers=bearer)).json())["url"]
+    await client.get(url.split(str(client.port), 1)[1], allow_redirects=False)
+
+    async def ok(method: str, path: str, body: Any = None) -> Any:
+        resp = await client.request(method, path, json=body)
+        payload = await resp.json()
+        assert resp.status in (200, 201) and payload["success"], payload
+        return payload["data"]
+
+    sid = (await ok("POST", api))["sessionId"]
+    assert (await ok("POST", f"{api}/{sid}/questions", {"topic": "vitamin D and fractures"}))[
+        "questions"
+    ]
+    edit = f"{api}/{sid}/plan"
+    early = await client.put(edit, json={"tasks": [{"query": "q", "focus": "f"}]})
+    assert early.status == 409  # no plan yet
+    await ok("POST", f"{api}/{sid}/feedback", {"feedback": "a brief overview"})
+    await ok("POST", edit)
+    for bad in ({"tasks": []}, {"tasks": [{"query": " ", "focus": "x"}]}, {"tasks": "no"}):
+        resp = await client.put(edit, json=bad)
+        assert resp.status == 400, bad
+        assert (await resp.json())["error"]["code"] == "INVALID_REQUEST"
+    mine = [
+        {"query": "vitamin D hip fractures", "focus": "Hip fractures"},
+        {"query": "calcium vitamin D elderly", "focus": "Calcium"},
+    ]
+    plan = await ok("PUT", edit, {"tasks": mine})
+    assert plan["tasks"] == mine and plan["phase"] == "planning"
+    assert "## 1. Hip fractures" in plan["reportPlan"] and "## 2. Calcium" in plan["reportPlan"]
+    done = await ok("POST", f"{api}/{sid}/execute")
+    assert [r["query"] for r in done["results"]] == [t["query"] for t in mine]
+    assert "fracture" in done["finalReport"].lower()
+    stream = await client.get(f"{api}/{sid}/stream")  # the cookie opens the stream too
+    assert stream.status == 200
+    text = await stream.text()
+    assert "Plan edited: 2 tasks" in text and "event: final-report" in text

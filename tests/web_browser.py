@@ -59,6 +59,15 @@ def api(daemon: DaemonHandle, path: str, method: str = "GET") -> Any:
         return json.loads(response.read() or b"null")
 
 
+DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+
+
+def docs_screenshot(page: Any, name: str, **options: Any) -> None:
+    """With UPDATE_DOCS_IMAGES=1, also save the screenshot the guide shows (docs/images)."""
+    if os.environ.get("UPDATE_DOCS_IMAGES") == "1":
+        page.screenshot(path=str(DOCS_IMAGES / name), **options)
+
+
 def stop(daemon: DaemonHandle) -> None:
     daemon.stop()
     pid = daemon.pid()

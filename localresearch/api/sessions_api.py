@@ -183,6 +183,10 @@ class Extended(CamelModel):
     message: str
 
 
+class EditPlan(CamelModel):
+    tasks: list[TaskModel]
+
+
 class LegacyQuery(CamelModel):
     query: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
 
@@ -230,6 +234,8 @@ def _operations() -> list[Operation]:
                   body=SubmitFeedback, response=PhaseOk, rate_class="other", surface=s,
                   tag="research-sessions"),
         Operation("POST", f"{i}/plan", "Write the research plan", "research",
+                  response=PlanOk, rate_class="other", surface=s, tag="research-sessions"),
+        Operation("PUT", f"{i}/plan", "Replace the plan's tasks", "research", body=EditPlan,
                   response=PlanOk, rate_class="other", surface=s, tag="research-sessions"),
         Operation("POST", f"{i}/execute", "Run the plan and write the report", "research",
                   response=ExecutedOk, rate_class="sessions:execute", surface=s,

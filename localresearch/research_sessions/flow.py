@@ -24,7 +24,7 @@ from localresearch.research.types import DimensionResult, Source, StepUsage
 from localresearch.research_sessions import phases
 from localresearch.research_sessions.engines import engine_for, write_report, writer_for
 from localresearch.research_sessions.fanout import Fanout, Sink
-from localresearch.research_sessions.planner import builtin_plan
+from localresearch.research_sessions.planner import builtin_plan, plan_markdown, read_feedback
 from localresearch.research_sessions.questions import builtin_questions, numbered
 from localresearch.research_sessions.settings import SessionSettings
 from localresearch.research_sessions.store import (
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 MAX_TOPIC_CHARS = 4000
 MAX_TEXT_CHARS = 20_000  # feedback and refinements
+MAX_TASKS = 12
 SWEEP_SECONDS = 60.0
 TERMINAL_EVENTS = frozenset({"final-report", "error"})
 
@@ -269,6 +270,26 @@ class SessionService:
                 self._progress("planning", 0, f"Research plan ready: {len(tasks)} tasks"),
             ),
             expect=phases.ALLOWED["plan"],
+        )  # fmt: skip
+
+    async def edit_plan(self, session_id: str, who: Principal, tasks: list[Task]) -> SessionRow:
+        """The user's own tasks in place of the written ones (a page's plan editor)."""
+        if not 1 <= len(tasks) <= MAX_TASKS:
+            raise InvalidRequest(f"a plan needs 1 to {MAX_TASKS} tasks (got {len(tasks)})")
+        kept = [
+            Task(query=_text(t.query, "task query", 500), focus=_text(t.focus, "task focus", 200))
+            for t in tasks
+        ]
+        row = await self.get(session_id, who)
+        _expect(row, ("planning",))
+        markdown = plan_markdown(
+            row.topic, row.feedback, kept, read_feedback(row.topic, row.feedback)
+        )
+        return await self._apply(
+            row.id,
+            Change({"report_plan": markdown, "tasks": [t.to_dict() for t in kept]},
+                   self._progress("planning", 0, f"Plan edited: {len(kept)} tasks")),
+            expect=("planning",),
         )  # fmt: skip
 
     async def _write_plan(self, row: SessionRow, feedback: str) -> tuple[list[Task], str]:

@@ -19,6 +19,7 @@ from localresearch.api.base import convert, encode, to_builtins
 from localresearch.api.sessions_api import (
     PREFIX,
     CreateSession,
+    EditPlan,
     Executed,
     Extended,
     LegacyQuery,
@@ -229,6 +230,18 @@ async def plan(request: web.Request) -> web.Response:
     row = await _service(request).plan(request.match_info["sessionId"], _who(request))
     tasks = [TaskModel(query=t.query, focus=t.focus) for t in row.tasks]
     return _ok(Plan(session_id=row.id, report_plan=row.report_plan, tasks=tasks, phase=row.phase))
+
+
+@routes.put(f"{ID}/plan")
+@spec
+async def edit_plan(request: web.Request) -> web.Response:
+    from localresearch.research_sessions.store import Task
+
+    body = await body_model(request, EditPlan)
+    tasks = [Task(query=t.query, focus=t.focus) for t in body.tasks]
+    row = await _service(request).edit_plan(request.match_info["sessionId"], _who(request), tasks)
+    shown = [TaskModel(query=t.query, focus=t.focus) for t in row.tasks]
+    return _ok(Plan(session_id=row.id, report_plan=row.report_plan, tasks=shown, phase=row.phase))
 
 
 async def _results(service: SessionService, row: SessionRow) -> list[TaskResult]:

@@ -60,7 +60,7 @@ export async function download(path, filename) {
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
-// Reads an SSE response, calling onEvent(event, id) per `data:` frame; resolves at the end of
+// Reads an SSE response, calling onEvent(event, id, name) per `data:` frame; resolves at the end of
 // the stream, rejects on a network error or an error envelope (before the stream opens).
 export async function stream(path, { method = "GET", body, signal, lastEventId, onEvent }) {
   const extra = lastEventId ? { "Last-Event-ID": String(lastEventId) } : undefined;
@@ -68,6 +68,7 @@ export async function stream(path, { method = "GET", body, signal, lastEventId, 
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   let id = null;
+  let name = "message";
   let data = [];
   for (;;) {
     const { value, done } = await reader.read();
@@ -79,8 +80,9 @@ export async function stream(path, { method = "GET", body, signal, lastEventId, 
       buffer = buffer.slice(nl + 1);
       if (line.endsWith("\r")) line = line.slice(0, -1);
       if (line === "") {
-        if (data.length) onEvent(JSON.parse(data.join("\n")), id);
+        if (data.length) onEvent(JSON.parse(data.join("\n")), id, name);
         data = [];
+        name = "message";
         continue;
       }
       if (line.startsWith(":")) continue;
@@ -90,6 +92,7 @@ export async function stream(path, { method = "GET", body, signal, lastEventId, 
       if (v.startsWith(" ")) v = v.slice(1);
       if (field === "data") data.push(v);
       else if (field === "id") id = v;
+      else if (field === "event") name = v;
     }
   }
 }

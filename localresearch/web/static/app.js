@@ -2,6 +2,7 @@
 import { api, onUnauthorized, setApiKey } from "./api.js";
 import { setupAsk, loadSessions, loadModels } from "./ask.js";
 import { setupResearch, loadJobs } from "./research.js";
+import { setupGuided, loadGuided } from "./guided.js";
 import { setupMemory, loadStats, loadSources } from "./memory.js";
 import { setupHeartbeat, loadHeartbeat, loadSchedules } from "./heartbeat.js";
 import { setupFileView } from "./fileview.js";
@@ -10,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 const TABS = ["ask", "research", "memory", "heartbeat"];
 const LOADERS = {
   ask: () => { loadSessions(); loadModels(); },
-  research: () => loadJobs(),
+  research: () => { loadJobs(); loadGuided(); },
   memory: () => { loadStats(); loadSources(); },
   heartbeat: () => { loadHeartbeat(); loadSchedules(); },
 };
@@ -85,6 +86,7 @@ function start() {
   setupFileView();
   setupAsk();
   setupResearch();
+  setupGuided();
   setupMemory();
   setupHeartbeat();
   const params = new URLSearchParams(location.search);

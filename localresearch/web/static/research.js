@@ -3,6 +3,7 @@
 import { api, stream, download, ApiError } from "./api.js";
 import { esc, render } from "./md.js";
 import { openLocation } from "./fileview.js";
+import { printReport } from "./guided.js";
 
 const $ = (id) => document.getElementById(id);
 let watching = null; // { id, controller }
@@ -53,7 +54,7 @@ function paint() {
     $("job-phase").textContent = job.phase + (job.reconnecting ? " — reconnecting…" : "");
     const ended = ["complete", "cancelled", "error"].includes(job.status);
     $("job-cancel").disabled = ended;
-    $("job-export-md").disabled = $("job-export-html").disabled = !(ended && job.report);
+    $("job-export-md").disabled = $("job-export-html").disabled = $("job-pdf").disabled = !(ended && job.report);
     $("dims").innerHTML = [...job.dims.values()].map((x) => `<tr data-state="${esc(x.state)}">
       <td>${esc(x.name)}</td><td><span class="state">${esc(x.state)}</span></td><td>${x.sources}</td>
       <td>${esc(x.finding)}</td></tr>`).join("") || `<tr><td colspan="4" class="muted">Planning the dimensions…</td></tr>`;
@@ -73,6 +74,7 @@ export async function watch(id) {
   watching = { id, controller };
   job = fresh(id);
   $("job-empty").hidden = true;
+  $("guided").hidden = true;
   $("job").hidden = false;
   paint();
   let delay = 500;
@@ -177,6 +179,7 @@ export function setupResearch() {
   });
   $("job-export-md").addEventListener("click", () => job && download(`/api/research/deep/${job.id}/report?format=md`, `${job.id}.md`));
   $("job-export-html").addEventListener("click", () => job && download(`/api/research/deep/${job.id}/report?format=html`, `${job.id}.html`));
+  $("job-pdf").addEventListener("click", () => job && printReport("job"));
   $("job-filter").addEventListener("change", loadJobs);
   $("report").addEventListener("click", onReportClick);
   $("job-sources").addEventListener("click", onReportClick);
