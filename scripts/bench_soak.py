@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -82,7 +83,7 @@ class Ledger:
 
 
 class Daemon:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOCALRESEARCH_")}
         self.env.update(
@@ -90,6 +91,7 @@ class Daemon:
             LOCALRESEARCH_SERVER__PORT=str(self.port),
             LOCALRESEARCH_HEARTBEAT__ENABLED="false",
         )
+        self.env.update(extra_env or {})
         self.home = home
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -238,7 +240,7 @@ async def soak(args: argparse.Namespace, daemon: Daemon) -> dict[str, Any]:
             asyncio.create_task(ws_worker(session, daemon.url, ledger)),
             asyncio.create_task(health_sampler(session, daemon.url, ledger.health_ms, ledger)),
         ]
-        lives: list[dict[str, float]] = []
+        lives: list[dict[str, Any]] = []
         restarts: list[float] = []
         end = time.monotonic() + args.minutes * 60
         try:
@@ -248,12 +250,24 @@ async def soak(args: argparse.Namespace, daemon: Daemon) -> dict[str, Any]:
                 await asyncio.sleep(min(args.warmup, max(0.0, life_end - time.monotonic())))
                 warm = process.memory_info().rss
                 peak = warm
+                curve = [round(warm / 2**20, 1)]
+                if args.memory_dump >= 0:
+                    process.send_signal(signal.SIGUSR1)  # the first snapshot: the baseline
+                next_sample = time.monotonic() + args.sample_every
                 while time.monotonic() < life_end:
                     await asyncio.sleep(1.0)
-                    peak = max(peak, process.memory_info().rss)
+                    rss = process.memory_info().rss
+                    peak = max(peak, rss)
+                    if time.monotonic() >= next_sample:
+                        next_sample += args.sample_every
+                        curve.append(round(rss / 2**20, 1))
+                        if args.memory_dump >= 0:
+                            process.send_signal(signal.SIGUSR1)
                 last = process.memory_info().rss
+                curve.append(round(last / 2**20, 1))
                 lives.append({"warm_mb": warm / 2**20, "end_mb": last / 2**20,
-                              "peak_mb": peak / 2**20, "growth": last / warm - 1})  # fmt: skip
+                              "peak_mb": peak / 2**20, "growth": last / warm - 1,
+                              "curve_mb": curve})  # fmt: skip
                 if time.monotonic() >= end:
                     break
                 os.kill(process.pid, signal.SIGKILL)
@@ -266,8 +280,9 @@ async def soak(args: argparse.Namespace, daemon: Daemon) -> dict[str, Any]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         lost_sessions, lost_messages, lost_jobs = 0, 0, 0
+        slow = aiohttp.ClientTimeout(total=300)  # checking is not measured
         for sid, acknowledged in ledger.sessions.items():
-            async with session.get(f"{daemon.url}/api/sessions/{sid}") as r:
+            async with session.get(f"{daemon.url}/api/sessions/{sid}", timeout=slow) as r:
                 if r.status != 200:
                     lost_sessions += 1
                     lost_messages += acknowledged
@@ -275,7 +290,8 @@ async def soak(args: argparse.Namespace, daemon: Daemon) -> dict[str, Any]:
                 stored = len((await r.json())["messages"])
                 lost_messages += max(0, acknowledged - stored)
         for job in ledger.jobs:
-            async with session.get(f"{daemon.url}/api/research/deep/{job}/status") as r:
+            status = f"{daemon.url}/api/research/deep/{job}/status"
+            async with session.get(status, timeout=slow) as r:
                 lost_jobs += r.status != 200
     return {
         "minutes": args.minutes,
@@ -291,7 +307,8 @@ async def soak(args: argparse.Namespace, daemon: Daemon) -> dict[str, Any]:
         "health_load_ms": {"p50": round(pct(ledger.health_ms, 0.5), 2),
                            "p99": round(pct(ledger.health_ms, 0.99), 2),
                            "n": len(ledger.health_ms), "failed": ledger.health_failed},
-        "rss_lives": [{k: round(v, 3) for k, v in life.items()} for life in lives],
+        "rss_lives": [{k: v if isinstance(v, list) else round(v, 3) for k, v in life.items()}
+                      for life in lives],
         "rss_growth_max": round(max(life["growth"] for life in lives), 3) if lives else None,
     }  # fmt: skip
 
@@ -303,6 +320,29 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=30.0, help="seconds before RSS baseline")
     parser.add_argument("--baseline", type=float, default=10.0, help="seconds of idle /health")
     parser.add_argument("--notes", type=int, default=300)
+    parser.add_argument("--sample-every", type=float, default=30.0, help="seconds per RSS sample")
+    parser.add_argument(
+        "--memory-dump",
+        type=int,
+        default=-1,
+        metavar="FRAMES",
+        help="dump RSS and glibc's heap to state/memory.txt at each sample "
+        "(see --keep-home); FRAMES >= 1 also traces the Python heap",
+    )
+    parser.add_argument(
+        "--malloc-arena-max",
+        type=int,
+        default=0,
+        help="MALLOC_ARENA_MAX for the daemon (0: glibc's default)",
+    )
+    parser.add_argument(
+        "--daemon-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set in the daemon's environment (e.g. LOCALRESEARCH_MALLOC_TRIM_S=0)",
+    )
+    parser.add_argument("--keep-home", default="", help="copy the daemon's state/ here after")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lr-soak-") as tmp:
         home = Path(tmp)
@@ -311,12 +351,20 @@ def main() -> int:
         for n in range(args.notes):
             paragraphs = "\n\n".join(_text(n * 100 + p) + "." for p in range(12))
             (notes / f"note-{n}.md").write_text(f"# Note {n}\n\n{paragraphs}\n")
-        daemon = Daemon(home)
+        extra = {}
+        if args.memory_dump >= 0:
+            extra["LOCALRESEARCH_MEMORY_DUMP"] = str(args.memory_dump)
+        extra.update(item.split("=", 1) for item in args.daemon_env)  # type: ignore[misc]
+        if args.malloc_arena_max:
+            extra["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
+        daemon = Daemon(home, extra)
         daemon.start()
         try:
             result = asyncio.run(soak(args, daemon))
         finally:
             daemon.cli("daemon", "stop")
+            if args.keep_home:
+                shutil.copytree(home / "state", args.keep_home, dirs_exist_ok=True)
     print(json.dumps(result, indent=2))
     lost = sum(result["lost"].values())
     growth = result["rss_growth_max"]
