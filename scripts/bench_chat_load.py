@@ -9,7 +9,8 @@ notes, indexed before the load starts) gets --workers concurrent clients each po
 seconds, for --minutes, chats answered 200 are counted per
 --window seconds. The baseline is the run's own first window: the result is the last window's
 throughput over the first's (the target: no fall of more than 10%), with the load average of
-each window (the machine's other work moves it) and the daily log's size at the end.
+each window (the machine's other work moves it), the daemon's CPU time per chat in each window
+(its own work per answer, which the machine's load does not add to) and the daily log's size.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 WORDS = [
     "sqlite",
@@ -77,9 +79,10 @@ async def worker(session: aiohttp.ClientSession, url: str, n: int, stamps: list[
                 stamps.append(time.monotonic())
 
 
-async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+async def run(args: argparse.Namespace, url: str, daemon: psutil.Process) -> dict[str, Any]:
     stamps: list[float] = []
     loads: list[float] = []
+    cpu: list[float] = []  # the daemon's CPU seconds (user + system) at each window's end
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         while True:  # the notes indexed first: the first window is not the first pass
             async with session.get(f"{url}/api/memory/stats") as r:
@@ -90,9 +93,11 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         await asyncio.sleep(args.warmup)  # connections, thread pools, caches
         began = time.monotonic()
         end = began + args.minutes * 60
+        cpu.append(sum(daemon.cpu_times()[:2]))
         while time.monotonic() < end:
             await asyncio.sleep(min(args.window, end - time.monotonic()))
             loads.append(os.getloadavg()[0])
+            cpu.append(sum(daemon.cpu_times()[:2]))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -103,6 +108,12 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         if index < windows:
             counts[index] += 1
     rates = [round(c / args.window, 1) for c in counts]
+    # CPU per chat: the daemon's own work per answer, which other work on the machine slows
+    # down but does not add to (chats/s falls with the machine's load; this should not).
+    cpu_ms = [
+        round(1000 * (cpu[i + 1] - cpu[i]) / counts[i], 2) if counts[i] else None
+        for i in range(min(windows, len(cpu) - 1))
+    ]
     return {
         "chats": len(stamps),
         "per_s_by_window": rates,
@@ -111,6 +122,10 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "last_per_s": rates[-1],
         "last_over_first": round(rates[-1] / rates[0], 3) if rates[0] else None,
         "median_per_s": round(statistics.median(rates), 1),
+        "daemon_cpu_ms_per_chat_by_window": cpu_ms,
+        "cpu_per_chat_last_over_first": round(cpu_ms[-1] / cpu_ms[0], 3)
+        if cpu_ms and cpu_ms[0] and cpu_ms[-1]
+        else None,
     }
 
 
@@ -146,7 +161,8 @@ def main() -> int:
         if started.returncode != 0:
             raise SystemExit(f"daemon did not start: {started.stderr}")
         try:
-            result = asyncio.run(run(args, f"http://127.0.0.1:{port}"))
+            pid = json.loads((home / "state" / "daemon.pid").read_text())["pid"]
+            result = asyncio.run(run(args, f"http://127.0.0.1:{port}", psutil.Process(pid)))
             stats = cli("memory", "stats", "--json")
             if stats.returncode == 0:
                 index = json.loads(stats.stdout).get("index", {})
