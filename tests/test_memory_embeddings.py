@@ -15,6 +15,7 @@ from localresearch.config import Config
 from localresearch.config.loader import ConfigError, set_value
 from localresearch.config.schema import EmbeddingsConfig
 from localresearch.memory import embeddings, vectors
+from localresearch.memory.embed_http import HTTPEmbedder
 from localresearch.memory.embeddings import VectorIndex, combine, fuse, make_embedder, pack
 from localresearch.memory.service import MemoryService
 from localresearch.paths import Paths
@@ -211,9 +212,12 @@ async def test_wrong_key_is_a_clear_provider_error(
     monkeypatch.setenv("TEST_EMBED_KEY", "sk-wrong")
     cfg = _config(config, provider="openai", base_url=f"{url}/v1", api_key_env="TEST_EMBED_KEY")
     embedder = make_embedder(cfg.memory.embeddings)
-    assert embedder is not None
-    with pytest.raises(ProviderError, match="401: Incorrect API key provided"):
-        await asyncio.to_thread(embedder.embed, ["x"])
+    assert isinstance(embedder, HTTPEmbedder)
+    try:
+        with pytest.raises(ProviderError, match="401: Incorrect API key provided"):
+            await asyncio.to_thread(embedder.embed, ["x"])
+    finally:
+        await asyncio.to_thread(embedder.close)
 
 
 async def test_malformed_answer_is_a_provider_error(
@@ -225,11 +229,14 @@ async def test_malformed_answer_is_a_provider_error(
 
     _, url = fake
     embedder = make_embedder(_config(config, provider="ollama", base_url=url).memory.embeddings)
-    assert embedder is not None
-    with pytest.raises(ProviderError, match="malformed vector"):
-        await asyncio.to_thread(embedder.embed, ["malformed"])
-    with pytest.raises(ProviderError, match="returned 1 of 2 vectors"):
-        await asyncio.to_thread(embedder.embed, ["malformed", "x"])
+    assert isinstance(embedder, HTTPEmbedder)
+    try:
+        with pytest.raises(ProviderError, match="malformed vector"):
+            await asyncio.to_thread(embedder.embed, ["malformed"])
+        with pytest.raises(ProviderError, match="returned 1 of 2 vectors"):
+            await asyncio.to_thread(embedder.embed, ["malformed", "x"])
+    finally:
+        await asyncio.to_thread(embedder.close)
 
 
 def test_configuration_errors_are_clear(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,8 +77,10 @@ def serve_forever(
         raise ServeError(str(exc)) from None
     if server.enabled and port_in_use(server.bind, port):
         raise ServeError(f"port {port} on {server.bind} is already in use; choose another")
+    from localresearch.daemon.native_memory import ARENAS, limit_arenas
     from localresearch.server.run import serve
 
+    limit_arenas(ARENAS)  # before the server's threads start
     try:
         with asyncio.Runner(loop_factory=event_loop_factory(config)) as runner:
             runner.run(serve(config, paths, port=port, on_ready=on_ready))

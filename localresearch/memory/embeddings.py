@@ -2,8 +2,9 @@
 
 Providers are blocking (called from worker threads): `onnx` runs an ONNX model in-process
 (onnxruntime + tokenizers, the `embeddings` extra: `onnx_embedder.py`); `ollama` and `openai`
-speak their HTTP embeddings APIs through the standard library; `local` runs sentence-transformers
-(the torch-based `embeddings-local` extra), for models that exist only for torch. Optional
+speak their HTTP embeddings APIs through aiohttp (`embed_http.py`); `local` runs
+sentence-transformers (the torch-based `embeddings-local` extra), for models that exist only
+for torch. Optional
 packages are imported only when their provider is chosen.
 """
 
@@ -11,20 +12,16 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import logging
 import os
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from localresearch.config.loader import ConfigError
 from localresearch.config.schema import EmbeddingsConfig
-from localresearch.errors import ProviderError
+from localresearch.memory.embed_http import OllamaEmbedder, OpenAIEmbedder
 from localresearch.memory.onnx_embedder import make_onnx_embedder
 from localresearch.memory.vector_worker import embed_missing
 from localresearch.memory.vectors import VectorIndex, _numpy, load_index, pack
@@ -35,7 +32,6 @@ __all__ = ["VectorIndex", "combine", "embed_missing", "fuse", "load_index", "mak
 log = logging.getLogger(__name__)
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al. 2009)
-TIMEOUT_S = 60.0
 PROVIDERS = ("none", "onnx", "ollama", "openai", "local")
 
 
@@ -45,87 +41,6 @@ class Embedder(Protocol):
     name: str
 
     def embed(self, texts: list[str]) -> list[list[float]]: ...
-
-
-def _error_message(body: bytes) -> str:
-    """The provider's own error text from a JSON error body (OpenAI and Ollama shapes)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace")[:200]
-    if isinstance(data, dict):
-        error = data.get("error", data)
-        if isinstance(error, dict):
-            return str(error.get("message") or error)[:200]
-        return str(error)[:200]
-    return str(data)[:200]
-
-
-class HTTPEmbedder:
-    """POSTs JSON to an embeddings endpoint; errors become ProviderError with the reason."""
-
-    def __init__(self, name: str, url: str, headers: dict[str, str] | None = None) -> None:
-        self.name = name
-        self.url = url
-        self.headers = {"Content-Type": "application/json", **(headers or {})}
-        host = urllib.parse.urlsplit(url).hostname or ""
-        # A local endpoint is never reached through the environment's HTTP proxy.
-        local = host in ("localhost", "127.0.0.1", "::1")
-        handlers = [urllib.request.ProxyHandler({})] if local else []
-        self._opener = urllib.request.build_opener(*handlers)
-
-    def _post(self, payload: dict[str, Any]) -> Any:
-        request = urllib.request.Request(
-            self.url, data=json.dumps(payload).encode(), headers=self.headers, method="POST"
-        )
-        try:
-            with self._opener.open(request, timeout=TIMEOUT_S) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            message = _error_message(exc.read())
-            raise ProviderError(f"embeddings endpoint answered {exc.code}: {message}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ProviderError(f"cannot reach embeddings endpoint {self.url}: {reason}") from None
-        except ValueError as exc:
-            raise ProviderError(f"embeddings endpoint sent invalid JSON: {exc}") from None
-
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        raise NotImplementedError
-
-
-def _check(vectors: Any, count: int) -> list[list[float]]:
-    """The vectors as floats, or a ProviderError saying what is wrong with the answer."""
-    if not isinstance(vectors, list) or len(vectors) != count:
-        got = len(vectors) if isinstance(vectors, list) else 0
-        raise ProviderError(f"embeddings endpoint returned {got} of {count} vectors")
-    try:
-        return [[float(x) for x in vector] for vector in vectors]
-    except (TypeError, ValueError) as exc:
-        raise ProviderError(f"embeddings endpoint returned a malformed vector: {exc}") from None
-
-
-class OllamaEmbedder(HTTPEmbedder):
-    """Ollama's POST /api/embed: {"model", "input": [...]} → {"embeddings": [[...]]}."""
-
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        data = self._post({"model": self.name.split("/", 1)[1], "input": texts})
-        return _check(data.get("embeddings") if isinstance(data, dict) else None, len(texts))
-
-
-class OpenAIEmbedder(HTTPEmbedder):
-    """OpenAI-compatible POST /embeddings: {"data": [{"embedding": [...], "index": i}]}."""
-
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        data = self._post({"model": self.name.split("/", 1)[1], "input": texts})
-        items = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise ProviderError("embeddings endpoint answered without a 'data' list")
-        try:
-            ordered = sorted(items, key=lambda item: int(item.get("index", 0)))
-        except (TypeError, ValueError):
-            raise ProviderError("embeddings endpoint answered with a bad 'index'") from None
-        return _check([item.get("embedding") for item in ordered], len(texts))
 
 
 class LocalEmbedder:

@@ -148,6 +148,9 @@ class MemoryService:
             pass
         if self.vector_worker is not None:  # stops after the batch being embedded
             await asyncio.to_thread(self.vector_worker.stop)
+        close = getattr(self.embedder, "close", None)  # an HTTP embedder's pooled connections
+        if close is not None:
+            await asyncio.to_thread(close)
         if self._compaction is not None:  # stops after its current step
             with contextlib.suppress(asyncio.CancelledError):
                 await self._compaction

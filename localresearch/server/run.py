@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from localresearch import __version__
+from localresearch.daemon import memdebug, native_memory
 from localresearch.daemon.locate import url_for
 from localresearch.daemon.pidfile import remove_pid_file, write_pid_file
 from localresearch.loopback import is_loopback_host
@@ -70,7 +71,10 @@ async def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        memdebug.install(loop, paths.state_dir)
+        trimmer = asyncio.create_task(native_memory.trim_every(native_memory.trim_interval()))
         await stop.wait()
+        trimmer.cancel()
         log.info("shutting down")
     finally:
         await runner.cleanup()
