@@ -1,5 +1,6 @@
-"""Regenerate the docs that are derived from code: config.toml.example, docs/configuration.md
-and docs/cli.md. Tests fail when these are out of date."""
+"""Regenerate the docs that are derived from code: config.toml.example, docs/configuration.md,
+docs/cli.md and the root help rendered ahead (localresearch/cli/help_text.py). Tests fail when
+these are out of date."""
 
 from __future__ import annotations
 
@@ -82,11 +83,51 @@ def cli_md() -> str:
     return "\n".join(out)
 
 
+def _literal(text: str) -> str:
+    """A string literal as ruff format writes it (double quotes unless that adds escapes)."""
+    if '"' in text and "'" not in text:
+        return repr(text)
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+# Formatter widths rendered ahead: an 80-column terminal or a pipe (78), and >= 100 columns (98).
+HELP_WIDTHS = (78, 98)
+
+
+def help_text_py() -> str:
+    """localresearch/cli/help_text.py: `research --help` as click prints it, per width (in a
+    fresh process: click caches a command's help option on first use)."""
+    import os
+    import subprocess
+
+    code = "from localresearch.cli.root import cli; cli.main(['--help'], prog_name='research')"
+    lines = [
+        "# ruff: noqa: E501",
+        '"""`research --help` rendered ahead by scripts/gen_docs.py (do not edit): printed without',
+        "importing click when the terminal's width matches (cli/main.py); a test compares it with",
+        'click\'s own output."""',
+        "",
+        "ROOT_HELP: dict[int, str] = {",
+    ]
+    for width in HELP_WIDTHS:
+        env = dict(os.environ, COLUMNS=str(width + 2), PYTHONPATH=str(ROOT))
+        text = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        lines.append(f"    {width}: (")
+        lines.extend(f"        {_literal(line)}" for line in text.splitlines(keepends=True))
+        lines.append("    ),")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     (ROOT / "config.toml.example").write_text(example_toml(), encoding="utf-8")
     (ROOT / "docs" / "configuration.md").write_text(configuration_md(), encoding="utf-8")
     (ROOT / "docs" / "cli.md").write_text(cli_md(), encoding="utf-8")
-    print("wrote config.toml.example, docs/configuration.md, docs/cli.md")
+    (ROOT / "localresearch" / "cli" / "help_text.py").write_text(help_text_py(), encoding="utf-8")
+    print("wrote config.toml.example, docs/configuration.md, docs/cli.md, cli/help_text.py")
 
 
 if __name__ == "__main__":
