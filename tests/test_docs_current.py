@@ -42,3 +42,6 @@ def test_generated_docs_are_current() -> None:
     assert (REPO / "localresearch" / "cli" / "help_text.py").read_text() == gen.help_text_py(), (
         "run: python scripts/gen_docs.py"
     )
+    assert (REPO / "localresearch" / "server" / "route_list.py").read_text() == gen.routes_py(), (
+        "run: python scripts/gen_docs.py"
+    )
