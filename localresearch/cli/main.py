@@ -3,10 +3,15 @@ without importing click; every other command goes through the click group in roo
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import TYPE_CHECKING, Any
 
+# typing and shutil are not imported on this path: together they cost more than the rest of
+# `research --help` (mypy reads any name TYPE_CHECKING as true).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from localresearch.cli.root import COMMANDS, LazyGroup, cli
 
 __all__ = ["COMMANDS", "LazyGroup", "cli", "main"]
@@ -28,13 +33,27 @@ def main(argv: list[str] | None = None) -> Any:
 def _rendered_help() -> str | None:
     """The root's help as click would print it at this terminal's width, if rendered ahead
     for that width (click's import is most of `research --help`'s time)."""
-    import shutil
-
     from localresearch.cli.help_text import ROOT_HELP
 
     # click's HelpFormatter: the terminal's columns, at most max_content_width (100), minus 2.
-    width = max(min(shutil.get_terminal_size().columns, 100) - 2, 50)
+    width = max(min(_columns(), 100) - 2, 50)
     return ROOT_HELP.get(width)
+
+
+def _columns() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil: $COLUMNS, else the
+    terminal on stdout, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+    return size.columns or 80
 
 
 def __getattr__(name: str) -> Any:
