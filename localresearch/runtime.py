@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from localresearch.chat.service import ChatService
     from localresearch.config import Config
     from localresearch.config.live import ConfigWatcher
+    from localresearch.heartbeat.report import HeartbeatBrief
     from localresearch.heartbeat.service import HeartbeatService
     from localresearch.memory.service import MemoryService
+    from localresearch.memory.stats import MemoryStatus
     from localresearch.metrics import Metrics
     from localresearch.query.service import QueryService
     from localresearch.research.manager import JobManager
@@ -41,8 +43,8 @@ class RuntimeStatus:
     version: str
     uptime_seconds: int
     model: str  # provider or provider/model
-    memory: dict[str, Any] | None  # files and chunks indexed, whether a pass runs
-    heartbeat: dict[str, Any] | None  # enabled, paused, last and next run, last result
+    memory: MemoryStatus | None  # files and chunks indexed, whether a pass runs
+    heartbeat: HeartbeatBrief | None  # enabled, paused, last and next run, last result
 
 
 class Runtime:
@@ -201,10 +203,10 @@ class Runtime:
             heartbeat=await self._heartbeat_status(),
         )
 
-    async def _memory_status(self) -> dict[str, Any] | None:
+    async def _memory_status(self) -> MemoryStatus | None:
         return await self.memory.status() if self.memory is not None else None
 
-    async def _heartbeat_status(self) -> dict[str, Any] | None:
+    async def _heartbeat_status(self) -> HeartbeatBrief | None:
         return self.heartbeat.brief() if self.heartbeat is not None else None
 
 

@@ -39,3 +39,9 @@ def test_generated_docs_are_current() -> None:
         "run: python scripts/gen_docs.py"
     )
     assert (REPO / "docs" / "cli.md").read_text() == gen.cli_md(), "run: python scripts/gen_docs.py"
+    assert (REPO / "localresearch" / "cli" / "help_text.py").read_text() == gen.help_text_py(), (
+        "run: python scripts/gen_docs.py"
+    )
+    assert (REPO / "localresearch" / "server" / "route_list.py").read_text() == gen.routes_py(), (
+        "run: python scripts/gen_docs.py"
+    )

@@ -190,14 +190,15 @@ async def test_provider_errors_never_break_bm25_and_are_retried(
     report = await memory.reindex()
     assert report.files_added == 3
     stats = await memory.embedding_stats()
-    assert stats["vectors"] == 0
-    assert stats["error"] == "embeddings endpoint answered 500: model 'fake-embed' crashed"
+    assert stats is not None and stats.vectors == 0
+    assert stats.error == "embeddings endpoint answered 500: model 'fake-embed' crashed"
     # Search still answers from BM25 (the query embedding fails too).
     assert await _files(client, "automobile") == ["insurance.md"]
     server.fail = False
     await memory.reindex()  # an explicit reindex retries at once
     stats = await memory.embedding_stats()
-    assert stats["error"] is None and stats["vectors"] == (await memory.chunks_by_kind())["note"]
+    assert stats is not None
+    assert stats.error is None and stats.vectors == (await memory.chunks_by_kind())["note"]
     assert await _files(client, "automobile") == ["insurance.md", "garage.md"]
 
 

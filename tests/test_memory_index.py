@@ -102,11 +102,9 @@ async def test_workspace_created_and_indexed(service_factory, paths: Paths) -> N
     hits = await memory.search("long-term notes")
     assert hits and hits[0].file == "MEMORY.md" and hits[0].line_start == 1
     stats = await memory.stats()
-    assert stats["files"]["total"] == 2
-    assert stats["files"]["memory_md"]["lines"] == len(
-        (workspace / "MEMORY.md").read_text().splitlines()
-    )
-    assert stats["index"]["chunks"] >= 2 and stats["index"]["last_indexed"]
+    assert stats.files.total == 2
+    assert stats.files.memory_md.lines == len((workspace / "MEMORY.md").read_text().splitlines())
+    assert stats.index.chunks >= 2 and stats.index.last_indexed
 
 
 async def test_incremental_reindex_add_modify_delete(service_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -181,7 +179,7 @@ async def test_sources_add_list_remove(service_factory, tmp_path: Path) -> None:
     await memory.reindex()
     assert (await memory.search("xylophones"))[0].file == "x.md"
     removed = await memory.remove_source(str(extra))
-    assert removed["files_removed"] == 1
+    assert removed.files_removed == 1
     assert await memory.search("xylophones") == []
     with pytest.raises(NotFound):
         await memory.remove_source(str(extra))
@@ -386,7 +384,7 @@ async def test_a_big_pass_leaves_one_merged_index_behind(service_factory, tmp_pa
     await memory._compaction
     assert os.stat(f"{memory.db.path}-wal").st_size == 0  # copied back, nothing left over
     assert not await memory.db.write(merges_left)
-    assert not (await memory.stats())["index"]["compacting"]
+    assert not (await memory.stats()).index.compacting
     assert [h.file for h in await memory.search("word7 alpha", limit=1)] == ["n0007.md"]
 
 

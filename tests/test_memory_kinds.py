@@ -85,7 +85,7 @@ async def test_symlinks_that_leave_the_source_are_refused_and_reported(
     assert report["skipped_reasons"]["link points outside the source folder"] == 2
     assert "alias.md" not in skipped
     stats = await memory.stats()
-    assert stats["last_reindex"]["skipped_reasons"] == report["skipped_reasons"]
+    assert stats.last_reindex.to_dict()["skipped_reasons"] == report["skipped_reasons"]
     for query in ("PRIVATE KEY sesame", "root bin bash", "safe code quokka"):
         assert await memory.search(query, 10, kinds=kinds.KINDS) == []
     assert {h.file for h in await memory.search("orchard apple")} == {"real.md", "alias.md"}

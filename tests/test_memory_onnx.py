@@ -214,7 +214,7 @@ async def test_reindex_stream_reports_vector_progress(
     assert set(last) == {"done", "total", "rate_per_s", "eta_s", "running"}
     assert (
         memory.vector_worker.idle
-        and (await memory.embedding_stats())["vectors"] == (await memory.chunks_by_kind())["note"]
+        and (await memory.embedding_stats()).vectors == (await memory.chunks_by_kind())["note"]
     )
 
 
@@ -240,7 +240,7 @@ async def test_chunks_left_without_vectors_are_picked_up_after_a_restart(
     await service.start()
     await service.wait_ready()
     await service.wait_vectors()
-    assert (await service.embedding_stats())["vectors"] == chunks
+    assert (await service.embedding_stats()).vectors == chunks
     await db.write(
         lambda conn: conn.execute(
             "DELETE FROM memory_vectors WHERE chunk_id IN"
@@ -253,7 +253,7 @@ async def test_chunks_left_without_vectors_are_picked_up_after_a_restart(
     await service.start()
     await asyncio.wait_for(service.wait_vectors(), 30)
     stats = await service.embedding_stats()
-    assert stats["vectors"] == chunks
-    assert stats["progress"]["done"] == stats["progress"]["total"] == 2
+    assert stats is not None and stats.vectors == chunks
+    assert stats.progress is not None and stats.progress.done == stats.progress.total == 2
     await service.stop()
     await asyncio.to_thread(db.close)

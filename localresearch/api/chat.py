@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import dataclasses
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
 from localresearch.api.base import Model
+
+if TYPE_CHECKING:
+    from localresearch.chat import sessions
 
 SessionId = Annotated[str, msgspec.Meta(max_length=200)]
 
@@ -73,6 +77,17 @@ class Session(Model):
     updated_at: str
     message_count: int
 
+    @classmethod
+    def of(cls, session: sessions.ChatSession) -> Session:
+        return cls(
+            id=session.id,
+            title=session.title,
+            model=session.model,
+            created_at=session.created_at,
+            updated_at=session.updated_at,
+            message_count=session.message_count,
+        )
+
 
 class Message(Model):
     id: int
@@ -87,6 +102,13 @@ class Message(Model):
 
 class SessionWithMessages(Session):
     messages: list[Message]
+
+    @classmethod
+    def of(cls, session: sessions.ChatSession) -> SessionWithMessages:
+        found = session.messages or []
+        return msgspec.convert(
+            dataclasses.replace(session, messages=found), cls, from_attributes=True, strict=True
+        )
 
 
 class SessionList(Model):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localresearch.api.base import Model
+
+if TYPE_CHECKING:
+    from localresearch.heartbeat import report
 
 
 class Task(Model):
@@ -34,6 +37,28 @@ class HeartbeatStatus(Model):
     file: str
     pending: list[dict[str, Any]]
     malformed: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, status: report.HeartbeatStatus) -> HeartbeatStatus:
+        from localresearch.heartbeat.schedule import format_duration
+        from localresearch.heartbeat.state import iso
+
+        brief = status.brief
+        return cls(
+            enabled=brief.enabled,
+            paused=brief.paused,
+            running=status.running,
+            last_run=iso(brief.last_run),
+            next_run=iso(brief.next_run),
+            last_result=brief.last_result,
+            interval=format_duration(status.interval),
+            timeout=format_duration(status.timeout),
+            active_hours=status.active_hours,
+            timezone=status.timezone,
+            file=status.file,
+            pending=status.pending,
+            malformed=status.malformed,
+        )
 
 
 class HeartbeatResult(Model):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
 from localresearch.api.base import Model
+
+if TYPE_CHECKING:
+    from localresearch.memory import stats
 
 
 class SearchQuery(Model):
@@ -127,3 +130,14 @@ class MemoryStats(Model):
     sources: list[Source]
     last_reindex: dict[str, Any] | None
     embeddings: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, found: stats.MemoryStats) -> MemoryStats:
+        return cls(
+            workspace=found.workspace,
+            files=msgspec.to_builtins(found.files),
+            index=msgspec.to_builtins(found.index),
+            sources=[msgspec.convert(s.to_dict(), Source) for s in found.sources],
+            last_reindex=found.last_reindex.to_dict() if found.last_reindex else None,
+            embeddings=msgspec.to_builtins(found.embeddings),
+        )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from localresearch.api.base import UNSET, Model, UnsetType
 
 if TYPE_CHECKING:
+    from localresearch.heartbeat import report
+    from localresearch.memory import stats as memory
     from localresearch.runtime import RuntimeStatus
 
 
@@ -21,6 +21,12 @@ class MemoryBrief(Model):
     chunks: int
     indexing: bool = False
 
+    @classmethod
+    def of(cls, status: memory.MemoryStatus) -> MemoryBrief:
+        return cls(
+            files_indexed=status.files_indexed, chunks=status.chunks, indexing=status.indexing
+        )
+
 
 class HeartbeatBrief(Model):
     enabled: bool
@@ -28,6 +34,18 @@ class HeartbeatBrief(Model):
     last_run: str | None
     next_run: str | None
     last_result: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, brief: report.HeartbeatBrief) -> HeartbeatBrief:
+        from localresearch.heartbeat.state import iso
+
+        return cls(
+            enabled=brief.enabled,
+            paused=brief.paused,
+            last_run=iso(brief.last_run),
+            next_run=iso(brief.next_run),
+            last_result=brief.last_result,
+        )
 
 
 class Status(Model):
@@ -43,8 +61,8 @@ class Status(Model):
             version=status.version,
             uptime_seconds=status.uptime_seconds,
             model=status.model,
-            memory=msgspec.convert(status.memory, MemoryBrief | None),
-            heartbeat=msgspec.convert(status.heartbeat, HeartbeatBrief | None),
+            memory=MemoryBrief.of(status.memory) if status.memory is not None else None,
+            heartbeat=HeartbeatBrief.of(status.heartbeat) if status.heartbeat is not None else None,
         )
 
 

@@ -26,15 +26,43 @@ class StoredMessage:
     citations: list[dict[str, Any]] | None = None
 
 
-def _session_dict(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "title": row["title"],
-        "model": row["model"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "message_count": row["message_count"],
-    }
+@dataclass(frozen=True)
+class SessionMessage:
+    """One stored turn, as read back (tokens, tools and citations as recorded)."""
+
+    id: int
+    role: str
+    content: str
+    model: str | None
+    tokens: dict[str, Any]
+    tools_used: list[Any]
+    citations: list[Any]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ChatSession:
+    """A conversation; `messages` only when read with them."""
+
+    id: str
+    title: str
+    model: str | None
+    created_at: str
+    updated_at: str
+    message_count: int
+    messages: list[SessionMessage] | None = None
+
+
+def _session(row: sqlite3.Row, messages: list[SessionMessage] | None = None) -> ChatSession:
+    return ChatSession(
+        id=row["id"],
+        title=row["title"],
+        model=row["model"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        message_count=row["message_count"],
+        messages=messages,
+    )
 
 
 _SESSION_SELECT = """
@@ -56,7 +84,7 @@ class SessionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, title: str = "", model: str = "") -> dict[str, Any]:
+    async def create(self, title: str = "", model: str = "") -> ChatSession:
         session_id = uuid.uuid4().hex
         now = utc_now_iso()
 
@@ -70,14 +98,14 @@ class SessionStore:
         await self.db.write(insert)
         return await self.get(session_id, with_messages=False)
 
-    async def list_page(self, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-        def query(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], int]:
+    async def list_page(self, limit: int = 50, offset: int = 0) -> tuple[list[ChatSession], int]:
+        def query(conn: sqlite3.Connection) -> tuple[list[ChatSession], int]:
             rows = conn.execute(
                 _SESSION_SELECT + " ORDER BY s.updated_at DESC, s.rowid DESC LIMIT ? OFFSET ?",
                 (limit, offset),
             ).fetchall()
             total = conn.execute("SELECT COUNT(*) FROM chat_sessions").fetchone()[0]
-            return [_session_dict(r) for r in rows], int(total)
+            return [_session(r) for r in rows], int(total)
 
         return await self.db.read(query)
 
@@ -88,21 +116,15 @@ class SessionStore:
 
         return await self.db.read(query)
 
-    async def get(self, session_id: str, *, with_messages: bool = True) -> dict[str, Any]:
-        def query(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    async def get(self, session_id: str, *, with_messages: bool = True) -> ChatSession:
+        def query(conn: sqlite3.Connection) -> ChatSession | None:
             row = conn.execute(_SESSION_SELECT + " WHERE s.id = ?", (session_id,)).fetchone()
             if row is None:
                 return None
-            session = _session_dict(row)
-            if with_messages:
-                session["messages"] = [
-                    _message_dict(m)
-                    for m in conn.execute(
-                        "SELECT * FROM chat_messages WHERE session_id = ? ORDER BY id",
-                        (session_id,),
-                    )
-                ]
-            return session
+            if not with_messages:
+                return _session(row)
+            sql = "SELECT * FROM chat_messages WHERE session_id = ? ORDER BY id"
+            return _session(row, [_message(m) for m in conn.execute(sql, (session_id,))])
 
         session = await self.db.read(query)
         if session is None:
@@ -174,14 +196,14 @@ class SessionStore:
         await self.db.write(insert)
 
 
-def _message_dict(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "role": row["role"],
-        "content": row["content"],
-        "model": row["model"],
-        "tokens": json.loads(row["tokens"]),
-        "tools_used": json.loads(row["tools_used"]),
-        "citations": json.loads(row["citations"]),
-        "created_at": row["created_at"],
-    }
+def _message(row: sqlite3.Row) -> SessionMessage:
+    return SessionMessage(
+        id=row["id"],
+        role=row["role"],
+        content=row["content"],
+        model=row["model"],
+        tokens=json.loads(row["tokens"]),
+        tools_used=json.loads(row["tools_used"]),
+        citations=json.loads(row["citations"]),
+        created_at=row["created_at"],
+    )

@@ -1,80 +1,65 @@
-"""`research`: the entry point, with subcommands imported only when they run (fast --help)."""
+"""`research`: the entry point. `research --help` prints text rendered ahead (help_text.py)
+without importing click; every other command goes through the click group in root.py."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import os
+import sys
 
-import click
+# typing and shutil are not imported on this path: together they cost more than the rest of
+# `research --help` (mypy reads any name TYPE_CHECKING as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-from localresearch import __version__
+    from localresearch.cli.root import COMMANDS, LazyGroup, cli
 
-# name → ("module:attribute", one-line help). Modules are imported only when their command runs.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "daemon": ("localresearch.cli.daemon:daemon", "Start, stop and inspect the background daemon."),
-    "config": ("localresearch.cli.config:config", "Show, check and edit config.toml."),
-    "status": ("localresearch.cli.daemon:status_command", "Is the daemon running? (alias)"),
-    "ask": ("localresearch.cli.ask:ask", "Ask a question; a cited answer streams in."),
-    "memory": ("localresearch.cli.memory:memory", "Search and manage the index of your notes."),
-    "chat": ("localresearch.cli.chat:chat", "Chat interactively (a session over WebSocket)."),
-    "sessions": ("localresearch.cli.sessions:sessions", "List, show and delete chat sessions."),
-    "models": ("localresearch.cli.models:models", "List model providers and models."),
-    "deep": ("localresearch.cli.deep:deep", "Research a question in depth: a cited report."),
-    "deep-sessions": (
-        "localresearch.cli.deep_sessions:deep_sessions",
-        "List, show and delete research sessions (research deep --interactive).",
-    ),
-    "jobs": ("localresearch.cli.jobs:jobs", "List, watch, cancel and export research jobs."),
-    "heartbeat": (
-        "localresearch.cli.heartbeat:heartbeat",
-        "Scheduled tasks from HEARTBEAT.md: status, run, pause, resume.",
-    ),
-    "keys": ("localresearch.cli.keys:keys", "Create, list and revoke API keys."),
-    "query": (
-        "localresearch.cli.query:query",
-        "One question over the query API: report, citations, reasoning steps.",
-    ),
-    "schedule": (
-        "localresearch.cli.schedule:schedule",
-        "Add, list and remove recurring questions and research.",
-    ),
-    "web": ("localresearch.cli.web:web", "Open the daemon's page in your browser, signed in."),
-}
-
-
-class LazyGroup(click.Group):
-    """A group whose subcommands are resolved from COMMANDS on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module_name, _, attr = target[0].partition(":")
-        command: click.Command = getattr(importlib.import_module(module_name), attr)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-@click.group(
-    cls=LazyGroup,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog='Example: research ask "what do my notes say about sqlite?"',
-)
-@click.version_option(__version__, prog_name="localresearch")
-def cli() -> None:
-    """localresearch: a research assistant that runs on your machine.
-
-    A daemon (127.0.0.1:31327) indexes your notes and answers questions with citations, offline
-    by default. Files live under LOCALRESEARCH_HOME if set, else the platform's user dirs.
-    """
+__all__ = ["COMMANDS", "LazyGroup", "cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> Any:
+    args = sys.argv[1:] if argv is None else argv
+    if args in (["--help"], ["-h"]):
+        text = _rendered_help()
+        if text is not None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return 0
+    from localresearch.cli.root import cli
+
     return cli.main(args=argv, prog_name="research")
+
+
+def _rendered_help() -> str | None:
+    """The root's help as click would print it at this terminal's width, if rendered ahead
+    for that width (click's import is most of `research --help`'s time)."""
+    from localresearch.cli.help_text import ROOT_HELP
+
+    # click's HelpFormatter: the terminal's columns, at most max_content_width (100), minus 2.
+    width = max(min(_columns(), 100) - 2, 50)
+    return ROOT_HELP.get(width)
+
+
+def _columns() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil: $COLUMNS, else the
+    terminal on stdout, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+    return size.columns or 80
+
+
+def __getattr__(name: str) -> Any:
+    """The click group and its command table, imported on first use (tests, gen_docs)."""
+    if name in ("COMMANDS", "LazyGroup", "cli"):
+        from localresearch.cli import root
+
+        return getattr(root, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

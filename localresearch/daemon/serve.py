@@ -25,13 +25,12 @@ class ServeError(Exception):
 
 
 def preload() -> None:
-    """Import the server (aiohttp, the app, its routes) while the parent checks the config."""
+    """Import what serving needs before it binds (aiohttp, the app, its middlewares) while the
+    parent checks the config; the route modules load after the bind (server/app.py)."""
     import psutil  # noqa: F401  (the pid file records the process's start time)
 
-    from localresearch.server.app import route_tables
     from localresearch.server.run import serve  # noqa: F401
 
-    route_tables()
     with contextlib.suppress(ImportError):
         import uvloop  # noqa: F401
 

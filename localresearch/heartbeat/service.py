@@ -20,6 +20,7 @@ from localresearch.heartbeat import schedules
 from localresearch.heartbeat.clock import Clock, SystemClock
 from localresearch.heartbeat.digest import demote_headings, quote
 from localresearch.heartbeat.file import HeartbeatFile
+from localresearch.heartbeat.report import HeartbeatBrief, HeartbeatStatus
 from localresearch.heartbeat.runner import TaskResult, TaskRunner, export_command
 from localresearch.heartbeat.schedule import format_duration
 from localresearch.heartbeat.settings import HeartbeatSettings
@@ -398,34 +399,34 @@ class HeartbeatService:
 
     # -- status and control ----------------------------------------------------------------
 
-    async def set_paused(self, paused: bool) -> dict[str, Any]:
+    async def set_paused(self, paused: bool) -> HeartbeatStatus:
         self.state.paused = paused
         await self.store.save(self.state)
         return await self.status()
 
-    def brief(self) -> dict[str, Any]:
-        """The `heartbeat` field of GET /api/status."""
-        return {
-            "enabled": self.settings.enabled,
-            "paused": self.state.paused,
-            "last_run": iso(self.state.last_run),
-            "next_run": iso(self.state.next_run) if self.settings.enabled else None,
-            "last_result": self.state.last_result,
-        }
+    def brief(self) -> HeartbeatBrief:
+        """Enabled, paused, last and next run, last result (for the daemon's status)."""
+        return HeartbeatBrief(
+            enabled=self.settings.enabled,
+            paused=self.state.paused,
+            last_run=self.state.last_run,
+            next_run=self.state.next_run if self.settings.enabled else None,
+            last_result=self.state.last_result,
+        )
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> HeartbeatStatus:
         doc = await asyncio.to_thread(self.file.read)
-        return {
-            **self.brief(),
-            "running": self._lock.locked(),
-            "interval": format_duration(self.settings.interval),
-            "timeout": format_duration(self.settings.timeout),
-            "active_hours": self.settings.active.describe(),
-            "timezone": str(self.tz),
-            "file": str(self.file.path),
-            "pending": [t.to_dict(self.tz) for t in doc.pending_tasks],
-            "malformed": [m.to_dict() for m in doc.malformed],
-        }
+        return HeartbeatStatus(
+            brief=self.brief(),
+            running=self._lock.locked(),
+            interval=self.settings.interval,
+            timeout=self.settings.timeout,
+            active_hours=self.settings.active.describe(),
+            timezone=str(self.tz),
+            file=str(self.file.path),
+            pending=[t.to_dict(self.tz) for t in doc.pending_tasks],
+            malformed=[m.to_dict() for m in doc.malformed],
+        )
 
     # -- schedules (recurring tasks, stored in HEARTBEAT.md) -------------------------------
 

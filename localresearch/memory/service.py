@@ -26,6 +26,17 @@ from localresearch.memory.query import parse_terms
 from localresearch.memory.ranking import CHUNKS_SQL, TableStats, top_rows
 from localresearch.memory.rerank import length_factor, rerank
 from localresearch.memory.schema import DERIVED_TABLE, NOTES_TABLE
+from localresearch.memory.stats import (
+    DailyLogs,
+    EmbeddingStats,
+    FileFacts,
+    FilesStats,
+    IndexStats,
+    MemoryStats,
+    MemoryStatus,
+    SourceRemoved,
+    VectorProgress,
+)
 from localresearch.memory.types import SearchHit
 from localresearch.memory.vector_worker import VectorWorker
 from localresearch.memory.vectors import VectorIndex, load_index, matrix_file_for
@@ -85,13 +96,13 @@ def _normalise(path: str) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def _file_facts(path: Path) -> dict[str, int]:
+def _file_facts(path: Path) -> FileFacts:
     try:
         data = path.read_bytes()
     except OSError:
-        return {"size_bytes": 0, "lines": 0}
+        return FileFacts(size_bytes=0, lines=0)
     lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
-    return {"size_bytes": len(data), "lines": lines}
+    return FileFacts(size_bytes=len(data), lines=lines)
 
 
 class MemoryService:
@@ -267,12 +278,12 @@ class MemoryService:
         while worker is not None and not worker.idle and not self._stopping:  # noqa: ASYNC110
             await asyncio.sleep(VECTORS_POLL_S)
 
-    def vector_progress(self) -> dict[str, Any] | None:
+    def vector_progress(self) -> VectorProgress | None:
         """The background embedding pass: done / total, rate, ETA (None if none ran)."""
         worker = self.vector_worker
         if worker is None or worker.run is None:
             return None
-        return {**worker.run.to_dict(), "running": not worker.idle}
+        return worker.run.progress(running=not worker.idle)
 
     # -- search ----------------------------------------------------------------------------
 
@@ -452,7 +463,7 @@ class MemoryService:
         )
         return Source(target, "user", glob or "")
 
-    async def remove_source(self, path: str) -> dict[str, Any]:
+    async def remove_source(self, path: str) -> SourceRemoved:
         """Forget a folder added with `memory add` and drop its files from the index now."""
         target = _normalise(path)
         for source in await self.sources():
@@ -472,7 +483,7 @@ class MemoryService:
         async with self._lock:
             removed = await asyncio.to_thread(self.indexer.remove_source, str(target))
             self._forget_frequencies()
-        return {"path": str(target), "files_removed": removed}
+        return SourceRemoved(path=str(target), files_removed=removed)
 
     async def view_file(
         self,
@@ -515,11 +526,11 @@ class MemoryService:
 
         return await self.db.read(read)
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> MemoryStatus:
         files, chunks = await self.counts()
-        return {"files_indexed": files, "chunks": chunks, "indexing": self.indexing}
+        return MemoryStatus(files_indexed=files, chunks=chunks, indexing=self.indexing)
 
-    async def embedding_stats(self) -> dict[str, Any] | None:
+    async def embedding_stats(self) -> EmbeddingStats | None:
         """Provider, vectors stored and the last provider error (None without embeddings)."""
         if self.embedder is None:
             return None
@@ -529,15 +540,15 @@ class MemoryService:
             sql = "SELECT count(*) FROM memory_vectors WHERE model = ?"
             return int(conn.execute(sql, (name,)).fetchone()[0])
 
-        return {
-            "model": name,
-            "vectors": await self.db.read(read),
-            "error": self.embed_error,
-            "progress": self.vector_progress(),
-        }
+        return EmbeddingStats(
+            model=name,
+            vectors=await self.db.read(read),
+            error=self.embed_error,
+            progress=self.vector_progress(),
+        )
 
-    async def stats(self) -> dict[str, Any]:
-        """The fields of GET /api/memory/stats (spec), plus sources and the last pass."""
+    async def stats(self) -> MemoryStats:
+        """The index, its sources, the workspace's files, the last pass and the embeddings."""
         files, chunks = await self.counts()
 
         def read(conn: sqlite3.Connection) -> str | None:
@@ -546,35 +557,37 @@ class MemoryService:
             return str(row[0]) if row else None
 
         last_indexed = await self.db.read(read)
-        workspace_facts = await asyncio.to_thread(self._workspace_facts)
+        workspace_files = await asyncio.to_thread(self._workspace_files, files)
         size = await asyncio.to_thread(self.db.size_bytes)
-        return {
-            "workspace": str(self.workspace),
-            "files": {"total": files, **workspace_facts},
-            "index": {
-                "chunks": chunks,
-                "chunks_by_kind": await self.chunks_by_kind(),
-                "last_indexed": last_indexed,
-                "database_size_bytes": size,
-                "indexing": self.indexing,
-                "compacting": self.compacting,
-            },
-            "sources": [source.to_dict() for source in await self.sources()],
-            "last_reindex": self.last_report.to_dict() if self.last_report else None,
-            "embeddings": await self.embedding_stats(),
-        }
+        index = IndexStats(
+            chunks=chunks,
+            chunks_by_kind=await self.chunks_by_kind(),
+            last_indexed=last_indexed,
+            database_size_bytes=size,
+            indexing=self.indexing,
+            compacting=self.compacting,
+        )
+        return MemoryStats(
+            workspace=str(self.workspace),
+            files=workspace_files,
+            index=index,
+            sources=await self.sources(),
+            last_reindex=self.last_report,
+            embeddings=await self.embedding_stats(),
+        )
 
-    def _workspace_facts(self) -> dict[str, Any]:
+    def _workspace_files(self, total_indexed: int) -> FilesStats:
         logs = sorted((self.workspace / "memory").glob("*.md"))
         total = 0
         for log_file in logs:
             with contextlib.suppress(OSError):
                 total += log_file.stat().st_size
-        return {
-            "memory_md": _file_facts(self.workspace / "MEMORY.md"),
-            "heartbeat_md": _file_facts(self.workspace / "HEARTBEAT.md"),
-            "daily_logs": {"count": len(logs), "total_size_bytes": total},
-        }
+        return FilesStats(
+            total=total_indexed,
+            memory_md=_file_facts(self.workspace / "MEMORY.md"),
+            heartbeat_md=_file_facts(self.workspace / "HEARTBEAT.md"),
+            daily_logs=DailyLogs(count=len(logs), total_size_bytes=total),
+        )
 
 
 def _hit(row: sqlite3.Row, length_prior: float = 0.0) -> SearchHit:

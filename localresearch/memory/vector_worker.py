@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from localresearch.errors import ProviderError
+from localresearch.memory.stats import VectorProgress
 from localresearch.memory.vectors import pack
 from localresearch.redaction import redact
 from localresearch.store import Database
@@ -61,17 +62,18 @@ class EmbedRun:
         self.total = missing
         self.finished: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def progress(self, *, running: bool | None = None) -> VectorProgress:
+        """Done of total, rate and time left; `running` defaults to this pass's own state."""
         elapsed = (self.finished or time.monotonic()) - self.started
         rate = self.done / elapsed if elapsed > 0 and self.done else 0.0
         left = max(self.total - self.done, 0)
-        return {
-            "done": self.done,
-            "total": self.total,
-            "rate_per_s": round(rate, 2),
-            "eta_s": round(left / rate, 1) if rate > 0 and left else (0.0 if not left else None),
-            "running": self.finished is None,
-        }
+        return VectorProgress(
+            done=self.done,
+            total=self.total,
+            rate_per_s=round(rate, 2),
+            eta_s=round(left / rate, 1) if rate > 0 and left else (0.0 if not left else None),
+            running=self.finished is None if running is None else running,
+        )
 
 
 def embed_missing(

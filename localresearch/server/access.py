@@ -45,7 +45,6 @@ from localresearch.access.keys import KeyStore
 from localresearch.access.local import credential_path, ensure_credential, peer_uid
 from localresearch.access.ratelimit import RateLimiter, Verdict
 from localresearch.access.roles import ALL, OWNER_ROLE, Principal, permissions_of
-from localresearch.api.operations import daemon_envelope
 from localresearch.loopback import is_loopback_host
 from localresearch.server.errors import STATUS_BY_CODE, error_response
 
@@ -95,6 +94,8 @@ class Access:
         )
         self.resolvers: list[Resolver] = []
         self.policies: dict[web.AbstractRoute, Operation] = {}
+        # Public before the operations are loaded (/health answers while the daemon starts).
+        self.public_routes: set[web.AbstractRoute] = set()
         self._peers: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
         if self.open_local:
             log.warning(
@@ -179,8 +180,9 @@ class Access:
 
     def admit(self, request: web.Request) -> web.Response | None:
         """None to let the request through, else the refusal (401, 403 or 429)."""
-        op = self.policies.get(request.match_info.route)
-        if op is not None and op.public:
+        route = request.match_info.route
+        op = self.policies.get(route)
+        if (op is not None and op.public) or route in self.public_routes:
             return None
         who = self.resolve(request, op)
         if isinstance(who, web.Response):
@@ -213,7 +215,11 @@ def refuse(
     op: Operation | None, code: str, message: str, *, headers: dict[str, str] | None = None
 ) -> web.Response:
     """A refusal in the envelope of the operation's surface (the daemon's by default)."""
-    if op is None or op.surface.envelope is daemon_envelope:
+    if op is None:
+        return error_response(code, message, headers=headers)
+    from localresearch.api.operations import daemon_envelope  # loaded with the operations
+
+    if op.surface.envelope is daemon_envelope:
         return error_response(code, message, headers=headers)
     return web.json_response(
         op.surface.envelope(code, message), status=STATUS_BY_CODE[code], headers=headers

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from localresearch.access.keys import KeyStore
-from localresearch.api.operations import by_key
+from localresearch.errors import Unavailable
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
 from localresearch.server import parser_errors
@@ -20,6 +21,7 @@ from localresearch.server.access import ACCESS, Access, add_rate_headers
 from localresearch.server.errors import Handler, error_middleware, mark_started
 from localresearch.server.keys import BODY_TIMEOUT, MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
 from localresearch.server.observe import observe_response, reconfigure_access
+from localresearch.server.route_list import ROUTES
 from localresearch.server.security import GUARD, Guard, refusal
 from localresearch.server.spec_envelope import spec_envelope
 from localresearch.server.websession import WEB_SESSIONS, WebSessions, cookie_resolver
@@ -78,11 +80,77 @@ def route_tables() -> list[web.RouteTableDef]:
     return tables
 
 
+class Routes:
+    """The route modules, imported in the background once the socket is bound: /health
+    answers meanwhile, every other request waits for them (and, but for _NO_WAIT, for the
+    core). The routes themselves are registered at once from ROUTES (route_list.py)."""
+
+    def __init__(self) -> None:
+        self.loaded = asyncio.Event()
+        self.failure: BaseException | None = None
+        self.registered: list[tuple[web.AbstractRoute, str, str]] = []  # route, method, path
+        self.handlers: dict[str, Handler] = {}
+
+    def until_loaded(self, request: web.Request) -> Awaitable[None] | None:
+        """None once loaded (or for /health), else what the request awaits first."""
+        if self.loaded.is_set() and self.failure is None:
+            return None
+        if request.match_info.route in request.app[ACCESS].public_routes:
+            return None
+        return self.wait()
+
+    async def wait(self) -> None:
+        await self.loaded.wait()
+        if self.failure is not None:
+            raise Unavailable(
+                f"the daemon's routes failed to load ({self.failure!r}); see `research daemon logs`"
+            )
+
+    def handler(self, target: str) -> Handler:
+        """The handler `module:name`, imported on its first call (after `load`)."""
+
+        async def lazy(request: web.Request) -> web.StreamResponse:
+            found = self.handlers.get(target)
+            if found is None:
+                module, _, name = target.partition(":")
+                found = self.handlers[target] = getattr(importlib.import_module(module), name)
+            return await found(request)
+
+        lazy.__name__ = target.rpartition(":")[2]
+        return lazy
+
+    async def load(self, access: Access) -> None:
+        """Import every route module (a thread: /health keeps answering), then give each
+        route its operation (permission, rate class, envelope)."""
+        try:
+            await asyncio.to_thread(route_tables)
+            from localresearch.api.operations import by_key
+
+            operations = by_key()
+            for route, method, path in self.registered:
+                operation = operations.get((method, path))
+                if operation is not None:
+                    access.policies[route] = operation
+        except BaseException as exc:
+            self.failure = exc
+            raise
+        finally:
+            self.loaded.set()
+
+
+ROUTES_KEY = web.AppKey("routes", Routes)
+
+
+async def _health(request: web.Request) -> web.Response:
+    """GET /health: the server is up (answered before anything else is imported)."""
+    return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Start the core in the background: the server binds and answers /health meanwhile, and
-    every other route waits for the core (see _after_start)."""
+    """Load the routes, then start the core, in the background: the server binds and answers
+    /health meanwhile, and every other route waits (see Routes and _after_start)."""
     runtime = app[RUNTIME]
-    starting = asyncio.create_task(_start(runtime))
+    starting = asyncio.create_task(_start(app[ROUTES_KEY], app[ACCESS], runtime))
     yield
     # Let a start in progress finish (its database work runs in threads that a cancel would
     # not stop), then stop whatever it started.
@@ -90,7 +158,11 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     await runtime.stop()
 
 
-async def _start(runtime: Runtime) -> None:
+async def _start(routes: Routes, access: Access, runtime: Runtime) -> None:
+    try:
+        await routes.load(access)
+    except Exception:
+        log.exception("the daemon's routes failed to load")
     try:
         await runtime.start()
     except Exception:
@@ -121,29 +193,29 @@ async def _on_shutdown(app: web.Application) -> None:
 def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Application:
     """Build the application; tests call this with a temp-dir Paths and use aiohttp_client."""
     parser_errors.install()
+    routes = Routes()
     app = web.Application(
-        middlewares=[spec_envelope, error_middleware(refusal)],
+        middlewares=[spec_envelope, error_middleware(refusal, routes.until_loaded)],
         client_max_size=config.server.max_body_bytes,
     )
+    app[ROUTES_KEY] = routes
     app[MAX_BODY] = config.server.max_body_bytes
     app[BODY_TIMEOUT] = config.server.body_timeout
     app[RUNTIME] = Runtime(config, paths)
     app[GUARD] = Guard(config.server, config.api, port or config.server.port)
     access = app[ACCESS] = Access(config, paths, KeyStore(app[RUNTIME].db, paths.database))
-    tables = route_tables()  # imported first: a surface registers its operations on import
-    operations = by_key()
     app[SHUTDOWN] = asyncio.Event()
     app[WEBSOCKETS] = weakref.WeakSet()
     app[WEB_SESSIONS] = WebSessions(paths.state_dir / "web_session.key", port or config.server.port)
     access.resolvers.append(cookie_resolver(access.owner))
-    for table in tables:
-        for route in table:
-            assert isinstance(route, web.RouteDef)
-            handler = route.handler if route.path in _NO_WAIT else _after_start(route.handler)
-            added = app.router.add_route(route.method, route.path, handler, **route.kwargs)
-            operation = operations.get((route.method, route.path))
-            if operation is not None:
-                access.policies[added] = operation
+    for method, path, target in ROUTES:
+        if (method, path) == ("GET", "/health"):
+            access.public_routes.add(app.router.add_route(method, path, _health))
+            continue
+        handler = routes.handler(target)
+        if path not in _NO_WAIT:
+            handler = _after_start(handler)
+        routes.registered.append((app.router.add_route(method, path, handler), method, path))
     if access.limiter is not None:
         app.on_response_prepare.append(add_rate_headers)
     app.on_response_prepare.append(observe_response)

@@ -73,6 +73,8 @@ def _message_for_http(exc: web.HTTPException, request: web.Request) -> str:
 
 
 Refusal = Callable[[web.Request], web.StreamResponse | None]
+# None to go on at once, else what to await first (it may raise, e.g. Unavailable).
+Waiter = Callable[[web.Request], Awaitable[None] | None]
 
 
 def _surface_refusal(request: web.Request, problem: str) -> web.Response:
@@ -85,15 +87,21 @@ def _surface_refusal(request: web.Request, problem: str) -> web.Response:
     return refuse(op, "invalid_request", problem)
 
 
-def error_middleware(refuse: Refusal) -> Middleware:
-    """The app's one middleware (each layer costs on every request): `refuse` (the security
-    guard) may answer first; then every exception becomes the envelope, unexpected ones logged
-    with a request id."""
+def error_middleware(refuse: Refusal, wait: Waiter | None = None) -> Middleware:
+    """The app's one middleware (each layer costs on every request): `wait` (the routes still
+    loading) and `refuse` (the security guard) may answer first; then every exception becomes
+    the envelope, unexpected ones logged with a request id."""
 
     from localresearch.server.requests import query_problem
 
     @web.middleware
     async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
+        pending = wait(request) if wait is not None else None
+        if pending is not None:
+            try:
+                await pending
+            except Exception as exc:
+                return _answer(request, exc)
         refused = refuse(request)
         if refused is not None:
             return refused

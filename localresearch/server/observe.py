@@ -46,5 +46,6 @@ def reconfigure_access(app: web.Application, old: Config, config: Config) -> Non
     access = app[ACCESS]
     fresh = Access(config, app[RUNTIME].paths, access.keys)
     fresh.policies = access.policies
+    fresh.public_routes = access.public_routes
     fresh.resolvers = access.resolvers
     vars(access).update(vars(fresh))

@@ -33,7 +33,7 @@ def _heartbeat(request: web.Request) -> HeartbeatService:
 
 @routes.get("/api/heartbeat")
 async def status(request: web.Request) -> web.Response:
-    return model_response(shape(await _heartbeat(request).status(), HeartbeatStatus))
+    return model_response(HeartbeatStatus.of(await _heartbeat(request).status()))
 
 
 @routes.post("/api/heartbeat/run")
@@ -44,12 +44,12 @@ async def run(request: web.Request) -> web.Response:
 
 @routes.post("/api/heartbeat/pause")
 async def pause(request: web.Request) -> web.Response:
-    return model_response(shape(await _heartbeat(request).set_paused(True), HeartbeatStatus))
+    return model_response(HeartbeatStatus.of(await _heartbeat(request).set_paused(True)))
 
 
 @routes.post("/api/heartbeat/resume")
 async def resume(request: web.Request) -> web.Response:
-    return model_response(shape(await _heartbeat(request).set_paused(False), HeartbeatStatus))
+    return model_response(HeartbeatStatus.of(await _heartbeat(request).set_paused(False)))
 
 
 @routes.get("/api/schedules")

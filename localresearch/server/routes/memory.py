@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from localresearch.server.sse import send_events
 
 if TYPE_CHECKING:
     from localresearch.memory.service import MemoryService
+    from localresearch.memory.stats import VectorProgress
     from localresearch.memory.types import SearchHit
 
 routes = web.RouteTableDef()
@@ -96,7 +98,7 @@ async def search_post(request: web.Request) -> web.Response:
 
 @routes.get("/api/memory/stats")
 async def stats(request: web.Request) -> web.Response:
-    return model_response(shape(await _memory(request).stats(), MemoryStats))
+    return model_response(MemoryStats.of(await _memory(request).stats()))
 
 
 def _wants_stream(request: web.Request) -> bool:
@@ -118,13 +120,13 @@ async def reindex(request: web.Request) -> web.StreamResponse:
 
 async def _vector_events(memory: MemoryService) -> AsyncGenerator[Event, None]:
     """`vectors` events (done, total, rate, ETA) until the background embedding is idle."""
-    last: dict[str, Any] | None = None
+    last: VectorProgress | None = None
     while True:
         idle = memory.vector_worker is None or memory.vector_worker.idle
         progress = memory.vector_progress()
         if progress is not None and progress != last:
             last = progress
-            yield Event("vectors", progress)
+            yield Event("vectors", dataclasses.asdict(progress))
         if idle:
             return
         await asyncio.sleep(VECTOR_EVENTS_EVERY_SECONDS)
@@ -195,7 +197,7 @@ async def remove_source(request: web.Request) -> web.Response:
     if not path:
         raise APIError("invalid_request", "Missing required parameter: path")
     removed = await _memory(request).remove_source(path)
-    return model_response(shape(removed, SourceRemoved))
+    return model_response(SourceRemoved(path=removed.path, files_removed=removed.files_removed))
 
 
 @routes.get("/api/memory/file")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from localresearch.api.base import shape
 from localresearch.api.chat import (
     CreateSession,
     Page,
@@ -23,20 +22,20 @@ routes = web.RouteTableDef()
 async def create_session(request: web.Request) -> web.Response:
     body = await body_model(request, CreateSession, required=False)
     session = await chat_service(request).sessions.create(body.title or "")
-    return model_response(shape(session, Session), status=201)
+    return model_response(Session.of(session), status=201)
 
 
 @routes.get("/api/sessions")
 async def list_sessions(request: web.Request) -> web.Response:
     page = query_model(request, Page)
     sessions, total = await chat_service(request).sessions.list_page(page.limit, page.offset)
-    return model_response(shape({"sessions": sessions, "total": total}, SessionList))
+    return model_response(SessionList(sessions=[Session.of(s) for s in sessions], total=total))
 
 
 @routes.get("/api/sessions/{id}")
 async def get_session(request: web.Request) -> web.Response:
     session = await chat_service(request).sessions.get(request.match_info["id"])
-    return model_response(shape(session, SessionWithMessages))
+    return model_response(SessionWithMessages.of(session))
 
 
 @routes.delete("/api/sessions/{id}")
