@@ -65,6 +65,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/api/research/sessions/{sessionId}/questions", "localresearch.server.routes.research_sessions:questions"),
     ("POST", "/api/research/sessions/{sessionId}/feedback", "localresearch.server.routes.research_sessions:feedback"),
     ("POST", "/api/research/sessions/{sessionId}/plan", "localresearch.server.routes.research_sessions:plan"),
+    ("PUT", "/api/research/sessions/{sessionId}/plan", "localresearch.server.routes.research_sessions:edit_plan"),
     ("POST", "/api/research/sessions/{sessionId}/execute", "localresearch.server.routes.research_sessions:execute"),
     ("GET", "/api/research/sessions/{sessionId}/results", "localresearch.server.routes.research_sessions:results"),
     ("POST", "/api/research/sessions/{sessionId}/refine", "localresearch.server.routes.research_sessions:refine"),
