@@ -114,14 +114,13 @@ def raw_fts_insert(chunks: list[Chunk], db_path: Path, batch: int = 4000) -> flo
 
 def raw_fts_query_latency(db_path: Path, texts: list[str], passes: int = 2) -> list[float]:
     """Seconds per query on the raw FTS5 table, in this process (no HTTP): the issue's anchor
-    (9.5 ms p50), the query's words but stopwords OR-ed, best 10 by FTS5's own BM25 rank."""
+    (9.5 ms p50), the daemon's query terms OR-ed, best 10 by FTS5's own BM25 rank."""
     conn = connect(db_path)
     sql = "SELECT rowid, heading, content FROM raw WHERE raw MATCH ? ORDER BY rank LIMIT 10"
     latencies: list[float] = []
     for _ in range(passes):
         for text in texts:
-            words = dict.fromkeys(memory_query._WORD.findall(text.lower()))
-            match = " OR ".join(f'"{w}"' for w in words if w not in memory_query.STOPWORDS)
+            match = " OR ".join(memory_query.parse_terms(text))
             started = time.perf_counter()
             conn.execute(sql, (match,)).fetchall()
             latencies.append(time.perf_counter() - started)

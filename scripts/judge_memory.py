@@ -51,8 +51,8 @@ def to_section_run(hits: list[tuple[str, str, float]], depth: int = 100) -> dict
 
 
 def raw_fts_run(chunks: list[tuple[str, Chunk]], queries: dict[str, str], work: Path) -> Run:
-    """The baseline: the same chunks in a plain FTS5 table, the words OR-ed (stopwords as the
-    daemon drops them), FTS5's own rank."""
+    """The baseline: the same chunks in a plain FTS5 table, the daemon's query terms OR-ed,
+    FTS5's own rank."""
     path = work / "raw_docs.db"
     path.unlink(missing_ok=True)
     conn = connect(path)
