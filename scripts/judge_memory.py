@@ -201,3 +201,57 @@ async def judge(
             )
         await memory.stop()
         await asyncio.to_thread(memory.db.close)
+
+
+# -- fusion weights on the docs corpus (the onnx model must be installed in the home) ---------
+
+FUSION_GRID = [(0.0, 0.55), (0.45, 0.25), (0.6, 0.55), (0.7, 0.55), (0.8, 0.4), (0.8, 0.5)]
+FUSION_GRID += [(0.8, 0.55), (0.8, 0.6), (0.9, 0.55), (1.0, 0.55)]
+
+
+async def judge_fusion(home: Path, work: Path) -> None:
+    """nDCG@10 of the docs corpus per (vector weight, similarity floor), BM25 alone first;
+    `home` has an embedding model configured (`research memory embeddings install bge-small`)."""
+    from bench_memory import evaluate, load_jsonl, load_qrels
+
+    queries = {q["_id"]: q["text"] for q in load_jsonl(DOCS_EVAL / "queries.jsonl")}
+    qrels = load_qrels(DOCS_EVAL / "qrels" / "test.tsv")
+    memory = await _service(home, DOCS)
+    embedder = memory.embedder
+    assert embedder is not None, "no embedding model configured in this home"
+    started = time.perf_counter()
+    while True:
+        stats = await memory.embedding_stats()
+        _files, chunks = await memory.counts()
+        if stats and stats["vectors"] >= chunks:
+            break
+        await asyncio.sleep(1.0)
+    print(
+        f"docs corpus: {chunks} vectors ({embedder.name}) in {time.perf_counter() - started:.0f} s"
+    )
+    embeddings = memory.config.memory.embeddings
+    rows = [("BM25 alone", None)] + [(f"w {w}, floor {f}", (w, f)) for w, f in FUSION_GRID]
+    for label, setting in rows:
+        if setting is None:
+            memory.embedder = None
+        else:
+            memory.embedder = embedder
+            weight, floor = setting
+            memory.config = dataclasses.replace(
+                memory.config,
+                memory=dataclasses.replace(
+                    memory.config.memory,
+                    embeddings=dataclasses.replace(
+                        embeddings, vector_weight=weight, similarity_floor=floor
+                    ),
+                ),
+            )
+        run: Run = {}
+        for qid, text in queries.items():
+            hits = await memory.search(text, 100)
+            run[qid] = to_section_run([(h.file, h.heading, h.score) for h in hits])
+        scores = evaluate(run, qrels)
+        print(f"{label:24s} nDCG@10 {scores['ndcg@10']:.4f}  recall@100 {scores['recall@100']:.4f}")
+    memory.embedder = embedder
+    await memory.stop()
+    await asyncio.to_thread(memory.db.close)
