@@ -141,7 +141,8 @@ async def _service(home: Path, folder: Path) -> Any:
     memory = MemoryService(config, paths, db)
     await memory.start()
     await memory.wait_ready()
-    await memory.add_source(str(folder))
+    if folder not in [source.path for source in await memory.sources()]:
+        await memory.add_source(str(folder))
     await memory.reindex()
     await asyncio.to_thread(memory.indexer.compact)
     return memory
@@ -220,9 +221,15 @@ async def judge_fusion(home: Path, work: Path) -> None:
     embedder = memory.embedder
     assert embedder is not None, "no embedding model configured in this home"
     started = time.perf_counter()
+
+    def notes(conn: Any) -> int:  # the daemon's own HEARTBEAT.md is not embedded
+        return int(
+            conn.execute("SELECT count(*) FROM memory_chunks WHERE kind = 'note'").fetchone()[0]
+        )
+
     while True:
         stats = await memory.embedding_stats()
-        _files, chunks = await memory.counts()
+        chunks = await memory.db.read(notes)
         if stats and stats["vectors"] >= chunks:
             break
         await asyncio.sleep(1.0)

@@ -8,8 +8,8 @@ K terms, so the plan is checked MaxScore-style: a term adds at most idf * (k1 + 
 chunk's BM25 (FTS5's k1 = 1.2, whatever the column weights); if the bounds of the K terms sum
 to less than the k-th best score found, no chunk outside C can reach the top k. Otherwise the K
 terms needed to pass that test join C and the query runs once more (the k-th score only rises,
-so the second plan is exact), as long as they add at most WIDEN_ROWS postings. Small indexes,
-or queries whose postings are few anyway, are scored whole.
+so the second plan is exact), as long as they add at most WIDEN_ROWS postings. Small indexes
+(at most SCORE_ALL_ROWS chunks), or queries whose postings are few anyway, are scored whole.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def top_rows(
     table = stats.table
     weights = ", ".join(str(w) for w in WEIGHTS)
     search_sql = _SEARCH_SQL.format(table=table, weights=weights)
-    if sum(df[t] for t in scored) <= SCORE_ALL_ROWS:
+    if total <= SCORE_ALL_ROWS or sum(df[t] for t in scored) <= SCORE_ALL_ROWS:
         return conn.execute(search_sql, (" OR ".join(scored), fetch)).fetchall()
     candidates = by_budget(scored, df, MAX_CANDIDATE_ROWS, RARE_TERM_FRACTION * total)
     if len(candidates) == len(scored):
