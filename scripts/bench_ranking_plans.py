@@ -3,6 +3,9 @@ on an index `bench_memory.py --scale-chunks` built (keep it with --work):
 
     .venv/bin/python scripts/bench_memory.py --scale-chunks 1000000 --work /tmp/scale
     .venv/bin/python scripts/bench_ranking_plans.py --db /tmp/scale/scale-home/data/localresearch.db
+    # the cost of keeping every query word, on an index of SciFact (e.g. bench_memory.py
+    # --dataset ... --work W leaves one in W/dataset/home1/data/localresearch.db):
+    .venv/bin/python scripts/bench_ranking_plans.py --db DB --stoplist ../shared/datasets/scifact
 
 The queries are bench_scale's (same vocabulary, same seed). Both plans run on the same connection
 and the same cached document frequencies, alternating, so load on a shared machine hits both.
@@ -66,6 +69,12 @@ def main() -> None:
     parser.add_argument("--db", type=Path, required=True, help="the scale run's index")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument(
+        "--stoplist",
+        type=Path,
+        help="a BEIR folder: its test queries, the current plan on every word ('current')"
+        " against the same plan with the stoplist dropped until 2026-12-02 ('previous')",
+    )
     args = parser.parse_args()
     rng = random.Random(7)
     vocab = _vocabulary(50_000, rng)
@@ -75,25 +84,52 @@ def main() -> None:
     conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     plans = {"previous": previous_top_rows, "current": ranking.top_rows}
+    if args.stoplist:
+        from bench_memory import load_jsonl, load_qrels
+        from grid_memory import STOPLIST
+
+        queries = {q["_id"]: q["text"] for q in load_jsonl(args.stoplist / "queries.jsonl")}
+        texts = [queries[qid] for qid in load_qrels(args.stoplist / "qrels" / "test.tsv")]
+
+        def stopped(
+            conn: sqlite3.Connection, stats: ranking.TableStats, terms: list[str], fetch: int
+        ) -> list[sqlite3.Row]:
+            kept = [t for t in terms if t.strip('"') not in STOPLIST] or terms
+            return ranking.top_rows(conn, stats, kept, fetch)
+
+        plans = {"previous": stopped, "current": ranking.top_rows}
     stats = {name: ranking.TableStats(NOTES_TABLE) for name in plans}
     times: dict[str, list[float]] = {name: [] for name in plans}
     for text in texts:  # warm the frequency caches and the page cache alike
         for name, plan in plans.items():
             plan(conn, stats[name], parse_terms(text), args.limit)
     differ = 0
-    for text in texts:
+    widened: set[int] = set()
+    for number, text in enumerate(texts):
         found = {}
-        for name, plan in plans.items():
+        order = list(plans.items())
+        for name, plan in order if number % 2 else order[::-1]:  # neither always goes first
             terms = parse_terms(text)
+            rounds = stats["current"].rounds
             started = time.perf_counter()
             rows = plan(conn, stats[name], terms, args.limit)
             times[name].append(time.perf_counter() - started)
             found[name] = [row["id"] for row in rows]
+            if stats["current"].rounds > rounds:
+                widened.add(number)
         differ += found["previous"] != found["current"]
     for name in plans:
         p50, p99 = percentile(times[name], 0.5) * 1000, percentile(times[name], 0.99) * 1000
         mean = statistics.mean(times[name]) * 1000
         print(f"{name:9s} p50 {p50:.2f} ms, p99 {p99:.2f} ms, mean {mean:.2f} ms")
+    if widened:
+        for name in plans:
+            some = [times[name][n] for n in sorted(widened)]
+            print(
+                f"{name:9s} on the {len(some)} widened queries:"
+                f" p50 {percentile(some, 0.5) * 1000:.2f} ms,"
+                f" mean {statistics.mean(some) * 1000:.2f} ms"
+            )
     ratio = {
         q: percentile(times["current"], q) / percentile(times["previous"], q) for q in (0.5, 0.99)
     }
