@@ -7,6 +7,8 @@
     .venv/bin/python scripts/bench_memory.py --scale-chunks 1000000
     .venv/bin/python scripts/bench_memory.py --docs-eval   # the second corpus: this repo's docs/
     .venv/bin/python scripts/bench_memory.py --dataset ../shared/datasets/scifact --judge
+    .venv/bin/python scripts/bench_memory.py --docs-eval --fusion-home HOME  # HOME: a home where
+        # `research memory embeddings install bge-small` ran: the fusion grid on the docs corpus
 
 Each corpus document becomes `<_id>.md` (title as the heading). A real daemon (`research daemon
 start`, in a temp LOCALRESEARCH_HOME) indexes the folder through POST /api/memory/reindex, and
@@ -114,14 +116,13 @@ def raw_fts_insert(chunks: list[Chunk], db_path: Path, batch: int = 4000) -> flo
 
 def raw_fts_query_latency(db_path: Path, texts: list[str], passes: int = 2) -> list[float]:
     """Seconds per query on the raw FTS5 table, in this process (no HTTP): the issue's anchor
-    (9.5 ms p50), the query's words but stopwords OR-ed, best 10 by FTS5's own BM25 rank."""
+    (9.5 ms p50), the daemon's query terms OR-ed, best 10 by FTS5's own BM25 rank."""
     conn = connect(db_path)
     sql = "SELECT rowid, heading, content FROM raw WHERE raw MATCH ? ORDER BY rank LIMIT 10"
     latencies: list[float] = []
     for _ in range(passes):
         for text in texts:
-            words = dict.fromkeys(memory_query._WORD.findall(text.lower()))
-            match = " OR ".join(f'"{w}"' for w in words if w not in memory_query.STOPWORDS)
+            match = " OR ".join(memory_query.parse_terms(text))
             started = time.perf_counter()
             conn.execute(sql, (match,)).fetchall()
             latencies.append(time.perf_counter() - started)
@@ -521,6 +522,12 @@ def main() -> None:
         help="with --dataset: ranking parameters judged on it and on the docs corpus",
     )
 
+    parser.add_argument(
+        "--fusion-home",
+        type=Path,
+        help="with --docs-eval: a LOCALRESEARCH_HOME with an embedding model installed; the"
+        " fusion grid on the docs corpus",
+    )
     parser.add_argument("--scale-queries", type=int, default=1000)
     parser.add_argument("--work", type=Path, help="working folder (default: a temp dir)")
     parser.add_argument(
@@ -548,7 +555,13 @@ def main() -> None:
             )
             runs = 1 if extra else args.index_runs  # embedding the corpus 5 times: no
             bench_dataset(args.dataset, work / "dataset", args.split, extra, runs)
-        if args.docs_eval:
+        if args.docs_eval and args.fusion_home:
+            import asyncio
+
+            import judge_memory
+
+            asyncio.run(judge_memory.judge_fusion(args.fusion_home, work / "fusion"))
+        elif args.docs_eval:
             bench_docs(work / "docs-eval")
         if args.judge and args.dataset:
             judge_both(args.dataset, work / "judge")

@@ -51,8 +51,8 @@ def to_section_run(hits: list[tuple[str, str, float]], depth: int = 100) -> dict
 
 
 def raw_fts_run(chunks: list[tuple[str, Chunk]], queries: dict[str, str], work: Path) -> Run:
-    """The baseline: the same chunks in a plain FTS5 table, the words OR-ed (stopwords as the
-    daemon drops them), FTS5's own rank."""
+    """The baseline: the same chunks in a plain FTS5 table, the daemon's query terms OR-ed,
+    FTS5's own rank."""
     path = work / "raw_docs.db"
     path.unlink(missing_ok=True)
     conn = connect(path)
@@ -141,7 +141,8 @@ async def _service(home: Path, folder: Path) -> Any:
     memory = MemoryService(config, paths, db)
     await memory.start()
     await memory.wait_ready()
-    await memory.add_source(str(folder))
+    if folder not in [source.path for source in await memory.sources()]:
+        await memory.add_source(str(folder))
     await memory.reindex()
     await asyncio.to_thread(memory.indexer.compact)
     return memory
@@ -201,3 +202,63 @@ async def judge(
             )
         await memory.stop()
         await asyncio.to_thread(memory.db.close)
+
+
+# -- fusion weights on the docs corpus (the onnx model must be installed in the home) ---------
+
+FUSION_GRID = [(0.0, 0.55), (0.45, 0.25), (0.6, 0.55), (0.7, 0.55), (0.8, 0.4), (0.8, 0.5)]
+FUSION_GRID += [(0.8, 0.55), (0.8, 0.6), (0.9, 0.55), (1.0, 0.55)]
+
+
+async def judge_fusion(home: Path, work: Path) -> None:
+    """nDCG@10 of the docs corpus per (vector weight, similarity floor), BM25 alone first;
+    `home` has an embedding model configured (`research memory embeddings install bge-small`)."""
+    from bench_memory import evaluate, load_jsonl, load_qrels
+
+    queries = {q["_id"]: q["text"] for q in load_jsonl(DOCS_EVAL / "queries.jsonl")}
+    qrels = load_qrels(DOCS_EVAL / "qrels" / "test.tsv")
+    memory = await _service(home, DOCS)
+    embedder = memory.embedder
+    assert embedder is not None, "no embedding model configured in this home"
+    started = time.perf_counter()
+
+    def notes(conn: Any) -> int:  # the daemon's own HEARTBEAT.md is not embedded
+        return int(
+            conn.execute("SELECT count(*) FROM memory_chunks WHERE kind = 'note'").fetchone()[0]
+        )
+
+    while True:
+        stats = await memory.embedding_stats()
+        chunks = await memory.db.read(notes)
+        if stats and stats["vectors"] >= chunks:
+            break
+        await asyncio.sleep(1.0)
+    print(
+        f"docs corpus: {chunks} vectors ({embedder.name}) in {time.perf_counter() - started:.0f} s"
+    )
+    embeddings = memory.config.memory.embeddings
+    rows = [("BM25 alone", None)] + [(f"w {w}, floor {f}", (w, f)) for w, f in FUSION_GRID]
+    for label, setting in rows:
+        if setting is None:
+            memory.embedder = None
+        else:
+            memory.embedder = embedder
+            weight, floor = setting
+            memory.config = dataclasses.replace(
+                memory.config,
+                memory=dataclasses.replace(
+                    memory.config.memory,
+                    embeddings=dataclasses.replace(
+                        embeddings, vector_weight=weight, similarity_floor=floor
+                    ),
+                ),
+            )
+        run: Run = {}
+        for qid, text in queries.items():
+            hits = await memory.search(text, 100)
+            run[qid] = to_section_run([(h.file, h.heading, h.score) for h in hits])
+        scores = evaluate(run, qrels)
+        print(f"{label:24s} nDCG@10 {scores['ndcg@10']:.4f}  recall@100 {scores['recall@100']:.4f}")
+    memory.embedder = embedder
+    await memory.stop()
+    await asyncio.to_thread(memory.db.close)

@@ -438,6 +438,40 @@ async def test_top_k_is_exact_bm25_over_every_query_term(
     assert 0 < len(with_common) < len(hits)
 
 
+async def test_a_small_index_is_ranked_whole_whatever_its_common_words(
+    service_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Every query word counts, common ones too: their postings can pass the widening bound,
+    but an index of at most SCORE_ALL_ROWS chunks is scored whole, so its top k stays exact."""
+    rng = random.Random(11)
+    files = {}
+    for i in range(300):  # "the", "and", "of" in nearly every chunk: 900 postings together
+        words = ["the", "and", "of"] + [f"filler{i}"] * rng.randint(1, 20)
+        if i % 30 == 0:
+            words += ["platypus"]
+        rng.shuffle(words)
+        files[f"n{i:03d}.md"] = " ".join(words) + "\n"
+    _tree(tmp_path / "notes", files)
+    memory = await service_factory(length_prior=0.0)
+    await memory.add_source(str(tmp_path / "notes"))
+    await memory.reindex()
+
+    def reference(conn: object) -> list[int]:
+        sql = (
+            "SELECT rowid FROM memory_fts WHERE memory_fts MATCH ?"
+            " ORDER BY bm25(memory_fts, 1.0, 1.0, 1.0) LIMIT 50"
+        )
+        query = '"the" OR "platypus" OR "and" OR "of"'
+        return [r[0] for r in conn.execute(sql, (query,))]  # type: ignore[attr-defined]
+
+    expected = await memory.db.read(reference)
+    stats = memory._tables["memory_fts"]
+    hits = await memory.search("the platypus and of", limit=50)
+    assert [h.chunk_id for h in hits] == expected
+    assert stats.inexact == 0 and stats.rounds == 0
+    assert {h.file for h in hits[:10]} >= {f"n{i:03d}.md" for i in range(0, 300, 30)}
+
+
 async def test_quick_searches_run_on_the_loop_slow_ones_on_reader_threads(service_factory) -> None:  # type: ignore[no-untyped-def]
     """A thread hand-off costs more than a quick search; a slow one must not hold the loop."""
     from localresearch.memory.service import INLINE_SEARCH_S

@@ -20,13 +20,17 @@ PIECES = ['"', "'", "AND", "OR", "NOT", "NEAR", "(", ")", "*", "^", ":", "-", "+
           "\n"]  # fmt: skip
 
 
-def test_words_phrases_prefixes_and_stopwords() -> None:
+def test_words_phrases_prefixes_and_common_words() -> None:
+    # Every word counts (common words too: BM25's idf weighs them), each once, in order.
     assert parse_terms('The "Async Await" rust* of the rust') == [
         '"async await"',
+        '"the"',
         '"rust"*',
+        '"of"',
         '"rust"',
     ]
-    assert parse_terms("the of and") == ['"the"', '"of"', '"and"']  # only stopwords: kept
+    assert parse_terms("the of and") == ['"the"', '"of"', '"and"']
+    assert parse_terms("does not raise") == ['"does"', '"not"', '"raise"']
     assert parse_terms("🦀 !!") == []
     assert build_match("🦀") is None
     with pytest.raises(InvalidRequest):

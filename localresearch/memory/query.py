@@ -12,18 +12,10 @@ from localresearch.errors import InvalidRequest
 from localresearch.memory import grams
 
 MAX_TERMS = 64
-
-# A small English stoplist: dropping these from an OR-query makes it faster and (measured on
-# SciFact train) slightly more precise. A query made only of stopwords keeps them.
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had
-    has have having he her here hers herself him himself his how i if in into is it its itself just
-    me more most my myself no nor not now of off on once only or other our ours ourselves out over
-    own same she should so some such than that the their theirs them themselves then there these
-    they this those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours yourself yourselves""".split()  # noqa: SIM905
-)
+# Every word counts, common ones too: BM25's idf already weighs "the" near zero, and words
+# such as "not", "more", "after" or "between" carry a claim's meaning. The English stoplist
+# dropped until 2026-12-02 ranked lower on both judged corpora (docs/benchmarks.md); the
+# planner (memory/ranking.py) keeps the commonest terms' cost bounded.
 
 _TOKEN = re.compile(rf'"([^"]*)"|([\w{grams.MARKED_SCRIPTS}]+)(\*?)', re.UNICODE)
 _WORD = re.compile(rf"[\w{grams.MARKED_SCRIPTS}]+", re.UNICODE)
@@ -76,10 +68,7 @@ def parse_terms(text: str, prefix: bool = False) -> list[str]:
             pieces = _split_unspaced(word.lower())
             for number, (piece, _) in enumerate(pieces):
                 plain.append((piece, bool(star or last) and number == len(pieces) - 1))
-    content = [(w, s) for w, s in plain if w not in STOPWORDS or s]
-    if not content and not terms:
-        content = plain
-    for word, star in content:
+    for word, star in plain:
         terms.append(_quote(word) + ("*" if star else ""))
     # A repeated word counts once (measured on SciFact train: +0.004 nDCG@10).
     return list(dict.fromkeys(terms))[:MAX_TERMS]

@@ -8,8 +8,8 @@ K terms, so the plan is checked MaxScore-style: a term adds at most idf * (k1 + 
 chunk's BM25 (FTS5's k1 = 1.2, whatever the column weights); if the bounds of the K terms sum
 to less than the k-th best score found, no chunk outside C can reach the top k. Otherwise the K
 terms needed to pass that test join C and the query runs once more (the k-th score only rises,
-so the second plan is exact), as long as they add at most WIDEN_ROWS postings. Small indexes,
-or queries whose postings are few anyway, are scored whole.
+so the second plan is exact), as long as they add at most WIDEN_ROWS postings. Small indexes
+(at most SCORE_ALL_ROWS chunks), or queries whose postings are few anyway, are scored whole.
 """
 
 from __future__ import annotations
@@ -160,25 +160,32 @@ def top_rows(
     table = stats.table
     weights = ", ".join(str(w) for w in WEIGHTS)
     search_sql = _SEARCH_SQL.format(table=table, weights=weights)
-    if sum(df[t] for t in scored) <= SCORE_ALL_ROWS:
+    if total <= SCORE_ALL_ROWS or sum(df[t] for t in scored) <= SCORE_ALL_ROWS:
         return conn.execute(search_sql, (" OR ".join(scored), fetch)).fetchall()
     candidates = by_budget(scored, df, MAX_CANDIDATE_ROWS, RARE_TERM_FRACTION * total)
-    while True:
-        if len(candidates) == len(scored):
-            return conn.execute(search_sql, (" OR ".join(scored), fetch)).fetchall()
-        rare = " OR ".join(candidates)
-        others = " OR ".join(t for t in scored if t not in candidates)
-        args = (f"({rare}) AND ({others})", rare, fetch)
-        sql = _CANDIDATE_SQL.format(table=table, weights=weights)
-        rows = conn.execute(sql, args).fetchall()
+    if len(candidates) == len(scored):
+        return conn.execute(search_sql, (" OR ".join(scored), fetch)).fetchall()
+    sql = _CANDIDATE_SQL.format(table=table, weights=weights)
+    rare = " OR ".join(candidates)
+    others = " OR ".join(t for t in scored if t not in candidates)
+    rows = conn.execute(sql, (f"({rare}) AND ({others})", rare, fetch)).fetchall()
+    rest = [t for t in scored if t not in candidates]
+    while rest:
         threshold = -float(rows[fetch - 1]["score"]) if len(rows) >= fetch else None
-        rest = [t for t in scored if t not in candidates]
         needed = essential(rest, df, total, threshold)
         if not needed:
-            return rows
+            break
         if sum(df[t] for t in needed) > WIDEN_ROWS:
             stats.inexact += 1
-            return rows
+            break
         stats.rounds += 1
-        wanted = set(candidates) | set(needed)
-        candidates = [t for t in scored if t in wanted]
+        # Only the chunks the needed terms add (those without a candidate term), scored on
+        # every term as above; the chunks scored already keep their scores.
+        rest = [t for t in rest if t not in needed]
+        new = " OR ".join(needed)
+        seen = " OR ".join(t for t in scored if t not in rest and t not in needed)
+        both = f"(({new}) AND ({' OR '.join(rest)})) NOT ({seen})" if rest else ""
+        added = conn.execute(sql, (both or f"({new}) NOT ({seen})", f"({new}) NOT ({seen})",
+                                   fetch)).fetchall()  # fmt: skip
+        rows = sorted([*rows, *added], key=lambda row: float(row["score"]))[:fetch]
+    return rows
