@@ -643,8 +643,12 @@ class Client:
 
     # -- the query API -------------------------------------------------------------------------
 
-    def _query_body(self, question: str, loops: int | None, dimensions: int | None) -> Any:
+    def _query_body(
+        self, question: str, loops: int | None, dimensions: int | None, model: str | None
+    ) -> Any:
         body: dict[str, Any] = {"version": "1", "query": question}
+        if model is not None:
+            body["model"] = model
         if loops is not None:
             body["loops"] = loops
         if dimensions is not None:
@@ -652,19 +656,29 @@ class Client:
         return body
 
     def query(
-        self, question: str, *, loops: int | None = None, dimensions: int | None = None
+        self,
+        question: str,
+        *,
+        loops: int | None = None,
+        dimensions: int | None = None,
+        model: str | None = None,
     ) -> dict[str, Any]:
         """POST /query: the answer, citations, reasoning steps and metrics."""
-        body = self._query_body(question, loops, dimensions)
+        body = self._query_body(question, loops, dimensions, model)
         result: dict[str, Any] = self.post("/query", body, timeout=None)
         return result
 
     def query_stream(
-        self, question: str, *, loops: int | None = None, dimensions: int | None = None
+        self,
+        question: str,
+        *,
+        loops: int | None = None,
+        dimensions: int | None = None,
+        model: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """POST /query/stream: each step's object, then the result (or an error object);
         keep-alive blank lines are skipped."""
-        body = self._query_body(question, loops, dimensions)
+        body = self._query_body(question, loops, dimensions, model)
         conn, response = self._open(
             "POST", "/query/stream", json_body=body, headers={"Accept": "application/x-ndjson"},
             timeout=None,

@@ -38,6 +38,11 @@ def print_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=_plain))
 
 
+def print_json_line(obj: Any) -> None:
+    """One compact object per line: a stream's output is NDJSON a script reads line by line."""
+    click.echo(json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_plain))
+
+
 def _plain(obj: Any) -> Any:
     """The client's typed objects as their JSON (wire names), anything else as text."""
     to_dict = getattr(obj, "to_dict", None)

@@ -13,6 +13,7 @@ from localresearch.cli.common import (
     fail,
     json_option,
     print_json,
+    print_json_line,
 )
 
 
@@ -23,10 +24,20 @@ from localresearch.cli.common import (
     "--loops", type=click.IntRange(0, 5), help="Gap rounds (default: research.max_rounds)."
 )
 @click.option("--dimensions", type=click.IntRange(1, 6), help="Dimensions to research.")
+@click.option(
+    "--model",
+    metavar="M",
+    help="This query's model: one the configured provider serves (model or provider/model).",
+)
 @json_option
 @api_errors
 def query(
-    question: str, stream: bool, loops: int | None, dimensions: int | None, as_json: bool
+    question: str,
+    stream: bool,
+    loops: int | None,
+    dimensions: int | None,
+    model: str | None,
+    as_json: bool,
 ) -> None:
     """Research QUESTION and print the answer, its citations and reasoning steps.
 
@@ -34,18 +45,38 @@ def query(
 
     Example: research query "what do my notes say about sqlite?" --stream
     """
+    from localresearch.client import APIRequestError
+
+    try:
+        _run(question, stream, loops, dimensions, model, as_json)
+    except APIRequestError as exc:
+        # A query the daemon refuses as invalid (a model the provider cannot serve) is a usage
+        # error: exit 2, like a bad option.
+        if exc.status != 400:
+            raise
+        fail(exc.message + (f" [{exc.code}]" if exc.code else ""), code=2)
+
+
+def _run(
+    question: str,
+    stream: bool,
+    loops: int | None,
+    dimensions: int | None,
+    model: str | None,
+    as_json: bool,
+) -> None:
     client = client_starting_daemon()
     if not stream:
-        result = client.query(question, loops=loops, dimensions=dimensions)
+        result = client.query(question, loops=loops, dimensions=dimensions, model=model)
         if as_json:
             print_json(result)
         else:
             _render(result)
         return
     final: dict[str, Any] | None = None
-    for item in client.query_stream(question, loops=loops, dimensions=dimensions):
+    for item in client.query_stream(question, loops=loops, dimensions=dimensions, model=model):
         if as_json:
-            print_json(item)
+            print_json_line(item)
         if "error" in item:
             fail(str(item["error"].get("message", "the query failed")))
         if item.get("partial"):
