@@ -112,7 +112,13 @@ def test_vectors_are_stored_as_float16_and_old_float32_rows_still_score(tmp_path
         assert math.isclose(score, float(exact[chunk_id - 100]), abs_tol=2e-3)
     # Re-scoring given candidates (the path for indexes too big to scan) agrees with the scan.
     candidates = [chunk_id for chunk_id, _ in top] + [999]  # 999 has no vector
-    assert index.score(query.tolist(), candidates) == top
+    # (same ids in the same order; the float32 sums may differ in the last bit: BLAS blocks a
+    # 50-row product differently from a 5-row one)
+    rescored = index.score(query.tolist(), candidates[::-1])
+    assert [chunk_id for chunk_id, _ in rescored] == [chunk_id for chunk_id, _ in top]
+    for (_, got), (_, want) in zip(rescored, top, strict=True):
+        assert math.isclose(got, want, abs_tol=1e-6)
+    assert index.score(query.tolist(), []) == []
     assert vectors.VectorIndex([], [], 0).top(query.tolist(), 3) == []
 
 
@@ -257,3 +263,29 @@ async def test_chunks_left_without_vectors_are_picked_up_after_a_restart(
     assert stats["progress"]["done"] == stats["progress"]["total"] == 2
     await service.stop()
     await asyncio.to_thread(db.close)
+
+
+def test_candidates_are_found_whatever_the_order_of_ids_and_candidates() -> None:
+    rng = np.random.default_rng(5)
+    rows = rng.normal(size=(6, 8)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    ids = [40, 10, 60, 20, 50, 30]  # not sorted: rows are found by id, not by position
+    index = vectors.VectorIndex(ids, [vectors.pack(r.tolist()) for r in rows], 8)
+    query = rows[2] + 0.6 * rows[4]  # ids 60, then 50
+    want = sorted(
+        (
+            (cid, float(rows[ids.index(cid)] @ query / np.linalg.norm(query)))
+            for cid in (60, 10, 50)
+        ),
+        key=lambda item: -item[1],
+    )
+    got = index.score(query.tolist(), [10, 999, 50, 60, 5])  # 999 and 5 have no vector
+    assert [cid for cid, _ in got] == [cid for cid, score in want if score > 0]
+    # Sparse ids (found by binary search, not a table indexed by id) give the same answer.
+    sparse = [cid * 10**9 for cid in ids]
+    index = vectors.VectorIndex(sparse, [vectors.pack(r.tolist()) for r in rows], 8)
+    again = index.score(query.tolist(), [10**10, 999, 5 * 10**10, 6 * 10**10, 5])
+    assert again == [(cid * 10**9, score) for cid, score in got]
+    assert {cid for cid, _ in got[:2]} == {50, 60}
+    for (_, score), (_, wanted) in zip(got, want, strict=False):
+        assert math.isclose(score, wanted, abs_tol=2e-3)
