@@ -22,7 +22,11 @@ from localresearch.config.loader import ConfigError  # noqa: E402
 from localresearch.config.schema import EmbeddingsConfig  # noqa: E402
 from localresearch.memory import vectors  # noqa: E402
 from localresearch.memory.embeddings import make_embedder  # noqa: E402
-from localresearch.memory.onnx_embedder import MANIFEST, make_onnx_embedder  # noqa: E402
+from localresearch.memory.onnx_embedder import (  # noqa: E402
+    MANIFEST,
+    make_onnx_embedder,
+    plan_batches,
+)
 from localresearch.memory.service import MemoryService  # noqa: E402
 from localresearch.paths import Paths  # noqa: E402
 from localresearch.server.keys import RUNTIME  # noqa: E402
@@ -289,3 +293,45 @@ def test_candidates_are_found_whatever_the_order_of_ids_and_candidates() -> None
     assert {cid for cid, _ in got[:2]} == {50, 60}
     for (_, score), (_, wanted) in zip(got, want, strict=False):
         assert math.isclose(score, wanted, abs_tol=2e-3)
+
+
+def test_batches_are_sorted_by_length_and_capped_in_texts_and_padded_tokens() -> None:
+    lengths = [300, 5, 512, 40, 7, 512, 260, 41, 6, 512]
+    batches = plan_batches(lengths, batch_size=3, budget=1024)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    flat = [lengths[i] for batch in batches for i in batch]
+    assert flat == sorted(lengths)  # shortest first: neighbours pad little
+    for batch in batches:
+        assert len(batch) <= 3
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 1024
+    # 5 6 7 | 40 41 260 (3 x 260 <= 1024) | 300 512 (2 x 512) | 512 512
+    assert [len(b) for b in batches] == [3, 3, 2, 2]
+    assert plan_batches([], 16) == []
+    assert plan_batches([2000], 16, budget=100) == [[0]]  # a long text still gets a batch
+
+
+class _Recording:
+    """The real session, with the shape of every input it was fed."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.shapes: list[tuple[int, ...]] = []
+
+    def run(self, names: Any, feed: dict[str, Any]) -> Any:
+        self.shapes.append(tuple(feed["input_ids"].shape))
+        return self.session.run(names, feed)
+
+
+def test_each_batch_is_padded_to_its_longest_text_not_to_the_model_limit(tmp_path: Path) -> None:
+    folder = write_model(tmp_path / "model")
+    (folder / MANIFEST).write_text(json.dumps({"pooling": "mean", "max_tokens": 64}))
+    embedder = make_onnx_embedder(str(folder), threads=1, batch_size=2)
+    embedder.embed(["car"])  # loads the session
+    recording = _Recording(embedder._session)
+    embedder._session = recording
+    got = embedder.embed(TEXTS)
+    widths = sorted(len(embedder._tokenizer.encode(text).ids) for text in TEXTS)
+    assert recording.shapes == [(2, widths[1]), (2, widths[3])]
+    assert widths[3] < 64
+    for text, vector in zip(TEXTS, got, strict=True):
+        assert np.allclose(vector, expected(text, "mean", True), atol=1e-5), text
