@@ -106,7 +106,8 @@ def speed(rows: int, dim: int, work: Path, queries: int = 200) -> None:
              f" p99 {percentile(rescore, 0.99) * 1000:.2f} ms"
              f" ({'scan' if index.scans else 'candidates'} in the daemon); baseline, a bare"
              f" gather and product: p50 {percentile(unsorted, 0.5) * 1000:.2f} ms,"
-             f" p99 {percentile(unsorted, 0.99) * 1000:.2f} ms; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+             f" p99 {percentile(unsorted, 0.99) * 1000:.2f} ms;"
+             f" load {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(line, flush=True)
 
 
