@@ -562,30 +562,44 @@ def main() -> None:
 
             asyncio.run(judge_memory.judge_fusion(args.fusion_home, work / "fusion"))
         elif args.docs_eval:
-            bench_docs(work / "docs-eval")
+            docs_env = embeddings_env(
+                args.embeddings, args.embeddings_model, args.vector_weight, args.similarity_floor
+            )
+            bench_docs(work / "docs-eval", docs_env)
         if args.judge and args.dataset:
             judge_both(args.dataset, work / "judge")
         if args.scale_chunks:
             bench_scale(work, args.scale_chunks, args.scale_queries)
 
 
-def bench_docs(work: Path) -> None:
+def bench_docs(work: Path, extra_env: dict[str, str] | None = None) -> None:
     """The second corpus through the daemon (HTTP), against raw FTS5 on the same chunks, and
-    what the `grams` column costs on an English corpus (SciFact's size is in its own run)."""
+    what the `grams` column costs on an English corpus (SciFact's size is in its own run);
+    with `--embeddings`, BM25 alone and the embeddings provider in the same run."""
     import judge_memory as judged
 
     work.mkdir(parents=True, exist_ok=True)
     queries = {q["_id"]: q["text"] for q in load_jsonl(judged.DOCS_EVAL / "queries.jsonl")}
     qrels = load_qrels(judged.DOCS_EVAL / "qrels" / "test.tsv")
     chunks = judged.docs_chunks()
-    with Daemon(work / "home") as daemon:
-        daemon.index(judged.DOCS)
-        run: dict[str, dict[str, float]] = {}
-        for qid, text in queries.items():
-            _elapsed, result = daemon.search(text, 200)
-            hits = [(h["file"], h["heading"], float(h["score"])) for h in result["results"]]
-            run[qid] = judged.to_section_run(hits)
-    ours = evaluate(run, qrels)
+    variants = {"BM25 alone": {}, **({"with embeddings": extra_env} if extra_env else {})}
+    results: dict[str, dict[str, float]] = {}
+    for number, (name, env) in enumerate(variants.items()):
+        with Daemon(work / f"home-{number}", env) as daemon:
+            seconds, _report = daemon.index(judged.DOCS)
+            run: dict[str, dict[str, float]] = {}
+            latencies: list[float] = []
+            for qid, text in queries.items():
+                elapsed, result = daemon.search(text, 200)
+                latencies.append(elapsed)
+                hits = [(h["file"], h["heading"], float(h["score"])) for h in result["results"]]
+                run[qid] = judged.to_section_run(hits)
+        results[name] = ours = evaluate(run, qrels)
+        print(f"docs corpus, {name}: nDCG@10 {ours['ndcg@10']:.4f}, recall@100"
+              f" {ours['recall@100']:.4f}; indexed in {seconds:.1f} s; search (limit 200) p50"
+              f" {percentile(latencies, 0.5) * 1000:.1f} ms; load {os.getloadavg()[0]:.1f}",
+              flush=True)  # fmt: skip
+    ours = results["BM25 alone"]
     raw = evaluate(judged.raw_fts_run(chunks, queries, work), qrels)
     print(
         f"docs corpus: {len(chunks)} chunks, {len(queries)} judged queries;"

@@ -22,7 +22,11 @@ from localresearch.config.loader import ConfigError  # noqa: E402
 from localresearch.config.schema import EmbeddingsConfig  # noqa: E402
 from localresearch.memory import vectors  # noqa: E402
 from localresearch.memory.embeddings import make_embedder  # noqa: E402
-from localresearch.memory.onnx_embedder import MANIFEST, make_onnx_embedder  # noqa: E402
+from localresearch.memory.onnx_embedder import (  # noqa: E402
+    MANIFEST,
+    make_onnx_embedder,
+    plan_batches,
+)
 from localresearch.memory.service import MemoryService  # noqa: E402
 from localresearch.paths import Paths  # noqa: E402
 from localresearch.server.keys import RUNTIME  # noqa: E402
@@ -112,7 +116,13 @@ def test_vectors_are_stored_as_float16_and_old_float32_rows_still_score(tmp_path
         assert math.isclose(score, float(exact[chunk_id - 100]), abs_tol=2e-3)
     # Re-scoring given candidates (the path for indexes too big to scan) agrees with the scan.
     candidates = [chunk_id for chunk_id, _ in top] + [999]  # 999 has no vector
-    assert index.score(query.tolist(), candidates) == top
+    # (same ids in the same order; the float32 sums may differ in the last bit: BLAS blocks a
+    # 50-row product differently from a 5-row one)
+    rescored = index.score(query.tolist(), candidates[::-1])
+    assert [chunk_id for chunk_id, _ in rescored] == [chunk_id for chunk_id, _ in top]
+    for (_, got), (_, want) in zip(rescored, top, strict=True):
+        assert math.isclose(got, want, abs_tol=1e-6)
+    assert index.score(query.tolist(), []) == []
     assert vectors.VectorIndex([], [], 0).top(query.tolist(), 3) == []
 
 
@@ -257,3 +267,71 @@ async def test_chunks_left_without_vectors_are_picked_up_after_a_restart(
     assert stats.progress is not None and stats.progress.done == stats.progress.total == 2
     await service.stop()
     await asyncio.to_thread(db.close)
+
+
+def test_candidates_are_found_whatever_the_order_of_ids_and_candidates() -> None:
+    rng = np.random.default_rng(5)
+    rows = rng.normal(size=(6, 8)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    ids = [40, 10, 60, 20, 50, 30]  # not sorted: rows are found by id, not by position
+    index = vectors.VectorIndex(ids, [vectors.pack(r.tolist()) for r in rows], 8)
+    query = rows[2] + 0.6 * rows[4]  # ids 60, then 50
+    want = sorted(
+        (
+            (cid, float(rows[ids.index(cid)] @ query / np.linalg.norm(query)))
+            for cid in (60, 10, 50)
+        ),
+        key=lambda item: -item[1],
+    )
+    got = index.score(query.tolist(), [10, 999, 50, 60, 5])  # 999 and 5 have no vector
+    assert [cid for cid, _ in got] == [cid for cid, score in want if score > 0]
+    # Sparse ids (found by binary search, not a table indexed by id) give the same answer.
+    sparse = [cid * 10**9 for cid in ids]
+    index = vectors.VectorIndex(sparse, [vectors.pack(r.tolist()) for r in rows], 8)
+    again = index.score(query.tolist(), [10**10, 999, 5 * 10**10, 6 * 10**10, 5])
+    assert again == [(cid * 10**9, score) for cid, score in got]
+    assert {cid for cid, _ in got[:2]} == {50, 60}
+    for (_, score), (_, wanted) in zip(got, want, strict=False):
+        assert math.isclose(score, wanted, abs_tol=2e-3)
+
+
+def test_batches_are_sorted_by_length_and_capped_in_texts_and_padded_tokens() -> None:
+    lengths = [300, 5, 512, 40, 7, 512, 260, 41, 6, 512]
+    batches = plan_batches(lengths, batch_size=3, budget=1024)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    flat = [lengths[i] for batch in batches for i in batch]
+    assert flat == sorted(lengths)  # shortest first: neighbours pad little
+    for batch in batches:
+        assert len(batch) <= 3
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 1024
+    # 5 6 7 | 40 41 260 (3 x 260 <= 1024) | 300 512 (2 x 512) | 512 512
+    assert [len(b) for b in batches] == [3, 3, 2, 2]
+    assert plan_batches([], 16) == []
+    assert plan_batches([2000], 16, budget=100) == [[0]]  # a long text still gets a batch
+
+
+class _Recording:
+    """The real session, with the shape of every input it was fed."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.shapes: list[tuple[int, ...]] = []
+
+    def run(self, names: Any, feed: dict[str, Any]) -> Any:
+        self.shapes.append(tuple(feed["input_ids"].shape))
+        return self.session.run(names, feed)
+
+
+def test_each_batch_is_padded_to_its_longest_text_not_to_the_model_limit(tmp_path: Path) -> None:
+    folder = write_model(tmp_path / "model")
+    (folder / MANIFEST).write_text(json.dumps({"pooling": "mean", "max_tokens": 64}))
+    embedder = make_onnx_embedder(str(folder), threads=1, batch_size=2)
+    embedder.embed(["car"])  # loads the session
+    recording = _Recording(embedder._session)
+    embedder._session = recording
+    got = embedder.embed(TEXTS)
+    widths = sorted(len(embedder._tokenizer.encode(text).ids) for text in TEXTS)
+    assert recording.shapes == [(2, widths[1]), (2, widths[3])]
+    assert widths[3] < 64
+    for text, vector in zip(TEXTS, got, strict=True):
+        assert np.allclose(vector, expected(text, "mean", True), atol=1e-5), text

@@ -54,6 +54,18 @@ MAX_LIMIT = 1000
 # (200: better than 50 or 100 on SciFact train). Vectors are made by a background worker
 # (vector_worker.py), which retries a failing provider with a growing delay.
 FUSION_DEPTH = 200
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """A query's vector, the index it was scored on, and its nearest chunks (None: too many
+    rows to scan, BM25's candidates are re-scored instead)."""
+
+    vector: list[float]
+    index: VectorIndex
+    top: list[tuple[int, float]] | None
+
+
 # A pass that added or removed this many chunks leaves many small FTS5 segments: they are merged
 # in the background (searches afterwards take about half the time on SciFact).
 COMPACT_MIN_CHUNKS = 1000
@@ -330,17 +342,28 @@ class MemoryService:
                 rows.sort(key=lambda row: float(row["score"]))
             return rows[:fetch]
 
+        # The query embedding (and the vector scan) runs in a worker thread while BM25's SQL
+        # runs: a search then costs the longer of the two, not their sum.
+        nearest: asyncio.Future[Nearest] | None = None
+        if self.embedder is not None:
+            nearest = self._nearest(query, fetch)
         try:
             rows = await self._read_search(read)
         except sqlite3.OperationalError as exc:  # never expected: terms are always quoted
             log.warning("memory search failed for %r: %s", query, exc)
+            if nearest is not None:
+                nearest.cancel()
             raise InvalidRequest(f"Could not search for this query: {exc}") from None
+        except BaseException:
+            if nearest is not None:
+                nearest.cancel()
+            raise
         hits = [_hit(row, memory.length_prior) for row in rows]
         if memory.length_prior > 0:
             hits.sort(key=attrgetter("score"), reverse=True)
         mtimes = {row["id"]: row["mtime_ns"] / 1e9 for row in rows}
-        if self.embedder is not None:
-            hits = await self._fuse(query, hits, fetch, mtimes, wanted)
+        if nearest is not None:
+            hits = await self._fuse(nearest, hits, fetch, mtimes, wanted)
         if reranking:
             hits = rerank(hits, mtimes, memory.recency_weight, memory.mmr_lambda, time.time())
         return hits[:limit]
@@ -363,9 +386,29 @@ class MemoryService:
             return self.db.read_sync(timed)  # bounded: a few milliseconds of SQL
         return await self.db.read(timed)
 
+    def _nearest(self, query: str, depth: int) -> asyncio.Future[Nearest]:
+        """The query's vector and, when the index scans every row, its `depth` nearest chunks,
+        in one worker-thread hop (each costs milliseconds on a loaded machine), submitted at
+        once: it runs while BM25's SQL runs, even when that SQL runs on the loop."""
+        assert self.embedder is not None
+        embedder = self.embedder
+        loop = asyncio.get_running_loop()
+
+        def work(index: VectorIndex) -> Nearest:
+            vector = embedder.embed([query])[0]
+            return Nearest(vector, index, index.top(vector, depth) if index.scans else None)
+
+        if self._vectors is not None:
+            return loop.run_in_executor(None, work, self._vectors)
+
+        async def loading() -> Nearest:
+            return await loop.run_in_executor(None, work, await self._vector_index())
+
+        return asyncio.ensure_future(loading())
+
     async def _fuse(
         self,
-        query: str,
+        pending: asyncio.Future[Nearest],
         hits: list[SearchHit],
         depth: int,
         mtimes: dict[int, float],
@@ -373,18 +416,15 @@ class MemoryService:
     ) -> list[SearchHit]:
         """BM25 hits fused with the nearest chunks by embedding (weighted sum of normalised
         scores); the score becomes the fused score. If the provider fails, the BM25 hits."""
-        assert self.embedder is not None
         try:
-            vectors = await asyncio.to_thread(self.embedder.embed, [query])
-            index = await self._vector_index()
+            found = await pending
         except Exception as exc:  # provider down or broken: BM25 still answers
             message = exc.message if isinstance(exc, ProviderError) else redact(repr(exc))
             log.warning("memory search without embeddings: %s", message)
             return hits
-        if index.scans:
-            nearest = await asyncio.to_thread(index.top, vectors[0], depth)
-        else:  # too many rows to scan in time: BM25's candidates, re-scored by their vectors
-            nearest = index.score(vectors[0], [hit.chunk_id for hit in hits])
+        nearest = found.top
+        if nearest is None:  # too many rows to scan in time: BM25's candidates, re-scored
+            nearest = found.index.score(found.vector, [hit.chunk_id for hit in hits])
         if not nearest:
             return hits
         lexical = [(hit.chunk_id, hit.score) for hit in hits]

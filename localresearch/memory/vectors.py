@@ -96,10 +96,21 @@ class VectorIndex:
                 self._matrix = _memory_mapped(np, _blocks(np, blobs, dim), matrix_file, dim)
             else:
                 self._matrix = np.concatenate(list(_blocks(np, blobs, dim)))
-            self._ids = np.asarray(ids, dtype=np.int64)
+            # Row of each chunk id in a flat array (chunk ids are dense: SQLite's rowids): a
+            # candidate is one array read, where a dict of 1M ids cost ~8 us a lookup in cache
+            # misses on a busy machine.
+            # Sparse ids (a table of more than 8 slots a row): a binary search instead.
+            id_array = np.asarray(ids, dtype=np.int64)
+            self._sorted_ids: Any = None
+            if int(id_array.max()) + 2 <= 8 * len(ids) + 65_536 and int(id_array.min()) >= 0:
+                self._row_of = np.full(int(id_array.max()) + 2, -1, dtype=np.int32)
+                self._row_of[id_array] = np.arange(len(ids), dtype=np.int32)
+            else:
+                order = np.argsort(id_array, kind="stable")
+                self._sorted_ids, self._sorted_rows = id_array[order], order
         else:
             self._rows = [unpack(blob, dim) for blob in blobs]
-        self._position = {chunk_id: i for i, chunk_id in enumerate(ids)}
+            self._position = {chunk_id: i for i, chunk_id in enumerate(ids)}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -132,19 +143,44 @@ class VectorIndex:
 
     def score(self, query: Sequence[float], chunk_ids: Sequence[int]) -> list[tuple[int, float]]:
         """Cosine of `query` with each given chunk that has a vector (> 0), best first."""
-        q = self._query(query)
-        rows = [(cid, self._position[cid]) for cid in chunk_ids if cid in self._position]
-        if q is None or not rows:
-            return []
         if self._matrix is not None:
-            np = _numpy()
-            picked = self._matrix[np.asarray([r for _, r in rows], dtype=np.int64)]
-            values = (picked @ np.asarray(q, dtype=np.float32)).tolist()
-        else:
-            values = [sum(a * b for a, b in zip(self._rows[r], q, strict=True)) for _, r in rows]
+            return self._score_matrix(query, chunk_ids) if chunk_ids else []
+        q = self._query(query)
+        if q is None or not chunk_ids:
+            return []
+        rows = [(cid, self._position[cid]) for cid in chunk_ids if cid in self._position]
+        values = [sum(a * b for a, b in zip(self._rows[r], q, strict=True)) for _, r in rows]
         scored = [(cid, float(v)) for (cid, _), v in zip(rows, values, strict=True) if v > 0]
         scored.sort(key=lambda item: (-item[1], item[0]))
         return scored
+
+    def _score_matrix(
+        self, query: Sequence[float], chunk_ids: Sequence[int]
+    ) -> list[tuple[int, float]]:
+        """`score` in numpy: every step is one vectorised call (700 candidates: ~1 ms)."""
+        np = _numpy()
+        if len(query) != self.dim:
+            return []
+        q = np.asarray(query, dtype=np.float32)
+        q = q / (float(np.linalg.norm(q)) or 1.0)
+        wanted = np.fromiter(chunk_ids, dtype=np.int64, count=len(chunk_ids))
+        if self._sorted_ids is None:
+            rows = self._row_of[np.clip(wanted, 0, len(self._row_of) - 1)]
+            known = (rows >= 0) & (wanted >= 0) & (wanted < len(self._row_of))
+        else:
+            found = np.searchsorted(self._sorted_ids, wanted)
+            found = np.minimum(found, len(self._sorted_ids) - 1)
+            known = self._sorted_ids[found] == wanted
+            rows = self._sorted_rows[found]
+        wanted, rows = wanted[known], rows[known]
+        # Rows gathered in file order: the mapped pages are walked forward, once each.
+        order = np.argsort(rows, kind="stable")
+        wanted = wanted[order]
+        values = self._matrix[rows[order]] @ q
+        positive = values > 0
+        wanted, values = wanted[positive], values[positive]
+        best = np.lexsort((wanted, -values))
+        return list(zip(wanted[best].tolist(), values[best].tolist(), strict=True))
 
 
 def _memory_mapped(np: Any, blocks: Iterator[Any], path: Path, dim: int) -> Any:
