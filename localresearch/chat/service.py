@@ -51,6 +51,7 @@ MAX_TOOL_ROUNDS = 4
 CONTEXT_HITS = 8
 FIRST_INDEX_WAIT = 15.0  # seconds an answer waits for the first index pass after start
 MAX_MESSAGE_CHARS = 100_000
+MODELS_SHOWN = 20  # an error names at most this many of a provider's models
 
 SYSTEM_PROMPT = (
     "You are localresearch, a research assistant running on the user's own machine. "
@@ -79,14 +80,33 @@ class Turn:
 
 def check_model(provider: Provider, chosen: str) -> None:
     """A model the provider cannot serve is an error naming its models, never a silent rename
-    (only providers that know their models up front, like builtin, can tell)."""
-    served = type(provider).models
-    if chosen and served and chosen not in served:
-        raise InvalidRequest(
-            f"Model {chosen!r} is not served by provider {provider.id!r} (its models: "
-            f"{', '.join(served)}). Ask for one of those, or configure a provider that serves "
-            f"{chosen!r} (llm.provider, llm.model)"
-        )
+    (here only providers that know their models up front, like builtin; see check_served)."""
+    served = list(type(provider).models)
+    if chosen and served and not provider.serves(chosen, served):
+        raise _not_served(provider, chosen, served)
+
+
+async def check_served(provider: Provider, chosen: str) -> None:
+    """The same against the server's own model list (cached briefly); a server whose list
+    cannot be had does not block: the request itself then succeeds or fails."""
+    if not chosen:
+        return
+    served = await provider.served_models()
+    if served and not provider.serves(chosen, served):
+        raise _not_served(provider, chosen, served)
+
+
+def _not_served(provider: Provider, chosen: str, served: list[str]) -> InvalidRequest:
+    shown = ", ".join(served[:MODELS_SHOWN])
+    if len(served) > MODELS_SHOWN:
+        shown += f", … ({len(served)} in all: research models --json)"
+    base = getattr(provider, "base_url", "")
+    where = f" at {base}" if isinstance(base, str) and base else ""
+    return InvalidRequest(
+        f"Model {chosen!r} is not served by provider {provider.id!r}{where} (its models: "
+        f"{shown}). Ask for one of those, or configure a provider that serves {chosen!r} "
+        "(llm.provider, llm.model)"
+    )
 
 
 def check_unconfigured(provider: Provider, configured: str) -> None:
@@ -227,14 +247,7 @@ class ChatService:
         """The provider for a model override: "provider/model", "provider", or a model name for
         the configured provider (OpenRouter-style "org/model" names stay whole)."""
         llm = self.config.llm
-        name, chosen = llm.provider, (model or "").strip()
-        if chosen:
-            known = available_providers()
-            head, sep, rest = chosen.partition("/")
-            if sep and head in known:
-                name, chosen = head, rest
-            elif chosen in known:
-                name, chosen = chosen, ""
+        name, chosen = self._split(model)
         key = (name, chosen)
         cached = self._providers.get(key)
         if cached is not None:
@@ -248,6 +261,24 @@ class ChatService:
             check_unconfigured(provider, llm.provider or "builtin")
         check_model(provider, chosen)
         self._providers[key] = provider
+        return provider
+
+    def _split(self, model: str | None) -> tuple[str, str]:
+        """(provider, model name) of a model override; an empty name is the provider's own."""
+        name, chosen = self.config.llm.provider, (model or "").strip()
+        if chosen:
+            known = available_providers()
+            head, sep, rest = chosen.partition("/")
+            if sep and head in known:
+                name, chosen = head, rest
+            elif chosen in known:
+                name, chosen = chosen, ""
+        return name, chosen
+
+    async def checked_provider(self, model: str | None = None) -> Provider:
+        """The provider for a model override, once its server confirmed it serves that model."""
+        provider = self.provider(model)
+        await check_served(provider, self._split(model)[1])
         return provider
 
     def toolbox(self) -> ToolBox:
@@ -286,7 +317,7 @@ class ChatService:
         if session_id is not None:
             session_id = check_session_id(session_id)
             history = await self.sessions.history(session_id)  # NotFound if absent
-        provider = self.provider(model)
+        provider = await self.checked_provider(model)
         return Turn(message.strip(), provider, session_id, include_memory, history)
 
     async def answer(self, message: Any, *, record: bool = True, **options: Any) -> dict[str, Any]:
