@@ -10,7 +10,8 @@ For each claim (test claims that have relevant abstracts), in one process over o
 
     python scripts/eval_answers.py [--claims 100] [--docs 0 (all 5,183)] [--dataset DIR]
         [--openai http://127.0.0.1:8091 --max-tokens 96]   # a real model instead of builtin
-        [--json out.json]
+        [--json out.json] [--dump answers.jsonl]   # each answer as written, with its passages,
+                                                   # for scripts/judge_support.py
 """
 
 from __future__ import annotations
@@ -94,6 +95,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         import localresearch.chat.service as chat_service
 
         chat_service.CONTEXT_HITS = args.context_hits
+    aligned: list[dict[str, Any]] = []
+    if args.dump:
+        import localresearch.chat.service as chat_service
+
+        original = chat_service.align
+
+        def recording(answer: str, passages: Any, **kw: Any) -> Any:
+            aligned.append(
+                {
+                    "answer": answer,
+                    "passages": [
+                        {"n": p.n, "file": p.file, "text": p.text, "rank": p.rank} for p in passages
+                    ],
+                }
+            )
+            return original(answer, passages, **kw)
+
+        chat_service.align = recording  # type: ignore[assignment]
     chosen = claims(args.dataset, args.claims)
     keep = {doc for _, docs in chosen for doc in docs}
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,8 +145,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 hits = await runtime.memory.search(claim, 10)
                 search_p1 = bool(hits) and _doc(hits[0].file) in relevant
                 t0 = time.perf_counter()
+                aligned.clear()
                 done = await runtime.chat.answer(claim, record=False)
                 seconds = time.perf_counter() - t0
+                if args.dump and aligned:
+                    with args.dump.open("a", encoding="utf-8") as out:
+                        record = {"claim": claim, "relevant": sorted(relevant), **aligned[-1]}
+                        out.write(json.dumps(record) + "\n")
                 citations = done.get("citations") or []
                 sentences = [s for s in done.get("sentences") or [] if s.get("claim")]
                 rows.append(
@@ -182,6 +206,9 @@ def main() -> None:
         "prompt short",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--dump", type=Path, help="append each answer as written, with its passages (JSON lines)"
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     if not (args.dataset / "corpus.jsonl").exists():
