@@ -190,9 +190,11 @@ class HTTPProvider(Provider):
         *,
         wait: float | None = None,
         on_sent: Callable[[], None] | None = None,
+        setting: str = "first_token_timeout",
     ) -> aiohttp.ClientResponse:
         """Send one request, retrying 429/503 and connection failures with backoff; the caller
-        owns the (2xx) response and must close it. `on_sent` runs as the body leaves."""
+        owns the (2xx) response and must close it. `on_sent` runs as the body leaves; a
+        timeout names `setting`, the one that sets `wait`."""
         url = f"{self.base_url}{path}"
         attempts = max(0, self.options.max_retries) + 1
         wait = wait if wait is not None else self.options.first_token_timeout
@@ -205,8 +207,8 @@ class HTTPProvider(Provider):
                     )
             except TimeoutError:
                 raise self._fail(
-                    f"no response from {url} within {wait:g} s (raise llm.first_token_timeout "
-                    "in config.toml for a slow or busy model)"
+                    f"no response from {url} within {wait:g} s ({setting}): raise "
+                    f"llm.{setting} in config.toml for a slow or busy server"
                 ) from None
             except aiohttp.ClientConnectorError as exc:
                 if last:
@@ -266,7 +268,9 @@ class HTTPProvider(Provider):
         return models or None
 
     async def get_json(self, path: str) -> Any:
-        response = await self.request("GET", path, wait=self.options.connect_timeout + 20)
+        response = await self.request(
+            "GET", path, wait=self.options.connect_timeout + 20, setting="connect_timeout"
+        )
         try:
             body = await response.read()
         finally:

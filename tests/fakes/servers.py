@@ -22,6 +22,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
     cut: bool = False  # drop the connection after the chunks instead of finishing the body
+    delay: float = 0.0  # seconds before the status line and headers go out
 
 
 @dataclass
@@ -77,6 +78,12 @@ class FakeServer:
         if not queue:
             return web.json_response({"error": f"no reply queued for {request.path}"}, status=404)
         reply = queue.pop(0)
+        if reply.delay:
+            try:
+                await self._pause(request, reply.delay)
+            except ConnectionResetError:
+                self.disconnects += 1
+                return web.Response(status=499)
         response = web.StreamResponse(status=reply.status, headers=reply.headers)
         response.content_type = reply.content_type
         try:
