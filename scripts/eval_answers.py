@@ -10,6 +10,7 @@ For each claim (test claims that have relevant abstracts), in one process over o
 
     python scripts/eval_answers.py [--claims 100] [--docs 0 (all 5,183)] [--dataset DIR]
         [--openai http://127.0.0.1:8091 --max-tokens 96]   # a real model instead of builtin
+        [--notes docs --dataset scripts/data/docs_eval]   # a folder as it is, judged by file
         [--json out.json] [--dump answers.jsonl]   # each answer as written, with its passages,
                                                    # for scripts/judge_support.py
 """
@@ -36,6 +37,8 @@ def claims(dataset: Path, n: int) -> list[tuple[str, set[str]]]:
     relevant: dict[str, set[str]] = {}
     for line in (dataset / "qrels" / "test.tsv").read_text().splitlines()[1:]:
         query_id, corpus_id, _ = line.split("\t")
+        # A folder's ids are `file#section` (scripts/data/docs_eval): judged by the file.
+        corpus_id = Path(corpus_id.partition("#")[0]).stem if "#" in corpus_id else corpus_id
         relevant.setdefault(query_id, set()).add(corpus_id)
     found: list[tuple[str, set[str]]] = []
     with (dataset / "queries.jsonl").open(encoding="utf-8") as fh:
@@ -118,7 +121,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         corpus = Path(tmp) / "corpus"
-        docs = write_corpus(args.dataset, corpus, args.docs, keep)
+        if args.notes:
+            corpus = args.notes.resolve()
+            docs = sum(1 for _ in corpus.rglob("*.md"))
+        else:
+            docs = write_corpus(args.dataset, corpus, args.docs, keep)
         import os
 
         os.environ["LOCALRESEARCH_HOME"] = str(home)
@@ -205,13 +212,16 @@ def main() -> None:
         help="passages the chat retrieves (default: the daemon's 8); fewer keep a slow model's "
         "prompt short",
     )
+    parser.add_argument(
+        "--notes", type=Path, help="index this folder as it is (queries and qrels: --dataset)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--dump", type=Path, help="append each answer as written, with its passages (JSON lines)"
     )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    if not (args.dataset / "corpus.jsonl").exists():
+    if not args.notes and not (args.dataset / "corpus.jsonl").exists():
         sys.exit(f"SciFact not found at {args.dataset}")
     result = asyncio.run(run(args))
     print(json.dumps(result, indent=2))
