@@ -69,7 +69,8 @@ def _doc(file: str) -> str:
 
 
 def _norm(text: str) -> str:
-    return " ".join(text.split())
+    """Whitespace collapsed, table cell rules dropped: a table row is quoted by its cells."""
+    return " ".join(text.replace("|", " ").split())
 
 
 def verbatim(citation: dict[str, Any]) -> bool:
