@@ -160,27 +160,38 @@ def verify_answer(
     return align(response, found, embed=embed)
 
 
-def text_tool_call(text: str, tools: list[ToolSpec]) -> ToolCall | None:
+def text_tool_call(text: str, tools: list[ToolSpec], question: str = "") -> ToolCall | None:
     """A reply that is nothing but a JSON tool call ({"name": <an offered tool>, "arguments":
-    {...}}, fenced or not), as small models write instead of calling the tool."""
+    {...}}, fenced or not), as small models write instead of calling the tool. With `question`,
+    also one that names no offered tool or was cut off by the token limit (a model reaching for
+    a search it cannot name): it becomes a memory search, for the query it wrote if any."""
     body = text.strip()
     if not tools or not body or len(body) > 2000:
         return None
-    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, flags=re.S)
-    body = fence.group(1) if fence else body
+    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*(?:```)?", body, flags=re.S)
+    body = fence.group(1).strip() if fence else body
     if not body.startswith("{"):
         return None
+    names = {t.name for t in tools}
     try:
         obj = json.loads(body)
     except ValueError:
+        obj = None
+    if isinstance(obj, dict) and obj.get("name") in names:
+        arguments = obj.get("arguments", obj.get("parameters", {}))
+        if not isinstance(arguments, dict):
+            return None
+        return ToolCall("call_text_0", str(obj["name"]), arguments)
+    if not question or "memory_search" not in names or not _CALL_SHAPE.match(body):
         return None
-    names = {t.name for t in tools}
-    if not isinstance(obj, dict) or obj.get("name") not in names:
-        return None
-    arguments = obj.get("arguments", obj.get("parameters", {}))
-    if not isinstance(arguments, dict):
-        return None
-    return ToolCall("call_text_0", str(obj["name"]), arguments)
+    query = _QUERY.search(body)
+    wanted = query.group(1) if query and query.group(1).strip() else question
+    return ToolCall("call_text_0", "memory_search", {"query": wanted})
+
+
+# {"name": …  — the opening of a tool call; "query": "…" — its search words, even when cut off.
+_CALL_SHAPE = re.compile(r'\{\s*"name"\s*:')
+_QUERY = re.compile(r'"query"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 def _span_text(
@@ -425,7 +436,7 @@ class ChatService:
                         prompt_tokens += item.prompt_tokens
                         completion_tokens += item.completion_tokens
             raw = "".join(text)
-            written = text_tool_call(raw, request.tools) if not calls else None
+            written = text_tool_call(raw, request.tools, turn.message) if not calls else None
             if written is not None:
                 # A small model that writes its tool call as a JSON block instead of calling:
                 # run it as the call it meant, leave the block out of the answer, show the
