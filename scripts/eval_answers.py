@@ -10,7 +10,9 @@ For each claim (test claims that have relevant abstracts), in one process over o
 
     python scripts/eval_answers.py [--claims 100] [--docs 0 (all 5,183)] [--dataset DIR]
         [--openai http://127.0.0.1:8091 --max-tokens 96]   # a real model instead of builtin
-        [--json out.json]
+        [--notes docs --dataset scripts/data/docs_eval]   # a folder as it is, judged by file
+        [--json out.json] [--dump answers.jsonl]   # each answer as written, with its passages,
+                                                   # for scripts/judge_support.py
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def claims(dataset: Path, n: int) -> list[tuple[str, set[str]]]:
     relevant: dict[str, set[str]] = {}
     for line in (dataset / "qrels" / "test.tsv").read_text().splitlines()[1:]:
         query_id, corpus_id, _ = line.split("\t")
+        # A folder's ids are `file#section` (scripts/data/docs_eval): judged by the file.
+        corpus_id = Path(corpus_id.partition("#")[0]).stem if "#" in corpus_id else corpus_id
         relevant.setdefault(query_id, set()).add(corpus_id)
     found: list[tuple[str, set[str]]] = []
     with (dataset / "queries.jsonl").open(encoding="utf-8") as fh:
@@ -65,7 +69,8 @@ def _doc(file: str) -> str:
 
 
 def _norm(text: str) -> str:
-    return " ".join(text.split())
+    """Whitespace collapsed, table cell rules dropped: a table row is quoted by its cells."""
+    return " ".join(text.replace("|", " ").split())
 
 
 def verbatim(citation: dict[str, Any]) -> bool:
@@ -94,12 +99,34 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         import localresearch.chat.service as chat_service
 
         chat_service.CONTEXT_HITS = args.context_hits
+    aligned: list[dict[str, Any]] = []
+    if args.dump:
+        import localresearch.chat.service as chat_service
+
+        original = chat_service.align
+
+        def recording(answer: str, passages: Any, **kw: Any) -> Any:
+            aligned.append(
+                {
+                    "answer": answer,
+                    "passages": [
+                        {"n": p.n, "file": p.file, "text": p.text, "rank": p.rank} for p in passages
+                    ],
+                }
+            )
+            return original(answer, passages, **kw)
+
+        chat_service.align = recording  # type: ignore[assignment]
     chosen = claims(args.dataset, args.claims)
     keep = {doc for _, docs in chosen for doc in docs}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         corpus = Path(tmp) / "corpus"
-        docs = write_corpus(args.dataset, corpus, args.docs, keep)
+        if args.notes:
+            corpus = args.notes.resolve()
+            docs = sum(1 for _ in corpus.rglob("*.md"))
+        else:
+            docs = write_corpus(args.dataset, corpus, args.docs, keep)
         import os
 
         os.environ["LOCALRESEARCH_HOME"] = str(home)
@@ -126,8 +153,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 hits = await runtime.memory.search(claim, 10)
                 search_p1 = bool(hits) and _doc(hits[0].file) in relevant
                 t0 = time.perf_counter()
+                aligned.clear()
                 done = await runtime.chat.answer(claim, record=False)
                 seconds = time.perf_counter() - t0
+                if args.dump and aligned:
+                    with args.dump.open("a", encoding="utf-8") as out:
+                        record = {"claim": claim, "relevant": sorted(relevant), **aligned[-1]}
+                        out.write(json.dumps(record) + "\n")
                 citations = done.get("citations") or []
                 sentences = [s for s in done.get("sentences") or [] if s.get("claim")]
                 rows.append(
@@ -181,10 +213,16 @@ def main() -> None:
         help="passages the chat retrieves (default: the daemon's 8); fewer keep a slow model's "
         "prompt short",
     )
+    parser.add_argument(
+        "--notes", type=Path, help="index this folder as it is (queries and qrels: --dataset)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--dump", type=Path, help="append each answer as written, with its passages (JSON lines)"
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    if not (args.dataset / "corpus.jsonl").exists():
+    if not args.notes and not (args.dataset / "corpus.jsonl").exists():
         sys.exit(f"SciFact not found at {args.dataset}")
     result = asyncio.run(run(args))
     print(json.dumps(result, indent=2))

@@ -78,3 +78,35 @@ async def test_a_tool_call_written_as_json_text_is_run(
     assert second.messages[-1].role == "user" and "writer" in second.messages[-1].content
     assert "in plain sentences: How does SQLite write?" in second.messages[-1].content
     assert queued.requests[0].tools and not second.tools
+
+
+async def test_a_json_call_cut_off_or_naming_no_tool_becomes_a_memory_search(
+    make_client: Any, paths: Paths, queued: type[QueuedProvider]
+) -> None:
+    """As a small real model writes under a token limit: a fenced call cut mid-way, or one whose
+    "name" is the question; the answer never holds the JSON."""
+    client = await _client(make_client, paths, QUEUED)
+    replies = [
+        # Cut off by the token limit after its query: that query is searched.
+        (
+            '```json\n{\n  "name": "SQLite writes",\n  "arguments": {\n    "query": "writer", "li',
+            "writer",
+        ),
+        # Cut off inside its query, and naming no tool: the question is searched.
+        ('{\n  "name": "How does SQLite write?",\n  "arguments": {\n    "query": "SQLi', None),
+    ]
+    for reply, query in replies:
+        queued.push(reply)
+        queued.push("Every write goes through one writer thread with BEGIN IMMEDIATE.")
+        resp = await client.post("/api/chat", json={"message": "How does SQLite write?"})
+        assert resp.status == 200
+        done = await resp.json()
+        wanted = query or "How does SQLite write?"
+        assert done["tools_used"] == [{"name": "memory_search", "arguments": {"query": wanted}}]
+        assert "{" not in done["response"] and "name" not in done["response"], done["response"]
+        assert done["response"].startswith("Every write goes through one writer thread")
+        assert not queued.requests[-1].tools
+    # A reply that is prose, or JSON that is no call, is the answer as it is.
+    queued.push('{"answer": 42}')
+    done = await (await client.post("/api/chat", json={"message": "How?"})).json()
+    assert done["tools_used"] == [] and done["response"] == '{"answer": 42}'

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from localresearch.api.research import JobStatus
@@ -190,3 +191,46 @@ async def test_two_dimension_report_holds_no_json_or_prompt_text(
     fallbacks = [e.data for e in events if e.type == "fallback"]
     usage = await runtime.jobs.usage(job.id)
     assert len(fallbacks) == sum(u["fallbacks"] for u in usage.values())
+
+
+async def test_query_api_answer_cites_spans_at_their_lines(
+    realmodel_server: str,
+    tmp_path: Path,
+    write_config: Callable[[str], Path],
+    make_client: Any,
+) -> None:
+    """POST /query (the query API) with the real model: citations present, each the file:lines
+    of a passage that stands there, no JSON or prompt text in the answer."""
+    notes = _notes(tmp_path)
+    text = _config(realmodel_server, notes, max_tokens=64)
+    text += "\n[research]\nsources_per_dimension = 2\n"
+    write_config(text)
+    client = await make_client()
+    runtime = client.app[RUNTIME]
+    await runtime.memory.wait_ready()
+    query = {"version": "1", "query": "How should I care for my quince tree?"}
+    wait = aiohttp.ClientTimeout(total=850)  # the test client's default is 5 minutes
+    resp = await client.post("/query", json={**query, "dimensions": 1, "loops": 0}, timeout=wait)
+    assert resp.status == 200, await resp.text()
+    result = await resp.json()
+    assert result["version"] == "1" and result["research_id"]
+    answer, _, listing = result["answer"].partition("\n## Sources\n")
+    assert answer.strip()
+    assert "```" not in answer and not re.search(r'^\s*[{\[]|"\w+"\s*:', answer, flags=re.M)
+    for prompt in PROMPT_TEXT:
+        assert prompt.lower() not in answer.lower(), prompt
+    listed = re.findall(r"^(\d+)\. ", listing, flags=re.M)
+    assert {int(n) for n in _MARKER.findall(answer)} <= {int(n) for n in listed}
+    assert result["citations"], "a report on a question the notes answer cites them"
+    sources = {s.location: s for s in await runtime.jobs.store.sources(result["research_id"])}
+    for citation in result["citations"]:
+        match = re.fullmatch(r"(.+):(\d+)-(\d+)", citation)
+        assert match, citation
+        name, start, end = match.group(1), int(match.group(2)), int(match.group(3))
+        assert name in NOTES, citation  # the user's notes, never the daemon's logs
+        lines = (notes / name).read_text(encoding="utf-8").splitlines()
+        assert 1 <= start <= end <= len(lines), citation
+        span = _norm("\n".join(lines[start - 1 : end]))
+        passage = _norm(sources[citation].passage)
+        assert passage and (passage in span or span in passage), (citation, passage, span)
+    assert result["reasoning"] and result["reasoning"][-1].startswith("Synthesised")

@@ -51,6 +51,7 @@ MAX_TOOL_ROUNDS = 4
 CONTEXT_HITS = 8
 FIRST_INDEX_WAIT = 15.0  # seconds an answer waits for the first index pass after start
 MAX_MESSAGE_CHARS = 100_000
+MODELS_SHOWN = 20  # an error names at most this many of a provider's models
 
 SYSTEM_PROMPT = (
     "You are localresearch, a research assistant running on the user's own machine. "
@@ -79,14 +80,33 @@ class Turn:
 
 def check_model(provider: Provider, chosen: str) -> None:
     """A model the provider cannot serve is an error naming its models, never a silent rename
-    (only providers that know their models up front, like builtin, can tell)."""
-    served = type(provider).models
-    if chosen and served and chosen not in served:
-        raise InvalidRequest(
-            f"Model {chosen!r} is not served by provider {provider.id!r} (its models: "
-            f"{', '.join(served)}). Ask for one of those, or configure a provider that serves "
-            f"{chosen!r} (llm.provider, llm.model)"
-        )
+    (here only providers that know their models up front, like builtin; see check_served)."""
+    served = list(type(provider).models)
+    if chosen and served and not provider.serves(chosen, served):
+        raise _not_served(provider, chosen, served)
+
+
+async def check_served(provider: Provider, chosen: str) -> None:
+    """The same against the server's own model list (cached briefly); a server whose list
+    cannot be had does not block: the request itself then succeeds or fails."""
+    if not chosen:
+        return
+    served = await provider.served_models()
+    if served and not provider.serves(chosen, served):
+        raise _not_served(provider, chosen, served)
+
+
+def _not_served(provider: Provider, chosen: str, served: list[str]) -> InvalidRequest:
+    shown = ", ".join(served[:MODELS_SHOWN])
+    if len(served) > MODELS_SHOWN:
+        shown += f", … ({len(served)} in all: research models --json)"
+    base = getattr(provider, "base_url", "")
+    where = f" at {base}" if isinstance(base, str) and base else ""
+    return InvalidRequest(
+        f"Model {chosen!r} is not served by provider {provider.id!r}{where} (its models: "
+        f"{shown}). Ask for one of those, or configure a provider that serves {chosen!r} "
+        "(llm.provider, llm.model)"
+    )
 
 
 def check_unconfigured(provider: Provider, configured: str) -> None:
@@ -140,27 +160,38 @@ def verify_answer(
     return align(response, found, embed=embed)
 
 
-def text_tool_call(text: str, tools: list[ToolSpec]) -> ToolCall | None:
+def text_tool_call(text: str, tools: list[ToolSpec], question: str = "") -> ToolCall | None:
     """A reply that is nothing but a JSON tool call ({"name": <an offered tool>, "arguments":
-    {...}}, fenced or not), as small models write instead of calling the tool."""
+    {...}}, fenced or not), as small models write instead of calling the tool. With `question`,
+    also one that names no offered tool or was cut off by the token limit (a model reaching for
+    a search it cannot name): it becomes a memory search, for the query it wrote if any."""
     body = text.strip()
     if not tools or not body or len(body) > 2000:
         return None
-    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, flags=re.S)
-    body = fence.group(1) if fence else body
+    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*(?:```)?", body, flags=re.S)
+    body = fence.group(1).strip() if fence else body
     if not body.startswith("{"):
         return None
+    names = {t.name for t in tools}
     try:
         obj = json.loads(body)
     except ValueError:
+        obj = None
+    if isinstance(obj, dict) and obj.get("name") in names:
+        arguments = obj.get("arguments", obj.get("parameters", {}))
+        if not isinstance(arguments, dict):
+            return None
+        return ToolCall("call_text_0", str(obj["name"]), arguments)
+    if not question or "memory_search" not in names or not _CALL_SHAPE.match(body):
         return None
-    names = {t.name for t in tools}
-    if not isinstance(obj, dict) or obj.get("name") not in names:
-        return None
-    arguments = obj.get("arguments", obj.get("parameters", {}))
-    if not isinstance(arguments, dict):
-        return None
-    return ToolCall("call_text_0", str(obj["name"]), arguments)
+    query = _QUERY.search(body)
+    wanted = query.group(1) if query and query.group(1).strip() else question
+    return ToolCall("call_text_0", "memory_search", {"query": wanted})
+
+
+# {"name": …  — the opening of a tool call; "query": "…" — its search words, even when cut off.
+_CALL_SHAPE = re.compile(r'\{\s*"name"\s*:')
+_QUERY = re.compile(r'"query"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 def _span_text(
@@ -227,14 +258,7 @@ class ChatService:
         """The provider for a model override: "provider/model", "provider", or a model name for
         the configured provider (OpenRouter-style "org/model" names stay whole)."""
         llm = self.config.llm
-        name, chosen = llm.provider, (model or "").strip()
-        if chosen:
-            known = available_providers()
-            head, sep, rest = chosen.partition("/")
-            if sep and head in known:
-                name, chosen = head, rest
-            elif chosen in known:
-                name, chosen = chosen, ""
+        name, chosen = self._split(model)
         key = (name, chosen)
         cached = self._providers.get(key)
         if cached is not None:
@@ -248,6 +272,24 @@ class ChatService:
             check_unconfigured(provider, llm.provider or "builtin")
         check_model(provider, chosen)
         self._providers[key] = provider
+        return provider
+
+    def _split(self, model: str | None) -> tuple[str, str]:
+        """(provider, model name) of a model override; an empty name is the provider's own."""
+        name, chosen = self.config.llm.provider, (model or "").strip()
+        if chosen:
+            known = available_providers()
+            head, sep, rest = chosen.partition("/")
+            if sep and head in known:
+                name, chosen = head, rest
+            elif chosen in known:
+                name, chosen = chosen, ""
+        return name, chosen
+
+    async def checked_provider(self, model: str | None = None) -> Provider:
+        """The provider for a model override, once its server confirmed it serves that model."""
+        provider = self.provider(model)
+        await check_served(provider, self._split(model)[1])
         return provider
 
     def toolbox(self) -> ToolBox:
@@ -286,7 +328,7 @@ class ChatService:
         if session_id is not None:
             session_id = check_session_id(session_id)
             history = await self.sessions.history(session_id)  # NotFound if absent
-        provider = self.provider(model)
+        provider = await self.checked_provider(model)
         return Turn(message.strip(), provider, session_id, include_memory, history)
 
     async def answer(self, message: Any, *, record: bool = True, **options: Any) -> dict[str, Any]:
@@ -394,7 +436,7 @@ class ChatService:
                         prompt_tokens += item.prompt_tokens
                         completion_tokens += item.completion_tokens
             raw = "".join(text)
-            written = text_tool_call(raw, request.tools) if not calls else None
+            written = text_tool_call(raw, request.tools, turn.message) if not calls else None
             if written is not None:
                 # A small model that writes its tool call as a JSON block instead of calling:
                 # run it as the call it meant, leave the block out of the answer, show the

@@ -101,12 +101,14 @@ class Waiting:
 
 class MarkdownStream:
     """Shows the answer as it arrives: live Markdown on a terminal (a spinner with the elapsed
-    time until the first token), plain text otherwise."""
+    time until the first token), redrawn as verified at the end. Piped, the verified answer is
+    written once it is complete, so what a script reads carries the corrected citations."""
 
     def __init__(self) -> None:
         self.text = ""
         self.live: Any = None
         self.tty = sys.stdout.isatty()
+        self.written = False  # piped: the answer went out
 
     def __enter__(self) -> MarkdownStream:
         if self.tty:
@@ -127,29 +129,34 @@ class MarkdownStream:
             from rich.markdown import Markdown
 
             self.live.update(Markdown(self.text))
-        else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
 
     def final(self, text: str) -> None:
-        """The answer as verified (citation markers corrected): redrawn on a terminal."""
-        if self.live is not None and text and text != self.text:
+        """The answer as verified (citation markers corrected) replaces what streamed."""
+        if text:
+            self.text = text
+        if self.live is not None:
             from rich.markdown import Markdown
 
-            self.text = text
-            self.live.update(Markdown(text))
+            self.live.update(Markdown(self.text))
+        else:
+            self._write()
+
+    def _write(self) -> None:
+        if self.written or not self.text:
+            return
+        self.written = True
+        sys.stdout.write(self.text if self.text.endswith("\n") else self.text + "\n")
+        sys.stdout.flush()
 
     def stop(self) -> None:
-        """End the live view (before an error is printed below it)."""
+        """End the live view (before an error is printed below it); piped, what came so far."""
         if self.live is not None:
             if not self.text:
                 self.live.update("")  # no spinner left behind
             self.live.__exit__(None, None, None)
             self.live = None
-        elif self.text and not self.text.endswith("\n"):
-            sys.stdout.write("\n")
-            sys.stdout.flush()
-            self.text += "\n"
+        else:
+            self._write()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -47,7 +47,6 @@ class JobView:
 
     def apply(self, event: Event) -> None:
         data = event.data if isinstance(event.data, dict) else {}
-        self._step(event.type, data)
         if event.type == "fallback":
             self.notes.append(f"{data.get('part', data.get('step', '?'))}: builtin engine used")
         if event.type == "scope_complete":
@@ -75,6 +74,7 @@ class JobView:
                 self.dimensions.setdefault(name, DimensionRow(name))
         elif event.type == "synthesis_started":
             self.phase = "synthesis"
+        self._step(event.type, data)  # after the rows: "(1/2 done)" counts this event
 
     def _step(self, kind: str, data: dict[str, Any]) -> None:
         rows = self.dimensions.values()

@@ -59,6 +59,7 @@ class AnthropicProvider(HTTPProvider):
     needs_key = True
     default_model = "claude-sonnet-4-5"
     default_base_url = "https://api.anthropic.com"
+    models_path = "/v1/models?limit=1000"
     description = "Anthropic's Messages API (needs a key)."
     retry_statuses: ClassVar[frozenset[int]] = frozenset({429, 503, 529})
 
@@ -170,6 +171,20 @@ class AnthropicProvider(HTTPProvider):
         if not isinstance(arguments, dict):
             arguments = {"value": arguments}
         return ToolCall(str(block.get("id", "")), str(block.get("name", "")), arguments)
+
+    def parse_models(self, body: Any) -> list[str] | None:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list) or body.get("has_more"):
+            return None  # a partial list cannot tell a name is missing
+        return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
+    def serves(self, name: str, served: list[str]) -> bool:
+        """Dated ids are listed; their aliases ("claude-sonnet-4-5", "claude-3-5-haiku-latest",
+        "claude-sonnet-4-0") are served too."""
+        if name in served:
+            return True
+        stem = name.removesuffix("-latest").removesuffix("-0")
+        return any(m.startswith(stem + "-") and m[len(stem) + 1 :].isdigit() for m in served)
 
     async def list_models(self) -> list[str]:
         body = await self.get_json("/v1/models")

@@ -147,5 +147,14 @@ class Provider(ABC):
     async def list_models(self) -> list[str]:
         return [self.model] if self.model else []
 
+    async def served_models(self) -> list[str] | None:
+        """The models this provider can serve, to refuse another name up front; None when it
+        cannot tell (no list, or a server that answers any name)."""
+        return list(self.models) or None
+
+    def serves(self, name: str, served: list[str]) -> bool:
+        """Whether `name` is one of `served` (providers with aliases widen this)."""
+        return name in served
+
     async def close(self) -> None:
         """Release connections (called when the daemon stops)."""

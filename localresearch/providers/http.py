@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({429, 503})
 MAX_RETRY_DELAY = 60.0
 DRAIN_SECONDS = 0.25  # how long a finished stream may take to send the end of its body
+MODELS_TIMEOUT = 5.0  # a model list slower than this does not hold a question up
+MODELS_CACHE_SECONDS = 60.0
+_models_cache: dict[tuple[str, str], tuple[float, list[str] | None]] = {}
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
@@ -131,6 +134,7 @@ class HTTPProvider(Provider):
     """Base of the providers that talk to a server over HTTP."""
 
     default_base_url: ClassVar[str] = ""
+    models_path: ClassVar[str] = ""  # the server's model list (GET), parsed by parse_models
     retry_base_delay: ClassVar[float] = 0.5
     retry_statuses: ClassVar[frozenset[int]] = RETRY_STATUSES
 
@@ -186,9 +190,11 @@ class HTTPProvider(Provider):
         *,
         wait: float | None = None,
         on_sent: Callable[[], None] | None = None,
+        setting: str = "first_token_timeout",
     ) -> aiohttp.ClientResponse:
         """Send one request, retrying 429/503 and connection failures with backoff; the caller
-        owns the (2xx) response and must close it. `on_sent` runs as the body leaves."""
+        owns the (2xx) response and must close it. `on_sent` runs as the body leaves; a
+        timeout names `setting`, the one that sets `wait`."""
         url = f"{self.base_url}{path}"
         attempts = max(0, self.options.max_retries) + 1
         wait = wait if wait is not None else self.options.first_token_timeout
@@ -201,8 +207,8 @@ class HTTPProvider(Provider):
                     )
             except TimeoutError:
                 raise self._fail(
-                    f"no response from {url} within {wait:g} s (raise llm.first_token_timeout "
-                    "in config.toml for a slow or busy model)"
+                    f"no response from {url} within {wait:g} s ({setting}): raise "
+                    f"llm.{setting} in config.toml for a slow or busy server"
                 ) from None
             except aiohttp.ClientConnectorError as exc:
                 if last:
@@ -234,8 +240,37 @@ class HTTPProvider(Provider):
         log.info("%s: %s; retrying in %.2f s", self.id, self.redact(why), delay)
         await asyncio.sleep(delay)
 
+    def parse_models(self, body: Any) -> list[str] | None:
+        """The model names in the body of `models_path` (None: the body cannot tell)."""
+        return None
+
+    async def served_models(self) -> list[str] | None:
+        """The server's own model list, cached for a minute; None when it cannot be had (server
+        down, no such endpoint): then the request itself succeeds or fails, unchecked."""
+        if not self.models_path:
+            return None
+        key = (self.id, self.base_url)
+        cached = _models_cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < MODELS_CACHE_SECONDS:
+            return cached[1]
+        url = f"{self.base_url}{self.models_path}"
+        models: list[str] | None = None
+        try:
+            async with (
+                asyncio.timeout(MODELS_TIMEOUT),
+                self.session().get(url, headers=self.headers()) as response,
+            ):
+                if response.status < 400:
+                    models = self.parse_models(json.loads(await response.read()))
+        except (aiohttp.ClientError, TimeoutError, ValueError, UnicodeDecodeError) as exc:
+            log.info("%s: model list from %s unavailable: %s", self.id, url, self.redact(str(exc)))
+        _models_cache[key] = (time.monotonic(), models or None)
+        return models or None
+
     async def get_json(self, path: str) -> Any:
-        response = await self.request("GET", path, wait=self.options.connect_timeout + 20)
+        response = await self.request(
+            "GET", path, wait=self.options.connect_timeout + 20, setting="connect_timeout"
+        )
         try:
             body = await response.read()
         finally:

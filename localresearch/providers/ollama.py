@@ -39,6 +39,7 @@ class OllamaProvider(HTTPProvider):
     needs_key = False
     default_model = "llama3.2"
     default_base_url = "http://127.0.0.1:11434"
+    models_path = "/api/tags"
     description = "A local Ollama server (native /api/chat)."
 
     def payload(self, request: ChatRequest) -> dict[str, Any]:
@@ -116,6 +117,16 @@ class OllamaProvider(HTTPProvider):
         finally:
             response.close()  # a no-op once released; a cut, failed or cancelled stream closes
         yield Usage(int(final.get("prompt_eval_count") or 0), int(final.get("eval_count") or 0))
+
+    def parse_models(self, body: Any) -> list[str] | None:
+        models = body.get("models") if isinstance(body, dict) else None
+        if not isinstance(models, list):
+            return None
+        names = (m.get("name") or m.get("model") for m in models if isinstance(m, dict))
+        return [n for n in names if isinstance(n, str)]
+
+    def serves(self, name: str, served: list[str]) -> bool:
+        return name in served or f"{name}:latest" in served  # "llama3.2" is "llama3.2:latest"
 
     async def list_models(self) -> list[str]:
         body = await self.get_json("/api/tags")

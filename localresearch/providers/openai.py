@@ -58,6 +58,7 @@ class OpenAIProvider(HTTPProvider):
     needs_key = False  # local servers (llama.cpp, vLLM, LM Studio) take none
     default_model = "gpt-4o-mini"
     default_base_url = "https://api.openai.com/v1"
+    models_path = "/models"
     description = "Any OpenAI-compatible server: OpenAI, llama.cpp, vLLM, LM Studio, OpenRouter…"
 
     @property
@@ -203,6 +204,15 @@ class OpenAIProvider(HTTPProvider):
         if not isinstance(chunk, dict):
             raise self._fail(f"malformed stream data: {data[:200]!r}")
         return chunk
+
+    def parse_models(self, body: Any) -> list[str] | None:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            return None
+        entries = [m for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        if len(entries) == 1 and entries[0].get("owned_by") == "llamacpp":
+            return None  # llama.cpp's server answers with its one model whatever the name
+        return [m["id"] for m in entries]
 
     async def list_models(self) -> list[str]:
         body = await self.get_json("/models")

@@ -22,6 +22,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
     cut: bool = False  # drop the connection after the chunks instead of finishing the body
+    delay: float = 0.0  # seconds before the status line and headers go out
 
 
 @dataclass
@@ -77,6 +78,12 @@ class FakeServer:
         if not queue:
             return web.json_response({"error": f"no reply queued for {request.path}"}, status=404)
         reply = queue.pop(0)
+        if reply.delay:
+            try:
+                await self._pause(request, reply.delay)
+            except ConnectionResetError:
+                self.disconnects += 1
+                return web.Response(status=499)
         response = web.StreamResponse(status=reply.status, headers=reply.headers)
         response.content_type = reply.content_type
         try:
@@ -268,3 +275,51 @@ def anthropic_stream(
 
 def anthropic_error(kind: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+# -- Model lists -------------------------------------------------------------------------------
+
+
+def openai_models(ids: Sequence[str], owned_by: str = "openai") -> Reply:
+    """GET /v1/models as OpenAI (and llama.cpp, with owned_by "llamacpp") answer it."""
+    data = [{"id": i, "object": "model", "created": 1686935002, "owned_by": owned_by} for i in ids]
+    return json_reply({"object": "list", "data": data})
+
+
+def ollama_tags(names: Sequence[str]) -> Reply:
+    """GET /api/tags as Ollama answers it."""
+    models = [
+        {
+            "name": name,
+            "model": name,
+            "modified_at": "2026-01-01T00:00:00Z",
+            "size": 2019393189,
+            "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+            "details": {
+                "parent_model": "",
+                "format": "gguf",
+                "family": "llama",
+                "families": ["llama"],
+                "parameter_size": "3.2B",
+                "quantization_level": "Q4_K_M",
+            },
+        }
+        for name in names
+    ]
+    return json_reply({"models": models})
+
+
+def anthropic_models(ids: Sequence[str], has_more: bool = False) -> Reply:
+    """GET /v1/models as Anthropic answers it (one page)."""
+    data = [
+        {"type": "model", "id": i, "display_name": i, "created_at": "2025-05-14T00:00:00Z"}
+        for i in ids
+    ]
+    return json_reply(
+        {
+            "data": data,
+            "has_more": has_more,
+            "first_id": ids[0] if ids else None,
+            "last_id": ids[-1] if ids else None,
+        }
+    )
