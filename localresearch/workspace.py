@@ -10,12 +10,24 @@ from pathlib import Path
 from localresearch.config import Config
 from localresearch.paths import Paths
 
+# The guidance is a comment: comments are not indexed, so the daemon's own words are never cited
+# as the user's notes.
 MEMORY_TEMPLATE = """# Memory
+
+<!-- Long-term notes for localresearch: write here what you want remembered. Everything in this
+workspace is indexed and searchable (`research memory search "..."`), and `research ask` answers
+from it. This comment itself is not indexed. -->
+
+"""
+# Templates of earlier versions, replaced when the file still holds one of them unedited.
+_OLD_MEMORY_TEMPLATES = (
+    """# Memory
 
 Long-term notes for localresearch. Everything in this workspace is indexed and searchable:
 `research memory search "..."`, and `research ask` answers from it.
 
-"""
+""",
+)
 
 _log_lock = threading.Lock()
 
@@ -34,7 +46,20 @@ def ensure_workspace(workspace: Path) -> Path:
         target = workspace / name
         if not target.exists():
             target.write_text(text, encoding="utf-8")
+    _upgrade_memory_template(workspace / "MEMORY.md")
     return workspace
+
+
+def _upgrade_memory_template(target: Path) -> None:
+    """An unedited template of an earlier version held the daemon's words as indexed text."""
+    try:
+        if target.stat().st_size > 1024:
+            return
+        current = target.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return
+    if current in _OLD_MEMORY_TEMPLATES:
+        target.write_text(MEMORY_TEMPLATE, encoding="utf-8")
 
 
 def daily_log_path(workspace: Path, when: datetime | None = None) -> Path:

@@ -184,3 +184,26 @@ async def test_research_and_chat_tools_draw_on_notes_only(service_factory) -> No
     tools = ToolBox(workspace, [], memory)
     found = await tools.run(ToolCall("1", "memory_search", {"query": "marmot burrows"}))
     assert found.startswith("notes.md:") and "memory/" not in found and "HEARTBEAT" not in found
+
+
+def test_the_memory_template_is_never_indexed_and_old_ones_are_replaced(tmp_path: Path) -> None:
+    from localresearch.memory.prepare import prepare_file
+    from localresearch.workspace import _OLD_MEMORY_TEMPLATES, MEMORY_TEMPLATE, ensure_workspace
+
+    fresh = ensure_workspace(tmp_path / "fresh")
+    _digest, chunks = prepare_file(str(fresh / "MEMORY.md"), None, 1200, 150)
+    assert isinstance(chunks, list)
+    text = " ".join(c.content for c in chunks)
+    assert "indexed" not in text and "research ask" not in text, text
+    # An earlier version's template, unedited, becomes the new one; an edited file is the user's.
+    old = tmp_path / "old"
+    (old / "memory").mkdir(parents=True)
+    (old / "MEMORY.md").write_text(_OLD_MEMORY_TEMPLATES[0], encoding="utf-8")
+    ensure_workspace(old)
+    assert (old / "MEMORY.md").read_text(encoding="utf-8") == MEMORY_TEMPLATE
+    edited = tmp_path / "edited"
+    (edited / "memory").mkdir(parents=True)
+    mine = _OLD_MEMORY_TEMPLATES[0] + "My bike's frame size is 56 cm.\n"
+    (edited / "MEMORY.md").write_text(mine, encoding="utf-8")
+    ensure_workspace(edited)
+    assert (edited / "MEMORY.md").read_text(encoding="utf-8") == mine
