@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,36 +30,7 @@ from typing import Any
 
 import aiohttp
 import psutil
-
-WORDS = [
-    "sqlite",
-    "wal",
-    "checkpoint",
-    "index",
-    "vector",
-    "search",
-    "memory",
-    "daemon",
-    "report",
-    "source",
-    "citation",
-    "heartbeat",
-    "schedule",
-    "model",
-    "stream",
-    "socket",
-    "cancel",
-    "query",
-    "chunk",
-    "note",
-    "folder",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench_soak import WORDS, free_port  # the same words and ports as the soak
 
 
 def _text(rng: random.Random) -> str:

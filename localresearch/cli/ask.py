@@ -15,6 +15,7 @@ from localresearch.cli.common import (
     err_console,
     fail,
     json_option,
+    refusals_as_usage_errors,
     start_daemon_client,
 )
 
@@ -187,15 +188,8 @@ def ask(
     text = " ".join(question).strip()
     if not text:
         fail("the question is empty", code=2)
-    from localresearch.client import APIRequestError
-
-    try:
+    with refusals_as_usage_errors():
         _answer(text, session_id, model, no_memory, as_json)
-    except APIRequestError as exc:
-        # A request the daemon refuses as invalid (a model the provider cannot serve) is a
-        # usage error: exit 2, like a bad option.
-        code = 2 if exc.code == "invalid_request" else 1
-        fail(exc.message + (f" [{exc.code}]" if exc.code else ""), code=code)
 
 
 def _answer(

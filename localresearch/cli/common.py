@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -109,6 +110,20 @@ def start_daemon_client(*, timeout: float = 30.0) -> Client:
         fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
     except DaemonError as exc:
         fail(f"could not start the daemon: {exc}", code=3)
+
+
+@contextlib.contextmanager
+def refusals_as_usage_errors() -> Iterator[None]:
+    """A request the daemon refuses as invalid (a model the provider cannot serve) is a usage
+    error: exit 2, like a bad option."""
+    from localresearch.client import APIRequestError
+
+    try:
+        yield
+    except APIRequestError as exc:
+        if exc.status != 400 and exc.code != "invalid_request":
+            raise  # not a refusal of the request itself: api_errors reports it (exit 1)
+        fail(exc.message + (f" [{exc.code}]" if exc.code else ""), code=2)
 
 
 def api_errors(fn: F) -> F:

@@ -14,6 +14,7 @@ from localresearch.cli.common import (
     json_option,
     print_json,
     print_json_line,
+    refusals_as_usage_errors,
 )
 
 
@@ -45,45 +46,27 @@ def query(
 
     Example: research query "what do my notes say about sqlite?" --stream
     """
-    from localresearch.client import APIRequestError
-
-    try:
-        _run(question, stream, loops, dimensions, model, as_json)
-    except APIRequestError as exc:
-        # A query the daemon refuses as invalid (a model the provider cannot serve) is a usage
-        # error: exit 2, like a bad option.
-        if exc.status != 400:
-            raise
-        fail(exc.message + (f" [{exc.code}]" if exc.code else ""), code=2)
-
-
-def _run(
-    question: str,
-    stream: bool,
-    loops: int | None,
-    dimensions: int | None,
-    model: str | None,
-    as_json: bool,
-) -> None:
     client = client_starting_daemon()
     if not stream:
-        result = client.query(question, loops=loops, dimensions=dimensions, model=model)
+        with refusals_as_usage_errors():
+            result = client.query(question, loops=loops, dimensions=dimensions, model=model)
         if as_json:
             print_json(result)
         else:
             _render(result)
         return
     final: dict[str, Any] | None = None
-    for item in client.query_stream(question, loops=loops, dimensions=dimensions, model=model):
-        if as_json:
-            print_json_line(item)
-        if "error" in item:
-            fail(str(item["error"].get("message", "the query failed")))
-        if item.get("partial"):
-            if not as_json:
-                console().print(f"[dim]•[/] {_escape(item['step']['text'])}")
-        else:
-            final = item
+    with refusals_as_usage_errors():
+        for item in client.query_stream(question, loops=loops, dimensions=dimensions, model=model):
+            if as_json:
+                print_json_line(item)
+            if "error" in item:
+                fail(str(item["error"].get("message", "the query failed")))
+            if item.get("partial"):
+                if not as_json:
+                    console().print(f"[dim]•[/] {_escape(item['step']['text'])}")
+            else:
+                final = item
     if final is not None and not as_json:
         _render(final, reasoning=False)
 
