@@ -212,7 +212,7 @@ async def test_search_answers_while_a_big_index_runs(make_client: Any, tmp_path:
     latencies = []
     while not reindex.done():
         started = time.perf_counter()
-        response = await client.get("/api/memory/search", params={"q": "long-term notes"})
+        response = await client.get("/api/memory/search", params={"q": "memory"})
         latencies.append(time.perf_counter() - started)
         assert response.status == 200
         assert (await response.json())["results"][0]["file"] == "MEMORY.md"

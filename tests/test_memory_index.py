@@ -99,8 +99,14 @@ async def test_workspace_created_and_indexed(service_factory, paths: Paths) -> N
     workspace = memory.workspace
     assert (workspace / "MEMORY.md").exists() and (workspace / "HEARTBEAT.md").exists()
     assert (workspace / "memory").is_dir()
+    # The template's guidance is the daemon's, in a comment: not indexed, never cited.
+    assert await memory.search("long-term notes") == []
+    with (workspace / "MEMORY.md").open("a", encoding="utf-8") as fh:
+        fh.write("My long-term notes: the bike's frame is 56 cm.\n")
+    await memory.reindex()
     hits = await memory.search("long-term notes")
-    assert hits and hits[0].file == "MEMORY.md" and hits[0].line_start == 1
+    assert hits and hits[0].file == "MEMORY.md"
+    assert hits[0].line_end == len((workspace / "MEMORY.md").read_text().splitlines())
     stats = await memory.stats()
     assert stats.files.total == 2
     assert stats.files.memory_md.lines == len((workspace / "MEMORY.md").read_text().splitlines())
@@ -486,14 +492,14 @@ async def test_quick_searches_run_on_the_loop_slow_ones_on_reader_threads(servic
 
     memory.db.read_sync = recording
     assert memory._search_seconds == float("inf")  # nothing measured yet: a reader thread
-    await memory.search("long-term notes")
+    await memory.search("memory")
     assert threads[-1].startswith("sqlite-reader")
     measured = memory._search_seconds
     assert 0 < measured < 1  # its SQL time was measured
     memory._search_seconds = INLINE_SEARCH_S / 2  # recent searches were quick (kept steady here)
-    await memory.search("long-term notes")
+    await memory.search("memory")
     assert threads[-1] == threading.current_thread().name  # on the event loop's thread
     assert memory._search_seconds != INLINE_SEARCH_S / 2  # and measured there too
     memory._search_seconds = 10 * INLINE_SEARCH_S  # as after slow searches (a big, cold index)
-    hits = await memory.search("long-term notes")
+    hits = await memory.search("memory")
     assert threads[-1].startswith("sqlite-reader") and hits
