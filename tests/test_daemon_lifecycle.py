@@ -219,3 +219,17 @@ def test_server_disabled_runs_without_http(daemon_env: DaemonHandle) -> None:
     finally:
         stopped = daemon_env.stop()
     assert "Stopped pid" in stopped.stdout
+
+
+def test_a_start_time_read_a_second_apart_is_still_the_same_process() -> None:
+    """psutil's start times, derived from a whole-second boot time, can differ by a second
+    between readers: the live daemon must not look dead (its pid file was removed that way)."""
+    from localresearch.daemon.pidfile import is_alive
+
+    me = psutil.Process()
+    record = {"pid": me.pid, "create_time": me.create_time(), "cmd": me.cmdline()}
+    assert is_alive(record)
+    assert is_alive({**record, "create_time": me.create_time() + 1.0})
+    assert is_alive({**record, "create_time": me.create_time() - 1.5})
+    assert not is_alive({**record, "create_time": me.create_time() - 1000})
+    assert not is_alive({**record, "cmd": ["something", "else"]})

@@ -57,8 +57,8 @@ def test_concurrent_starts_share_one_daemon(daemon_env: DaemonHandle) -> None:  
 
 @pytest.mark.slow
 def test_three_cold_asks_at_once_all_answer(daemon_env: DaemonHandle) -> None:  # noqa: F811
+    asks = [_spawn(daemon_env, "ask", "--no-memory", f"hello {n}") for n in range(3)]
     try:
-        asks = [_spawn(daemon_env, "ask", "--no-memory", f"hello {n}") for n in range(3)]
         for ask in asks:
             code = ask.wait(90)
             out, err = ask.communicate()
@@ -66,6 +66,10 @@ def test_three_cold_asks_at_once_all_answer(daemon_env: DaemonHandle) -> None:  
             assert "already in use" not in err
         assert len(_daemons_of(daemon_env)) == 1
     finally:
+        for ask in asks:  # a failed check must not leave the others' pipes open
+            if ask.poll() is None:
+                ask.kill()
+            ask.communicate()
         daemon_env.stop()
 
 

@@ -7,6 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+# psutil derives a start time from the boot time, which /proc/stat gives in whole seconds computed
+# anew by each reader: two processes can see one process's start a second apart. A live daemon
+# read that way looked dead, and a waiting starter removed its pid file. A reused pid is not
+# started within seconds of the one it replaces, and its command line must match too.
+CREATE_TIME_SLACK_S = 3.0
+
 
 def write_pid_file(path: Path, *, url: str, port: int, version: str) -> None:
     import psutil
@@ -63,7 +69,7 @@ def is_alive(info: dict[str, Any]) -> bool:
         process = psutil.Process(int(info["pid"]))
         if process.status() == psutil.STATUS_ZOMBIE:
             return False
-        if abs(process.create_time() - float(created)) >= 1.0:
+        if abs(process.create_time() - float(created)) >= CREATE_TIME_SLACK_S:
             return False
         cmd = info.get("cmd")
         return cmd is None or process.cmdline() == cmd
