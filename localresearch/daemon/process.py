@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from localresearch.daemon.locate import url_for
 from localresearch.daemon.lock import HomeLock
-from localresearch.daemon.pidfile import remove_pid_file, running_daemon
+from localresearch.daemon.pidfile import read_pid_file, remove_pid_file, running_daemon
 from localresearch.loopback import is_loopback_host
 from localresearch.paths import Paths
 
@@ -104,8 +104,12 @@ def _wait_for_winner(paths: Paths, lock: HomeLock, deadline: float) -> dict[str,
     """The running daemon's record, waiting while another starter brings one up; None once
     this process holds the home's lock (and so is the one to start it)."""
     while True:
-        running = running_daemon(paths.pid_file)
-        if running is not None and (not running.get("url") or _health(str(running["url"]))):
+        # Only the lock's holder judges a pid file stale: a waiter that removed the record of a
+        # daemon it misjudged would wait out the deadline for a daemon that already answers.
+        running = read_pid_file(paths.pid_file)
+        if running is not None and running.get("url") and _health(str(running["url"])):
+            return running
+        if running is not None and not running.get("url") and running_daemon(paths.pid_file):
             return running
         if lock.try_acquire():
             # A daemon holds the lock for its life: holding it means none runs here, so a
