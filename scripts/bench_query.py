@@ -22,7 +22,6 @@ import asyncio
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,28 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATASET = ROOT.parent / "shared" / "datasets" / "scifact"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def write_corpus(dataset: Path, dest: Path, limit: int) -> int:
-    dest.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with (dataset / "corpus.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            doc = json.loads(line)
-            body = f"# {doc['title'].strip()}\n\n{doc['text'].strip()}\n"
-            (dest / f"{doc['_id']}.md").write_text(body, encoding="utf-8")
-            count += 1
-            if limit and count >= limit:
-                break
-    return count
+from bench_research import DEFAULT_DATASET, free_port, write_corpus  # one corpus set-up
 
 
 def questions(dataset: Path, n: int) -> list[str]:
