@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import socket
 import subprocess
@@ -9,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +20,20 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def call_json(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """One JSON request to the daemon on `port`: (status, decoded body or None if empty)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        conn.request(method, path, body=data, headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        return response.status, json.loads(raw) if raw.strip() else None
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -51,8 +68,6 @@ class DaemonHandle:
         return self.cli("daemon", "stop")
 
     def pid(self) -> int | None:
-        import json
-
         try:
             return int(json.loads((self.home / "state" / "daemon.pid").read_text())["pid"])
         except (OSError, ValueError, KeyError):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.daemon_fixture import DaemonHandle
+from tests.daemon_fixture import DaemonHandle, call_json
 
 DIMENSIONS = ["Storage", "Concurrency", "Durability"]
 
@@ -87,19 +87,6 @@ async def _start(tmp_path: Path, daemon: DaemonHandle, aiohttp_server: Any) -> S
     return model
 
 
-def _call(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
-        raw = response.read()
-        return response.status, json.loads(raw) if raw else None
-    finally:
-        conn.close()
-
-
 def _metric(port: int, sample: str, **labels: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -127,7 +114,7 @@ async def test_cancel_aborts_the_model_request_within_a_second(
     port = daemon_env.port
     try:
         status, accepted = await asyncio.to_thread(
-            _call,
+            call_json,
             port,
             "POST",
             "/query/async",
@@ -136,11 +123,11 @@ async def test_cancel_aborts_the_model_request_within_a_second(
         assert status == 200, accepted
         query_id = accepted["query_id"]
         await asyncio.wait_for(model.hanging.wait(), 30)
-        status, state = await asyncio.to_thread(_call, port, "GET", f"/query/{query_id}")
+        status, state = await asyncio.to_thread(call_json, port, "GET", f"/query/{query_id}")
         assert state == {"query_id": query_id, "status": "running"}
 
         asked = time.monotonic()
-        status, canceled = await asyncio.to_thread(_call, port, "DELETE", f"/query/{query_id}")
+        status, canceled = await asyncio.to_thread(call_json, port, "DELETE", f"/query/{query_id}")
         answered = time.monotonic()
         assert status == 200 and canceled == {"query_id": query_id, "status": "canceled"}
         assert answered - asked < 1.0
@@ -150,14 +137,14 @@ async def test_cancel_aborts_the_model_request_within_a_second(
             await asyncio.sleep(0.01)
         assert model.hung_up_at is not None and model.hung_up_at - asked < 1.0
 
-        status, state = await asyncio.to_thread(_call, port, "GET", f"/query/{query_id}")
+        status, state = await asyncio.to_thread(call_json, port, "GET", f"/query/{query_id}")
         assert state == {"query_id": query_id, "status": "canceled"}
-        status, _again = await asyncio.to_thread(_call, port, "DELETE", f"/query/{query_id}")
+        status, _again = await asyncio.to_thread(call_json, port, "DELETE", f"/query/{query_id}")
         assert status == 404
         calls = model.calls
         await asyncio.sleep(0.5)
         assert model.calls == calls  # nothing more was asked of the model
-        status, jobs = await asyncio.to_thread(_call, port, "GET", "/api/research/deep")
+        status, jobs = await asyncio.to_thread(call_json, port, "GET", "/api/research/deep")
         assert jobs["jobs"][0]["status"] == "cancelled"
     finally:
         model.stall = False
@@ -224,7 +211,7 @@ async def test_async_query_survives_a_daemon_restart(
     port = daemon_env.port
     try:
         status, accepted = await asyncio.to_thread(
-            _call,
+            call_json,
             port,
             "POST",
             "/query/async",
@@ -247,7 +234,7 @@ async def test_async_query_survives_a_daemon_restart(
         await asyncio.to_thread(daemon_env.start)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            status, state = await asyncio.to_thread(_call, port, "GET", f"/query/{query_id}")
+            status, state = await asyncio.to_thread(call_json, port, "GET", f"/query/{query_id}")
             assert status == 200
             if state["status"] not in ("queued", "running"):
                 break
@@ -296,7 +283,7 @@ async def test_a_client_leaving_a_stream_aborts_its_research(
                 break
             await asyncio.sleep(0.05)
         assert model.hung_up_at is not None
-        _status, jobs = await asyncio.to_thread(_call, port, "GET", "/api/research/deep")
+        _status, jobs = await asyncio.to_thread(call_json, port, "GET", "/api/research/deep")
         assert jobs["jobs"][0]["status"] == "cancelled"
     finally:
         model.stall = False

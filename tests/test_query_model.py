@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.daemon_fixture import DaemonHandle
+from tests.daemon_fixture import DaemonHandle, call_json
 
 SERVED = ["gpt-4o", "gpt-4o-mini"]
 
@@ -53,19 +53,6 @@ class Model:
         return response
 
 
-def _call(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
-        raw = response.read()
-        return response.status, json.loads(raw) if raw.strip() else None
-    finally:
-        conn.close()
-
-
 def _lines(port: int, path: str, body: Any) -> list[Any]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
@@ -100,7 +87,7 @@ async def test_a_query_chooses_a_served_model_for_itself_only(
     try:
         # An unknown model: 400 naming the field and the models the provider serves.
         status, body = await asyncio.to_thread(
-            _call, port, "POST", "/query", {"version": "1", "query": question, "model": "gpt-5"}
+            call_json, port, "POST", "/query", {"version": "1", "query": question, "model": "gpt-5"}
         )
         assert status == 400, body
         assert "model" in body["detail"] and "gpt-5" in body["detail"]
@@ -108,14 +95,14 @@ async def test_a_query_chooses_a_served_model_for_itself_only(
         assert model.models == []  # refused before any research ran
         # Another provider's model is refused too (no network beyond what is configured).
         status, body = await asyncio.to_thread(
-            _call, port, "POST", "/query",
+            call_json, port, "POST", "/query",
             {"version": "1", "query": question, "model": "anthropic/claude"},
         )  # fmt: skip
         assert status == 400 and "model" in body["detail"], body
 
         # A served model, bare or as provider/model: every request of that query names it.
         status, result = await asyncio.to_thread(
-            _call, port, "POST", "/query",
+            call_json, port, "POST", "/query",
             {"version": "1", "query": question, "model": "gpt-4o-mini"},
         )  # fmt: skip
         assert status == 200, result
@@ -125,7 +112,7 @@ async def test_a_query_chooses_a_served_model_for_itself_only(
 
         # The next query, without `model`, is back on the configured one.
         status, result = await asyncio.to_thread(
-            _call, port, "POST", "/query", {"version": "1", "query": question}
+            call_json, port, "POST", "/query", {"version": "1", "query": question}
         )
         assert status == 200, result
         assert set(model.models[len(used) :]) == {"gpt-4o"}
@@ -139,7 +126,7 @@ async def test_a_query_chooses_a_served_model_for_itself_only(
         assert "answer" in objects[-1], objects[-1]
         assert set(model.models[seen:]) == {"gpt-4o-mini"}
         status, body = await asyncio.to_thread(
-            _call, port, "POST", "/query/batch",
+            call_json, port, "POST", "/query/batch",
             {"version": "1", "queries": [
                 {"version": "1", "query": question},
                 {"version": "1", "query": question, "model": "nope"}]},
@@ -147,13 +134,13 @@ async def test_a_query_chooses_a_served_model_for_itself_only(
         assert status == 400 and "nope" in body["detail"], body
         seen = len(model.models)
         status, accepted = await asyncio.to_thread(
-            _call, port, "POST", "/query/async",
+            call_json, port, "POST", "/query/async",
             {"version": "1", "query": question, "model": "gpt-4o-mini"},
         )  # fmt: skip
         assert status == 200, accepted
         for _ in range(600):
             status, state = await asyncio.to_thread(
-                _call, port, "GET", f"/query/{accepted['query_id']}"
+                call_json, port, "GET", f"/query/{accepted['query_id']}"
             )
             if state["status"] not in ("queued", "running"):
                 break
@@ -167,11 +154,11 @@ async def test_a_query_chooses_a_served_model_for_itself_only(
 def test_builtin_serves_only_its_own_model(daemon_env: DaemonHandle) -> None:
     daemon_env.start()
     try:
-        status, body = _call(
+        status, body = call_json(
             daemon_env.port, "POST", "/query", {"version": "1", "query": "x", "model": "gpt-4o"}
         )
         assert status == 400 and "builtin" in body["detail"] and "extractive" in body["detail"]
-        status, body = _call(
+        status, body = call_json(
             daemon_env.port, "POST", "/query",
             {"version": "1", "query": "What is SQLite?", "model": "builtin/extractive"},
         )  # fmt: skip
