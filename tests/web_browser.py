@@ -53,8 +53,9 @@ def make_daemon(home: Path, config: str, **env: str) -> DaemonHandle:
     return DaemonHandle(home=home, port=port, env=base)
 
 
-def api(daemon: DaemonHandle, path: str, method: str = "GET") -> Any:
-    request = urllib.request.Request(f"{daemon.url}{path}", method=method)
+def api(daemon: DaemonHandle, path: str, method: str = "GET", key: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    request = urllib.request.Request(f"{daemon.url}{path}", method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read() or b"null")
 
