@@ -167,12 +167,8 @@ def test_with_an_api_key_the_page_signs_in_by_key_or_by_link(browser: Any, tmp_p
     daemon.start()
     try:
         # The first index runs in the background: search once it is there, as a user would.
-        _wait(
-            lambda: _api(daemon, "/api/memory/stats", key="k3y-for-the-browser")["index"][
-                "last_indexed"
-            ]
-            is not None
-        )
+        stats = lambda: _api(daemon, "/api/memory/stats", key="k3y-for-the-browser")  # noqa: E731
+        _wait(lambda: stats()["index"]["last_indexed"] is not None)
         context = browser.new_context()
         tab = context.new_page()
         tab.goto(f"{daemon.url}/#memory")
