@@ -9,7 +9,7 @@ import msgspec
 from localresearch.api.base import Model
 
 if TYPE_CHECKING:
-    from localresearch.memory import stats
+    from localresearch.memory import service, stats
 
 
 class SearchQuery(Model):
@@ -79,6 +79,10 @@ class Source(Model):
     origin: str
     glob: str | None
 
+    @classmethod
+    def of(cls, source: service.Source) -> Source:
+        return cls(path=str(source.path), origin=source.origin, glob=source.glob or None)
+
 
 class SourceList(Model):
     sources: list[Source]
@@ -137,7 +141,7 @@ class MemoryStats(Model):
             workspace=found.workspace,
             files=msgspec.to_builtins(found.files),
             index=msgspec.to_builtins(found.index),
-            sources=[msgspec.convert(s.to_dict(), Source) for s in found.sources],
+            sources=[Source.of(s) for s in found.sources],
             last_reindex=found.last_reindex.to_dict() if found.last_reindex else None,
             embeddings=msgspec.to_builtins(found.embeddings),
         )

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from localresearch.heartbeat.tasks import ListedTask, Malformed
 
 
 @dataclass(frozen=True)
@@ -30,5 +33,5 @@ class HeartbeatStatus:
     active_hours: str | None
     timezone: str
     file: str
-    pending: list[dict[str, Any]]  # tasks as HEARTBEAT.md lists them (tasks.py)
-    malformed: list[dict[str, Any]]
+    pending: list[ListedTask]  # tasks as HEARTBEAT.md lists them
+    malformed: list[Malformed]  # entries it cannot read, kept as written

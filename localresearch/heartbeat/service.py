@@ -25,7 +25,7 @@ from localresearch.heartbeat.runner import TaskResult, TaskRunner, export_comman
 from localresearch.heartbeat.schedule import format_duration
 from localresearch.heartbeat.settings import HeartbeatSettings
 from localresearch.heartbeat.state import State, StateStore, iso
-from localresearch.heartbeat.tasks import Malformed, Task
+from localresearch.heartbeat.tasks import ListedTask, Malformed, Task
 from localresearch.store import Database
 from localresearch.workspace import append_daily_log, ensure_workspace
 
@@ -424,18 +424,18 @@ class HeartbeatService:
             active_hours=self.settings.active.describe(),
             timezone=str(self.tz),
             file=str(self.file.path),
-            pending=[t.to_dict(self.tz) for t in doc.pending_tasks],
-            malformed=[m.to_dict() for m in doc.malformed],
+            pending=[t.listed(self.tz) for t in doc.pending_tasks],
+            malformed=list(doc.malformed),
         )
 
     # -- schedules (recurring tasks, stored in HEARTBEAT.md) -------------------------------
 
-    async def schedules(self) -> list[dict[str, Any]]:
+    async def schedules(self) -> list[ListedTask]:
         return await asyncio.to_thread(schedules.list_schedules, self.file)
 
     async def add_schedule(
         self, every: str, question: str, *, kind: str = "ask", priority: str | None = None
-    ) -> dict[str, Any]:
+    ) -> ListedTask:
         return await asyncio.to_thread(
             schedules.add_schedule,
             self.file,
@@ -446,7 +446,7 @@ class HeartbeatService:
             priority=priority,
         )
 
-    async def remove_schedule(self, task_id: str) -> dict[str, Any]:
+    async def remove_schedule(self, task_id: str) -> ListedTask:
         return await asyncio.to_thread(schedules.remove_schedule, self.file, task_id)
 
 

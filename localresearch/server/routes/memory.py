@@ -179,14 +179,14 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
 @routes.get("/api/memory/sources")
 async def list_sources(request: web.Request) -> web.Response:
     sources = await _memory(request).sources()
-    return model_response(SourceList(sources=[shape(s.to_dict(), Source) for s in sources]))
+    return model_response(SourceList(sources=[Source.of(s) for s in sources]))
 
 
 @routes.post("/api/memory/sources")
 async def add_source(request: web.Request) -> web.Response:
     body = await body_model(request, AddSource)
     source = await _memory(request).add_source(body.path, body.glob_text())
-    return model_response(shape(source.to_dict(), Source), status=201)
+    return model_response(Source.of(source), status=201)
 
 
 @routes.delete("/api/memory/sources")
