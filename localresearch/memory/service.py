@@ -235,9 +235,11 @@ class MemoryService:
                 log.info(
                     "memory index: %s",
                     {
-                        k: v
-                        for k, v in report.to_dict().items()
-                        if k in ("added", "updated", "removed", "skipped", "chunks_added")
+                        "added": report.files_added,
+                        "updated": report.files_updated,
+                        "removed": report.files_removed,
+                        "skipped": report.skipped_total,
+                        "chunks_added": report.chunks_added,
                     },
                 )
             return report
