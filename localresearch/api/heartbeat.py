@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from localresearch.api.base import Model
 
@@ -86,7 +86,7 @@ class HeartbeatStatus(Model):
             running=status.running,
             last_run=iso(brief.last_run),
             next_run=iso(brief.next_run),
-            last_result=brief.last_result,
+            last_result=cast("dict[str, Any] | None", brief.last_result),  # stored JSON
             interval=format_duration(status.interval),
             timeout=format_duration(status.timeout),
             active_hours=status.active_hours,
