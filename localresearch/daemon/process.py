@@ -107,12 +107,15 @@ def fork_early(args: list[str]) -> None:
 
     began = time.monotonic()
     paths = resolve_paths()
-    if paths.pid_file.exists():
-        return
-    paths.ensure()
     lock = HomeLock(paths.lock_file)
-    if not lock.try_acquire():
-        return
+    try:
+        if paths.pid_file.exists():
+            return
+        paths.ensure()
+        if not lock.try_acquire():
+            return
+    except OSError:
+        return  # the ordinary start meets it again and reports it
     try:
         child = _fork_child(paths)
     except BaseException:
