@@ -601,9 +601,11 @@ class Client:
 
         return _typed(self.post("/api/heartbeat/resume"), HeartbeatStatus)
 
-    def schedules(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.get("/api/schedules")["schedules"]
-        return result
+    def schedules(self) -> list[Task]:
+        """The recurring tasks of HEARTBEAT.md, with their next due time."""
+        from localresearch.api.heartbeat import Task
+
+        return [_typed(item, Task) for item in self.get("/api/schedules")["schedules"]]
 
     def add_schedule(
         self, every: str, question: str, *, kind: str = "ask", priority: str | None = None

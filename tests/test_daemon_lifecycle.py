@@ -83,6 +83,33 @@ def test_port_in_use_is_explained(daemon_env: DaemonHandle) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def _processes_of_home(home: object) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("LOCALRESEARCH_HOME") == str(home):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            pass
+    return found
+
+
+def test_a_start_refused_by_its_options_leaves_no_daemon_behind(daemon_env: DaemonHandle) -> None:
+    # `daemon start` forks the daemon before click parses the options: a usage error must
+    # take that child down with it and leave the home's lock free.
+    from localresearch.daemon.lock import home_is_locked
+
+    result = daemon_env.cli("daemon", "start", "--port", "0")
+    assert result.returncode == 2 and "--port" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not home_is_locked(daemon_env.home / "state" / "daemon.lock")
+    assert _processes_of_home(daemon_env.home) == []
+    assert not (daemon_env.home / "state" / "daemon.pid").exists()
+    daemon_env.start()
+    assert _get(daemon_env.url + "/health") == {"status": "ok"}
+    daemon_env.stop()
+
+
 def test_bad_config_is_reported_not_a_traceback(daemon_env: DaemonHandle) -> None:
     (daemon_env.home / "config.toml").write_text("[server]\nbind = 127\n")
     result = daemon_env.cli("daemon", "start")

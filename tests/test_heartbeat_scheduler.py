@@ -374,7 +374,7 @@ async def test_malformed_entries_reported_once(make_service: Factory, workspace:
     assert "unknown field 'colour'" in log
     assert original_bad in path.read_text()
     status = await service.status()
-    assert status.malformed[0]["reason"].startswith("unknown field 'colour'")
+    assert status.malformed[0].reason.startswith("unknown field 'colour'")
 
 
 async def test_pause_skips_slots_and_resume_restores(

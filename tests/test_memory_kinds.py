@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from localresearch.api.memory import ReindexReport
 from localresearch.memory import kinds
 from localresearch.memory.indexer import DAILY_LOG_MIN_INTERVAL_S
 from localresearch.memory.prepare import daily_log_chunks
@@ -77,7 +78,7 @@ async def test_symlinks_that_leave_the_source_are_refused_and_reported(
     (notes / "alias.md").symlink_to(notes / "real.md")  # inside the folder: fine
     memory: MemoryService = await service_factory()
     await memory.add_source(str(notes))
-    report = (await memory.reindex()).to_dict()
+    report = ReindexReport.of(await memory.reindex()).to_dict()  # as the API answers
     skipped = {Path(s["path"]).name: s["reason"] for s in report["skipped_files"]}
     assert skipped["stolen_key.md"] == "link points outside the source folder"
     assert skipped["passwd.txt"] == "link points outside the source folder"
@@ -85,7 +86,8 @@ async def test_symlinks_that_leave_the_source_are_refused_and_reported(
     assert report["skipped_reasons"]["link points outside the source folder"] == 2
     assert "alias.md" not in skipped
     stats = await memory.stats()
-    assert stats.last_reindex.to_dict()["skipped_reasons"] == report["skipped_reasons"]
+    assert stats.last_reindex is not None
+    assert dict(stats.last_reindex.skipped_reasons) == report["skipped_reasons"]
     for query in ("PRIVATE KEY sesame", "root bin bash", "safe code quokka"):
         assert await memory.search(query, 10, kinds=kinds.KINDS) == []
     assert {h.file for h in await memory.search("orchard apple")} == {"real.md", "alias.md"}

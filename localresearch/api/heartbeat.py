@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from localresearch.api.base import Model
 
 if TYPE_CHECKING:
-    from localresearch.heartbeat import report
+    from localresearch.heartbeat import report, tasks
 
 
 class Task(Model):
@@ -22,6 +22,41 @@ class Task(Model):
     line_start: int
     line_end: int
 
+    @classmethod
+    def of(cls, task: tasks.ListedTask) -> Task:
+        from localresearch.heartbeat.state import iso
+
+        return cls(
+            id=task.id,
+            text=task.text,
+            section=task.section,
+            kind=task.kind,
+            priority=task.priority,
+            every=task.every,
+            due=iso(task.due),
+            due_local=task.due_local,
+            line_start=task.line_start,
+            line_end=task.line_end,
+        )
+
+
+class Malformed(Model):
+    """An entry of HEARTBEAT.md the heartbeat cannot read, as written."""
+
+    line_start: int
+    line_end: int
+    text: str
+    reason: str
+
+    @classmethod
+    def of(cls, entry: tasks.Malformed) -> Malformed:
+        return cls(
+            line_start=entry.line_start,
+            line_end=entry.line_end,
+            text=entry.text,
+            reason=entry.reason,
+        )
+
 
 class HeartbeatStatus(Model):
     enabled: bool
@@ -35,6 +70,7 @@ class HeartbeatStatus(Model):
     active_hours: str | None
     timezone: str
     file: str
+    # Documented as plain objects (docs/api.md): the items are Task and Malformed.
     pending: list[dict[str, Any]]
     malformed: list[dict[str, Any]]
 
@@ -50,14 +86,14 @@ class HeartbeatStatus(Model):
             running=status.running,
             last_run=iso(brief.last_run),
             next_run=iso(brief.next_run),
-            last_result=brief.last_result,
+            last_result=cast("dict[str, Any] | None", brief.last_result),  # stored JSON
             interval=format_duration(status.interval),
             timeout=format_duration(status.timeout),
             active_hours=status.active_hours,
             timezone=status.timezone,
             file=status.file,
-            pending=status.pending,
-            malformed=status.malformed,
+            pending=[Task.of(t).to_dict() for t in status.pending],
+            malformed=[Malformed.of(m).to_dict() for m in status.malformed],
         )
 
 
@@ -79,4 +115,8 @@ class AddSchedule(Model):
 
 
 class ScheduleList(Model):
-    schedules: list[dict[str, Any]]
+    schedules: list[dict[str, Any]]  # Task objects, documented as plain objects
+
+    @classmethod
+    def of(cls, listed: list[tasks.ListedTask]) -> ScheduleList:
+        return cls(schedules=[Task.of(t).to_dict() for t in listed])

@@ -9,7 +9,7 @@ import msgspec
 from localresearch.api.base import Model
 
 if TYPE_CHECKING:
-    from localresearch.memory import stats
+    from localresearch.memory import fileview, indexer, service, stats
 
 
 class SearchQuery(Model):
@@ -52,6 +52,20 @@ class FileLines(Model):
     total_lines: int
     page: int | None = None
 
+    @classmethod
+    def of(cls, view: fileview.FileView) -> FileLines:
+        return cls(
+            path=str(view.path),
+            file=view.file,
+            source=str(view.source),
+            line_start=view.line_start,
+            line_end=view.line_end,
+            first_line=view.first_line,
+            lines=view.lines,
+            total_lines=view.total_lines,
+            page=view.page,
+        )
+
 
 class Hit(Model):
     """The spec's result fields first, then extras for opening the hit."""
@@ -78,6 +92,10 @@ class Source(Model):
     path: str
     origin: str
     glob: str | None
+
+    @classmethod
+    def of(cls, source: service.Source) -> Source:
+        return cls(path=str(source.path), origin=source.origin, glob=source.glob or None)
 
 
 class SourceList(Model):
@@ -122,6 +140,21 @@ class ReindexReport(Model):
     skipped_files: list[dict[str, Any]]
     seconds: float
 
+    @classmethod
+    def of(cls, report: indexer.ReindexReport) -> ReindexReport:
+        return cls(
+            added=report.files_added,
+            updated=report.files_updated,
+            removed=report.files_removed,
+            unchanged=report.files_unchanged,
+            skipped=report.skipped_total,
+            chunks_added=report.chunks_added,
+            chunks_removed=report.chunks_removed,
+            skipped_reasons=dict(report.skipped_reasons),
+            skipped_files=[{"path": s.path, "reason": s.reason} for s in report.skipped],
+            seconds=round(report.seconds, 3),
+        )
+
 
 class MemoryStats(Model):
     workspace: str
@@ -137,7 +170,9 @@ class MemoryStats(Model):
             workspace=found.workspace,
             files=msgspec.to_builtins(found.files),
             index=msgspec.to_builtins(found.index),
-            sources=[msgspec.convert(s.to_dict(), Source) for s in found.sources],
-            last_reindex=found.last_reindex.to_dict() if found.last_reindex else None,
+            sources=[Source.of(s) for s in found.sources],
+            last_reindex=ReindexReport.of(found.last_reindex).to_dict()
+            if found.last_reindex
+            else None,
             embeddings=msgspec.to_builtins(found.embeddings),
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from localresearch.api.base import UNSET, Model, UnsetType
 
@@ -44,7 +44,7 @@ class HeartbeatBrief(Model):
             paused=brief.paused,
             last_run=iso(brief.last_run),
             next_run=iso(brief.next_run),
-            last_result=brief.last_result,
+            last_result=cast("dict[str, Any] | None", brief.last_result),  # stored JSON
         )
 
 

@@ -25,6 +25,11 @@ def main(argv: list[str] | None = None) -> Any:
             sys.stdout.write(text)
             sys.stdout.flush()
             return 0
+    if args[:2] == ["daemon", "start"]:
+        # The daemon's child imports the server while this process imports click.
+        from localresearch.daemon.process import fork_early
+
+        fork_early(args[2:])
     from localresearch.cli.root import cli
 
     return cli.main(args=argv, prog_name="research")

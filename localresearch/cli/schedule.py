@@ -7,7 +7,7 @@ same atomic, merging edit of HEARTBEAT.md themselves (and say so on stderr).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -93,22 +93,25 @@ def add(every: str, question: str, deep: bool, priority: str | None, as_json: bo
     """
     from datetime import UTC, datetime
 
+    from localresearch.api.heartbeat import Task
     from localresearch.heartbeat import schedules
 
     kind = "research" if deep else "ask"
-    added: dict[str, Any] = _daemon_or_file(
-        lambda client: client.add_schedule(every, question, kind=kind, priority=priority).to_dict(),
-        lambda file: schedules.add_schedule(
-            file, every, question, datetime.now(UTC), kind=kind, priority=priority
+    added = _daemon_or_file(
+        lambda client: client.add_schedule(every, question, kind=kind, priority=priority),
+        lambda file: Task.of(
+            schedules.add_schedule(
+                file, every, question, datetime.now(UTC), kind=kind, priority=priority
+            )
         ),
         "added to",
     )
     if as_json:
-        print_json(added)
+        print_json(added.to_dict())
         return
     console().print(
-        f"Added {added['id']}: {added['text']} (every: {added['every']}, "
-        f"first run {added.get('due_local') or 'now'}, {added['kind']})",
+        f"Added {added.id}: {added.text} (every: {added.every}, "
+        f"first run {added.due_local or 'now'}, {added.kind})",
         markup=False,
         soft_wrap=True,
     )
@@ -119,13 +122,16 @@ def add(every: str, question: str, deep: bool, priority: str | None, as_json: bo
 @api_errors
 def list_schedules(as_json: bool) -> None:
     """Recurring tasks with their next due time (read from HEARTBEAT.md without a daemon)."""
+    from localresearch.api.heartbeat import Task
     from localresearch.heartbeat import schedules
 
-    items: list[dict[str, Any]] = _daemon_or_file(
-        lambda client: client.schedules(), schedules.list_schedules, "read"
+    items = _daemon_or_file(
+        lambda client: client.schedules(),
+        lambda file: [Task.of(t) for t in schedules.list_schedules(file)],
+        "read",
     )
     if as_json:
-        print_json(items)
+        print_json([item.to_dict() for item in items])
         return
     if not items:
         console().print('No schedules. Add one: research schedule add "every 1d at 08:00" "..."')
@@ -136,9 +142,7 @@ def list_schedules(as_json: bool) -> None:
     for column in ("ID", "Every", "Next due", "Kind", "Question"):
         table.add_column(column, no_wrap=column != "Question", overflow="fold")
     for item in items:
-        table.add_row(
-            item["id"], item["every"], item.get("due_local") or "now", item["kind"], item["text"]
-        )
+        table.add_row(item.id, item.every, item.due_local or "now", item.kind, item.text)
     console().print(table)
 
 

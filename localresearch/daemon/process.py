@@ -80,6 +80,61 @@ def _health(url: str, timeout: float = 0.5) -> bool:
     return Client(url, timeout=timeout).health()
 
 
+@dataclass
+class _Early:
+    """A daemon forked before the CLI imported click (see fork_early), waiting for its config."""
+
+    paths: Paths
+    lock: HomeLock
+    child: _Child
+    began: float
+
+
+_EARLY: list[_Early] = []
+
+
+def fork_early(args: list[str]) -> None:
+    """For `research daemon start ARGS`: take the home's lock and fork the daemon now, before
+    the CLI imports click and its commands, so the child imports the server meanwhile.
+
+    The CLI then parses the command as usual and start_daemon hands the child its config; a
+    command that ends without doing so (a usage error) kills the child at exit. Nothing is forked
+    when a pid file exists (a daemon may run: the ordinary start checks it) or the lock is
+    taken (another starter, or a daemon)."""
+    if {"--help", "-h", "--foreground"} & set(args):
+        return
+    from localresearch.paths import resolve_paths
+
+    began = time.monotonic()
+    paths = resolve_paths()
+    lock = HomeLock(paths.lock_file)
+    try:
+        if paths.pid_file.exists():
+            return
+        paths.ensure()
+        if not lock.try_acquire():
+            return
+    except OSError:
+        return  # the ordinary start meets it again and reports it
+    try:
+        child = _fork_child(paths)
+    except BaseException:
+        lock.release()
+        raise
+    _EARLY.append(_Early(paths, lock, child, began))
+    import atexit
+
+    atexit.register(_abort_early)
+
+
+def _abort_early() -> None:
+    """Kill an early child that was never given its config (before it bound anything)."""
+    while _EARLY:
+        early = _EARLY.pop()
+        early.child.abort()
+        early.lock.release()
+
+
 def start_daemon(
     paths: Paths, load_config: Callable[[], Config], *, port: int | None = None
 ) -> StartResult:
@@ -88,6 +143,13 @@ def start_daemon(
     The child imports the server while this process loads and checks the configuration (the
     two slowest parts of start-up overlap on two cores); it binds only once sent a good config.
     """
+    early = next((e for e in _EARLY if e.paths == paths), None)
+    if early is not None:
+        _EARLY.remove(early)
+        try:
+            return _start_locked(paths, load_config, port, early.began, early.child)
+        finally:
+            early.lock.release()  # the daemon holds its own copy for its life
     began = time.monotonic()
     paths.ensure()
     lock = HomeLock(paths.lock_file)
@@ -124,9 +186,14 @@ def _wait_for_winner(paths: Paths, lock: HomeLock, deadline: float) -> dict[str,
 
 
 def _start_locked(
-    paths: Paths, load_config: Callable[[], Config], port: int | None, began: float
+    paths: Paths,
+    load_config: Callable[[], Config],
+    port: int | None,
+    began: float,
+    child: _Child | None = None,
 ) -> StartResult:
-    child = _fork_child(paths)
+    if child is None:
+        child = _fork_child(paths)
     try:
         config = load_config()
         check_bind(config)

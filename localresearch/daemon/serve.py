@@ -26,9 +26,8 @@ class ServeError(Exception):
 
 def preload() -> None:
     """Import what serving needs before it binds (aiohttp, the app, its middlewares) while the
-    parent checks the config; the route modules load after the bind (server/app.py)."""
-    import psutil  # noqa: F401  (the pid file records the process's start time)
-
+    parent checks the config; the route modules load after the bind (server/app.py), psutil
+    as the pid file is written (server/run.py)."""
     from localresearch.server.run import serve  # noqa: F401
 
     with contextlib.suppress(ImportError):

@@ -5,7 +5,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict
+
+if TYPE_CHECKING:
+    from localresearch.heartbeat.tasks import ListedTask, Malformed
+
+
+class TaskOutcome(TypedDict):
+    """One task's part of a heartbeat's result; the fields after `status` depend on it: ok or
+    started (summary, link), failed or timeout (error, attempts), finished (a research job that
+    an earlier heartbeat started; summary, link), error (the heartbeat itself failed: error)."""
+
+    id: NotRequired[str]
+    text: NotRequired[str]
+    kind: NotRequired[str]  # ask | research
+    status: str  # ok | started | failed | timeout | finished | error
+    summary: NotRequired[str]
+    link: NotRequired[str | None]
+    error: NotRequired[str]
+    attempts: NotRequired[int]
+
+
+class RunResult(TypedDict):
+    """One heartbeat's result, returned by a run and stored as the last result: JSON as it is,
+    so it is recorded and served unchanged (POST /api/heartbeat/run, the status's last_result)."""
+
+    status: str  # ok | partial | timeout | error
+    trigger: str  # manual | schedule | recovery
+    started_at: str | None  # ISO-8601 UTC
+    finished_at: str | None
+    ran: int
+    failed: int
+    tasks: list[TaskOutcome]
 
 
 @dataclass(frozen=True)
@@ -16,7 +47,7 @@ class HeartbeatBrief:
     paused: bool
     last_run: datetime | None
     next_run: datetime | None
-    last_result: dict[str, Any] | None  # the stored result of the last run, as recorded
+    last_result: RunResult | None  # the stored result of the last run, as recorded
 
 
 @dataclass(frozen=True)
@@ -30,5 +61,5 @@ class HeartbeatStatus:
     active_hours: str | None
     timezone: str
     file: str
-    pending: list[dict[str, Any]]  # tasks as HEARTBEAT.md lists them (tasks.py)
-    malformed: list[dict[str, Any]]
+    pending: list[ListedTask]  # tasks as HEARTBEAT.md lists them
+    malformed: list[Malformed]  # entries it cannot read, kept as written

@@ -7,20 +7,19 @@ exactly the same atomic, merging edits; the file stays the one truth.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from localresearch.errors import Conflict, InvalidRequest
 from localresearch.heartbeat.file import HeartbeatFile
 from localresearch.heartbeat.schedule import Every
-from localresearch.heartbeat.tasks import KINDS, PRIORITIES
+from localresearch.heartbeat.tasks import KINDS, PRIORITIES, ListedTask
 
 MAX_TEXT = 2000
 
 
-def list_schedules(file: HeartbeatFile) -> list[dict[str, Any]]:
+def list_schedules(file: HeartbeatFile) -> list[ListedTask]:
     """The recurring tasks under Pending, with their next due time."""
     doc = file.read()
-    return [t.to_dict(file.tz) for t in doc.pending_tasks if t.recurring]
+    return [t.listed(file.tz) for t in doc.pending_tasks if t.recurring]
 
 
 def add_schedule(
@@ -31,7 +30,7 @@ def add_schedule(
     *,
     kind: str = "ask",
     priority: str | None = None,
-) -> dict[str, Any]:
+) -> ListedTask:
     """Append a recurring task (first due at its next matching time) and return it as read back."""
     text = " ".join(question.split())
     if not text:
@@ -48,9 +47,9 @@ def add_schedule(
     added = [t for t in file.read().pending_tasks if t.text == text and t.every == spec]
     if not added:
         raise Conflict("The schedule was written but could not be read back")
-    return added[-1].to_dict(file.tz)
+    return added[-1].listed(file.tz)
 
 
-def remove_schedule(file: HeartbeatFile, task_id: str) -> dict[str, Any]:
+def remove_schedule(file: HeartbeatFile, task_id: str) -> ListedTask:
     """Delete one pending task by id (NotFound if absent); returns what was removed."""
-    return file.remove_task(task_id).to_dict(file.tz)
+    return file.remove_task(task_id).listed(file.tz)

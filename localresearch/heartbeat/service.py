@@ -20,12 +20,12 @@ from localresearch.heartbeat import schedules
 from localresearch.heartbeat.clock import Clock, SystemClock
 from localresearch.heartbeat.digest import demote_headings, quote
 from localresearch.heartbeat.file import HeartbeatFile
-from localresearch.heartbeat.report import HeartbeatBrief, HeartbeatStatus
+from localresearch.heartbeat.report import HeartbeatBrief, HeartbeatStatus, RunResult, TaskOutcome
 from localresearch.heartbeat.runner import TaskResult, TaskRunner, export_command
 from localresearch.heartbeat.schedule import format_duration
 from localresearch.heartbeat.settings import HeartbeatSettings
 from localresearch.heartbeat.state import State, StateStore, iso
-from localresearch.heartbeat.tasks import Malformed, Task
+from localresearch.heartbeat.tasks import ListedTask, Malformed, Task
 from localresearch.store import Database
 from localresearch.workspace import append_daily_log, ensure_workspace
 
@@ -163,7 +163,7 @@ class HeartbeatService:
 
     # -- one heartbeat ---------------------------------------------------------------------
 
-    async def run(self, *, trigger: str = "manual", slot: datetime | None = None) -> dict[str, Any]:
+    async def run(self, *, trigger: str = "manual", slot: datetime | None = None) -> RunResult:
         """Run every due task now, within the timeout; returns the heartbeat's result."""
         if self._lock.locked():
             raise Conflict("A heartbeat is already running")
@@ -173,7 +173,7 @@ class HeartbeatService:
             if slot is not None:
                 self.state.next_run = self.following(max(slot, started))
             await self.store.save(self.state)
-            outcomes: list[dict[str, Any]] = []
+            outcomes: list[TaskOutcome] = []
             current: list[Task] = []
             body = asyncio.ensure_future(self._run_tasks(started, outcomes, current))
             deadline = asyncio.ensure_future(
@@ -204,7 +204,7 @@ class HeartbeatService:
             if any(o.get("status") in ("failed", "timeout") for o in outcomes) and status == "ok":
                 status = "partial"
             finished = self.clock.now()
-            result = {
+            result: RunResult = {
                 "status": status,
                 "trigger": trigger,
                 "started_at": iso(started),
@@ -228,7 +228,7 @@ class HeartbeatService:
             await self._ran.wait_for(lambda: self._runs >= count)
 
     async def _run_tasks(
-        self, now: datetime, outcomes: list[dict[str, Any]], current: list[Task]
+        self, now: datetime, outcomes: list[TaskOutcome], current: list[Task]
     ) -> None:
         doc = await asyncio.to_thread(self.file.read)
         await self._report_malformed(doc.malformed, now)
@@ -253,9 +253,9 @@ class HeartbeatService:
             ready.append(task)
         return ready
 
-    async def _run_task(self, task: Task, now: datetime) -> dict[str, Any]:
+    async def _run_task(self, task: Task, now: datetime) -> TaskOutcome:
         """One task, isolated: its failure is logged and counted, never raised."""
-        outcome: dict[str, Any] = {"id": task.id, "text": task.text, "kind": task.kind}
+        outcome: TaskOutcome = {"id": task.id, "text": task.text, "kind": task.kind, "status": ""}
         try:
             if task.kind == "research":
                 result = await self.runner.research(task.text)
@@ -277,16 +277,14 @@ class HeartbeatService:
             self._watch(result.job_id, task.text)
         await self.store.clear_failures(task.id)
         await self._advance(task, now, note="research started" if result.job_id else "")
-        outcome.update(
-            status="started" if result.job_id else "ok",
-            summary=result.summary[:MAX_TEXT],
-            link=result.link,
-        )
+        outcome["status"] = "started" if result.job_id else "ok"
+        outcome["summary"] = result.summary[:MAX_TEXT]
+        outcome["link"] = result.link
         return outcome
 
     async def _failed(
-        self, task: Task, now: datetime, error: str, outcome: dict[str, Any], status: str = "failed"
-    ) -> dict[str, Any]:
+        self, task: Task, now: datetime, error: str, outcome: TaskOutcome, status: str = "failed"
+    ) -> TaskOutcome:
         attempts = await self.store.record_failure(task.id, error, now)
         self._log(now, f"Heartbeat task failed: {task.text}", demote_headings(error))
         if task.recurring:
@@ -294,7 +292,9 @@ class HeartbeatService:
         elif attempts >= MAX_ATTEMPTS:
             await self._advance(task, now, note=f"failed after {attempts} attempts: {error}")
             await self.store.clear_failures(task.id)
-        outcome.update(status=status, error=error, attempts=attempts)
+        outcome["status"] = status
+        outcome["error"] = error
+        outcome["attempts"] = attempts
         return outcome
 
     async def _advance(self, task: Task, now: datetime, note: str = "") -> None:
@@ -308,19 +308,21 @@ class HeartbeatService:
             log.warning("task %r changed or vanished in HEARTBEAT.md; left as it is", task.text)
 
     async def _timed_out(
-        self, current: list[Task], outcomes: list[dict[str, Any]], started: datetime
+        self, current: list[Task], outcomes: list[TaskOutcome], started: datetime
     ) -> None:
         limit = format_duration(self.settings.timeout)
         log.warning("heartbeat overran its timeout (%s) and was cancelled", limit)
         message = f"Cancelled: the heartbeat overran its timeout of {limit}."
         if current:
             task = current[0]
-            outcome: dict[str, Any] = {"id": task.id, "text": task.text, "kind": task.kind}
+            outcome: TaskOutcome = {
+                "id": task.id, "text": task.text, "kind": task.kind, "status": "timeout"
+            }  # fmt: skip
             outcomes.append(await self._failed(task, started, message, outcome, "timeout"))
         else:
             self._log(started, "Heartbeat timed out", message)
 
-    async def _follow_jobs(self, now: datetime, outcomes: list[dict[str, Any]]) -> None:
+    async def _follow_jobs(self, now: datetime, outcomes: list[TaskOutcome]) -> None:
         """Log research jobs started by earlier heartbeats that have finished (if not yet done)."""
         for job_id, text in await self.store.jobs():
             outcome = await self._finish_job(job_id, text)
@@ -349,7 +351,7 @@ class HeartbeatService:
         """Until the research jobs being watched now are logged (tests and scripts)."""
         await asyncio.gather(*list(self._watchers.values()), return_exceptions=True)
 
-    async def _finish_job(self, job_id: str, text: str) -> dict[str, Any] | None:
+    async def _finish_job(self, job_id: str, text: str) -> TaskOutcome | None:
         """Log a finished job once, whichever of its watcher or a heartbeat sees it first."""
         async with self._jobs_lock:
             if job_id not in {j for j, _ in await self.store.jobs()}:
@@ -424,18 +426,18 @@ class HeartbeatService:
             active_hours=self.settings.active.describe(),
             timezone=str(self.tz),
             file=str(self.file.path),
-            pending=[t.to_dict(self.tz) for t in doc.pending_tasks],
-            malformed=[m.to_dict() for m in doc.malformed],
+            pending=[t.listed(self.tz) for t in doc.pending_tasks],
+            malformed=list(doc.malformed),
         )
 
     # -- schedules (recurring tasks, stored in HEARTBEAT.md) -------------------------------
 
-    async def schedules(self) -> list[dict[str, Any]]:
+    async def schedules(self) -> list[ListedTask]:
         return await asyncio.to_thread(schedules.list_schedules, self.file)
 
     async def add_schedule(
         self, every: str, question: str, *, kind: str = "ask", priority: str | None = None
-    ) -> dict[str, Any]:
+    ) -> ListedTask:
         return await asyncio.to_thread(
             schedules.add_schedule,
             self.file,
@@ -446,7 +448,7 @@ class HeartbeatService:
             priority=priority,
         )
 
-    async def remove_schedule(self, task_id: str) -> dict[str, Any]:
+    async def remove_schedule(self, task_id: str) -> ListedTask:
         return await asyncio.to_thread(schedules.remove_schedule, self.file, task_id)
 
 

@@ -6,9 +6,12 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from localresearch.store import Database
+
+if TYPE_CHECKING:
+    from localresearch.heartbeat.report import RunResult
 
 
 def iso(when: datetime | None) -> str | None:
@@ -28,7 +31,7 @@ def _parse(text: str | None) -> datetime | None:
 class State:
     last_run: datetime | None = None
     next_run: datetime | None = None
-    last_result: dict[str, Any] | None = None
+    last_result: RunResult | None = None
     paused: bool = False
     running_since: datetime | None = None
     malformed_digest: str | None = None
@@ -53,7 +56,9 @@ class StateStore:
         return State(
             last_run=_parse(row["last_run"]),
             next_run=_parse(row["next_run"]),
-            last_result=json.loads(row["last_result"]) if row["last_result"] else None,
+            last_result=cast("RunResult", json.loads(row["last_result"]))
+            if row["last_result"]
+            else None,
             paused=bool(row["paused"]),
             running_since=_parse(row["running_since"]),
             malformed_digest=row["malformed_digest"],

@@ -11,11 +11,9 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
 
 from localresearch.errors import LocalResearchError
 from localresearch.heartbeat.schedule import Every, format_due, parse_due
-from localresearch.heartbeat.state import iso
 
 FIELDS = ("priority", "due", "every", "kind")
 KINDS = ("ask", "research")
@@ -45,19 +43,37 @@ class Task:
     def recurring(self) -> bool:
         return self.every is not None
 
-    def to_dict(self, tz: tzinfo) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "text": self.text,
-            "section": self.section,
-            "kind": self.kind,
-            "priority": self.fields.get("priority", "normal"),
-            "every": self.every.text if self.every else None,
-            "due": iso(self.due),
-            "due_local": format_due(self.due, tz) if self.due else None,
-            "line_start": self.line_start,
-            "line_end": self.line_end,
-        }
+    def listed(self, tz: tzinfo) -> ListedTask:
+        """The task as the API and the CLI list it, its due time also in the heartbeat's zone."""
+        return ListedTask(
+            id=self.id,
+            text=self.text,
+            section=self.section,
+            kind=self.kind,
+            priority=self.fields.get("priority", "normal"),
+            every=self.every.text if self.every else None,
+            due=self.due,
+            due_local=format_due(self.due, tz) if self.due else None,
+            line_start=self.line_start,
+            line_end=self.line_end,
+        )
+
+
+@dataclass(frozen=True)
+class ListedTask:
+    """A task of HEARTBEAT.md as listed (heartbeat status, schedules): encoded in
+    api/heartbeat.py."""
+
+    id: str
+    text: str
+    section: str  # "pending" | "completed"
+    kind: str  # "ask" | "research"
+    priority: str  # as written: high, normal (also when absent), medium or low
+    every: str | None  # the recurrence as written, None for a one-off task
+    due: datetime | None
+    due_local: str | None  # the due time in the heartbeat's zone, as the user reads it
+    line_start: int
+    line_end: int
 
 
 @dataclass(frozen=True)
@@ -69,13 +85,10 @@ class Malformed:
     raw: str
     reason: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "line_start": self.line_start,
-            "line_end": self.line_end,
-            "text": self.raw.rstrip("\r\n"),
-            "reason": self.reason,
-        }
+    @property
+    def text(self) -> str:
+        """The entry's lines as written, without the final line break."""
+        return self.raw.rstrip("\r\n")
 
 
 @dataclass

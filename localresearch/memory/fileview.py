@@ -6,7 +6,6 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from localresearch.errors import InvalidRequest, LocalResearchError, NotFound
 from localresearch.memory.extract import decode_text, looks_binary, suffix_of
@@ -35,18 +34,10 @@ class FileView:
     total_lines: int
     page: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "file": self.path.relative_to(self.source).as_posix(),
-            "source": str(self.source),
-            "line_start": self.line_start,
-            "line_end": self.line_end,
-            "first_line": self.first_line,
-            "lines": self.lines,
-            "total_lines": self.total_lines,
-            "page": self.page,
-        }
+    @property
+    def file(self) -> str:
+        """The file's path within its source."""
+        return self.path.relative_to(self.source).as_posix()
 
 
 def confine(path: str, sources: Iterable[Path]) -> tuple[Path, Path]:

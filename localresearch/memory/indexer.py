@@ -113,20 +113,6 @@ class ReindexReport:
         if len(self.skipped) < MAX_SKIPPED_LISTED:
             self.skipped.append(item)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "added": self.files_added,
-            "updated": self.files_updated,
-            "removed": self.files_removed,
-            "unchanged": self.files_unchanged,
-            "skipped": self.skipped_total,
-            "chunks_added": self.chunks_added,
-            "chunks_removed": self.chunks_removed,
-            "skipped_reasons": dict(self.skipped_reasons),
-            "skipped_files": [{"path": s.path, "reason": s.reason} for s in self.skipped],
-            "seconds": round(self.seconds, 3),
-        }
-
 
 @dataclass
 class _Prepared:

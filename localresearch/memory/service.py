@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from localresearch.config import Config
 from localresearch.errors import Conflict, InvalidRequest, NotFound, ProviderError
@@ -86,9 +86,6 @@ class Source:
     path: Path
     origin: str
     glob: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "origin": self.origin, "glob": self.glob or None}
 
     def spec(self) -> SourceSpec:
         globs = tuple(g.strip() for g in self.glob.split(",") if g.strip())
@@ -238,9 +235,11 @@ class MemoryService:
                 log.info(
                     "memory index: %s",
                     {
-                        k: v
-                        for k, v in report.to_dict().items()
-                        if k in ("added", "updated", "removed", "skipped", "chunks_added")
+                        "added": report.files_added,
+                        "updated": report.files_updated,
+                        "removed": report.files_removed,
+                        "skipped": report.skipped_total,
+                        "chunks_added": report.chunks_added,
                     },
                 )
             return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import importlib
 import logging
@@ -139,6 +140,10 @@ class Routes:
 
 
 ROUTES_KEY = web.AppKey("routes", Routes)
+# Set by the daemon (server/run.py) once it listens and has reported ready: the routes and the
+# core load only then, so that start-up's first /health does not compete with their imports.
+# Without it (tests' aiohttp_client) they load at once.
+LISTENING = web.AppKey("listening", asyncio.Event)
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -150,15 +155,25 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     """Load the routes, then start the core, in the background: the server binds and answers
     /health meanwhile, and every other route waits (see Routes and _after_start)."""
     runtime = app[RUNTIME]
-    starting = asyncio.create_task(_start(app[ROUTES_KEY], app[ACCESS], runtime))
+    listening = app.get(LISTENING)
+    starting = asyncio.create_task(_start(app[ROUTES_KEY], app[ACCESS], runtime, listening))
     yield
-    # Let a start in progress finish (its database work runs in threads that a cancel would
-    # not stop), then stop whatever it started.
-    await starting
+    if listening is not None and not listening.is_set():
+        starting.cancel()  # it never began: the server did not get to listen
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+    else:
+        # Let a start in progress finish (its database work runs in threads that a cancel
+        # would not stop).
+        await starting
     await runtime.stop()
 
 
-async def _start(routes: Routes, access: Access, runtime: Runtime) -> None:
+async def _start(
+    routes: Routes, access: Access, runtime: Runtime, listening: asyncio.Event | None
+) -> None:
+    if listening is not None:
+        await listening.wait()
     try:
         await routes.load(access)
     except Exception:

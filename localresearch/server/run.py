@@ -17,7 +17,7 @@ from localresearch.daemon.locate import url_for
 from localresearch.daemon.pidfile import remove_pid_file, write_pid_file
 from localresearch.loopback import is_loopback_host
 from localresearch.paths import Paths
-from localresearch.server.app import make_app
+from localresearch.server.app import LISTENING, make_app
 
 if TYPE_CHECKING:
     from localresearch.config import Config
@@ -37,6 +37,7 @@ async def serve(
             "binding %s: the API is reachable from the network (server.allow_remote = true)", bind
         )
     app = make_app(config, paths, port=port)
+    listening = app[LISTENING] = asyncio.Event()
     runner = web.AppRunner(
         app,
         handle_signals=False,
@@ -64,9 +65,13 @@ async def serve(
             log.info("localresearch %s listening on %s (%s loop)", __version__, url, kind)
         else:
             log.info("localresearch %s running without HTTP (server.enabled = false)", __version__)
-        write_pid_file(paths.pid_file, url=url, port=port, version=__version__)
+        # A thread (psutil's import is most of it): /health answers meanwhile.
+        await asyncio.to_thread(
+            write_pid_file, paths.pid_file, url=url, port=port, version=__version__
+        )
         if on_ready is not None:
             on_ready()
+        listening.set()  # the routes and the core load now (make_app), off /health's way
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

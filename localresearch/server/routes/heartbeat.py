@@ -54,8 +54,7 @@ async def resume(request: web.Request) -> web.Response:
 
 @routes.get("/api/schedules")
 async def list_schedules(request: web.Request) -> web.Response:
-    schedules = await _heartbeat(request).schedules()
-    return model_response(shape({"schedules": schedules}, ScheduleList))
+    return model_response(ScheduleList.of(await _heartbeat(request).schedules()))
 
 
 @routes.post("/api/schedules")
@@ -64,7 +63,7 @@ async def add_schedule(request: web.Request) -> web.Response:
     schedule = await _heartbeat(request).add_schedule(
         body.every, body.question, kind=body.kind, priority=body.priority
     )
-    return model_response(shape(schedule, Task), status=201)
+    return model_response(Task.of(schedule), status=201)
 
 
 @routes.delete("/api/schedules/{id}")

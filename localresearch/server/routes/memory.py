@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from localresearch.api.base import shape
 from localresearch.api.memory import (
     AddSource,
     FileLines,
@@ -114,7 +113,7 @@ async def reindex(request: web.Request) -> web.StreamResponse:
     memory = _memory(request)
     if not _wants_stream(request):
         report = await memory.reindex(force=force, wait_vectors=wait_vectors)
-        return model_response(shape(report.to_dict(), ReindexReport))
+        return model_response(ReindexReport.of(report))
     return await send_events(request, _reindex_events(memory, force, wait_vectors))
 
 
@@ -165,7 +164,7 @@ async def _reindex_events(
         if wait_vectors:  # BM25 is current: the new chunks' vectors follow
             async for event in _vector_events(memory):
                 yield event
-        yield Event("done", report.to_dict())
+        yield Event("done", ReindexReport.of(report).to_dict())
     finally:
         # A client that goes away does not stop the pass: the index still gets current.
         task.add_done_callback(_retrieve)
@@ -179,14 +178,14 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
 @routes.get("/api/memory/sources")
 async def list_sources(request: web.Request) -> web.Response:
     sources = await _memory(request).sources()
-    return model_response(SourceList(sources=[shape(s.to_dict(), Source) for s in sources]))
+    return model_response(SourceList(sources=[Source.of(s) for s in sources]))
 
 
 @routes.post("/api/memory/sources")
 async def add_source(request: web.Request) -> web.Response:
     body = await body_model(request, AddSource)
     source = await _memory(request).add_source(body.path, body.glob_text())
-    return model_response(shape(source.to_dict(), Source), status=201)
+    return model_response(Source.of(source), status=201)
 
 
 @routes.delete("/api/memory/sources")
@@ -206,4 +205,4 @@ async def view_file(request: web.Request) -> web.Response:
     query = query_model(request, FileQuery)
     end = query.end if query.end is not None else query.line
     view = await _memory(request).view_file(query.path, query.line, end, query.context, query.page)
-    return model_response(shape(view.to_dict(), FileLines))
+    return model_response(FileLines.of(view))
