@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from localresearch.api.operations import OPERATIONS, Operation
+from localresearch.api.operations import Operation, all_operations
 
 REF = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"\{([^}]+)\}")
@@ -38,7 +38,7 @@ _RATE_HEADERS = {
 
 def build(version: str, operations: list[Operation] | None = None) -> dict[str, Any]:
     """The document: every operation with its parameters, body, responses and permission."""
-    operations = OPERATIONS if operations is None else operations
+    operations = all_operations() if operations is None else operations
     models: set[type] = set()
     for op in operations:
         for model in (op.body, op.query, op.response, op.surface.error):

@@ -9,6 +9,7 @@ package, a `Surface` with its error envelope, and its operations to `OPERATIONS`
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,19 @@ from localresearch.access.roles import PERMISSIONS
 from localresearch.api import access, chat, heartbeat, memory, research, status
 from localresearch.api.base import Model
 
-__all__ = ["OPERATIONS", "PERMISSIONS", "Operation", "Surface", "by_key", "register"]
+__all__ = [
+    "OPERATIONS",
+    "PERMISSIONS",
+    "Operation",
+    "Surface",
+    "all_operations",
+    "by_key",
+    "register",
+]
+
+# The surfaces that add their operations at import; whoever reads the whole table imports them
+# first, so it never depends on which route modules happen to be loaded yet.
+SURFACE_MODULES = ("localresearch.api.query", "localresearch.api.sessions_api")
 
 
 class Error(Model):
@@ -169,8 +182,8 @@ def _ops() -> list[Operation]:
 
 
 OPERATIONS: list[Operation] = _ops()
-# More operations (another surface, the access layer's admin routes) are appended by their
-# modules at import; `by_key` reads the list as it is when called.
+# More operations (another surface) are appended by their modules at import: read the whole
+# table through `all_operations`.
 
 
 def register(*operations: Operation) -> None:
@@ -179,5 +192,12 @@ def register(*operations: Operation) -> None:
     OPERATIONS.extend(op for op in operations if op.key not in known)
 
 
+def all_operations() -> list[Operation]:
+    """The table with every surface's operations, however far the route modules have loaded."""
+    for module in SURFACE_MODULES:
+        importlib.import_module(module)
+    return OPERATIONS
+
+
 def by_key() -> dict[tuple[str, str], Operation]:
-    return {op.key: op for op in OPERATIONS}
+    return {op.key: op for op in all_operations()}
