@@ -7,6 +7,7 @@ through `db.write_sync` in batches, so the event loop and the readers are never 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -27,10 +28,20 @@ from typing import Any, TypeVar
 from localresearch.daemon.children import die_with_parent
 from localresearch.memory import kinds
 from localresearch.memory.chunking import Chunk
-from localresearch.memory.grams import grams_of
+from localresearch.memory.daily_log import LogRead, LogState, read_log
 from localresearch.memory.prepare import Job, Outcome, prepare_file, prepare_files, warm_up
+from localresearch.memory.rows import (
+    INSERT_CHUNKS,
+    INSERT_FILES,
+    INSERT_FTS,
+    NEXT_IDS,
+    delete_chunks,
+    delete_chunks_from,
+    delete_files,
+    fts_rows,
+)
 from localresearch.memory.scan import Found, Skipped, walk_source
-from localresearch.memory.schema import DERIVED_TABLE, FTS_TABLES, NOTES_TABLE
+from localresearch.memory.schema import DERIVED_TABLE, NOTES_TABLE
 from localresearch.store import Database
 
 log = logging.getLogger(__name__)
@@ -46,30 +57,10 @@ MAX_SKIPPED_LISTED = 200
 COMPACT_PAGES = 2000
 COMPACT_MAX_STEPS = 100_000
 
-_NEXT_IDS = (
-    "SELECT (SELECT coalesce(max(id), 0) + 1 FROM memory_files),"
-    " (SELECT coalesce(max(id), 0) + 1 FROM memory_chunks)"
-)
-# A batch's rows arrive as JSON arrays: [id, path, source, rel, hash, size, mtime_ns, chunks,
-# indexed_at] per file, [id, file_id, line_start, line_end, kind, page] and [position, heading,
-# content, grams] per chunk (its id: the batch's first chunk id + its position), notes and
-# derived text apart (each to its own FTS table).
-_INSERT_FILES = (
-    "INSERT INTO memory_files (id, path, source, rel, hash, size, mtime_ns, chunks, indexed_at)"
-    " SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6,"
-    " value->>7, value->>8 FROM json_each(?)"
-)
-_INSERT_CHUNKS = (
-    "INSERT INTO memory_chunks (id, file_id, line_start, line_end, kind, page)"
-    " SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 FROM json_each(?)"
-)
-_INSERT_FTS = (
-    "INSERT INTO {} (rowid, heading, content, grams)"
-    " SELECT ?1 + (value->>0), value->>1, value->>2, value->>3 FROM json_each(?2)"
-)
-# A daily log the daemon keeps appending to (a chat every second, say) is read again at most
-# this often by the background passes: reading and chunking a growing file every 2 s would take
-# ever longer. Explicit reindexes read it at once.
+# A daily log the daemon keeps appending to (a chat every second, say) is read from where the
+# last pass left off (memory/daily_log.py). When it must be read whole instead (rewritten, not
+# UTF-8, no marked entries), background passes do that at most this often: reading and chunking
+# a growing file every 2 s would take ever longer. Explicit reindexes read it at once.
 DAILY_LOG_MIN_INTERVAL_S = 30.0
 
 # Worker processes start once a pass has found this many files or prepared for this long, and
@@ -165,6 +156,8 @@ class Indexer:
         self._roles: dict[str, str] = {}  # path -> role (kinds.py), for the workspace's files
         self._log_read_at: dict[str, float] = {}  # daily log path -> when a pass last read it
         self.deferred_logs = 0  # daily logs whose changes wait for DAILY_LOG_MIN_INTERVAL_S
+        self.appended_logs = 0  # daily logs read from their resume point by the last pass
+        self._logs: list[tuple[str, Found]] = []  # the changed daily logs a pass found
 
     def _known(self) -> dict[str, tuple[int, str, int, int]]:
         def read(conn: sqlite3.Connection) -> dict[str, tuple[int, str, int, int]]:
@@ -220,7 +213,8 @@ class Indexer:
         self._write_seconds = 0.0
         self._next_ids = None
         self._roles = {}
-        self.deferred_logs = 0
+        self.deferred_logs = self.appended_logs = 0
+        self._logs = []
         self.explicit = progress is not None
         # The walk feeds the preparation as it goes, so the writer starts after the first small
         # batch instead of after the whole tree has been listed.
@@ -270,11 +264,12 @@ class Indexer:
         if batch:
             pending.append((self._submit(batch, known), batch))
         settle(0)
+        self._index_logs(known, report, dropped)
         if walk.finished:  # a cancelled walk has not seen every file: removals wait
             dropped.extend(row[0] for path, row in known.items() if path not in seen)
         if dropped:
             report.files_removed += len(dropped)
-            report.chunks_removed += self.db.write_sync(lambda conn: _delete_files(conn, dropped))
+            report.chunks_removed += self.db.write_sync(lambda conn: delete_files(conn, dropped))
         if report.files_added or report.files_updated or report.files_removed or force:
             stamp = _now()
             self.db.write_sync(
@@ -320,16 +315,126 @@ class Indexer:
                 role = kinds.role_of(item.rel, source.workspace)
                 if role:
                     self._roles[key] = role
-                if role == kinds.ROLE_DAILY_LOG and self._defer_log(key, indexed=old is not None):
-                    report.files_unchanged += 1
+                if role == kinds.ROLE_DAILY_LOG:
+                    self._logs.append((str(source.path), item))  # after the other files
                     continue
                 walk.found += 1
                 yield str(source.path), item
         walk.finished = True
 
+    def _index_logs(
+        self,
+        known: dict[str, tuple[int, str, int, int]],
+        report: ReindexReport,
+        dropped: list[int],
+    ) -> None:
+        """The changed daily logs: their appended tails, or (when that cannot be done) the whole
+        file, each in one transaction with the point where the next pass resumes."""
+        for source, found in self._logs:
+            if self.cancelled.is_set():
+                return
+            old = known.get(found.path)
+            state = None if self.force or old is None else self._log_state(old[0])
+            size, overlap = self.chunk_chars, self.chunk_overlap
+            read = read_log(found.path, state, size, overlap, whole=False)
+            if read is not None:
+                self.appended_logs += 1
+            elif self._defer_log(found.path, indexed=old is not None):
+                report.files_unchanged += 1
+                continue
+            else:
+                read = read_log(found.path, None, size, overlap, whole=True)
+            if read is None or read.skipped:
+                report.skip(Skipped(found.path, read.skipped if read else "unreadable"))
+                if old is not None:
+                    dropped.append(old[0])
+                continue
+            rows = fts_rows(read.chunks)
+            write = functools.partial(self._write_log, source, found, old, state, read, rows)
+            added, removed = self.db.write_sync(write)
+            report.chunks_added += added
+            report.chunks_removed += removed
+            if old is None:
+                report.files_added += 1
+            else:
+                report.files_updated += 1
+
+    def _log_state(self, file_id: int) -> LogState | None:
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT log_state FROM memory_files WHERE id = ?", (file_id,))
+            found = row.fetchone()
+            return found[0] if found else None
+
+        return LogState.from_json(self.db.read_sync(read))
+
+    def _write_log(
+        self,
+        source: str,
+        found: Found,
+        old: tuple[int, str, int, int] | None,
+        state: LogState | None,
+        read: LogRead,
+        rows: tuple[str, str],
+        conn: sqlite3.Connection,
+    ) -> tuple[int, int]:
+        """One transaction: a daily log's new chunks in place of those they replace, its size and
+        where the next pass resumes. Returns chunks (added, removed)."""
+        if self._next_ids is None:
+            row = conn.execute(NEXT_IDS).fetchone()
+            self._next_ids = (int(row[0]), int(row[1]))
+        next_file, first = self._next_ids
+        stamp = _now()
+        removed = 0
+        if old is None:
+            file_id = next_file
+            next_file += 1
+            facts = (file_id, found.path, source, found.rel, "", 0, 0, 0, stamp)
+            conn.execute(INSERT_FILES, (json.dumps([facts]),))
+        elif read.since_line is None or state is None:
+            file_id = old[0]
+            removed = delete_chunks(conn, file_id)
+        else:
+            file_id = old[0]
+            removed = delete_chunks_from(conn, file_id, state.chunk, read.since_line)
+        places = [
+            (first + i, file_id, c.line_start, c.line_end, c.kind, c.page)
+            for i, c in enumerate(read.chunks)
+        ]
+        if places:
+            conn.execute(INSERT_CHUNKS, (json.dumps(places),))
+            for table, encoded in zip((NOTES_TABLE, DERIVED_TABLE), rows, strict=True):
+                if encoded != "[]":
+                    conn.execute(INSERT_FTS.format(table), (first, encoded))
+        after = first + len(places)
+        resumed = None
+        if read.resume is not None:
+            offset, line = read.resume
+            chunk = next(
+                (first + i for i, c in enumerate(read.chunks) if c.line_start >= line), after
+            )
+            resumed = LogState(read.inode, offset, line, chunk, read.head, read.block)
+        conn.execute(
+            "UPDATE memory_files SET source = ?, rel = ?, hash = ?, size = ?, mtime_ns = ?,"
+            " chunks = chunks - ? + ?, indexed_at = ?, log_state = ? WHERE id = ?",
+            (
+                source,
+                found.rel,
+                read.digest,
+                read.size,
+                read.mtime_ns,
+                removed,
+                len(places),
+                stamp,
+                resumed.to_json() if resumed else None,
+                file_id,
+            ),
+        )
+        self._next_ids = (next_file, after)
+        return len(places), removed
+
     def _defer_log(self, path: str, *, indexed: bool) -> bool:
-        """Whether a changed daily log waits (read less than DAILY_LOG_MIN_INTERVAL_S ago by a
-        background pass); else it is read now and the time noted."""
+        """Whether a changed daily log that must be read whole waits (read less than
+        DAILY_LOG_MIN_INTERVAL_S ago by a background pass); else it is read now, time noted."""
         now = time.monotonic()
         if indexed and not self.force and not self.explicit:
             read_at = self._log_read_at.get(path)
@@ -422,7 +527,7 @@ class Indexer:
             began = time.perf_counter()
             removed = 0
             if self._next_ids is None:  # passes hold the service's lock: ids read once a pass
-                row = conn.execute(_NEXT_IDS).fetchone()
+                row = conn.execute(NEXT_IDS).fetchone()
                 self._next_ids = (int(row[0]), int(row[1]))
             next_file, next_chunk = self._next_ids
             files: list[tuple[Any, ...]] = []
@@ -441,7 +546,7 @@ class Indexer:
                 chunks = item.chunks or []
                 facts = (item.source, found.rel, item.digest, found.size, found.mtime_ns)
                 if old is not None:
-                    removed += _delete_chunks(conn, old[0])
+                    removed += delete_chunks(conn, old[0])
                     conn.execute(
                         "UPDATE memory_files SET source = ?, rel = ?, hash = ?, size = ?,"
                         " mtime_ns = ?, chunks = ?, indexed_at = ? WHERE id = ?",
@@ -465,13 +570,13 @@ class Indexer:
                     )
                     next_chunk += 1
             if files:
-                conn.execute(_INSERT_FILES, (json.dumps(files),))
+                conn.execute(INSERT_FILES, (json.dumps(files),))
             if places:
-                conn.execute(_INSERT_CHUNKS, (json.dumps(places),))
+                conn.execute(INSERT_CHUNKS, (json.dumps(places),))
                 if notes != "[]":
-                    conn.execute(_INSERT_FTS.format(NOTES_TABLE), (first_chunk, notes))
+                    conn.execute(INSERT_FTS.format(NOTES_TABLE), (first_chunk, notes))
                 if derived != "[]":
-                    conn.execute(_INSERT_FTS.format(DERIVED_TABLE), (first_chunk, derived))
+                    conn.execute(INSERT_FTS.format(DERIVED_TABLE), (first_chunk, derived))
             self._next_ids = (next_file, next_chunk)
             self._write_seconds += time.perf_counter() - began  # read after the future settles
             return len(places), removed
@@ -523,54 +628,12 @@ class Indexer:
         def write(conn: sqlite3.Connection) -> int:
             rows = conn.execute("SELECT id FROM memory_files WHERE source = ?", (source,))
             ids = [r[0] for r in rows]
-            _delete_files(conn, ids)
+            delete_files(conn, ids)
             return len(ids)
 
         return self.db.write_sync(write)
 
 
 def _fts_rows(batch: list[_Prepared]) -> tuple[str, str]:
-    """The batch's FTS rows as JSON, notes and derived text apart: [position, heading, content,
-    grams]. Encoded on the indexing thread while the writer is busy with the previous batch."""
-    notes: list[tuple[int, str, str, str]] = []
-    derived: list[tuple[int, str, str, str]] = []
-    position = 0
-    for item in batch:
-        for chunk in item.chunks or ():
-            heading, content = chunk.heading, chunk.content
-            row = (position, heading, content, grams_of(heading + " " + content))
-            (notes if chunk.kind == kinds.NOTE else derived).append(row)
-            position += 1
-    encoded = json.dumps(notes), json.dumps(derived)
-    if "\\u0000" in encoded[0] or "\\u0000" in encoded[1]:
-        # SQLite's JSON text ends at a NUL: leave them out (rare)
-        clean = [
-            [(p, h.replace("\0", ""), c.replace("\0", ""), g) for p, h, c, g in rows]
-            for rows in (notes, derived)
-        ]
-        encoded = json.dumps(clean[0]), json.dumps(clean[1])
-    return encoded
-
-
-def _delete_files(conn: sqlite3.Connection, file_ids: list[int]) -> int:
-    """Delete files and their chunks (and their FTS rows)."""
-    removed = 0
-    for file_id in file_ids:
-        removed += _delete_chunks(conn, file_id)
-        conn.execute("DELETE FROM memory_files WHERE id = ?", (file_id,))
-    return removed
-
-
-def _delete_chunks(conn: sqlite3.Connection, file_id: int) -> int:
-    conn.execute(
-        "DELETE FROM memory_vectors WHERE chunk_id IN"
-        " (SELECT id FROM memory_chunks WHERE file_id = ?)",
-        (file_id,),
-    )
-    for table in FTS_TABLES:
-        conn.execute(
-            f"DELETE FROM {table} WHERE rowid IN (SELECT id FROM memory_chunks WHERE file_id = ?)",
-            (file_id,),
-        )
-    cursor = conn.execute("DELETE FROM memory_chunks WHERE file_id = ?", (file_id,))
-    return max(cursor.rowcount, 0)
+    """The batch's FTS rows as JSON (see rows.fts_rows), on the indexing thread."""
+    return fts_rows(chunk for item in batch for chunk in item.chunks or ())

@@ -76,13 +76,21 @@ class Segment(NamedTuple):
     lines: list[str]
 
 
-def split_daily_log(text: str) -> list[Segment]:
+def split_daily_log(text: str, first_line: int = 1) -> list[Segment]:
     """A daily log cut into the user's notes and the daemon's entries (marked or legacy)."""
+    return split_log_lines(text.splitlines(), first_line)[0]
+
+
+def split_log_lines(lines: list[str], first_line: int = 1) -> tuple[list[Segment], list[int]]:
+    """The segments of a daily log's lines (numbered from `first_line`), and the places where a
+    marked entry has ended: indexes into `lines` after which reading can start afresh (nothing
+    before them can change what follows, so an appended tail is read from the last of them)."""
     segments: list[Segment] = []
+    resumable: list[int] = []
     kind = NOTE
     legacy = False  # inside an unmarked entry of an older version
     current: list[str] = []
-    start = 1
+    start = first_line
 
     def cut(next_kind: str, at: int) -> None:
         nonlocal current, start, kind
@@ -90,7 +98,8 @@ def split_daily_log(text: str) -> list[Segment]:
             segments.append(Segment(kind, start, current))
         current, start, kind = [], at, next_kind
 
-    for number, line in enumerate(text.splitlines(), start=1):
+    for index, line in enumerate(lines):
+        number = first_line + index
         begin = _BEGIN.match(line)
         if begin and (kind == NOTE or legacy):
             cut(begin.group(1) if begin.group(1) in DERIVED else LOG, number + 1)
@@ -98,6 +107,7 @@ def split_daily_log(text: str) -> list[Segment]:
             continue
         if _END.match(line) and kind != NOTE and not legacy:
             cut(NOTE, number + 1)
+            resumable.append(index + 1)
             continue
         if (kind == NOTE or legacy) and _LEGACY_ANY_ENTRY.match(line):
             legacy_entry = _LEGACY_ENTRY.match(line)
@@ -112,4 +122,4 @@ def split_daily_log(text: str) -> list[Segment]:
             legacy = False
         current.append(line)
     cut(NOTE, 0)
-    return segments
+    return segments, resumable

@@ -106,10 +106,19 @@ def pdf_chunks(data: bytes, chunk_chars: int, chunk_overlap: int) -> list[Chunk]
     return chunks
 
 
-def daily_log_chunks(text: str, chunk_chars: int, chunk_overlap: int) -> list[Chunk]:
+def daily_log_chunks(
+    text: str, chunk_chars: int, chunk_overlap: int, first_line: int = 1
+) -> list[Chunk]:
     """A daily log's chunks: the daemon's entries tagged with their kind, the rest notes."""
+    return segment_chunks(kinds.split_daily_log(text, first_line), chunk_chars, chunk_overlap)
+
+
+def segment_chunks(
+    segments: list[kinds.Segment], chunk_chars: int, chunk_overlap: int
+) -> list[Chunk]:
+    """The chunks of a daily log's segments, each segment on its own (headings, overlap)."""
     chunks: list[Chunk] = []
-    for segment in kinds.split_daily_log(text):
+    for segment in segments:
         blocks = _shifted(markdown_blocks("\n".join(segment.lines)), segment.first_line - 1)
         for chunk in chunk_blocks(blocks, chunk_chars, chunk_overlap):
             chunks.append(chunk._replace(kind=segment.kind))

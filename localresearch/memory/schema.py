@@ -136,9 +136,15 @@ def _kinds_and_grams(conn: sqlite3.Connection) -> None:
     )
 
 
+def _log_state(conn: sqlite3.Connection) -> None:
+    """Where the next pass may resume reading a daily log (memory/daily_log.py), as JSON."""
+    conn.execute("ALTER TABLE memory_files ADD COLUMN log_state TEXT")
+
+
 MIGRATIONS: list[Migration] = [
     ("memory.001_index", _initial),
     ("memory.002_fts_stores_content", _fts_stores_content),
     ("memory.003_vectors", _vectors),
     ("memory.004_kinds_and_grams", _kinds_and_grams),
+    ("memory.005_log_state", _log_state),
 ]

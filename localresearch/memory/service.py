@@ -232,7 +232,11 @@ class MemoryService:
             if report.chunks_added + report.chunks_removed >= COMPACT_MIN_CHUNKS:
                 self._compact_soon()
             if report.files_added or report.files_updated or report.files_removed:
-                log.info(
+                # appended chats alone (every poll under chat load): not worth a log line each
+                appends = report.files_updated == self.indexer.appended_logs
+                quiet = appends and not report.files_added and not report.files_removed
+                log.log(
+                    logging.DEBUG if quiet else logging.INFO,
                     "memory index: %s",
                     {
                         "added": report.files_added,
