@@ -185,6 +185,30 @@ async def test_a_rewritten_log_is_read_whole(
     assert _indexed(paths.database, path) == _expected(path)
 
 
+async def test_an_edit_deep_inside_a_long_log_is_seen(
+    service_factory,
+    paths: Paths,
+) -> None:  # type: ignore[no-untyped-def]
+    memory: MemoryService = await service_factory()
+    when = datetime(2026, 12, 2, 9, 0).astimezone()
+    for i in range(30):
+        path = _append_variety(memory.workspace, i, when)
+    await memory._pass(force=False, progress=None)
+    data = path.read_bytes()
+    at = data.index(b"short answer 14")
+    assert 16_384 < at < len(data) - 16_384  # far from the file's head and from its end
+    # Same length, same inode, then an append: the new tail alone would hide the edit.
+    with path.open("r+b") as fh:
+        fh.seek(at)
+        fh.write(b"quiet answer 14")
+    path = _append_variety(memory.workspace, 30, when)
+    memory.indexer._log_read_at.clear()
+    await memory._pass(force=False, progress=None)
+    assert memory.indexer.appended_logs == 0  # read whole
+    assert _indexed(paths.database, path) == _expected(path)
+    assert await memory.search("quiet", 5, kinds={"log"})
+
+
 def _search(daemon: DaemonHandle, query: str) -> list[dict[str, object]]:
     status, body = call_json(
         daemon.port, "GET", f"/api/memory/search?q={quote(query)}&include_logs=true&limit=5"

@@ -412,7 +412,7 @@ class Indexer:
             chunk = next(
                 (first + i for i, c in enumerate(read.chunks) if c.line_start >= line), after
             )
-            resumed = LogState(read.inode, offset, line, chunk, read.head, read.block)
+            resumed = LogState(read.inode, offset, line, chunk, read.head)
         conn.execute(
             "UPDATE memory_files SET source = ?, rel = ?, hash = ?, size = ?, mtime_ns = ?,"
             " chunks = chunks - ? + ?, indexed_at = ?, log_state = ? WHERE id = ?",
