@@ -220,9 +220,9 @@ def rank(index: Index, qid: str, v: Variant) -> dict[str, float]:
         order = matched[np.argsort(-scores[matched], kind="stable")].tolist()
     if v.proximity:
         head = order[:200]
-        extra = near(index, terms, head, v)
-        head.sort(key=lambda c: -(scores[c] + v.proximity * extra.get(c, 0.0)))
-        order = head
+        for chunk, extra in near(index, terms, head, v).items():
+            scores[chunk] += v.proximity * extra
+        order = sorted(head, key=lambda c: -scores[c])
     units: dict[str, list[float]] = {}
     for chunk in order[:1000]:
         units.setdefault(index.units[chunk], []).append(float(scores[chunk]))
