@@ -168,10 +168,12 @@ def test_with_an_api_key_the_page_signs_in_by_key_or_by_link(browser: Any, tmp_p
     try:
         # The first index runs in the background: search once it is there, as a user would.
         _wait(
-            lambda: _api(daemon, "/api/memory/stats", key="k3y-for-the-browser")["index"][
-                "last_indexed"
-            ]
-            is not None
+            lambda: (
+                _api(daemon, "/api/memory/stats", key="k3y-for-the-browser")["index"][
+                    "last_indexed"
+                ]
+                is not None
+            )
         )
         context = browser.new_context()
         tab = context.new_page()
