@@ -423,7 +423,7 @@ class ChatService:
                 ),
                 context=hits,
                 retrieved=turn.include_memory and self.memory is not None,
-                compact=compact or (text_tools and bool(hits)),
+                compact=compact,
                 on_sent=turn.sent.set,
             )
             source = (
