@@ -6,10 +6,12 @@ For each claim (test claims that have relevant abstracts), in one process over o
   - first citation relevant: is the answer's first citation a relevant abstract;
   - sentences supported: the share of the answer's claim sentences a passage supports;
   - citations verbatim: the share of citations whose quoted words stand at their file:lines;
-  - wall time per answer (median, p90).
+  - wall time per answer (median, p90), model requests per answer, prompt tokens (median).
 
     python scripts/eval_answers.py [--claims 100] [--docs 0 (all 5,183)] [--dataset DIR]
         [--openai http://127.0.0.1:8091 --max-tokens 96]   # a real model instead of builtin
+        [--context-tokens 4096]   # the model's context: 8192 or less sends the compact prompt
+        [--time-limit 3600]       # start no claim after this many seconds (slow models)
         [--notes docs --dataset scripts/data/docs_eval]   # a folder as it is, judged by file
         [--json out.json] [--dump answers.jsonl]   # each answer as written, with its passages,
                                                    # for scripts/judge_support.py
@@ -190,6 +192,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         "verbatim": sum(1 for c in citations if verbatim(c)),
                         "seconds": seconds,
                         "rounds": rounds[0],
+                        "prompt_tokens": int((done.get("tokens") or {}).get("prompt", 0)),
                     }
                 )
                 if args.verbose:
@@ -205,6 +208,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "context_hits": args.context_hits or 8,
         "context_tokens": args.context_tokens,
         "rounds_per_answer": round(sum(r["rounds"] for r in rows) / n, 2),
+        "prompt_tokens_median": statistics.median(r["prompt_tokens"] for r in rows),
         "load_average_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
         "claims": n,
         "documents": docs,
