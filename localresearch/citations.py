@@ -7,8 +7,9 @@ much of each sentence a passage's sentences hold (content-word overlap weighted 
 embedding similarity when an embedder is given), keeps the markers that hold, replaces those that
 do not with the passage that does, and marks a sentence no passage supports as unsupported.
 Passages keep the numbers the model saw (what it streamed stays right where it was right); the
-citations are listed in order of first appearance, each narrowed to the lines that support it,
-with that span quoted verbatim.
+citations lead with the best evidence: listed by the passage's search rank (the strongest passage
+that supports a sentence first, whichever sentence cites it), each narrowed to the lines that
+support it, with that span quoted verbatim.
 """
 
 from __future__ import annotations
@@ -294,8 +295,8 @@ def align(
 def _rewrite(
     answer: str, sentences: list[AlignedSentence], index: _Index, flag: str = ""
 ) -> Alignment:
-    """The answer with corrected markers, cited passages renumbered by first appearance, each
-    citation narrowed to the lines that support it and quoting them."""
+    """The answer with corrected markers and its citations, strongest passage first, each
+    narrowed to the lines that support it and quoting them."""
     renumber: dict[int, int] = {}  # kept as the model saw them: what it streamed stays right
     for s in sentences:
         for n in s.cited:
@@ -324,7 +325,9 @@ def _rewrite(
         for key, unit in s.quotes.items():
             spans.setdefault(abs(key), []).append(unit)
     citations: list[Citation] = []
-    for n, new in renumber.items():  # in order of first citation
+    # The search's best passage among those cited leads: what a reader checks first is the
+    # strongest evidence, not whatever the first sentence happened to cite.
+    for n, new in sorted(renumber.items(), key=lambda kv: (index.passages[kv[0]].rank, kv[0])):
         p = index.passages[n]
         quotes = sorted({(q.start, q.end): q for q in spans.get(n, [])}.values(), key=_at)
         if quotes:

@@ -6,10 +6,12 @@ For each claim (test claims that have relevant abstracts), in one process over o
   - first citation relevant: is the answer's first citation a relevant abstract;
   - sentences supported: the share of the answer's claim sentences a passage supports;
   - citations verbatim: the share of citations whose quoted words stand at their file:lines;
-  - wall time per answer (median, p90).
+  - wall time per answer (median, p90), model requests per answer, prompt tokens (median).
 
     python scripts/eval_answers.py [--claims 100] [--docs 0 (all 5,183)] [--dataset DIR]
         [--openai http://127.0.0.1:8091 --max-tokens 96]   # a real model instead of builtin
+        [--context-tokens 4096]   # the model's context: 8192 or less sends the compact prompt
+        [--time-limit 3600]       # start no claim after this many seconds (slow models)
         [--notes docs --dataset scripts/data/docs_eval]   # a folder as it is, judged by file
         [--json out.json] [--dump answers.jsonl]   # each answer as written, with its passages,
                                                    # for scripts/judge_support.py
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -117,6 +120,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             return original(answer, passages, **kw)
 
         chat_service.align = recording  # type: ignore[assignment]
+    # Model requests per answer (a tool call, written or not, costs a second one).
+    rounds = [0]
+    if args.openai:
+        from localresearch.providers.openai import OpenAIProvider
+
+        payload = OpenAIProvider.payload
+
+        def counting(self: Any, request: Any, *, stream: bool) -> dict[str, Any]:
+            rounds[0] += 1
+            return payload(self, request, stream=stream)
+
+        OpenAIProvider.payload = counting  # type: ignore[method-assign]
+    load_start = os.getloadavg()
     chosen = claims(args.dataset, args.claims)
     keep = {doc for _, docs in chosen for doc in docs}
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,8 +143,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             docs = sum(1 for _ in corpus.rglob("*.md"))
         else:
             docs = write_corpus(args.dataset, corpus, args.docs, keep)
-        import os
-
         os.environ["LOCALRESEARCH_HOME"] = str(home)
         paths = resolve_paths()
         paths.ensure()
@@ -138,6 +152,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             text += (
                 f'\n[llm]\nprovider = "openai"\nbase_url = "{args.openai}"\nmodel = "local"\n'
                 f"max_tokens = {args.max_tokens}\ntemperature = 0.0\n"
+                f"context_tokens = {args.context_tokens}\n"
                 "first_token_timeout = 900.0\nidle_timeout = 300.0\n"
             )
         paths.config_file.write_text(text, encoding="utf-8")
@@ -150,10 +165,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             indexed = time.perf_counter() - started
             rows = []
             for claim, relevant in chosen:
+                if args.time_limit and time.perf_counter() - started > args.time_limit:
+                    break  # a slow model on a shared machine: the claims done so far count
                 hits = await runtime.memory.search(claim, 10)
                 search_p1 = bool(hits) and _doc(hits[0].file) in relevant
                 t0 = time.perf_counter()
                 aligned.clear()
+                rounds[0] = 0
                 done = await runtime.chat.answer(claim, record=False)
                 seconds = time.perf_counter() - t0
                 if args.dump and aligned:
@@ -173,6 +191,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         "citations": len(citations),
                         "verbatim": sum(1 for c in citations if verbatim(c)),
                         "seconds": seconds,
+                        "rounds": rounds[0],
+                        "prompt_tokens": int((done.get("tokens") or {}).get("prompt", 0)),
                     }
                 )
                 if args.verbose:
@@ -186,6 +206,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "engine": f"openai-compatible at {args.openai}" if args.openai else "builtin",
         "context_hits": args.context_hits or 8,
+        "context_tokens": args.context_tokens,
+        "rounds_per_answer": round(sum(r["rounds"] for r in rows) / n, 2),
+        "prompt_tokens_median": statistics.median(r["prompt_tokens"] for r in rows),
+        "load_average_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
         "claims": n,
         "documents": docs,
         "index_seconds": round(indexed, 1),
@@ -215,6 +239,18 @@ def main() -> None:
     )
     parser.add_argument(
         "--notes", type=Path, help="index this folder as it is (queries and qrels: --dataset)"
+    )
+    parser.add_argument(
+        "--context-tokens",
+        type=int,
+        default=0,
+        help="llm.context_tokens for the model (0: unknown; 8192 or less: the compact prompt)",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=0,
+        help="seconds after which no further claim starts (0: none); figures cover those done",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(

@@ -54,8 +54,34 @@ def test_wrong_and_missing_markers_are_corrected() -> None:
         "Quince trees need full sun and well-drained soil [2]."
     )
     assert checked.corrections == 2
-    assert [c.n for c in checked.citations] == [1, 2]  # in order of first citation
+    assert [c.n for c in checked.citations] == [1, 2]
     assert checked.citations[1].line_start == 10
+
+
+def test_citations_lead_with_the_strongest_passage_cited() -> None:
+    """The search's best passage among those cited comes first, whichever sentence cites it;
+    each sentence keeps its own marker and an unsupported one stays flagged."""
+    answer = (
+        "Prune quince in late winter [2]. The moon is made of green cheese. "
+        "WAL mode allows readers to run concurrently with a single writer [1]."
+    )
+    checked = align(answer, [SQLITE, QUINCE])
+    assert [c.file for c in checked.citations] == ["notes/sqlite.md", "garden/quince.md"]
+    assert checked.text == answer
+    assert [(s["citations"], s["supported"]) for s in checked.sentence_dicts()] == [
+        ([2], True),
+        ([], False),
+        ([1], True),
+    ]
+    # Ranked the other way round (the quince note was the search's first hit), it leads.
+    stronger = [
+        Passage(p.n, p.file, p.line_start, p.line_end, p.path, p.text, rank=1 - p.rank)
+        for p in (SQLITE, QUINCE)
+    ]
+    assert [c.file for c in align(answer, stronger).citations] == [
+        "garden/quince.md",
+        "notes/sqlite.md",
+    ]
 
 
 def test_unsupported_sentences_are_flagged_and_lose_their_marker() -> None:

@@ -117,6 +117,29 @@ def test_ask_answers_cited_or_flagged(
         daemon_env.stop()
 
 
+def test_ask_with_a_small_context_leads_with_its_strongest_passage(
+    realmodel_server: str, daemon_env: DaemonHandle, tmp_path: Path
+) -> None:
+    """The compact prompt (llm.context_tokens = 4096, the server's own): passages beside the
+    question, no tools; the answer is prose, cited or flagged, its sources in search rank."""
+    notes = _notes(tmp_path)
+    config = _config(realmodel_server, notes) + "context_tokens = 4096\n"
+    (daemon_env.home / "config.toml").write_text(config)
+    daemon_env.start()
+    try:
+        result = daemon_env.cli("ask", "--json", "What does WAL mode allow?", timeout=800)
+        assert result.returncode == 0, result.stderr
+        body = json.loads(result.stdout)
+        assert_cited_or_flagged({**body, "response": body["answer"]})
+        assert body["tools_used"] == [] and not body["answer"].lstrip().startswith(("{", "`"))
+        assert body["citations"], "a real model's answer about a note carries citations"
+        assert body["citations"][0]["file"] == "sqlite.md"
+        numbers = [c["n"] for c in body["citations"]]
+        assert numbers == sorted(numbers)  # passages are numbered by the search's rank
+    finally:
+        daemon_env.stop()
+
+
 async def test_chat_stream_and_cancel_mid_generation(
     realmodel_server: str,
     tmp_path: Path,

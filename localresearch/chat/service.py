@@ -52,6 +52,10 @@ CONTEXT_HITS = 8
 FIRST_INDEX_WAIT = 15.0  # seconds an answer waits for the first index pass after start
 MAX_MESSAGE_CHARS = 100_000
 MODELS_SHOWN = 20  # an error names at most this many of a provider's models
+# A model whose context holds at most this many tokens gets the compact prompt when passages were
+# found: a 0.5B model with a 4,096-token context lost its answer in tool definitions (docs/
+# benchmarks.md, "Answers").
+COMPACT_CONTEXT_TOKENS = 8192
 
 SYSTEM_PROMPT = (
     "You are localresearch, a research assistant running on the user's own machine. "
@@ -129,8 +133,9 @@ def verify_answer(
     embed: Callable[[list[str]], list[list[float]]] | None = None,
 ) -> Alignment:
     """Every sentence of an answer aligned to the passage that supports it: a model's markers
-    are checked and corrected against the passages it was shown (renumbered in order of first
-    citation); a provider that cited its own passages (builtin) keeps its numbering."""
+    are checked and corrected against the passages it was shown (numbered by the search's rank;
+    the strongest cited passage is listed first); a provider that cited its own passages
+    (builtin) keeps its numbering and order."""
     if provided:
         # The cited span as it stands in the file (one citation may back several sentences of
         # a long line, and its own text quotes only the first), else as the index holds it.
@@ -394,6 +399,9 @@ class ChatService:
         yield Event("start", {"session_id": turn.session_id, "model": turn.model})
         hits = await self._retrieve(turn)
         toolbox = self.toolbox()
+        # The passages are already found: a small model gets them beside the question and no
+        # tools, which it would otherwise call as text again and again.
+        compact = bool(hits) and self._small_context(turn.provider)
         today = datetime.now().astimezone().strftime("%A %Y-%m-%d")
         messages = [
             Message("system", SYSTEM_PROMPT.format(today=today)),
@@ -408,9 +416,14 @@ class ChatService:
         for round_no in range(MAX_TOOL_ROUNDS + 1):
             request = ChatRequest(
                 messages=list(messages),
-                tools=toolbox.specs() if round_no < MAX_TOOL_ROUNDS and not text_tools else [],
+                tools=(
+                    toolbox.specs()
+                    if round_no < MAX_TOOL_ROUNDS and not text_tools and not compact
+                    else []
+                ),
                 context=hits,
                 retrieved=turn.include_memory and self.memory is not None,
+                compact=compact,
                 on_sent=turn.sent.set,
             )
             source = (
@@ -483,6 +496,11 @@ class ChatService:
                 "sentences": checked.sentence_dicts(),
             },
         )
+
+    def _small_context(self, provider: Provider) -> bool:
+        """The model's context is small (configured, or known to an in-process provider)."""
+        tokens = self.config.llm.context_tokens or int(getattr(provider, "context_tokens", 0))
+        return 0 < tokens <= COMPACT_CONTEXT_TOKENS
 
     def _embed(self) -> Callable[[list[str]], list[list[float]]] | None:
         """The memory index's embedder, when one is configured (alignment then uses meaning too)."""

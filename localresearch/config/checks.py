@@ -65,6 +65,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "llm.first_token_timeout": _between(0.1),
     "llm.idle_timeout": _between(0.1),
     "llm.max_retries": _between(0, 20),
+    "llm.context_tokens": _between(0),
     "memory.chunk_chars": _between(200),
     "memory.chunk_overlap": _between(0),
     "memory.watch_interval": _between(0.1),

@@ -65,6 +65,12 @@ class LLMConfig:
     )
     idle_timeout: float = setting(60.0, "Seconds of silence mid-stream before giving up.")
     max_retries: int = setting(3, "Retries on 429/503 and connection errors, with backoff.")
+    context_tokens: int = setting(
+        0,
+        "Tokens the model's context holds (0: unknown). At 8192 or less, an answer that found"
+        " passages sends a compact prompt: a short instruction, the passages beside the question,"
+        " no tool definitions.",
+    )
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,9 @@ class ChatRequest:
     # The caller already searched memory: `context` is all there is (maybe nothing), so
     # providers that retrieve for themselves (builtin) must not search again.
     retrieved: bool = False
+    # A small model's prompt: the passages beside the question under a short instruction (and
+    # the caller offers no tools), instead of a long system prompt it loses track of.
+    compact: bool = False
     # Called once the request has left for the model (HTTP providers): the daemon waits for it
     # before writing to its own client, which would otherwise delay the model's start.
     on_sent: Callable[[], None] | None = None

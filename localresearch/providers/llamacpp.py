@@ -40,6 +40,7 @@ class LlamaCppProvider(Provider):
     needs_key = False
     default_model = "local-gguf"
     description = "A GGUF file run in-process by llama-cpp-python (extra: localresearch[llamacpp])."
+    context_tokens = 4096  # the context it loads the model with (the chat's compact prompt)
 
     def __init__(self, options: ProviderOptions, memory: MemorySearcher | None = None) -> None:
         super().__init__(options, memory)
@@ -66,7 +67,7 @@ class LlamaCppProvider(Provider):
                     raise ProviderError(
                         f"llamacpp: llm.model_path must name a GGUF file (got {str(path)!r})"
                     )
-                self._llama = Llama(model_path=str(path), n_ctx=4096, verbose=False)
+                self._llama = Llama(model_path=str(path), n_ctx=self.context_tokens, verbose=False)
             return self._llama
 
     def _generate(self, request: ChatRequest) -> Iterator[dict[str, Any]]:
