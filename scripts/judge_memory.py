@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import os
+import sqlite3
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +37,29 @@ from localresearch.memory.schema import TOKENIZER
 from localresearch.store.database import connect
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "docs"
+# The corpus grows with every edit of docs/, so figures compare within a run only; with
+# DOCS_EVAL_AT=<git revision> every script judges docs/ as it was at that revision instead.
+DOCS_AT = os.environ.get("DOCS_EVAL_AT", "")
+
+
+def _docs_at(revision: str) -> Path:
+    """docs/ as committed at `revision`, unpacked once into the temp folder."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", f"{revision}^{{commit}}"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    folder = Path(tempfile.gettempdir()) / f"docs-eval-{commit[:12]}"
+    if not (folder / "docs").is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit, "docs"], check=True, capture_output=True
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+    return (folder / "docs").resolve()
+
+
+DOCS = _docs_at(DOCS_AT) if DOCS_AT else ROOT / "docs"
 DOCS_EVAL = ROOT / "scripts" / "data" / "docs_eval"
 Run = dict[str, dict[str, float]]
 
@@ -50,24 +77,46 @@ def to_section_run(hits: list[tuple[str, str, float]], depth: int = 100) -> dict
     return dict(list(scores.items())[:depth])
 
 
-def raw_fts_run(chunks: list[tuple[str, Chunk]], queries: dict[str, str], work: Path) -> Run:
-    """The baseline: the same chunks in a plain FTS5 table, the daemon's query terms OR-ed,
-    FTS5's own rank."""
-    path = work / "raw_docs.db"
+def held_rows(db_path: Path) -> list[tuple[int, str, str, str, str]]:
+    """Every row of a daemon's notes index as it holds it: (chunk id, file, heading, content,
+    grams). Besides the corpus, that is the workspace's own MEMORY.md (every home has one)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        sql = """SELECT t.rowid, f.path, t.heading, t.content, t.grams FROM memory_fts AS t
+                 JOIN memory_chunks AS c ON c.id = t.rowid
+                 JOIN memory_files AS f ON f.id = c.file_id ORDER BY t.rowid"""
+        return [(int(r[0]), r[1], r[2], r[3], r[4]) for r in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+def raw_fts_run(
+    rows: list[tuple[int, str, str, str, str]],
+    queries: dict[str, str],
+    work: Path,
+    to_run: Callable[[list[tuple[str, str, float]]], dict[str, float]] = to_section_run,
+) -> Run:
+    """The baseline: the daemon's rows (held_rows) in a plain FTS5 table of the same columns,
+    the daemon's query terms OR-ed, every match ranked by FTS5's own rank (bm25() with equal
+    column weights, the daemon's too). Only the daemon's query plan differs."""
+    path = work / "raw_held.db"
     path.unlink(missing_ok=True)
     conn = connect(path)
-    conn.execute(f"CREATE VIRTUAL TABLE raw USING fts5(heading, content, tokenize='{TOKENIZER}')")
+    conn.execute(
+        f"CREATE VIRTUAL TABLE raw USING fts5(heading, content, grams, tokenize='{TOKENIZER}')"
+    )
     conn.executemany(
-        "INSERT INTO raw (rowid, heading, content) VALUES (?, ?, ?)",
-        [(i, c.heading, c.content) for i, (_, c) in enumerate(chunks)],
+        "INSERT INTO raw (rowid, heading, content, grams) VALUES (?, ?, ?, ?)",
+        [(chunk_id, heading, content, grams) for chunk_id, _, heading, content, grams in rows],
     )
     conn.commit()
+    where = {chunk_id: (file, heading) for chunk_id, file, heading, _, _ in rows}
     run: Run = {}
     for qid, text in queries.items():
         match = " OR ".join(memory_query.parse_terms(text))
         sql = "SELECT rowid, rank FROM raw WHERE raw MATCH ? ORDER BY rank LIMIT 200"
-        rows = conn.execute(sql, (match,)).fetchall()
-        run[qid] = to_section_run([(chunks[i][0], chunks[i][1].heading, -r) for i, r in rows])
+        found = conn.execute(sql, (match,)).fetchall()
+        run[qid] = to_run([(*where[chunk_id], -rank) for chunk_id, rank in found])
     conn.close()
     return run
 
