@@ -6,6 +6,10 @@ on an index `bench_memory.py --scale-chunks` built (keep it with --work):
     # the cost of keeping every query word, on an index of SciFact (e.g. bench_memory.py
     # --dataset ... --work W leaves one in W/dataset/home1/data/localresearch.db):
     .venv/bin/python scripts/bench_ranking_plans.py --db DB --stoplist ../shared/datasets/scifact
+    # the plan of memory/ranking.py as committed at a revision against the current one, on the
+    # scale index's generated queries or (with --dataset) a BEIR set's test queries:
+    .venv/bin/python scripts/bench_ranking_plans.py --db DB --against a1aa877 \
+        --dataset ../shared/datasets/scifact
 
 The queries are bench_scale's (same vocabulary, same seed). Both plans run on the same connection
 and the same cached document frequencies, alternating, so load on a shared machine hits both.
@@ -17,8 +21,11 @@ import argparse
 import random
 import sqlite3
 import statistics
+import subprocess
 import sys
 import time
+import types
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,6 +36,9 @@ from bench_memory import _vocabulary, percentile
 from localresearch.memory import ranking
 from localresearch.memory.query import by_budget, parse_terms
 from localresearch.memory.schema import NOTES_TABLE
+
+ROOT = Path(__file__).resolve().parents[1]
+Plan = Callable[[sqlite3.Connection, ranking.TableStats, list[str], int], list[sqlite3.Row]]
 
 
 def previous_top_rows(
@@ -64,6 +74,18 @@ def previous_top_rows(
         candidates = [t for t in scored if t in wanted]
 
 
+def plan_at(revision: str) -> types.ModuleType:
+    """memory/ranking.py as committed at `revision` (git), beside the current one."""
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{revision}:localresearch/memory/ranking.py"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    module = types.ModuleType(f"ranking_{revision}")
+    sys.modules[module.__name__] = module  # its dataclasses look their module up
+    exec(compile(source, f"{revision}:ranking.py", "exec"), module.__dict__)
+    return module
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", type=Path, required=True, help="the scale run's index")
@@ -75,6 +97,12 @@ def main() -> None:
         help="a BEIR folder: its test queries, the current plan on every word ('current')"
         " against the same plan with the stoplist dropped until 2026-12-02 ('previous')",
     )
+    parser.add_argument(
+        "--against",
+        metavar="REVISION",
+        help="time the plan committed at this git revision ('previous') against the current",
+    )
+    parser.add_argument("--dataset", type=Path, help="with --against: a BEIR folder's test queries")
     args = parser.parse_args()
     rng = random.Random(7)
     vocab = _vocabulary(50_000, rng)
@@ -83,7 +111,17 @@ def main() -> None:
     ]
     conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
-    plans = {"previous": previous_top_rows, "current": ranking.top_rows}
+    plans: dict[str, Plan] = {"previous": previous_top_rows, "current": ranking.top_rows}
+    stats_of: dict[str, Callable[[str], ranking.TableStats]] = {}
+    if args.against:
+        previous = plan_at(args.against)  # with its own document frequency cache and budget
+        plans = {"previous": previous.top_rows, "current": ranking.top_rows}
+        stats_of["previous"] = previous.TableStats
+        if args.dataset:
+            from bench_memory import load_jsonl, load_qrels
+
+            found = {q["_id"]: q["text"] for q in load_jsonl(args.dataset / "queries.jsonl")}
+            texts = [found[qid] for qid in load_qrels(args.dataset / "qrels" / "test.tsv")]
     if args.stoplist:
         from bench_memory import load_jsonl, load_qrels
         from grid_memory import STOPLIST
@@ -98,7 +136,7 @@ def main() -> None:
             return ranking.top_rows(conn, stats, kept, fetch)
 
         plans = {"previous": stopped, "current": ranking.top_rows}
-    stats = {name: ranking.TableStats(NOTES_TABLE) for name in plans}
+    stats = {name: stats_of.get(name, ranking.TableStats)(NOTES_TABLE) for name in plans}
     times: dict[str, list[float]] = {name: [] for name in plans}
     for text in texts:  # warm the frequency caches and the page cache alike
         for name, plan in plans.items():

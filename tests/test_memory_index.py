@@ -444,6 +444,59 @@ async def test_top_k_is_exact_bm25_over_every_query_term(
     assert 0 < len(with_common) < len(hits)
 
 
+async def test_every_term_below_the_idf_floor_counts_past_the_old_budget(
+    service_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A claim's common words (each in ~45% of the chunks: 24,000 postings together, past the
+    10,000 postings matched until 2026-12-02) all count towards the top k; words in at least
+    half the chunks, which FTS5's idf floors, are left out of the scoring yet still find the
+    chunks holding nothing else."""
+    rng = random.Random(5)
+    common = [f"word{n}" for n in range(18)]
+    sections = []
+    for i in range(3000):
+        words = ["the"] * (i % 2 == 0 or i % 3 == 0)  # "the": in 2 of 3 chunks, floored
+        words += [w for w in common if rng.random() < 0.45]
+        if i % 250 < 3:  # 36 chunks hold both rare words
+            words += ["platypus", "quokka"]
+        elif i == 7:
+            words = ["the", "otter"]
+        words += [f"filler{i}"] * rng.randint(1, 12)
+        rng.shuffle(words)
+        sections.append(f"## s{i}\n\n{' '.join(words)}\n")
+    _tree(tmp_path / "notes", {"big.md": "\n".join(sections)})
+    memory = await service_factory(length_prior=0.0)
+    await memory.add_source(str(tmp_path / "notes"))
+    await memory.reindex()
+    query = ["platypus", "quokka", *common, "the"]
+
+    def reference(conn: object) -> list[tuple[int, float]]:
+        sql = (
+            "SELECT rowid, bm25(memory_fts, 1.0, 1.0, 1.0) AS s FROM memory_fts"
+            " WHERE memory_fts MATCH ? ORDER BY s LIMIT 10"
+        )
+        return [(r[0], -r[1]) for r in conn.execute(sql, (" OR ".join(query),))]  # type: ignore[attr-defined]
+
+    expected = await memory.db.read(reference)
+    stats = memory._tables["memory_fts"]
+    hits = await memory.search(" ".join(query), limit=10)
+    assert stats.inexact == 0
+    assert [h.chunk_id for h in hits] == [cid for cid, _ in expected]
+    # The floored word adds at most 2.2e-6 to a score: left out, it moves none past that.
+    assert [h.score for h in hits] == pytest.approx([s for _, s in expected], abs=1e-5)
+    df, total = stats.df, stats.rows(None)  # type: ignore[arg-type]  # cached by the search
+    assert 10_000 < sum(df[f'"{w}"'] for w in common) < ranking.MAX_MATCH_ROWS
+    assert all(2 * df[f'"{w}"'] < total for w in common) and 2 * df['"the"'] >= total
+    # Only 1 chunk holds "otter": the rest of the 5 best hold only the floored "the" (its
+    # 2,000 postings within the widening bound here).
+    monkeypatch.setattr(ranking, "WIDEN_ROWS", 5000)
+    rounds = stats.rounds
+    found = await memory.search("otter the", limit=5)
+    assert stats.rounds == rounds + 1
+    assert len(found) == 5 and "otter" in found[0].content.split()
+    assert all("the" in h.content.split() for h in found[1:])
+
+
 async def test_a_small_index_is_ranked_whole_whatever_its_common_words(
     service_factory, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

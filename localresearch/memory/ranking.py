@@ -10,6 +10,10 @@ to less than the k-th best score found, no chunk outside C can reach the top k. 
 terms needed to pass that test join C and the query runs once more (the k-th score only rises,
 so the second plan is exact), as long as they add at most WIDEN_ROWS postings. Small indexes
 (at most SCORE_ALL_ROWS chunks), or queries whose postings are few anyway, are scored whole.
+
+A query is scored on every term but those FTS5's idf floors (in at least half the chunks: they
+add at most 2.2e-6 to a score, so leaving them out changes no ranking but exact ties) and, on
+huge indexes only, the commonest terms past MAX_MATCH_ROWS postings (matched_terms).
 """
 
 from __future__ import annotations
@@ -33,8 +37,12 @@ SCORE_ALL_ROWS = 700
 # for the same nDCG@10 (docs/memory.md); small indexes are always exact (SCORE_ALL_ROWS).
 WIDEN_ROWS = 700
 # On huge indexes the most common terms are left out so that matching stays within
-# MAX_MATCH_ROWS postings (their idf is small: below log(chunks / 10,000)).
-MAX_MATCH_ROWS = 10_000
+# MAX_MATCH_ROWS postings (their idf is small: below log(chunks / MAX_MATCH_ROWS)). FTS5 reads
+# every posting of a scored term once per query (bm25()'s idf), so this bounds a query's cost.
+# The floored terms (matched_terms) were most of those postings: without them, 30,000 cost on
+# SciFact what 10,000 did with them (until 2026-12-02), and every other term of its claims
+# fits (their postings: 23,300 at most), so its ranking is bm25() over all terms.
+MAX_MATCH_ROWS = 30_000
 DF_CACHE_SIZE = 50_000
 
 # Column weights of bm25() (heading path, content, grams); a module value so the benchmark's
@@ -146,6 +154,18 @@ def essential(
     return needed
 
 
+def matched_terms(terms: list[str], df: dict[str, int], total: int) -> tuple[list[str], list[str]]:
+    """The terms a query is scored on (within the matching budget), and those FTS5's idf floors
+    (document frequency at least half the chunks: each adds at most 2.2e-6 to a score), which
+    only a chunk without the others needs. Query order is kept."""
+    found = [t for t in terms if df.get(t, 0) > 0]
+    counted = [t for t in found if 2 * df[t] < total]
+    if not counted:
+        return by_budget(found, df, MAX_MATCH_ROWS, float(total)), []
+    floored = [t for t in found if 2 * df[t] >= total]
+    return by_budget(counted, df, MAX_MATCH_ROWS, float(total)), floored
+
+
 def top_rows(
     conn: sqlite3.Connection, stats: TableStats, terms: list[str], fetch: int
 ) -> list[sqlite3.Row]:
@@ -154,22 +174,26 @@ def top_rows(
         return []
     total = stats.rows(conn)
     df = stats.frequencies(conn, terms)
-    scored = by_budget(terms, df, MAX_MATCH_ROWS, float(total))
+    scored, floored = matched_terms(terms, df, total)
     if not scored:
         return []
     table = stats.table
     weights = ", ".join(str(w) for w in WEIGHTS)
     search_sql = _SEARCH_SQL.format(table=table, weights=weights)
-    if total <= SCORE_ALL_ROWS or sum(df[t] for t in scored) <= SCORE_ALL_ROWS:
-        return conn.execute(search_sql, (" OR ".join(scored), fetch)).fetchall()
+    if total <= SCORE_ALL_ROWS or sum(df[t] for t in scored + floored) <= SCORE_ALL_ROWS:
+        every = [t for t in terms if t in scored or t in floored]
+        return conn.execute(search_sql, (" OR ".join(every), fetch)).fetchall()
     candidates = by_budget(scored, df, MAX_CANDIDATE_ROWS, RARE_TERM_FRACTION * total)
-    if len(candidates) == len(scored):
-        return conn.execute(search_sql, (" OR ".join(scored), fetch)).fetchall()
     sql = _CANDIDATE_SQL.format(table=table, weights=weights)
     rare = " OR ".join(candidates)
     others = " OR ".join(t for t in scored if t not in candidates)
-    rows = conn.execute(sql, (f"({rare}) AND ({others})", rare, fetch)).fetchall()
-    rest = [t for t in scored if t not in candidates]
+    if others:
+        rows = conn.execute(sql, (f"({rare}) AND ({others})", rare, fetch)).fetchall()
+    else:
+        rows = conn.execute(search_sql, (rare, fetch)).fetchall()
+    # The floored terms are scored nowhere (no ranking moves but exact ties); their bounds
+    # make them needed only while fewer than `fetch` chunks are found.
+    rest = [t for t in scored if t not in candidates] + floored
     while rest:
         threshold = -float(rows[fetch - 1]["score"]) if len(rows) >= fetch else None
         needed = essential(rest, df, total, threshold)
@@ -179,12 +203,13 @@ def top_rows(
             stats.inexact += 1
             break
         stats.rounds += 1
-        # Only the chunks the needed terms add (those without a candidate term), scored on
-        # every term as above; the chunks scored already keep their scores.
+        # Only the chunks the needed terms add (those without a term matched before), scored
+        # on every other scored term as above; the chunks scored already keep their scores.
         rest = [t for t in rest if t not in needed]
         new = " OR ".join(needed)
-        seen = " OR ".join(t for t in scored if t not in rest and t not in needed)
-        both = f"(({new}) AND ({' OR '.join(rest)})) NOT ({seen})" if rest else ""
+        seen = " OR ".join(t for t in scored + floored if t not in rest and t not in needed)
+        also = " OR ".join(t for t in rest if t not in floored)
+        both = f"(({new}) AND ({also})) NOT ({seen})" if also else ""
         added = conn.execute(sql, (both or f"({new}) NOT ({seen})", f"({new}) NOT ({seen})",
                                    fetch)).fetchall()  # fmt: skip
         rows = sorted([*rows, *added], key=lambda row: float(row["score"]))[:fetch]
