@@ -126,6 +126,41 @@ class Variant:
     feedback_weight: float = 0.0
     heading_b: float | None = None  # BM25F: each column normalised by its own length
     heading_weight: float = 1.0
+    delta: float = 0.0  # BM25+ (Lv & Zhai 2011): every matched term adds idf x delta
+    bm25l: bool = False  # BM25L (Lv & Zhai 2011): delta added to the length-normalised tf
+    mu: float = 0.0  # > 0: Dirichlet-smoothed query likelihood instead of BM25
+
+
+def bm25l(index: Index, terms: list[str], v: Variant) -> np.ndarray:
+    """BM25L as published: c = tf / (1 - b + b dl / avgdl), idf log((N + 1) / (df + 0.5)),
+    each term idf (k1 + 1)(c + delta) / (k1 + c + delta)."""
+    scores = np.zeros(index.n)
+    norm = 1 - v.b + v.b * index.lengths / index.lengths.mean()
+    for term in terms:
+        ids, tf = index.postings(term)
+        if len(ids):
+            idf = math.log((index.n + 1) / (len(ids) + 0.5))
+            c = tf / norm[ids] + v.delta
+            scores[ids] += idf * (v.k1 + 1) * c / (v.k1 + c)
+    return scores
+
+
+def dirichlet(index: Index, terms: list[str], v: Variant) -> np.ndarray:
+    """Query likelihood with Dirichlet smoothing (Zhai & Lafferty 2001), rank-equivalent form:
+    sum of log(1 + tf / (mu p(t|C))) + |q| log(mu / (dl + mu)), over the chunks matching a
+    term (|q|: the query's terms found in the corpus); unmatched chunks get -inf."""
+    found = [t for t in dict.fromkeys(terms) if len(index.postings(t)[0])]
+    size = index.lengths.sum()
+    scores = np.full(index.n, -np.inf)
+    matched = np.zeros(index.n, dtype=bool)
+    total = np.zeros(index.n)
+    for term in found:
+        ids, tf = index.postings(term)
+        p = tf.sum() / size
+        total[ids] += np.log1p(tf / (v.mu * p))
+        matched[ids] = True
+    scores[matched] = total[matched] + len(found) * np.log(v.mu / (index.lengths[matched] + v.mu))
+    return scores
 
 
 def bm25f(index: Index, terms: list[str], v: Variant) -> np.ndarray:
@@ -153,7 +188,7 @@ def bm25(index: Index, terms: list[str], v: Variant) -> np.ndarray:
         ids, tf = index.postings(term)
         if len(ids):
             idf = index.idf(term, v.lucene_idf)
-            scores[ids] += idf * tf * (v.k1 + 1) / (tf + norm[ids])
+            scores[ids] += idf * (tf * (v.k1 + 1) / (tf + norm[ids]) + v.delta)
     return scores
 
 
@@ -191,7 +226,18 @@ def phrase_tf(index: Index, stems: list[str]) -> dict[int, int]:
 
 def rank(index: Index, qid: str, v: Variant) -> dict[str, float]:
     terms = index.queries[qid]
-    scores = bm25(index, terms, v) if v.heading_b is None else bm25f(index, terms, v)
+    if v.mu:
+        scores = dirichlet(index, terms, v)
+        matched = np.nonzero(np.isfinite(scores))[0]
+        order = matched[np.argsort(-scores[matched], kind="stable")].tolist()
+        units: dict[str, float] = {}
+        for chunk in order[:1000]:
+            units.setdefault(index.units[chunk], float(scores[chunk]))
+        return dict(list(units.items())[:100])
+    if v.bm25l:
+        scores = bm25l(index, terms, v)
+    else:
+        scores = bm25(index, terms, v) if v.heading_b is None else bm25f(index, terms, v)
     norm = v.k1 * (1 - v.b + v.b * index.lengths / index.lengths.mean())
     for stems in index.compounds[qid] if v.compound else []:
         tf = phrase_tf(index, stems)
@@ -252,13 +298,18 @@ GRID = [
     Variant("hyphenated query words also as phrases, 1.0", compound=1.0),
     Variant("feedback: 10 terms of the best 10, 0.3", feedback_terms=10, feedback_weight=0.3),
     Variant("feedback: 20 terms of the best 10, 1.0", feedback_terms=20, feedback_weight=1.0),
+    Variant("BM25+, delta 0.5", delta=0.5),
+    Variant("BM25+, delta 1.0", delta=1.0),
+    Variant("BM25L, delta 0.5", bm25l=True, delta=0.5),
+    Variant("BM25L, delta 0.5, k1 1.5", bm25l=True, delta=0.5, k1=1.5),
+    *[Variant(f"Dirichlet query likelihood, mu {mu}", mu=mu) for mu in (500, 1000, 1500, 2000)],
 ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", type=Path, required=True, help="SciFact (BEIR folder)")
-    parser.add_argument("--only", default="", help="labels containing this text only")
+    parser.add_argument("--only", default="", help="labels containing this text only (a|b: either)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="grid-lexical-") as tmp:
         sci_test, docs = grid.corpora(args.dataset, Path(tmp), "test")
@@ -267,7 +318,7 @@ def main() -> None:
     print("| variant | SciFact train | SciFact test | docs |")
     print("|---|---|---|---|")
     for variant in GRID:
-        if args.only and args.only not in variant.label:
+        if args.only and not any(part in variant.label for part in args.only.split("|")):
             continue
         cells = []
         for index in indexes:
