@@ -303,6 +303,7 @@ GRID = [
     Variant("BM25L, delta 0.5", bm25l=True, delta=0.5),
     Variant("BM25L, delta 0.5, k1 1.5", bm25l=True, delta=0.5, k1=1.5),
     *[Variant(f"Dirichlet query likelihood, mu {mu}", mu=mu) for mu in (500, 1000, 1500, 2000)],
+    *[Variant(f"Dirichlet query likelihood, mu {mu}", mu=mu) for mu in (100, 250)],
 ]
 
 
