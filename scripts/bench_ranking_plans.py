@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, required=True, help="the scale run's index")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1, help="times through the queries")
     parser.add_argument(
         "--stoplist",
         type=Path,
@@ -143,7 +144,7 @@ def main() -> None:
             plan(conn, stats[name], parse_terms(text), args.limit)
     differ = 0
     widened: set[int] = set()
-    for number, text in enumerate(texts):
+    for number, text in enumerate(texts * args.rounds):
         found = {}
         order = list(plans.items())
         for name, plan in order if number % 2 else order[::-1]:  # neither always goes first
@@ -155,7 +156,7 @@ def main() -> None:
             found[name] = [row["id"] for row in rows]
             if stats["current"].rounds > rounds:
                 widened.add(number)
-        differ += found["previous"] != found["current"]
+        differ += number < len(texts) and found["previous"] != found["current"]
     for name in plans:
         p50, p99 = percentile(times[name], 0.5) * 1000, percentile(times[name], 0.99) * 1000
         mean = statistics.mean(times[name]) * 1000
@@ -173,7 +174,7 @@ def main() -> None:
     }
     print(
         f"current / previous: p50 {ratio[0.5]:.2f}x, p99 {ratio[0.99]:.2f}x;"
-        f" widened queries {stats['current'].rounds} of {len(texts) * 2} runs;"
+        f" widened queries {stats['current'].rounds} of {len(texts) * (args.rounds + 1)} runs;"
         f" results differing: {differ} of {len(texts)}"
     )
 

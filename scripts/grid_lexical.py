@@ -129,6 +129,7 @@ class Variant:
     delta: float = 0.0  # BM25+ (Lv & Zhai 2011): every matched term adds idf x delta
     bm25l: bool = False  # BM25L (Lv & Zhai 2011): delta added to the length-normalised tf
     mu: float = 0.0  # > 0: Dirichlet-smoothed query likelihood instead of BM25
+    f2exp: float = 0.0  # > 0: the axiomatic F2-EXP with this k (Fang & Zhai 2005), s = 0.5
 
 
 def bm25l(index: Index, terms: list[str], v: Variant) -> np.ndarray:
@@ -142,6 +143,17 @@ def bm25l(index: Index, terms: list[str], v: Variant) -> np.ndarray:
             idf = math.log((index.n + 1) / (len(ids) + 0.5))
             c = tf / norm[ids] + v.delta
             scores[ids] += idf * (v.k1 + 1) * c / (v.k1 + c)
+    return scores
+
+
+def f2exp(index: Index, terms: list[str], v: Variant, s: float = 0.5) -> np.ndarray:
+    """F2-EXP: each term (N / df)^k x tf / (tf + s + s dl / avgdl)."""
+    scores = np.zeros(index.n)
+    norm = s + s * index.lengths / index.lengths.mean()
+    for term in terms:
+        ids, tf = index.postings(term)
+        if len(ids):
+            scores[ids] += (index.n / len(ids)) ** v.f2exp * tf / (tf + norm[ids])
     return scores
 
 
@@ -234,7 +246,9 @@ def rank(index: Index, qid: str, v: Variant) -> dict[str, float]:
         for chunk in order[:1000]:
             units.setdefault(index.units[chunk], float(scores[chunk]))
         return dict(list(units.items())[:100])
-    if v.bm25l:
+    if v.f2exp:
+        scores = f2exp(index, terms, v)
+    elif v.bm25l:
         scores = bm25l(index, terms, v)
     else:
         scores = bm25(index, terms, v) if v.heading_b is None else bm25f(index, terms, v)
@@ -304,6 +318,7 @@ GRID = [
     Variant("BM25L, delta 0.5, k1 1.5", bm25l=True, delta=0.5, k1=1.5),
     *[Variant(f"Dirichlet query likelihood, mu {mu}", mu=mu) for mu in (500, 1000, 1500, 2000)],
     *[Variant(f"Dirichlet query likelihood, mu {mu}", mu=mu) for mu in (100, 250)],
+    Variant("axiomatic F2-EXP, k 0.35, s 0.5", f2exp=0.35),
 ]
 
 
