@@ -41,7 +41,7 @@ WIDEN_ROWS = 700
 # every posting of a scored term once per query (bm25()'s idf), so this bounds a query's cost.
 # The floored terms (matched_terms) were most of those postings: without them, 30,000 cost on
 # SciFact what 10,000 did with them (until 2026-12-02), and every other term of its claims
-# fits (their postings: 23,300 at most), so its ranking is bm25() over all terms.
+# fits (their postings: 23,300 at most). A new term's frequency is counted up to it, once.
 MAX_MATCH_ROWS = 30_000
 DF_CACHE_SIZE = 50_000
 
