@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         Source,
         SourceRemoved,
     )
+    from localresearch.api.query import ConfigView, QueryPartial, QueryResponse, QueryStreamError
     from localresearch.api.research import JobList, JobStarted, JobStatus
     from localresearch.api.sessions_api import (
         Executed,
@@ -664,11 +665,12 @@ class Client:
         loops: int | None = None,
         dimensions: int | None = None,
         model: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> QueryResponse:
         """POST /query: the answer, citations, reasoning steps and metrics."""
+        from localresearch.api.query import QueryResponse
+
         body = self._query_body(question, loops, dimensions, model)
-        result: dict[str, Any] = self.post("/query", body, timeout=None)
-        return result
+        return _typed(self.post("/query", body, timeout=None), QueryResponse)
 
     def query_stream(
         self,
@@ -677,9 +679,11 @@ class Client:
         loops: int | None = None,
         dimensions: int | None = None,
         model: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[QueryPartial | QueryResponse | QueryStreamError]:
         """POST /query/stream: each step's object, then the result (or an error object);
         keep-alive blank lines are skipped."""
+        from localresearch.api.query import QueryPartial, QueryResponse, QueryStreamError
+
         body = self._query_body(question, loops, dimensions, model)
         conn, response = self._open(
             "POST", "/query/stream", json_body=body, headers={"Accept": "application/x-ndjson"},
@@ -693,7 +697,13 @@ class Client:
                 self._raise_for(response, raw)
             for line in _lines(response):
                 if line.strip():
-                    yield json.loads(line)
+                    item = json.loads(line)
+                    if "error" in item:
+                        yield _typed(item, QueryStreamError)
+                    elif item.get("partial"):
+                        yield _typed(item, QueryPartial)
+                    else:
+                        yield _typed(item, QueryResponse)
             complete = True
         finally:
             if complete:
@@ -706,10 +716,12 @@ class Client:
         result: dict[str, Any] = self.get("/config")
         return result
 
-    def config_update(self, values: dict[str, Any]) -> dict[str, Any]:
-        """PUT /config: change some settings; applied at once where they allow it."""
-        result: dict[str, Any] = self.request("PUT", "/config", json=values)
-        return result
+    def config_update(self, values: dict[str, Any]) -> ConfigView:
+        """PUT /config: change some settings; applied at once where they allow it (the
+        answer's .restart_required and .overridden_by_environment say where not)."""
+        from localresearch.api.query import ConfigView
+
+        return _typed(self.request("PUT", "/config", json=values), ConfigView)
 
 
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})

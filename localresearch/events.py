@@ -18,6 +18,8 @@ def utc_now_iso() -> str:
 
 @dataclass(frozen=True)
 class Event:
+    """One streamed event; the same object feeds SSE, WebSocket and stored replays."""
+
     type: str
     data: Any = None
     timestamp: str = field(default_factory=utc_now_iso)

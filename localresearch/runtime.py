@@ -40,6 +40,8 @@ class Service(Protocol):
 
 @dataclass(frozen=True)
 class RuntimeStatus:
+    """What GET /api/status reports, gathered by the core without knowing HTTP."""
+
     version: str
     uptime_seconds: int
     model: str  # provider or provider/model

@@ -7,6 +7,7 @@ the peer check's cost per new connection.
 
     python scripts/bench_http.py [--runs 9] [--rounds 5] [--seconds 3] [--concurrency 32]
     python scripts/bench_http.py --start-only --runs 7     # start-up and --help only
+    python scripts/bench_http.py --instructions            # start-up counted by valgrind
 
 The daemon and `research` run from a non-editable install, as users get it: a wheel built
 from --source (default: this checkout) into a temporary venv whose dependencies are this
@@ -44,6 +45,100 @@ app = web.Application()
 app.router.add_get("/health", health)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """
+
+
+# The daemon's start-up path to its bind, in one process and in order: the CLI's part before
+# it forks, then the child's (imports, the pickled config, logging, the app, the bind). The
+# parent's click and config checks run beside the child on the other core and are left out.
+DAEMON_PATH = """
+import asyncio, os, pickle, sys
+import localresearch.cli.main
+from localresearch.daemon.process import fork_early
+from localresearch.daemon.lock import HomeLock
+from localresearch.paths import resolve_paths
+paths = resolve_paths()
+paths.ensure()
+HomeLock(paths.lock_file).try_acquire()
+from localresearch.daemon.serve import event_loop_factory, preload
+preload()
+config, port = pickle.loads(open(sys.argv[1], "rb").read())
+from localresearch.daemon.logs import setup_logging
+from localresearch.daemon.native_memory import ARENAS, limit_arenas
+from localresearch.daemon.process import check_bind, port_in_use
+server = config.server
+setup_logging(server.log_level, log_file=paths.log_file, max_bytes=server.log_max_bytes,
+              backups=server.log_backups)
+check_bind(config)
+port_in_use(server.bind, port)
+limit_arenas(ARENAS)
+from aiohttp import web
+from localresearch.server.app import LISTENING, make_app
+async def main():
+    app = make_app(config, paths, port=port)
+    app[LISTENING] = asyncio.Event()
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, server.bind, port, reuse_address=True).start()
+    os._exit(0)
+with asyncio.Runner(loop_factory=event_loop_factory(config)) as runner:
+    runner.run(main())
+"""
+BARE_PATH = """
+import asyncio, os, sys
+from aiohttp import web
+async def health(request):
+    return web.json_response({"status": "ok"})
+async def main():
+    app = web.Application()
+    app.router.add_get("/health", health)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
+    os._exit(0)
+asyncio.run(main())
+"""
+CONFIG_PICKLE = """
+import pickle, sys
+from localresearch.config import load_config
+from localresearch.paths import resolve_paths
+paths = resolve_paths()
+paths.ensure()
+with open(sys.argv[1], "wb") as out:
+    pickle.dump((load_config(paths.config_file), int(sys.argv[2])), out)
+"""
+
+
+def count_instructions(python: str, env: dict[str, str]) -> dict[str, object]:
+    """Instructions (valgrind's callgrind) from interpreter start to the bind: the daemon's
+    start-up path against the bare aiohttp app's and `python -c pass`. Unlike times, the counts
+    do not move with the machine's load or speed."""
+    if shutil.which("valgrind") is None:
+        return {"instructions": "valgrind not installed"}
+    work = Path(tempfile.mkdtemp(prefix="lr-ir-"))
+    atexit.register(shutil.rmtree, work, True)
+    config = work / "config.pickle"
+    subprocess.run([python, "-c", CONFIG_PICKLE, str(config), str(free_port())], env=env,
+                   check=True)  # fmt: skip
+
+    def counted(*argv: str) -> int:
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, *argv],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if found is None:
+            raise RuntimeError(f"no count from callgrind: {done.stderr[-500:]}")
+        return int(found.group(1))
+
+    daemon = counted("-c", DAEMON_PATH, str(config))
+    bare = counted("-c", BARE_PATH, str(free_port()))
+    python_only = counted("-c", "pass")
+    return {
+        "instructions_daemon_path": daemon,
+        "instructions_bare_aiohttp": bare,
+        "instructions_python": python_only,
+        "ratio_instructions_vs_bare": round(daemon / bare, 3),
+    }
 
 
 def free_port() -> int:
@@ -322,6 +417,8 @@ def main() -> None:
         "--start-only", action="store_true", help="only start-to-healthy and --help timings"
     )
     parser.add_argument("--no-access", action="store_true", help="skip the /api/status loads")
+    parser.add_argument("--instructions", action="store_true",
+                        help="only count start-up's instructions under valgrind")  # fmt: skip
     parser.add_argument("--source", type=Path, default=Path(__file__).resolve().parents[1],
                         help="the checkout to build the measured wheel from")  # fmt: skip
     parser.add_argument("--editable", action="store_true",
@@ -345,6 +442,10 @@ def main() -> None:
         atexit.register(shutil.rmtree, wheel_dir, True)
         research, python = installed_research(args.source, wheel_dir)
     results["install"] = "editable" if args.editable else f"wheel of {args.source}"
+    if args.instructions:
+        results.update(count_instructions(python, env))
+        print(json.dumps(results, indent=2))
+        return
     results["load_before"] = os.getloadavg()[0]
 
     # Start-to-healthy: the first /health 200 after running `research daemon start` (which

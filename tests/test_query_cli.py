@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from localresearch.api.query import QueryPartial, QueryResponse
+from localresearch.client import Client
 from localresearch.paths import Paths
 from tests.daemon_fixture import DaemonHandle
 
@@ -43,6 +45,22 @@ def test_query_command(tmp_path: Path, paths: Paths, daemon_env: DaemonHandle) -
         lines = [json.loads(line) for line in streamed.stdout.splitlines() if line.strip()]
         assert len(lines) >= 2 and all(item.get("partial") for item in lines[:-1])
         assert "answer" in lines[-1] and not lines[-1].get("partial")
+        assert all(item["step"]["kind"] and item["step"]["text"] for item in lines[:-1])
+        assert lines[-2]["reasoning"][-1] == lines[-2]["step"]["text"]
+
+        steps = daemon_env.cli("query", question, "--stream", timeout=120)
+        assert steps.returncode == 0, steps.stderr
+        assert "•" in steps.stdout and "backup.md" in steps.stdout
+
+        # The client's typed objects: the response, and each stream line as its model.
+        client = Client(daemon_env.url)
+        typed = client.query(question)
+        assert isinstance(typed, QueryResponse) and typed.answer
+        assert typed.metrics.total_tokens.total >= 0 and typed.citations
+        items = list(client.query_stream(question))
+        assert all(isinstance(i, QueryPartial) for i in items[:-1]) and len(items) >= 2
+        assert isinstance(items[-1], QueryResponse)
+        assert items[-1].citations == typed.citations
 
         # The builtin engine serves only its own model: a usage error naming it, exit 2.
         refused = daemon_env.cli("query", question, "--model", "gpt-4o", timeout=60)

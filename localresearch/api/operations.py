@@ -64,6 +64,8 @@ DAEMON = Surface("daemon", ErrorEnvelope, "The daemon's own API and the LocalGPT
 
 @dataclass(frozen=True)
 class Operation:
+    """One endpoint as the contract knows it: routes, OpenAPI and permissions read it."""
+
     method: str
     path: str
     summary: str

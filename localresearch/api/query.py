@@ -8,12 +8,15 @@ while it lasts), `removed` ones answer 410 Gone; anything else is 400. The list 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
 from localresearch.api.base import UNSET, Model, UnsetType
 from localresearch.api.operations import Operation, Surface, register
+
+if TYPE_CHECKING:
+    from localresearch.query.service import Progress
 
 VERSIONS: dict[str, Literal["current", "deprecated", "removed"]] = {
     "1": "current",
@@ -88,6 +91,39 @@ class QueryResponse(Model):
     research_id: str | UnsetType = UNSET  # the research job behind the answer
 
 
+class QueryStep(Model):
+    kind: str
+    text: str
+
+
+class QueryPartial(Model):
+    """A line of a query stream after each step: the step, and the result so far."""
+
+    version: str
+    partial: Literal[True]
+    step: QueryStep
+    reasoning: list[str]
+    citations: list[str]
+    metrics: QueryMetrics
+
+
+def partial_of(progress: Progress) -> QueryPartial:
+    """The stream line for the core's progress after a step."""
+    inputs, outputs = progress.input_tokens, progress.output_tokens
+    last = progress.steps[-1]
+    return QueryPartial(
+        version=progress.version,
+        partial=True,
+        step=QueryStep(kind=last.kind, text=last.text),
+        reasoning=[s.text for s in progress.steps],
+        citations=progress.citations,
+        metrics=QueryMetrics(
+            cycles_completed=progress.cycles_completed,
+            total_tokens=TokenCounts(input=inputs, output=outputs, total=inputs + outputs),
+        ),
+    )
+
+
 class BatchResponse(Model):
     version: str
     page: int
@@ -152,6 +188,14 @@ class ErrorDetail(Model):
 class QueryError(Model):
     """The query API's error envelope: FastAPI's `detail` and the daemon's `error`."""
 
+    detail: str
+    error: ErrorDetail
+
+
+class QueryStreamError(Model):
+    """The last line of a stream whose research failed: the envelope, with the version."""
+
+    version: str
     detail: str
     error: ErrorDetail
 

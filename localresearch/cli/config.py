@@ -160,9 +160,9 @@ def _set_through_daemon(client: Any, key: str, raw: str, config_file: object) ->
     except APIRequestError as exc:
         fail(exc.message, code=2)
     console().print(escape(f"{key} = {value!r} written to {config_file}"))
-    if key in answer.get("restart_required", []):
+    if key in (answer.restart_required or []):
         console().print("Restart the daemon to apply: research daemon restart")
-    elif key in answer.get("overridden_by_environment", []):
+    elif key in (answer.overridden_by_environment or []):
         console().print("The daemon's environment overrides this setting (LOCALRESEARCH_*)")
     else:
         console().print("Applied by the running daemon")

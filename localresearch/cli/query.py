@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +16,9 @@ from localresearch.cli.common import (
     print_json_line,
     refusals_as_usage_errors,
 )
+
+if TYPE_CHECKING:
+    from localresearch.api.query import QueryResponse
 
 
 @click.command()
@@ -55,16 +58,18 @@ def query(
         else:
             _render(result)
         return
-    final: dict[str, Any] | None = None
+    from localresearch.api.query import QueryPartial, QueryStreamError
+
+    final: QueryResponse | None = None
     with refusals_as_usage_errors():
         for item in client.query_stream(question, loops=loops, dimensions=dimensions, model=model):
             if as_json:
                 print_json_line(item)
-            if "error" in item:
-                fail(str(item["error"].get("message", "the query failed")))
-            if item.get("partial"):
+            if isinstance(item, QueryStreamError):
+                fail(item.error.message or "the query failed")
+            if isinstance(item, QueryPartial):
                 if not as_json:
-                    console().print(f"[dim]•[/] {_escape(item['step']['text'])}")
+                    console().print(f"[dim]•[/] {_escape(item.step.text)}")
             else:
                 final = item
     if final is not None and not as_json:
@@ -77,21 +82,19 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _render(result: dict[str, Any], *, reasoning: bool = True) -> None:
+def _render(result: QueryResponse, *, reasoning: bool = True) -> None:
     out = console()
-    if reasoning and result.get("reasoning"):
+    if reasoning and result.reasoning:
         out.print("[bold]Reasoning[/]")
-        for step in result["reasoning"]:
+        for step in result.reasoning:
             out.print(f"  • {_escape(step)}")
         out.print()
-    out.print(_escape(result.get("answer", "")).rstrip())
-    if result.get("citations"):
+    out.print(_escape(result.answer).rstrip())
+    if result.citations:
         out.print("\n[bold]Citations[/]")
-        for i, citation in enumerate(result["citations"], 1):
+        for i, citation in enumerate(result.citations, 1):
             out.print(f"  [{i}] {_escape(citation)}")
-    metrics = result.get("metrics", {})
-    tokens = metrics.get("total_tokens", {})
+    metrics = result.metrics
     out.print(
-        f"\n[dim]{metrics.get('cycles_completed', 0)} gap rounds, "
-        f"{tokens.get('total', 0)} tokens[/]"
+        f"\n[dim]{metrics.cycles_completed} gap rounds, {metrics.total_tokens.total} tokens[/]"
     )

@@ -17,6 +17,8 @@ def setting(default: Any, doc: str) -> Any:
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """[server]: where the daemon listens and what it accepts from clients."""
+
     enabled: bool = setting(
         True, "Serve the HTTP API; false runs only the heartbeat and watcher (CLI needs HTTP)."
     )
@@ -48,6 +50,8 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class LLMConfig:
+    """[llm]: the model that writes answers, and how long to wait for it."""
+
     provider: str = setting(
         "builtin", "builtin (offline, no model), openai, ollama, anthropic or llamacpp."
     )
@@ -75,6 +79,8 @@ class LLMConfig:
 
 @dataclass(frozen=True)
 class EmbeddingsConfig:
+    """[memory.embeddings]: vectors for semantic search, off unless a provider is set."""
+
     provider: str = setting(
         "none",
         "none, onnx (recommended: research memory embeddings install bge-small), local"
@@ -97,6 +103,8 @@ class EmbeddingsConfig:
 
 @dataclass(frozen=True)
 class MemoryConfig:
+    """[memory]: which notes are indexed, and how they are cut and ranked."""
+
     workspace: str = setting("", "Workspace folder (empty: <data dir>/workspace).")
     paths: list[str] = setting([], "Extra folders to index besides the workspace.")
     chunk_chars: int = setting(1200, "Largest chunk, in characters.")
@@ -113,6 +121,8 @@ class MemoryConfig:
 
 @dataclass(frozen=True)
 class ResearchConfig:
+    """[research]: how deep a research job goes by default."""
+
     dimensions: int = setting(4, "Dimensions a question is scoped into (3-6).")
     max_rounds: int = setting(2, "Gap-evaluation rounds before the report is written.")
     dimension_concurrency: int = setting(3, "Dimensions researched at once within a job.")
@@ -129,6 +139,8 @@ class ResearchConfig:
 
 @dataclass(frozen=True)
 class HeartbeatConfig:
+    """[heartbeat]: when recurring tasks from HEARTBEAT.md run."""
+
     enabled: bool = setting(True, "Run due tasks from HEARTBEAT.md.")
     interval: str = setting("30m", "Time between heartbeats (e.g. 30m, 1h).")
     active_hours: str = setting("", "Local hours to run in, e.g. 08:00-22:00 (empty: always).")
@@ -160,6 +172,8 @@ DEFAULT_RATE_LIMITS = {
 
 @dataclass(frozen=True)
 class APIConfig:
+    """[api]: who may call the daemon (keys, roles) and how often (rate limits)."""
+
     key_env: str = setting(
         "", "If set, name of an environment variable whose value every request must present."
     )
@@ -202,6 +216,8 @@ class APIConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """Every section of config.toml, checked: the daemon and the CLI share one immutable copy."""
+
     server: ServerConfig = field(default_factory=ServerConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)

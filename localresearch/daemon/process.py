@@ -33,6 +33,8 @@ class DaemonError(Exception):
 
 @dataclass(frozen=True)
 class StartResult:
+    """What `daemon start` reports: the pid and URL, and whether it was already running."""
+
     pid: int
     url: str
     already_running: bool

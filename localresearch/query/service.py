@@ -71,8 +71,20 @@ class StreamItem:
 
     kind: str  # "started", "step", "keepalive", "result"
     step: Step | None = None
-    partial: dict[str, Any] | None = None
+    progress: Progress | None = None
     result: QueryResult | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The result so far, after a step: its reasoning, what it cites, the work it cost."""
+
+    version: str
+    steps: list[Step]
+    citations: list[str]
+    cycles_completed: int
+    input_tokens: int
+    output_tokens: int
 
 
 class QueryService:
@@ -259,7 +271,7 @@ class QueryService:
                         continue
                     steps.append(step)
                     usage = await self.jobs.usage(job_id)
-                    yield StreamItem("step", step, self._partial(request, steps, cited, usage))
+                    yield StreamItem("step", step, _progress(request, steps, cited, usage))
             await self.jobs.wait(job_id)
             result = await self.result(request.version, job_id)
             finished = True
@@ -272,30 +284,6 @@ class QueryService:
             if not finished:
                 await asyncio.shield(self._abort_quietly(job_id))
                 self._done("stream", "canceled", started)
-
-    @staticmethod
-    def _partial(
-        request: QueryRequest,
-        steps: list[Step],
-        cited: dict[str, None],
-        usage: dict[str, dict[str, int]],
-    ) -> dict[str, Any]:
-        input_tokens, output_tokens = tokens(usage)
-        return {
-            "version": request.version,
-            "partial": True,
-            "step": steps[-1].to_dict(),
-            "reasoning": [s.text for s in steps],
-            "citations": list(cited),
-            "metrics": {
-                "cycles_completed": cycles(usage, steps),
-                "total_tokens": {
-                    "input": input_tokens,
-                    "output": output_tokens,
-                    "total": input_tokens + output_tokens,
-                },
-            },
-        }
 
     # -- in the background -----------------------------------------------------------------
 
@@ -406,3 +394,15 @@ class QueryService:
 
 def _code(result: QueryResult) -> str:
     return result.error_code
+
+
+def _progress(
+    request: QueryRequest,
+    steps: list[Step],
+    cited: dict[str, None],
+    usage: dict[str, dict[str, int]],
+) -> Progress:
+    input_tokens, output_tokens = tokens(usage)
+    return Progress(
+        request.version, list(steps), list(cited), cycles(usage, steps), input_tokens, output_tokens
+    )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from localresearch.api.base import convert
+from localresearch.api.base import convert, encode
 from localresearch.api.query import (
     VERSIONS,
     BatchPage,
@@ -20,6 +20,7 @@ from localresearch.api.query import (
     QueryRequest,
     QueryState,
     StreamParam,
+    partial_of,
 )
 from localresearch.errors import InvalidRequest, LocalResearchError, NotFound, Unavailable
 from localresearch.server.access import principal_of
@@ -144,8 +145,8 @@ async def _stream(request: web.Request, core: CoreRequest) -> web.StreamResponse
             async for item in items:
                 if item.kind == "keepalive":
                     await response.write(b"\n")
-                elif item.kind == "step":
-                    await response.write(_line(item.partial))
+                elif item.progress is not None:
+                    await response.write(encode(partial_of(item.progress)) + b"\n")
                 elif item.result is not None:
                     await response.write(_line(_response(item.result)))
         except LocalResearchError as exc:
