@@ -62,12 +62,12 @@ class Evidence:
         return f"**{label}**: {body}"
 
 
-def reason_for(checked: Alignment, strongest: int | None) -> str | None:
+def reason_for(sentences: Sequence[AlignedSentence], strongest: int | None) -> str | None:
     """Which part of the rule asks for quotes (None: the answer stands on its own)."""
-    claims = [s for s in checked.sentences if s.claim]
+    claims = [s for s in sentences if s.claim]
     supported = sum(1 for s in claims if s.supported)
     # A short answer that makes no claim but points at a passage ("Steep it [1].") stands.
-    cited = {n for s in checked.sentences for n in s.cited}
+    cited = {n for s in sentences for n in s.cited}
     if 2 * supported < len(claims) or not (claims or cited):
         return UNSUPPORTED
     if strongest is not None and strongest not in cited:
@@ -81,12 +81,15 @@ def strongest_passage(passages: Sequence[Passage]) -> Passage | None:
     return min(notes, key=lambda p: (p.rank, p.n)) if notes else None
 
 
-def evidence_for(question: str, checked: Alignment, passages: Sequence[Passage]) -> Evidence | None:
-    """The quotes the rule asks for, or None (the answer stands, or nothing matches)."""
+def evidence_for(
+    question: str, sentences: Sequence[AlignedSentence], passages: Sequence[Passage]
+) -> Evidence | None:
+    """The quotes the rule asks for, given the answer's checked sentences, or None (the answer
+    stands, or no passage matches the question)."""
     strongest = strongest_passage(passages)
     if strongest is None:
         return None
-    reason = reason_for(checked, strongest.n)
+    reason = reason_for(sentences, strongest.n)
     if reason is None:
         return None
     notes = sorted(
@@ -95,7 +98,7 @@ def evidence_for(question: str, checked: Alignment, passages: Sequence[Passage])
     best = _best_sentences(question, notes)
     if not best:
         return None
-    said = [s.text for s in checked.sentences if s.claim and s.supported]
+    said = [s.text for s in sentences if s.claim and s.supported]
     quotes: list[Quote] = []
     top = next((s for s in best if notes[s.sentence.source].n == strongest.n), None)
     if top is not None and not _redundant(top.sentence.text, said):

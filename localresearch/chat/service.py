@@ -166,7 +166,7 @@ def verify_answer(
         for n, p in enumerate(passages(hits), start=1)
     ]
     checked = align(response, found, embed=embed)
-    evidence = evidence_for(question, checked, found) if question else None
+    evidence = evidence_for(question, checked.sentences, found) if question else None
     if evidence is None:
         return checked
     model_text = checked.text.rstrip()
@@ -517,7 +517,10 @@ class ChatService:
                 "session_id": turn.session_id,
                 "sentences": checked.sentence_dicts(),
                 "evidence": (
-                    {"reason": evidence.reason, "citations": [q.n for q in evidence.quotes]}
+                    {
+                        "reason": evidence.reason,
+                        "citations": list(dict.fromkeys(q.n for q in evidence.quotes)),
+                    }
                     if evidence is not None
                     else None
                 ),
