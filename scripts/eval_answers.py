@@ -178,7 +178,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 seconds = time.perf_counter() - t0
                 if args.dump and aligned:
                     with args.dump.open("a", encoding="utf-8") as out:
-                        record = {"claim": claim, "relevant": sorted(relevant), **aligned[-1]}
+                        # The answer as the model wrote it (a second alignment, with the
+                        # quoted evidence added, is the daemon's).
+                        record = {"claim": claim, "relevant": sorted(relevant), **aligned[0]}
                         out.write(json.dumps(record) + "\n")
                 citations = done.get("citations") or []
                 # The model's own claim sentences: quoted evidence the daemon added is counted
