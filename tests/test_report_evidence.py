@@ -113,3 +113,44 @@ def test_sources_are_numbered_strongest_first_across_dimensions() -> None:
     numbering, ordered = number_sources(results)
     assert [s.title for s in ordered] == ["a1", "b1", "a2", "a3", "b2"]
     assert numbering[a1.id] == 1 and numbering[b1.id] == 2
+
+
+class _ModelWriter:
+    """The part of an engine a session report uses: a model's synthesis as it wrote it."""
+
+    extractive = False
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def synthesise(self, *_args: Any) -> AsyncIterator[str]:
+        yield self.text
+
+
+async def test_a_session_report_from_a_model_is_checked_and_quotes_its_sources() -> None:
+    from localresearch.research_sessions.engines import write_report
+
+    prune = Source(
+        Source.make_id("quince.md:3-3", "p"),
+        "Pruning",
+        "quince.md:3-3",
+        "",
+        "Prune quince trees in late winter, removing crossing branches and dead wood.",
+        "memory",
+    )
+    blight = Source(
+        Source.make_id("quince.md:4-4", "b"),
+        "Disease",
+        "quince.md:4-4",
+        "",
+        "Fire blight is the most serious quince disease; cut infected shoots below the damage.",
+        "memory",
+    )
+    results = [DimensionResult("Pruning", 0, "", "", sources=[prune, blight])]
+    text = "Quince trees enjoy moonlight and music [1]. Volcanic ash cures the orchard [2].\n"
+    report = await write_report(_ModelWriter(text), "When should I prune quince?", results, True)
+    body, _, listing = report.partition("\n## Sources\n")
+    assert body.count(UNSUPPORTED) == 2 and "[2]" not in body.split(LABEL)[0]
+    quoted = body.split(LABEL)[1]
+    assert quoted.strip().startswith("Prune quince trees in late winter") and "[1]" in quoted
+    assert listing.strip().startswith("1. Pruning")
