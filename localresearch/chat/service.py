@@ -173,7 +173,9 @@ def verify_answer(
     paragraph = evidence.paragraph()
     # The model's sentences align the same way again (each is checked on its own); the quotes
     # carry their markers, which hold: they are the passages' own words.
-    combined = align(f"{response.rstrip()}\n\n{paragraph}" if model_text else paragraph, found)
+    combined = align(
+        f"{response.rstrip()}\n\n{paragraph}" if model_text else paragraph, found, embed=embed
+    )
     mark_quoted(combined, len(response.rstrip()) + 2 if model_text else 0)
     combined.evidence = evidence
     return combined
