@@ -124,10 +124,6 @@ def mark_quoted(checked: Alignment, offset: int) -> None:
         sentence.quoted = sentence.start >= offset
 
 
-def model_sentences(checked: Alignment) -> list[AlignedSentence]:
-    return [s for s in checked.sentences if not s.quoted]
-
-
 def _best_sentences(question: str, notes: Sequence[Passage]) -> list[ScoredSentence]:
     sentences = []
     for index, passage in enumerate(notes):
