@@ -81,6 +81,7 @@ class AlignedSentence:
     score: float = 0.0
     corrected: bool = False  # the markers were changed
     quotes: dict[int, Sentence] = field(default_factory=dict)
+    quoted: bool = False  # quoted from a passage by the daemon (localresearch.evidence)
 
     def to_dict(self, renumber: dict[int, int]) -> dict[str, Any]:
         return {
@@ -89,6 +90,7 @@ class AlignedSentence:
             "supported": self.supported,
             "claim": self.claim,
             "score": round(self.score, 3),
+            "quoted": self.quoted,
         }
 
 
@@ -101,6 +103,7 @@ class Alignment:
     citations: list[Citation]
     renumber: dict[int, int]
     corrections: int = 0
+    evidence: Any = None  # the quotes added beside a model's answer (localresearch.evidence)
 
     def sentence_dicts(self) -> list[dict[str, Any]]:
         return [s.to_dict(self.renumber) for s in self.sentences]

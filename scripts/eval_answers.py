@@ -4,7 +4,9 @@ search's own first hit on the same claims as the same-run baseline.
 For each claim (test claims that have relevant abstracts), in one process over one index:
   - search P@1: is the memory search's first hit a relevant abstract (the baseline);
   - first citation relevant: is the answer's first citation a relevant abstract;
-  - sentences supported: the share of the answer's claim sentences a passage supports;
+  - sentences supported: the share of the answer's own claim sentences a passage supports
+    (sentences the daemon quoted from the passages beside a model's answer are left out);
+  - answers with quoted evidence: the share that carry the quoted paragraph, and why;
   - citations verbatim: the share of citations whose quoted words stand at their file:lines;
   - wall time per answer (median, p90), model requests per answer, prompt tokens (median).
 
@@ -176,16 +178,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 seconds = time.perf_counter() - t0
                 if args.dump and aligned:
                     with args.dump.open("a", encoding="utf-8") as out:
-                        record = {"claim": claim, "relevant": sorted(relevant), **aligned[-1]}
+                        # The answer as the model wrote it (a second alignment, with the
+                        # quoted evidence added, is the daemon's).
+                        record = {"claim": claim, "relevant": sorted(relevant), **aligned[0]}
                         out.write(json.dumps(record) + "\n")
                 citations = done.get("citations") or []
-                sentences = [s for s in done.get("sentences") or [] if s.get("claim")]
+                # The model's own claim sentences: quoted evidence the daemon added is counted
+                # apart (it is the passages' words, supported by construction).
+                claimed = [s for s in done.get("sentences") or [] if s.get("claim")]
+                sentences = [s for s in claimed if not s.get("quoted")]
+                evidence = done.get("evidence") or {}
                 rows.append(
                     {
                         "search_p1": search_p1,
                         "first_citation_relevant": bool(citations)
                         and _doc(citations[0]["file"]) in relevant,
                         "cited": bool(citations),
+                        "evidence": evidence.get("reason", ""),
+                        "quoted_sentences": len(claimed) - len(sentences),
                         "sentences": len(sentences),
                         "supported": sum(1 for s in sentences if s.get("supported")),
                         "citations": len(citations),
@@ -216,6 +226,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "search_p1": round(sum(r["search_p1"] for r in rows) / n, 3),
         "first_citation_relevant": round(sum(r["first_citation_relevant"] for r in rows) / n, 3),
         "answers_cited": round(sum(r["cited"] for r in rows) / n, 3),
+        "answers_with_quoted_evidence": round(sum(bool(r["evidence"]) for r in rows) / n, 3),
+        "evidence_reasons": {
+            reason: sum(r["evidence"] == reason for r in rows)
+            for reason in sorted({r["evidence"] for r in rows if r["evidence"]})
+        },
+        "model_sentences": sentences,
         "sentences_supported": round(sum(r["supported"] for r in rows) / max(1, sentences), 3),
         "citations_verbatim": round(sum(r["verbatim"] for r in rows) / max(1, cites), 3),
         "seconds_median": round(statistics.median(times), 3),

@@ -140,6 +140,46 @@ def test_ask_with_a_small_context_leads_with_its_strongest_passage(
         daemon_env.stop()
 
 
+async def test_context_size_from_the_server_and_the_strongest_passage_quoted_or_cited(
+    realmodel_server: str,
+    tmp_path: Path,
+    write_config: Callable[[str], Path],
+    make_client: Any,
+) -> None:
+    """No llm.context_tokens: the size comes from the server's /props (4,096), so the compact
+    prompt; whatever the model writes, the answer's first citation is the strongest passage
+    (cited by the model, or quoted beside its answer), and every quote stands at its lines."""
+    notes = _notes(tmp_path)
+    write_config(_config(realmodel_server, notes))
+    client = await make_client()
+    runtime = client.app[RUNTIME]
+    await runtime.memory.wait_ready()
+    assert await runtime.chat.provider().context_window() == 4096
+    question = "Is SQLite a client-server database spread over many files?"
+    resp = await client.post("/api/chat", json={"message": question})
+    assert resp.status == 200, await resp.text()
+    done = await resp.json()
+    assert done["tools_used"] == []  # the compact prompt offers none
+    assert_cited_or_flagged(done)
+    first = done["citations"][0]
+    assert (first["n"], first["file"]) == (1, "sqlite.md"), done
+    quoted = [s for s in done["sentences"] if s["quoted"]]
+    if done["evidence"] is None:
+        assert not quoted and any(1 in s["citations"] for s in done["sentences"]), done
+    else:
+        assert done["evidence"]["reason"] in ("unsupported", "strongest_uncited")
+        assert quoted and 1 in done["evidence"]["citations"], done
+        assert "**Quoted from your notes**:" in done["response"]
+        text = (notes / "sqlite.md").read_text(encoding="utf-8")
+        for sentence in quoted:
+            assert sentence["supported"] and sentence["citations"], sentence
+            assert _norm(sentence["text"]).rstrip(".") in _norm(text), sentence
+        model = [s for s in done["sentences"] if not s["quoted"] and s["claim"]]
+        supported = sum(1 for s in model if s["supported"])
+        if done["evidence"]["reason"] == "unsupported":
+            assert 2 * supported < len(model) or not model, done
+
+
 async def test_chat_stream_and_cancel_mid_generation(
     realmodel_server: str,
     tmp_path: Path,

@@ -51,6 +51,14 @@ class AnswerSentence(Model):
     supported: bool
     claim: bool
     score: float
+    quoted: bool = False  # quoted from a passage by the daemon, not written by the model
+
+
+class AnswerEvidence(Model):
+    """Why the answer carries a paragraph quoted from the notes, and what it cites."""
+
+    reason: str
+    citations: list[int]
 
 
 class ChatResponse(Model):
@@ -63,6 +71,7 @@ class ChatResponse(Model):
     citations: list[dict[str, Any]] | None
     session_id: str | None
     sentences: list[AnswerSentence] | None = None
+    evidence: AnswerEvidence | None = None
 
 
 class CreateSession(Model):

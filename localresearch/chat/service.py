@@ -24,6 +24,7 @@ from localresearch.citations import Alignment, Passage, align
 from localresearch.config import Config
 from localresearch.errors import InvalidRequest, LocalResearchError
 from localresearch.events import Event
+from localresearch.evidence import Evidence, evidence_for, mark_quoted
 from localresearch.memory.types import MemorySearcher, SearchHit
 from localresearch.paths import Paths
 from localresearch.providers.base import (
@@ -131,11 +132,13 @@ def verify_answer(
     hits: list[SearchHit],
     provided: list[Citation],
     embed: Callable[[list[str]], list[list[float]]] | None = None,
+    question: str = "",
 ) -> Alignment:
     """Every sentence of an answer aligned to the passage that supports it: a model's markers
     are checked and corrected against the passages it was shown (numbered by the search's rank;
     the strongest cited passage is listed first); a provider that cited its own passages
-    (builtin) keeps its numbering and order."""
+    (builtin) keeps its numbering and order. With `question`, a model's answer the passages do
+    not back gets a paragraph quoting them (localresearch.evidence)."""
     if provided:
         # The cited span as it stands in the file (one citation may back several sentences of
         # a long line, and its own text quotes only the first), else as the index holds it.
@@ -162,7 +165,20 @@ def verify_answer(
         )
         for n, p in enumerate(passages(hits), start=1)
     ]
-    return align(response, found, embed=embed)
+    checked = align(response, found, embed=embed)
+    evidence = evidence_for(question, checked.sentences, found) if question else None
+    if evidence is None:
+        return checked
+    model_text = checked.text.rstrip()
+    paragraph = evidence.paragraph()
+    # The model's sentences align the same way again (each is checked on its own); the quotes
+    # carry their markers, which hold: they are the passages' own words.
+    combined = align(
+        f"{response.rstrip()}\n\n{paragraph}" if model_text else paragraph, found, embed=embed
+    )
+    mark_quoted(combined, len(response.rstrip()) + 2 if model_text else 0)
+    combined.evidence = evidence
+    return combined
 
 
 def text_tool_call(text: str, tools: list[ToolSpec], question: str = "") -> ToolCall | None:
@@ -397,11 +413,12 @@ class ChatService:
     async def events(self, turn: Turn, *, streaming: bool = True) -> AsyncGenerator[Event, None]:
         """start, delta*, tool_call*, done; raises LocalResearchError on failure."""
         yield Event("start", {"session_id": turn.session_id, "model": turn.model})
-        hits = await self._retrieve(turn)
+        # The model's context size is asked of its server while the notes are searched.
+        hits, window = await asyncio.gather(self._retrieve(turn), self._window(turn.provider))
         toolbox = self.toolbox()
         # The passages are already found: a small model gets them beside the question and no
         # tools, which it would otherwise call as text again and again.
-        compact = bool(hits) and self._small_context(turn.provider)
+        compact = bool(hits) and 0 < window <= COMPACT_CONTEXT_TOKENS
         today = datetime.now().astimezone().strftime("%A %Y-%m-%d")
         messages = [
             Message("system", SYSTEM_PROMPT.format(today=today)),
@@ -475,7 +492,14 @@ class ChatService:
                 result = await toolbox.run(call)
                 messages.append(Message("tool", result, name=call.name, tool_call_id=call.id))
         response = "".join(parts)
-        checked = await asyncio.to_thread(verify_answer, response, hits, provided, self._embed())
+        checked = await asyncio.to_thread(
+            verify_answer, response, hits, provided, self._embed(), turn.message
+        )
+        evidence: Evidence | None = checked.evidence
+        if evidence is not None:
+            # Streaming clients see the quoted paragraph too (done.response holds it as well).
+            lead = "\n\n" if response.strip() else ""
+            yield Event("delta", {"text": lead + evidence.paragraph()})
         response = checked.text
         citations = [c.to_dict() for c in checked.citations]
         tokens = {
@@ -494,13 +518,27 @@ class ChatService:
                 "citations": citations,
                 "session_id": turn.session_id,
                 "sentences": checked.sentence_dicts(),
+                "evidence": (
+                    {
+                        "reason": evidence.reason,
+                        "citations": list(dict.fromkeys(q.n for q in evidence.quotes)),
+                    }
+                    if evidence is not None
+                    else None
+                ),
             },
         )
 
-    def _small_context(self, provider: Provider) -> bool:
-        """The model's context is small (configured, or known to an in-process provider)."""
-        tokens = self.config.llm.context_tokens or int(getattr(provider, "context_tokens", 0))
-        return 0 < tokens <= COMPACT_CONTEXT_TOKENS
+    async def _window(self, provider: Provider) -> int:
+        """Tokens the model's context holds: llm.context_tokens when set, else what the provider
+        can tell (a llama.cpp server's /props, cached per provider), else 0 (unknown)."""
+        if self.config.llm.context_tokens:
+            return self.config.llm.context_tokens
+        try:
+            return await provider.context_window()
+        except Exception:
+            log.exception("asking %s for its context size", provider.id)
+            return 0
 
     def _embed(self) -> Callable[[list[str]], list[list[float]]] | None:
         """The memory index's embedder, when one is configured (alignment then uses meaning too)."""

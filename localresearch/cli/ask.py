@@ -36,11 +36,20 @@ def location(citation: dict[str, Any]) -> str:
     return f"{name}:{start}"
 
 
+_EVIDENCE_WHY = {
+    "unsupported": "most of the model's answer is not in your notes",
+    "strongest_uncited": "the model's answer does not cite the strongest passage",
+}
+
+
 def print_sources(
-    citations: list[dict[str, Any]], sentences: list[dict[str, Any]] | None = None
+    citations: list[dict[str, Any]],
+    sentences: list[dict[str, Any]] | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> None:
-    """The sources, always (saying so when there are none), then the sentences no source
-    supports, flagged so a reader does not take them for what the notes say."""
+    """The sources, always (saying so when there are none), then why a paragraph was quoted
+    from the notes, then the sentences no source supports, flagged so a reader does not take
+    them for what the notes say."""
     from rich.text import Text
 
     out = console()
@@ -51,6 +60,12 @@ def print_sources(
         out.print("[bold]Sources[/]", markup=True)
     for c in citations:
         out.print(f"  [{c.get('n', '?')}] {location(c)}", markup=False, highlight=False)
+    if evidence:
+        why = _EVIDENCE_WHY.get(str(evidence.get("reason")), "the model's answer is not backed")
+        marks = ", ".join(f"[{n}]" for n in evidence.get("citations") or [])
+        out.print(
+            Text(f"  “Quoted from your notes” ({marks}) is your notes' own words: {why}.", "dim")
+        )
     flagged = [s for s in sentences or [] if s.get("claim", True) and not s.get("supported", True)]
     if flagged:
         out.print()
@@ -216,6 +231,7 @@ def _answer(
                 "tools_used": done.get("tools_used", []),
                 "session_id": done.get("session_id"),
                 "sentences": done.get("sentences", []),
+                "evidence": done.get("evidence"),
             }
         )
         return
@@ -234,7 +250,7 @@ def _answer(
                 view.final(str((done or {}).get("response", "")))
     if done is None:
         fail("the answer stream ended early (is the daemon shutting down?)")
-    print_sources(done.get("citations") or [], done.get("sentences"))
+    print_sources(done.get("citations") or [], done.get("sentences"), done.get("evidence"))
 
 
 def _error_text(data: Any) -> str:

@@ -23,7 +23,7 @@ def _render_answer(ws: Any) -> None:
     with MarkdownStream() as view:
         done = _events(ws, view)
     if done is not None:
-        print_sources(done.get("citations") or [], done.get("sentences"))
+        print_sources(done.get("citations") or [], done.get("sentences"), done.get("evidence"))
 
 
 def _events(ws: Any, view: MarkdownStream) -> dict[str, Any] | None:

@@ -71,9 +71,10 @@ class LLMConfig:
     max_retries: int = setting(3, "Retries on 429/503 and connection errors, with backoff.")
     context_tokens: int = setting(
         0,
-        "Tokens the model's context holds (0: unknown). At 8192 or less, an answer that found"
-        " passages sends a compact prompt: a short instruction, the passages beside the question,"
-        " no tool definitions.",
+        "Tokens the model's context holds (0: ask the server: a llama.cpp server tells it in"
+        " /props or /v1/models; else unknown). At 8192 or less, an answer that found passages"
+        " sends a compact prompt: a short instruction, the passages beside the question, no tool"
+        " definitions.",
     )
 
 

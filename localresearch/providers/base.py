@@ -155,6 +155,10 @@ class Provider(ABC):
         cannot tell (no list, or a server that answers any name)."""
         return list(self.models) or None
 
+    async def context_window(self) -> int:
+        """Tokens the model's context holds, as the provider can tell (0: it cannot)."""
+        return 0
+
     def serves(self, name: str, served: list[str]) -> bool:
         """Whether `name` is one of `served` (providers with aliases widen this)."""
         return name in served

@@ -26,7 +26,7 @@ MAX_RETRY_DELAY = 60.0
 DRAIN_SECONDS = 0.25  # how long a finished stream may take to send the end of its body
 MODELS_TIMEOUT = 5.0  # a model list slower than this does not hold a question up
 MODELS_CACHE_SECONDS = 60.0
-_models_cache: dict[tuple[str, str], tuple[float, list[str] | None]] = {}
+_models_cache: dict[tuple[str, str], tuple[float, Any]] = {}
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
@@ -249,23 +249,46 @@ class HTTPProvider(Provider):
         down, no such endpoint): then the request itself succeeds or fails, unchecked."""
         if not self.models_path:
             return None
+        body = await self.models_body()
+        return (self.parse_models(body) if body is not None else None) or None
+
+    async def models_body(self) -> Any:
+        """The body of `models_path` (None when it cannot be had), fetched at most once a
+        minute: the model check and the context-size probe share it."""
         key = (self.id, self.base_url)
         cached = _models_cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < MODELS_CACHE_SECONDS:
             return cached[1]
         url = f"{self.base_url}{self.models_path}"
-        models: list[str] | None = None
+        body: Any = None
         try:
             async with (
                 asyncio.timeout(MODELS_TIMEOUT),
                 self.session().get(url, headers=self.headers()) as response,
             ):
                 if response.status < 400:
-                    models = self.parse_models(json.loads(await response.read()))
+                    body = json.loads(await response.read())
         except (aiohttp.ClientError, TimeoutError, ValueError, UnicodeDecodeError) as exc:
             log.info("%s: model list from %s unavailable: %s", self.id, url, self.redact(str(exc)))
-        _models_cache[key] = (time.monotonic(), models or None)
-        return models or None
+        _models_cache[key] = (time.monotonic(), body)
+        return body
+
+    async def probe_json(self, url: str) -> tuple[Any, bool]:
+        """(body, answered) of a quick GET that must not hold a question up: (None, False) when
+        the server did not answer, (None, True) when it answered with an error or no JSON."""
+        try:
+            async with (
+                asyncio.timeout(MODELS_TIMEOUT),
+                self.session().get(url, headers=self.headers()) as response,
+            ):
+                if response.status >= 400:
+                    return None, True
+                return json.loads(await response.read()), True
+        except (ValueError, UnicodeDecodeError):
+            return None, True
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("%s: %s unavailable: %s", self.id, url, self.redact(str(exc)))
+            return None, False
 
     async def get_json(self, path: str) -> Any:
         response = await self.request(

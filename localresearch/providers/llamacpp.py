@@ -52,6 +52,9 @@ class LlamaCppProvider(Provider):
     def model(self) -> str:
         return self.options.model or Path(self.options.model_path).stem or self.default_model
 
+    async def context_window(self) -> int:
+        return self.context_tokens
+
     def _load(self) -> Any:
         with self._load_lock:
             if self._llama is None:

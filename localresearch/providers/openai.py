@@ -4,6 +4,8 @@ compatible endpoint): /chat/completions with SSE streaming, tool calls and usage
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +21,43 @@ from localresearch.providers.base import (
 )
 from localresearch.providers.http import HTTPProvider, LineReader, release
 from localresearch.providers.prompt import prompt_messages
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 60.0  # a server that did not answer the context probe is asked again after this
+# (provider, base URL) -> (when, the server answered, its context tokens or 0)
+_context_cache: dict[tuple[str, str], tuple[float, bool, int]] = {}
+
+
+def _positive(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _props_context(body: Any) -> int:
+    """llama.cpp's GET /props: the context one slot (one request) has."""
+    settings = body.get("default_generation_settings") if isinstance(body, dict) else None
+    return _positive(settings.get("n_ctx")) if isinstance(settings, dict) else 0
+
+
+def _is_llamacpp(body: Any) -> bool:
+    """llama.cpp's server lists its model as owned by "llamacpp", with a `meta` object."""
+    data = body.get("data") if isinstance(body, dict) else None
+    return any(
+        isinstance(m, dict) and (m.get("owned_by") == "llamacpp" or isinstance(m.get("meta"), dict))
+        for m in (data if isinstance(data, list) else [])
+    )
+
+
+def _models_context(body: Any) -> int:
+    """llama.cpp's GET /v1/models: each model's `meta` (n_ctx where the server tells it)."""
+    data = body.get("data") if isinstance(body, dict) else None
+    for model in data if isinstance(data, list) else []:
+        meta = model.get("meta") if isinstance(model, dict) else None
+        if isinstance(meta, dict):
+            found = _positive(meta.get("n_ctx")) or _positive(meta.get("n_ctx_train"))
+            if found:
+                return found
+    return 0
 
 
 def wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
@@ -204,6 +243,28 @@ class OpenAIProvider(HTTPProvider):
         if not isinstance(chunk, dict):
             raise self._fail(f"malformed stream data: {data[:200]!r}")
         return chunk
+
+    async def context_window(self) -> int:
+        """The context a llama.cpp server gives one request: GET /props
+        (`default_generation_settings.n_ctx`, the slot's context), else the model's `meta` in
+        /v1/models (`n_ctx`, else `n_ctx_train`). Other servers (OpenAI, vLLM) tell neither:
+        0, with no request beyond the model list the model check already fetches."""
+        key = (self.id, self.base_url)
+        cached = _context_cache.get(key)
+        if cached is not None and (cached[1] or time.monotonic() - cached[0] < RETRY_SECONDS):
+            return cached[2]
+        models = await self.models_body()
+        tokens = 0
+        if _is_llamacpp(models):
+            props, _ = await self.probe_json(f"{self.base_url.removesuffix('/v1')}/props")
+            tokens = _props_context(props) or _models_context(models)
+        # A server that answered is asked once; one that did not (still starting) again later.
+        _context_cache[key] = (time.monotonic(), models is not None, tokens)
+        if tokens:
+            log.info(
+                "%s: the model at %s holds %d tokens of context", self.id, self.base_url, tokens
+            )
+        return tokens
 
     def parse_models(self, body: Any) -> list[str] | None:
         data = body.get("data") if isinstance(body, dict) else None

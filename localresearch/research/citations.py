@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from localresearch.citations import Passage, align
+from localresearch.citations import AlignedSentence, Passage, align
+from localresearch.evidence import REPORT_LABEL, evidence_for
 from localresearch.research.types import DimensionResult, Source
 
 CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -17,14 +18,17 @@ _LEAD = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*[^*]+\*\*:\s*)?")
 
 
 def number_sources(results: Iterable[DimensionResult]) -> tuple[dict[str, int], list[Source]]:
-    """Number the retrieved sources 1..N in order of first appearance (ids are stable)."""
+    """Number the retrieved sources 1..N strongest first, as an answer lists its citations:
+    every dimension's best source, then every dimension's second best, and so on (each
+    dimension's sources are in its search's rank; ids are stable)."""
     numbering: dict[str, int] = {}
     ordered: list[Source] = []
-    for result in results:
-        for source in result.sources:
-            if source.id not in numbering:
-                numbering[source.id] = len(ordered) + 1
-                ordered.append(source)
+    found = [result.sources for result in results]
+    for rank in range(max((len(sources) for sources in found), default=0)):
+        for sources in found:
+            if rank < len(sources) and sources[rank].id not in numbering:
+                numbering[sources[rank].id] = len(ordered) + 1
+                ordered.append(sources[rank])
     return numbering, ordered
 
 
@@ -163,6 +167,13 @@ def unwrap_prose(paragraph: str) -> str:
     return text.lstrip("\n") if text.strip() else text
 
 
+def quoted_evidence(query: str, sentences: list[AlignedSentence], ordered: list[Source]) -> str:
+    """The paragraph quoting the strongest sources when a model's report does not stand on its
+    own (the rule of localresearch.evidence, as for answers), or ""."""
+    evidence = evidence_for(query, sentences, _passages(ordered))
+    return f"{evidence.paragraph(REPORT_LABEL)}\n\n" if evidence is not None else ""
+
+
 def _passages(ordered: list[Source]) -> list[Passage]:
     found = []
     for n, source in enumerate(ordered, start=1):
@@ -177,11 +188,15 @@ def _passages(ordered: list[Source]) -> list[Passage]:
 
 
 def check_model_paragraph(
-    paragraph: str, ordered: list[Source], instruction: str = ""
+    paragraph: str,
+    ordered: list[Source],
+    instruction: str = "",
+    sentences: list[AlignedSentence] | None = None,
 ) -> tuple[str, int, int]:
     """A model's report paragraph made sound: no JSON, no echoed instruction, every sentence's
     `[n]` checked against the passage it names (corrected to the one that supports it), and a
-    sentence no source supports marked unsupported. Returns (text, supported, unsupported)."""
+    sentence no source supports marked unsupported. Returns (text, supported, unsupported);
+    the checked sentences are added to `sentences` when given."""
     from localresearch.research.structured import is_echo
 
     text = _without_json(strip_invalid(paragraph, len(ordered)))
@@ -194,6 +209,8 @@ def check_model_paragraph(
     if text.lstrip().startswith("#") and "\n" not in text.strip():
         return text, 0, 0  # a heading alone
     checked = align(text, _passages(ordered), flag=UNSUPPORTED)
+    if sentences is not None:
+        sentences.extend(checked.sentences)
     supported = sum(1 for s in checked.sentences if s.claim and s.supported)
     unsupported = sum(1 for s in checked.sentences if s.claim and not s.supported)
     return checked.text, supported, unsupported

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from localresearch.citations import AlignedSentence
 from localresearch.config.schema import ResearchConfig
 from localresearch.errors import LocalResearchError
 from localresearch.events import Event
@@ -22,6 +23,7 @@ from localresearch.research.citations import (
     check_model_paragraph,
     drop_unsupported,
     number_sources,
+    quoted_evidence,
     sources_section,
     strip_invalid,
     unwrap_prose,
@@ -354,13 +356,16 @@ class Pipeline:
         extractive = bool(getattr(self.engine, "extractive", False))
         body: list[str] = []
         said = [0]  # statements a source supports, in a model's report
+        checked_sentences: list[AlignedSentence] = []  # the model's, for the evidence rule
 
         def verified(text: str) -> str:
             if extractive:
                 return drop_unsupported(strip_invalid(text, len(ordered)), ordered)
             # A model's paragraph: no JSON, no echoed prompt, every [n] checked and corrected,
             # a sentence no source supports flagged.
-            checked, supported, _unsupported = check_model_paragraph(text, ordered, SYNTHESIS)
+            checked, supported, _unsupported = check_model_paragraph(
+                text, ordered, SYNTHESIS, checked_sentences
+            )
             said[0] += supported
             return checked
 
@@ -395,6 +400,10 @@ class Pipeline:
                 # Nothing the model wrote is backed by a source (JSON, echoes, empty): the
                 # builtin engine writes the report from the findings instead.
                 await self._fallback_report(body, results, numbering, usage)
+            elif not extractive and results:
+                # Most of it unsupported, or the strongest source uncited: what the sources
+                # say, quoted, as an answer shows it.
+                await self._delta(body, quoted_evidence(self.job.query, checked_sentences, ordered))
             await self._delta(body, sources_section(ordered))
             markdown = "".join(body)
             return {"report": markdown, "sources": [s.to_dict() for s in ordered]}, []

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from localresearch.citations import AlignedSentence
 from localresearch.research.citations import (
+    check_model_paragraph,
     drop_unsupported,
     number_sources,
+    quoted_evidence,
     sources_section,
     strip_invalid,
 )
@@ -50,12 +53,25 @@ def engine_for(
 async def write_report(
     engine: Engine, topic: str, results: list[DimensionResult], references: bool
 ) -> str:
-    """The engine's cited synthesis: citations past the sources dropped and, for the builtin
-    engine, every cited sentence checked against its passage (as in a job)."""
+    """The engine's cited synthesis: citations past the sources dropped and, as in a job, for
+    the builtin engine every cited sentence checked against its passage; for a model every
+    `[n]` checked and corrected, unsupported sentences flagged, and the sources quoted when
+    its report does not stand on its own (localresearch.evidence)."""
+    from localresearch.research.llm import SYNTHESIS
+
     numbering, ordered = number_sources(results)
     parts = [chunk async for chunk in engine.synthesise(topic, results, numbering, StepUsage())]
     body = strip_invalid("".join(parts), len(ordered))
     if getattr(engine, "extractive", False):
         body = "".join(drop_unsupported(p + "\n\n", ordered) for p in body.split("\n\n") if p)
+    elif ordered:
+        sentences: list[AlignedSentence] = []
+        checked = [
+            check_model_paragraph(p, ordered, SYNTHESIS, sentences)[0].strip("\n")
+            for p in body.split("\n\n")
+            if p.strip()
+        ]
+        body = "\n\n".join(c for c in checked if c.strip()) + "\n\n"
+        body += quoted_evidence(topic, sentences, ordered)
     body = body.rstrip("\n") + "\n"
     return body + sources_section(ordered) if references else body

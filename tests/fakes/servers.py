@@ -286,6 +286,52 @@ def openai_models(ids: Sequence[str], owned_by: str = "openai") -> Reply:
     return json_reply({"object": "list", "data": data})
 
 
+def llamacpp_models(model: str, n_ctx: int | None = 4096, n_ctx_train: int = 32768) -> Reply:
+    """GET /v1/models as llama.cpp's server answers it: its one model, owned by "llamacpp",
+    with a `meta` object (`n_ctx` only in newer servers; None leaves it out, as older ones do)."""
+    meta: dict[str, Any] = {
+        "vocab_type": 2,
+        "n_vocab": 151936,
+        "n_ctx_train": n_ctx_train,
+        "n_embd": 896,
+        "n_params": 630167424,
+        "size": 485452288,
+    }
+    if n_ctx is not None:
+        meta["n_ctx"] = n_ctx
+    entry = {
+        "id": model,
+        "aliases": [model],
+        "tags": [],
+        "object": "model",
+        "created": 1796196426,
+        "owned_by": "llamacpp",
+        "meta": meta,
+    }
+    return json_reply(
+        {"models": [{"name": model, "model": model}], "object": "list", "data": [entry]}
+    )
+
+
+def llamacpp_props(model: str, n_ctx: int = 4096, total_slots: int = 1) -> Reply:
+    """GET /props as llama.cpp's server answers it: the default generation settings of a slot
+    (`n_ctx` is one slot's context: the server's divided by its parallel slots)."""
+    return json_reply(
+        {
+            "default_generation_settings": {
+                "params": {"seed": 4294967295, "temperature": 0.8, "top_k": 40, "n_predict": -1},
+                "n_ctx": n_ctx,
+            },
+            "total_slots": total_slots,
+            "model_alias": model,
+            "model_path": model,
+            "modalities": {"vision": False, "audio": False},
+            "chat_template": "{{ messages }}",
+            "build_info": "b1-fake",
+        }
+    )
+
+
 def ollama_tags(names: Sequence[str]) -> Reply:
     """GET /api/tags as Ollama answers it."""
     models = [

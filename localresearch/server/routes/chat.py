@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from localresearch.api.chat import AnswerSentence, ChatRequest, ChatResponse
+from localresearch.api.chat import AnswerEvidence, AnswerSentence, ChatRequest, ChatResponse
 from localresearch.errors import Unavailable
 from localresearch.server.keys import RUNTIME
 from localresearch.server.requests import body_model, model_response
@@ -40,6 +40,7 @@ def chat_response(done: dict[str, Any]) -> ChatResponse:
         citations=done.get("citations"),
         session_id=done.get("session_id"),
         sentences=[AnswerSentence(**s) for s in done.get("sentences") or ()],
+        evidence=AnswerEvidence(**done["evidence"]) if done.get("evidence") else None,
     )
 
 
