@@ -202,6 +202,8 @@ class OnnxEmbedder:
             return []
         self._load()
         np = self._np
+        if len(texts) == 1:  # a search's query: no batch to plan, no tokenizer thread pool
+            return [self._run([self._tokenizer.encode(texts[0])])[0].tolist()]
         encodings = self._tokenizer.encode_batch(texts)
         out: list[Any] = [None] * len(texts)
         lengths = [len(e.ids) for e in encodings]
