@@ -390,3 +390,24 @@ def test_each_batch_is_padded_to_its_longest_text_not_to_the_model_limit(tmp_pat
     assert widths[3] < 64
     for text, vector in zip(TEXTS, got, strict=True):
         assert np.allclose(vector, expected(text, "mean", True), atol=1e-5), text
+
+
+@pytest.mark.parametrize(("given", "kept"), [(None, "1"), ("3", "3")])
+def test_numpy_is_imported_with_one_blas_thread_unless_the_user_says(
+    given: str | None, kept: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = (
+        "import os, sys; from localresearch.memory import vectors;"
+        " assert 'numpy' not in sys.modules; vectors._numpy();"
+        " print(os.environ['OPENBLAS_NUM_THREADS'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == kept

@@ -18,6 +18,7 @@ from typing import Any
 
 from localresearch.config.loader import ConfigError
 from localresearch.errors import ProviderError
+from localresearch.memory.vectors import single_threaded_blas
 
 MANIFEST = "localresearch-embedding.json"
 POOLINGS = ("cls", "mean")
@@ -162,6 +163,7 @@ class OnnxEmbedder:
         self.threads = threads
         self.batch_size = max(batch_size, 1)
         self.batch_tokens = BATCH_TOKENS
+        single_threaded_blas()  # numpy is imported here first when the daemon embeds
         self._np = _import("numpy")
         self._ort = _import("onnxruntime")
         self._tokenizers = _import("tokenizers")
