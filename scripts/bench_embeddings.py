@@ -105,7 +105,9 @@ def main() -> None:
                 results[spec].append(result)
                 print(f"{spec.split('@')[0]} round {number + 1}: " + ", ".join(
                     f"{k} {v:.2f}" for k, v in result.items()), flush=True)  # fmt: skip
-        base = args.provider[-1]
+        # Ratios against the last provider that made vectors (BM25 alone has no rate to share).
+        embedding = [spec for spec in args.provider if results[spec][0]["vectors"] > 0]
+        base = (embedding or args.provider)[-1]
         for spec in args.provider:
             med = {k: statistics.median(r[k] for r in results[spec]) for k in results[spec][0]}
             ratio = med["chunks_per_s"] / statistics.median(
@@ -116,10 +118,10 @@ def main() -> None:
             )
             print(
                 f"{spec.split('@')[0]}: nDCG@10 {med['ndcg@10']:.4f}, recall@100"
-                f" {med['recall@100']:.4f}; {med['chunks_per_s']:.2f} chunks/s ({ratio:.2f}x the"
-                f" last provider), {med['cpu_ms_per_chunk']:.0f} CPU-ms per chunk ({cpu_ratio:.2f}x"
-                f" fewer), search p50 {med['p50_ms']:.1f} ms p99 {med['p99_ms']:.1f} ms"
-                f" through HTTP, peak RSS {med['rss_mb']:.0f} MB"
+                f" {med['recall@100']:.4f}; {med['chunks_per_s']:.2f} chunks/s ({ratio:.2f}x"
+                f" {base.split('@')[0]}), {med['cpu_ms_per_chunk']:.0f} CPU-ms per chunk"
+                f" ({cpu_ratio:.2f}x fewer), search p50 {med['p50_ms']:.1f} ms p99"
+                f" {med['p99_ms']:.1f} ms through HTTP, peak RSS {med['rss_mb']:.0f} MB"
             )
 
 

