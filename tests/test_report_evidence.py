@@ -5,43 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from localresearch.config import load_config
-from localresearch.paths import Paths
 from localresearch.research.citations import UNSUPPORTED, number_sources
 from localresearch.research.types import DimensionResult, Source
 from localresearch.runtime import Runtime
 from tests.fakes.queued_provider import QueuedProvider
-from tests.fakes.search_scifact import research_config
-from tests.test_research_topics import NOTES
 
 LABEL = "**Quoted from the sources**:"
-
-
-@pytest.fixture
-async def runtime(
-    tmp_path: Path,
-    paths: Paths,
-    write_config: Callable[[str], Path],
-    queued: type[QueuedProvider],
-) -> AsyncIterator[Runtime]:
-    notes = tmp_path / "notes"
-    for name, text in NOTES.items():
-        (notes / name).parent.mkdir(parents=True, exist_ok=True)
-        (notes / name).write_text(text, encoding="utf-8")
-    text = research_config(notes, dimensions=2, max_rounds=0, dimension_concurrency=1)
-    write_config(text + '\n[llm]\nprovider = "queued"\n')
-    rt = Runtime(load_config(paths.config_file), paths)
-    await rt.start()
-    assert rt.memory is not None
-    await rt.memory.wait_ready()
-    yield rt
-    await rt.stop()
 
 
 def _summary(text: str) -> str:
@@ -66,7 +38,7 @@ async def _report(runtime: Runtime, queued: type[QueuedProvider], report: str) -
 
 
 async def test_a_report_mostly_unsupported_quotes_the_strongest_sources(
-    runtime: Runtime, queued: type[QueuedProvider]
+    topics_runtime: Runtime, queued: type[QueuedProvider]
 ) -> None:
     # One sentence of three holds; the other two are what a small model invents.
     report = (
@@ -74,14 +46,14 @@ async def test_a_report_mostly_unsupported_quotes_the_strongest_sources(
         "Volcanic ash cures every disease of the orchard [2]. "
         "Prune quince trees in late winter, removing crossing branches and dead wood [1].\n"
     )
-    markdown, job = await _report(runtime, queued, report)
+    markdown, job = await _report(topics_runtime, queued, report)
     body, _, listing = markdown.partition("\n## Sources\n")
     assert body.count(UNSUPPORTED) == 2  # the model's inventions stay flagged
     assert "Volcanic ash cures every disease of the orchard" in body
     quoted = next(p for p in body.split("\n\n") if p.startswith(LABEL))
     marks = [int(n) for n in re.findall(r"\[(\d+)\]", quoted)]
     assert 1 in marks and marks == sorted(marks)  # the strongest source, first
-    sources = await runtime.jobs.store.sources(job.id)
+    sources = await topics_runtime.jobs.store.sources(job.id)
     assert len(re.findall(r"^\d+\. ", listing, flags=re.M)) == len(sources)
     # Each quote is its source's own words.
     for text, n in re.findall(r"(?:: |\] )([^\[]+?) \[(\d+)\]", quoted):
@@ -90,13 +62,13 @@ async def test_a_report_mostly_unsupported_quotes_the_strongest_sources(
 
 
 async def test_a_report_that_stands_gets_no_quotes(
-    runtime: Runtime, queued: type[QueuedProvider]
+    topics_runtime: Runtime, queued: type[QueuedProvider]
 ) -> None:
     report = (
         "# Quince care\n\n"
         "Prune quince trees in late winter, removing crossing branches and dead wood [1].\n"
     )
-    markdown, _job = await _report(runtime, queued, report)
+    markdown, _job = await _report(topics_runtime, queued, report)
     assert LABEL not in markdown and UNSUPPORTED not in markdown
 
 

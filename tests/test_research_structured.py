@@ -7,42 +7,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
-from localresearch.config import load_config
-from localresearch.paths import Paths
 from localresearch.runtime import Runtime
 from tests.fakes.queued_provider import QueuedProvider
-from tests.fakes.search_scifact import research_config
-from tests.test_research_topics import NOTES
-
-
-@pytest.fixture
-async def runtime(
-    tmp_path: Path,
-    paths: Paths,
-    write_config: Callable[[str], Path],
-    queued: type[QueuedProvider],
-) -> AsyncIterator[Runtime]:
-    notes = tmp_path / "notes"
-    for name, text in NOTES.items():
-        (notes / name).parent.mkdir(parents=True, exist_ok=True)
-        (notes / name).write_text(text, encoding="utf-8")
-    text = research_config(notes, dimensions=2, max_rounds=0, dimension_concurrency=1)
-    write_config(text + '\n[llm]\nprovider = "queued"\n')
-    rt = Runtime(load_config(paths.config_file), paths)
-    await rt.start()
-    assert rt.memory is not None
-    await rt.memory.wait_ready()
-    yield rt
-    await rt.stop()
 
 
 async def test_echoes_empty_findings_and_json_never_reach_the_report(
-    runtime: Runtime, queued: type[QueuedProvider], caplog: pytest.LogCaptureFixture
+    topics_runtime: Runtime, queued: type[QueuedProvider], caplog: pytest.LogCaptureFixture
 ) -> None:
     queued.push(json.dumps({"dimensions": ["Pruning", "Fire blight"]}))
     # An echoed key finding is replaced by the summary's first sentence.
@@ -65,7 +38,7 @@ async def test_echoes_empty_findings_and_json_never_reach_the_report(
     )
     # The report: a raw JSON block, as a small model writes without structured output.
     queued.push('```json\n{"question": "quince care", "answer": "Prune it."}\n```')
-    jobs = runtime.jobs
+    jobs = topics_runtime.jobs
     assert jobs is not None
     caplog.set_level(logging.WARNING)
     job = await jobs.submit("How should I care for my quince tree?")

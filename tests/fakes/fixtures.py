@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from localresearch.config import load_config
+from localresearch.paths import Paths
+from localresearch.runtime import Runtime
 from tests.fakes.llamacpp_server import llamacpp_server
 from tests.fakes.queued_provider import QueuedProvider, install, uninstall
 from tests.fakes.realmodel import realmodel_server
 from tests.fakes.servers import FakeServer
 
-__all__ = ["fake_server", "llamacpp_server", "queued", "realmodel_server"]
+__all__ = ["fake_server", "llamacpp_server", "queued", "realmodel_server", "topics_runtime"]
 
 
 @pytest.fixture
@@ -29,3 +33,29 @@ async def fake_server() -> AsyncIterator[FakeServer]:
     await server.start()
     yield server
     await server.close()
+
+
+@pytest.fixture
+async def topics_runtime(
+    tmp_path: Path,
+    paths: Paths,
+    write_config: Callable[[str], Path],
+    queued: type[QueuedProvider],
+) -> AsyncIterator[Runtime]:
+    """A started core over the multi-topic notes (tests/test_research_topics.py), its model the
+    queued fake: 2 dimensions, no gap rounds, one dimension at a time."""
+    from tests.fakes.search_scifact import research_config
+    from tests.test_research_topics import NOTES
+
+    notes = tmp_path / "notes"
+    for name, text in NOTES.items():
+        (notes / name).parent.mkdir(parents=True, exist_ok=True)
+        (notes / name).write_text(text, encoding="utf-8")
+    text = research_config(notes, dimensions=2, max_rounds=0, dimension_concurrency=1)
+    write_config(text + '\n[llm]\nprovider = "queued"\n')
+    rt = Runtime(load_config(paths.config_file), paths)
+    await rt.start()
+    assert rt.memory is not None
+    await rt.memory.wait_ready()
+    yield rt
+    await rt.stop()
