@@ -212,7 +212,7 @@ async def test_ctrl_c_detaches_then_cancel_keeps_a_partial_report(
         proc = await asyncio.to_thread(
             subprocess.Popen,
             [sys.executable, "-m", "localresearch", "deep", QUESTION],
-            env=daemon_env.env,
+            env={**daemon_env.env, "PYTHONFAULTHANDLER": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -220,7 +220,13 @@ async def test_ctrl_c_detaches_then_cancel_keeps_a_partial_report(
         await asyncio.wait_for(model.hanging.wait(), 30)
         await asyncio.sleep(0.3)
         proc.send_signal(signal.SIGINT)
-        _out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+        try:
+            _out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+        except subprocess.TimeoutExpired:
+            # Still running: SIGABRT makes faulthandler print every thread's stack, to show where.
+            proc.send_signal(signal.SIGABRT)
+            _out, err = await asyncio.to_thread(proc.communicate, timeout=10)
+            pytest.fail(f"`research deep` did not exit on Ctrl-C within 20 s:\n{err[-6000:]}")
         assert proc.returncode == 0, err
         assert "Detached" in err and "Traceback" not in err
         job_id = err.split("research jobs watch ")[1].split()[0]
