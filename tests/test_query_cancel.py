@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ class StallingModel:
     def __init__(self) -> None:
         self.stall = True
         self.hanging = asyncio.Event()
+        self.hanging_seen = threading.Event()  # the same moment, for a client in a thread
         self.hung_up_at: float | None = None
         self.calls = 0
 
@@ -50,6 +52,7 @@ class StallingModel:
         self.calls += 1
         if kind == "dimension" and self.stall:
             self.hanging.set()
+            self.hanging_seen.set()
             try:
                 while self.stall:
                     transport = request.transport
@@ -271,7 +274,10 @@ async def test_a_client_leaving_a_stream_aborts_its_research(
                      headers={"Content-Type": "application/json"})  # fmt: skip
         response = conn.getresponse()
         first = response.readline()
-        conn.close()  # the client goes away mid-run
+        # The client goes away while a dimension's model request is in flight (leaving at once
+        # races the pipeline: a keep-alive could find it gone before any dimension starts).
+        assert model.hanging_seen.wait(30), "no dimension reached the model"
+        conn.close()
         return first
 
     try:
