@@ -194,6 +194,13 @@ def _status(client: Client, job_id: str) -> str | None:
         return None
 
 
+INTERACTIVE_DEEP = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = ['research', 'deep', sys.argv[1]]; "
+    "runpy.run_module('localresearch', run_name='__main__')"
+)
+
+
 def _fetch_report(port: int, job_id: str) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -211,7 +218,9 @@ async def test_ctrl_c_detaches_then_cancel_keeps_a_partial_report(
     try:
         proc = await asyncio.to_thread(
             subprocess.Popen,
-            [sys.executable, "-m", "localresearch", "deep", QUESTION],
+            # As from a terminal: Ctrl-C's default action, even when this suite runs in the
+            # background (a background job starts with SIGINT ignored, and children inherit it).
+            [sys.executable, "-c", INTERACTIVE_DEEP, QUESTION],
             env={**daemon_env.env, "PYTHONFAULTHANDLER": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
