@@ -16,7 +16,6 @@ The rule (the same for chat, `ask`, the query API and research reports):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from localresearch.extractive import (
     similarity,
     split_sentences,
 )
+from localresearch.memory.kinds import is_daily_log
 
 LABEL = "Quoted from your notes"
 REPORT_LABEL = "Quoted from the sources"
@@ -37,7 +37,6 @@ REDUNDANCY = 0.6  # a quote saying what the answer's supported sentences say add
 UNSUPPORTED = "unsupported"
 STRONGEST_UNCITED = "strongest_uncited"
 # The daemon's own record of past answers is not evidence (it is indexed like a note).
-_DAILY_LOG = re.compile(r"(^|/)memory/\d{4}-\d{2}-\d{2}\.md$")
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def reason_for(sentences: Sequence[AlignedSentence], strongest: int | None) -> s
 
 def strongest_passage(passages: Sequence[Passage]) -> Passage | None:
     """The search's best passage that is a note, not a daily log of past answers."""
-    notes = [p for p in passages if not _DAILY_LOG.search(p.file)]
+    notes = [p for p in passages if not is_daily_log(p.file)]
     return min(notes, key=lambda p: (p.rank, p.n)) if notes else None
 
 
@@ -92,9 +91,7 @@ def evidence_for(
     reason = reason_for(sentences, strongest.n)
     if reason is None:
         return None
-    notes = sorted(
-        (p for p in passages if not _DAILY_LOG.search(p.file)), key=lambda p: (p.rank, p.n)
-    )
+    notes = sorted((p for p in passages if not is_daily_log(p.file)), key=lambda p: (p.rank, p.n))
     best = _best_sentences(question, notes)
     if not best:
         return None

@@ -32,8 +32,14 @@ ENTRY_END = "<!-- /localresearch:entry -->"
 _BEGIN = re.compile(r"^<!-- localresearch:entry (\w+) -->\s*$")
 _END = re.compile(r"^<!-- /localresearch:entry -->\s*$")
 _DAILY_LOG_REL = re.compile(r"^memory/\d{4}-\d{2}-\d{2}\.md$")
+_DAILY_LOG_CITED = re.compile(r"(^|/)memory/\d{4}-\d{2}-\d{2}\.md$")
 _LEGACY_ENTRY = re.compile(r"^## \d{2}:\d{2} (Chat: |Heartbeat)")
 _LEGACY_ANY_ENTRY = re.compile(r"^## \d{2}:\d{2} ")
+
+
+def is_daily_log(file: str) -> bool:
+    """Whether a cited file is a day's log: a past exchange, never the best evidence."""
+    return _DAILY_LOG_CITED.search(file) is not None
 
 
 def role_of(rel: str, in_workspace: bool) -> str:

@@ -26,6 +26,7 @@ from localresearch.extractive import (
     terms,
     verbatim_blocks,
 )
+from localresearch.memory.kinds import is_daily_log
 from localresearch.memory.types import MemorySearcher, SearchHit
 from localresearch.providers.base import (
     ChatRequest,
@@ -46,7 +47,6 @@ SEARCH_LIMIT = 8
 MAX_WIDER_SEARCHES = 3  # searches without one word each, when a search finds little
 # Past answers are logged to memory/YYYY-MM-DD.md; when a note says the same, cite the note.
 LOG_WEIGHT = 0.5
-_DAILY_LOG = re.compile(r"(^|/)memory/\d{4}-\d{2}-\d{2}\.md$")
 RELATIVE_FLOOR = 0.25  # drop sentences scoring under a quarter of the best one
 REDUNDANCY = 0.6  # select_sentences' default: more overlap than this says the same
 _HOWTO = re.compile(
@@ -276,7 +276,7 @@ def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer
         sentences.extend(split_sentences(passage.text, first_line=first, source=index))
     top = max((h.score for h in hits), default=0.0)
     weights = [
-        ((h.score / top) if top > 0 else 1.0) * (LOG_WEIGHT if _DAILY_LOG.search(h.file) else 1.0)
+        ((h.score / top) if top > 0 else 1.0) * (LOG_WEIGHT if is_daily_log(h.file) else 1.0)
         for h in hits
     ]
     contexts = [p.hit.heading for p in found]
@@ -290,7 +290,7 @@ def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer
     chosen = _within_budget(
         select_sentences(scored, limit=MAX_SENTENCES, relative_floor=RELATIVE_FLOOR)
     )
-    if hits and not _DAILY_LOG.search(hits[0].file):  # a past answer is no best evidence
+    if hits and not is_daily_log(hits[0].file):  # a past answer is no best evidence
         chosen = _with_top_hit(chosen, scored)
     listing = bool(_LISTING.search(question))
     wants_blocks = listing or is_howto(question)
