@@ -106,6 +106,7 @@ async def _start(make_client: Any, cfg: Config) -> tuple[Any, Any]:
     client = await make_client(cfg)
     memory = client.app[RUNTIME].memory
     await memory.wait_ready()
+    await memory.wait_vectors()  # the start-up pass is over: the next pass is the notes' alone
     for name, text in NOTES.items():
         (memory.workspace / name).write_text(text, encoding="utf-8")
     return client, memory
