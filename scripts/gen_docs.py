@@ -63,8 +63,10 @@ def cli_md() -> str:
 
     out = ["# CLI reference", "", "Generated from `--help` by `scripts/gen_docs.py`.", ""]
 
-    def walk(cmd: click.Command, path: list[str]) -> None:
-        ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=100)
+    # Contexts as the CLI makes them: the root's settings (`-h, --help`, the width) are
+    # inherited by every subcommand's context, as on the command line.
+    def walk(cmd: click.Command, path: list[str], parent: click.Context) -> None:
+        ctx = click.Context(cmd, parent=parent, info_name=path[-1], terminal_width=100)
         if getattr(cmd, "hidden", False):
             return
         out.extend([f"## `{' '.join(path)}`", "", "```", cmd.get_help(ctx), "```", ""])
@@ -72,14 +74,14 @@ def cli_md() -> str:
             for name in cmd.list_commands(ctx):
                 sub = cmd.get_command(ctx, name)
                 if sub is not None:
-                    walk(sub, [*path, name])
+                    walk(sub, [*path, name], ctx)
 
-    root_ctx = click.Context(cli, info_name="research", terminal_width=100)
+    root_ctx = click.Context(cli, info_name="research", terminal_width=100, **cli.context_settings)
     out.extend(["## `research`", "", "```", cli.get_help(root_ctx), "```", ""])
     for name in sorted(COMMANDS):
         command = cli.get_command(root_ctx, name)
         if command is not None:
-            walk(command, ["research", name])
+            walk(command, ["research", name], root_ctx)
     return "\n".join(out)
 
 
