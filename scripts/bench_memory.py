@@ -146,9 +146,10 @@ class Daemon:
     """A real `research daemon` in its own home, with a keep-alive HTTP connection."""
 
     def __init__(
-        self, home: Path, extra_env: dict[str, str] | None = None, python: str = ""
+        self, home: Path, extra_env: dict[str, str] | None = None, python: str = "", cwd: str = ""
     ) -> None:
         self.python = python or sys.executable
+        self.cwd = cwd or None  # `python -m` imports the package from here first
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOCALRESEARCH_")}
         self.env.update(
@@ -162,7 +163,9 @@ class Daemon:
 
     def cli(self, *args: str) -> None:
         cmd = [self.python, "-m", "localresearch", *args]
-        subprocess.run(cmd, env=self.env, check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            cmd, env=self.env, cwd=self.cwd, check=True, capture_output=True, timeout=600
+        )
 
     def __enter__(self) -> Daemon:
         self.cli("daemon", "start")

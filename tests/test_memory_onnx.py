@@ -25,7 +25,6 @@ from localresearch.memory.embeddings import make_embedder  # noqa: E402
 from localresearch.memory.onnx_embedder import (  # noqa: E402
     MANIFEST,
     make_onnx_embedder,
-    plan_batches,
 )
 from localresearch.memory.service import MemoryService  # noqa: E402
 from localresearch.paths import Paths  # noqa: E402
@@ -350,21 +349,6 @@ def test_candidates_are_found_whatever_the_order_of_ids_and_candidates() -> None
         assert math.isclose(score, wanted, abs_tol=2e-3)
 
 
-def test_batches_are_sorted_by_length_and_capped_in_texts_and_padded_tokens() -> None:
-    lengths = [300, 5, 512, 40, 7, 512, 260, 41, 6, 512]
-    batches = plan_batches(lengths, batch_size=3, budget=1024)
-    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
-    flat = [lengths[i] for batch in batches for i in batch]
-    assert flat == sorted(lengths)  # shortest first: neighbours pad little
-    for batch in batches:
-        assert len(batch) <= 3
-        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 1024
-    # 5 6 7 | 40 41 260 (3 x 260 <= 1024) | 300 512 (2 x 512) | 512 512
-    assert [len(b) for b in batches] == [3, 3, 2, 2]
-    assert plan_batches([], 16) == []
-    assert plan_batches([2000], 16, budget=100) == [[0]]  # a long text still gets a batch
-
-
 class _Recording:
     """The real session, with the shape of every input it was fed."""
 
@@ -390,6 +374,38 @@ def test_each_batch_is_padded_to_its_longest_text_not_to_the_model_limit(tmp_pat
     assert widths[3] < 64
     for text, vector in zip(TEXTS, got, strict=True):
         assert np.allclose(vector, expected(text, "mean", True), atol=1e-5), text
+
+
+class _Threads(_Recording):
+    """The real session, with the name of the thread each batch ran on."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(session)
+        self.threads: list[str] = []
+
+    def run(self, names: Any, feed: dict[str, Any]) -> Any:
+        self.threads.append(threading.current_thread().name)
+        return super().run(names, feed)
+
+
+def test_batches_run_on_the_workers_and_keep_their_order(tmp_path: Path) -> None:
+    """Several batches at once, each on a worker thread; every vector lands at its own text."""
+    folder = write_model(tmp_path / "model")
+    (folder / MANIFEST).write_text(json.dumps({"pooling": "mean", "max_tokens": 64}))
+    embedder = make_onnx_embedder(str(folder), threads=3, batch_size=1)
+    assert embedder.workers == 3
+    texts = [f"{text} {'word ' * n}" for n in range(4) for text in TEXTS]
+    embedder.embed(["car"])  # loads the session; a query runs on the caller's thread
+    recording = _Threads(embedder._session)
+    embedder._session = recording
+    got = embedder.embed(texts)
+    assert len(recording.threads) == len(texts)  # one text per batch
+    assert all(name.startswith("onnx-embed") for name in recording.threads)
+    for text, vector in zip(texts, got, strict=True):
+        assert np.allclose(vector, expected(text, "mean", True), atol=1e-5), text
+    [alone] = embedder.embed([texts[5]])
+    assert recording.threads[-1] == threading.current_thread().name
+    assert np.allclose(alone, got[5], atol=1e-5)
 
 
 @pytest.mark.parametrize(("given", "kept"), [(None, "1"), ("3", "3")])

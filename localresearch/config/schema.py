@@ -99,7 +99,9 @@ class EmbeddingsConfig:
     similarity_floor: float = setting(
         0.25, "Cosine similarity that counts as none in fusion (tuned for all-MiniLM-L6-v2)."
     )
-    threads: int = setting(0, "Intra-op threads of the onnx provider (0: onnxruntime's choice).")
+    threads: int = setting(
+        0, "Batches the onnx provider embeds at once, one thread each (0: one per core)."
+    )
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,13 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 from localresearch.config.loader import ConfigError
 from localresearch.config.schema import EmbeddingsConfig
+from localresearch.memory.batches import cores, plan_batches
 from localresearch.memory.embed_http import OllamaEmbedder, OpenAIEmbedder
 from localresearch.memory.onnx_embedder import make_onnx_embedder
 from localresearch.memory.vector_worker import embed_missing
@@ -31,6 +33,7 @@ __all__ = ["VectorIndex", "combine", "embed_missing", "fuse", "load_index", "mak
 
 log = logging.getLogger(__name__)
 
+LOCAL_BATCH = 32  # texts per sentence-transformers batch at most (memory/batches.py bounds it)
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al. 2009)
 PROVIDERS = ("none", "onnx", "ollama", "openai", "local")
 
@@ -51,14 +54,37 @@ class LocalEmbedder:
         self._model_name = model
         self._module = module
         self._model: Any = None
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
+    def _load(self) -> Any:
+        """The model, once; torch on one thread per batch, batches on every core, as the onnx
+        provider runs (docs/benchmarks.md, "ONNX batches and threads")."""
         with self._lock:
             if self._model is None:
+                importlib.import_module("torch").set_num_threads(1)
                 self._model = self._module.SentenceTransformer(self._model_name, device="cpu")
-            vectors = self._model.encode(texts, batch_size=32, normalize_embeddings=True)
-        return [[float(x) for x in vector] for vector in vectors]
+                if cores() > 1:
+                    self._pool = ThreadPoolExecutor(cores(), thread_name_prefix="local-embed")
+            return self._model
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """Vectors in the order of `texts`, in the batches the onnx provider would make."""
+        model = self._load()
+        ids = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
+        parts = plan_batches([len(row) for row in ids["input_ids"]], LOCAL_BATCH)
+
+        def run(part: list[int]) -> Any:
+            batch = [texts[i] for i in part]
+            return model.encode(batch, batch_size=len(batch), normalize_embeddings=True)
+
+        pool = self._pool
+        results = pool.map(run, parts) if pool is not None and len(parts) > 1 else map(run, parts)
+        out: list[list[float]] = [[] for _ in texts]
+        for part, vectors in zip(parts, results, strict=True):
+            for index, vector in zip(part, vectors, strict=True):
+                out[index] = [float(x) for x in vector]
+        return out
 
 
 def _default_local_model() -> str:
@@ -80,7 +106,7 @@ def make_embedder(cfg: EmbeddingsConfig) -> Embedder | None:
     if provider not in PROVIDERS:
         raise ConfigError("config", f"unknown provider {provider!r}: one of {PROVIDERS}", key=key)
     if provider == "onnx":
-        return make_onnx_embedder(cfg.model, cfg.threads, min(cfg.batch_size, 16) or 16)
+        return make_onnx_embedder(cfg.model, cfg.threads, max(cfg.batch_size, 1))
     if provider == "local":
         try:
             module = importlib.import_module("sentence_transformers")

@@ -12,21 +12,19 @@ from __future__ import annotations
 import importlib
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from localresearch.config.loader import ConfigError
 from localresearch.errors import ProviderError
+from localresearch.memory.batches import cores, plan_batches
 from localresearch.memory.vectors import single_threaded_blas
 
 MANIFEST = "localresearch-embedding.json"
 POOLINGS = ("cls", "mean")
 DEFAULT_MAX_TOKENS = 512
-# Padded tokens per batch: 16 texts of up to 256 tokens, fewer of longer ones. onnxruntime's
-# arena keeps the largest batch's buffers (attention grows with the square of the width):
-# 16 x 512 tokens held ~1 GB of RSS for bge-small, 8 x 512 about half.
-BATCH_TOKENS = 16 * 256
 _KEY = "memory.embeddings.model"
 
 
@@ -135,40 +133,21 @@ def _import(name: str) -> Any:
         ) from None
 
 
-def plan_batches(
-    lengths: list[int], batch_size: int, budget: int = BATCH_TOKENS
-) -> list[list[int]]:
-    """Indexes of texts grouped shortest first: each batch is padded to its own longest text,
-    holds at most `batch_size` texts and `budget` padded tokens (one text always fits)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for index in order:
-        width = lengths[index]  # sorted: the newcomer is the longest
-        if current and (len(current) >= batch_size or (len(current) + 1) * width > budget):
-            batches.append(current)
-            current = []
-        current.append(index)
-    if current:
-        batches.append(current)
-    return batches
-
-
 class OnnxEmbedder:
     """Token states of an ONNX encoder, pooled and normalised as the model folder says."""
 
     def __init__(self, layout: ModelLayout, threads: int = 0, batch_size: int = 16) -> None:
         self.layout = layout
         self.name = f"onnx/{layout.name}"
-        self.threads = threads
+        self.workers = threads if threads > 0 else cores()
         self.batch_size = max(batch_size, 1)
-        self.batch_tokens = BATCH_TOKENS
         single_threaded_blas()  # numpy is imported here first when the daemon embeds
         self._np = _import("numpy")
         self._ort = _import("onnxruntime")
         self._tokenizers = _import("tokenizers")
         self._session: Any = None
         self._tokenizer: Any = None
+        self._pool: ThreadPoolExecutor | None = None
         self._inputs: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -178,11 +157,12 @@ class OnnxEmbedder:
             if self._session is not None:
                 return
             options = self._ort.SessionOptions()
-            options.intra_op_num_threads = max(self.threads, 0)
+            # Each run on one thread, several runs at once (`workers`): a model this small
+            # spends much of a multi-threaded run handing its many small ops between threads;
+            # one thread per batch embedded texts ~1.3x faster and a query ~1.5x sooner
+            # (docs/benchmarks.md, "ONNX batches and threads").
+            options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
-            # Idle threads sleep instead of spinning: on a busy machine spinning cost ~30% of
-            # the throughput here (0.32 vs 0.43 docs/s with other work on both cores).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 session = self._ort.InferenceSession(
                     str(self.layout.onnx), options, providers=["CPUExecutionProvider"]
@@ -196,10 +176,13 @@ class OnnxEmbedder:
             tokenizer.enable_truncation(max_length=self.layout.max_tokens)
             self._inputs = {i.name: i.type for i in session.get_inputs()}
             self._tokenizer = tokenizer
+            if self.workers > 1:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="onnx-embed")
             self._session = session
 
     def embed(self, texts: list[str]) -> list[list[float]]:
-        """Vectors in the order of `texts`; batches group texts of similar length (less padding)."""
+        """Vectors in the order of `texts`; batches group texts of similar length (less padding)
+        and run `workers` at a time."""
         if not texts:
             return []
         self._load()
@@ -208,9 +191,14 @@ class OnnxEmbedder:
             return [self._run([self._tokenizer.encode(texts[0])])[0].tolist()]
         encodings = self._tokenizer.encode_batch(texts)
         out: list[Any] = [None] * len(texts)
-        lengths = [len(e.ids) for e in encodings]
-        for part in plan_batches(lengths, self.batch_size, self.batch_tokens):
-            vectors = self._run([encodings[i] for i in part])
+        parts = plan_batches([len(e.ids) for e in encodings], self.batch_size)
+
+        def run(part: list[int]) -> Any:
+            return self._run([encodings[i] for i in part])
+
+        pool = self._pool
+        results = pool.map(run, parts) if pool is not None and len(parts) > 1 else map(run, parts)
+        for part, vectors in zip(parts, results, strict=True):
             for index, vector in zip(part, vectors, strict=True):
                 out[index] = vector
         return [[float(x) for x in vector] for vector in np.asarray(out)]
