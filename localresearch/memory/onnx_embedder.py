@@ -19,7 +19,7 @@ from typing import Any
 
 from localresearch.config.loader import ConfigError
 from localresearch.errors import ProviderError
-from localresearch.memory.batches import cores, plan_batches
+from localresearch.memory.batches import BATCH_ATTENTION, BATCH_TOKENS, cores, plan_batches
 from localresearch.memory.vectors import single_threaded_blas
 
 MANIFEST = "localresearch-embedding.json"
@@ -141,6 +141,7 @@ class OnnxEmbedder:
         self.name = f"onnx/{layout.name}"
         self.workers = threads if threads > 0 else cores()
         self.batch_size = max(batch_size, 1)
+        self.attention = BATCH_ATTENTION  # scores per head in a batch (memory/batches.py)
         single_threaded_blas()  # numpy is imported here first when the daemon embeds
         self._np = _import("numpy")
         self._ort = _import("onnxruntime")
@@ -191,7 +192,8 @@ class OnnxEmbedder:
             return [self._run([self._tokenizer.encode(texts[0])])[0].tolist()]
         encodings = self._tokenizer.encode_batch(texts)
         out: list[Any] = [None] * len(texts)
-        parts = plan_batches([len(e.ids) for e in encodings], self.batch_size)
+        parts = plan_batches([len(e.ids) for e in encodings], self.batch_size, BATCH_TOKENS,
+                             self.attention)  # fmt: skip
 
         def run(part: list[int]) -> Any:
             return self._run([encodings[i] for i in part])
