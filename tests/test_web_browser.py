@@ -483,6 +483,49 @@ def test_answers_render_safely_with_pages_and_unsupported_sentences(
     page.screenshot(path=str(tmp_path / "hostile.png"))
 
 
+def test_the_quoted_paragraph_is_set_apart_and_says_why(page: Any, site: DaemonHandle) -> None:
+    """A model's answer the notes do not back ends with the daemon's quoted paragraph: the page
+    sets it apart and says why, from `done.evidence` (the chat event contract, verbatim)."""
+    quote = "Readers never block writers in WAL mode."
+    response = f"The moon is made of cheese.\n\n**Quoted from your notes**: {quote} [1]"
+    citation = {"n": 1, "file": "wal.md", "line_start": 3, "line_end": 3, "path": "/n/wal.md"}
+    body = _sse(
+        {"type": "start", "data": {"session_id": None, "model": "openai/small"}},
+        {"type": "delta", "data": {"text": response}},
+        {
+            "type": "done",
+            "data": {
+                "response": response,
+                "model": "openai/small",
+                "citations": [citation],
+                "sentences": [
+                    {"text": "The moon is made of cheese.", "supported": False, "claim": True},
+                    {"text": quote, "supported": True, "claim": True, "quoted": True},
+                ],
+                "evidence": {"reason": "unsupported", "citations": [1]},
+            },
+        },
+    )
+    page.route(
+        f"{site.url}/api/chat/stream",
+        lambda r: r.fulfill(body=body, content_type="text/event-stream"),
+    )
+    page.goto(f"{site.url}/#ask")
+    page.fill("#question", "what about WAL?")
+    page.press("#question", "Enter")
+    answer = page.locator(".msg.assistant.done")
+    answer.wait_for()
+    quoted = answer.locator(".md p.quoted")
+    assert quoted.count() == 1
+    assert quoted.inner_text() == f"Quoted from your notes: {quote} [1]"
+    why = answer.locator(".md p.quoted-why").inner_text()
+    assert why == "Quoted verbatim because most of the model's answer is not in your notes."
+    assert answer.locator(".md p").first.inner_text() == "The moon is made of cheese."
+    assert "quoted" not in (answer.locator(".md p").first.get_attribute("class") or "")
+    style = quoted.evaluate("p => getComputedStyle(p).borderLeftStyle")
+    assert style == "solid"
+
+
 def test_another_origin_cannot_drive_the_daemon(page: Any, site: DaemonHandle) -> None:
     # The page's own origin: its WebSocket opens and answers.
     page.goto(f"{site.url}/")

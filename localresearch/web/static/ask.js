@@ -27,6 +27,23 @@ function citationLabel(c) {
   return `${c.file}:${lines}${c.page ? ` (page ${c.page})` : ""}`;
 }
 
+// Why the daemon quoted the notes under a model's answer (done.evidence.reason), as the CLI says it.
+const EVIDENCE_WHY = {
+  unsupported: "most of the model's answer is not in your notes",
+  strongest_uncited: "the model's answer does not cite the strongest passage",
+};
+
+// The paragraph the daemon appended (it starts with its bold label): set apart, saying why.
+function markQuoted(md, evidence) {
+  const label = [...md.querySelectorAll("p > strong:first-child")].reverse()
+    .find((el) => /^Quoted from /.test(el.textContent) && !el.previousSibling);
+  if (!label) return;
+  const p = label.parentElement;
+  p.classList.add("quoted");
+  const why = EVIDENCE_WHY[evidence.reason] || "the model's answer is not backed by your notes";
+  p.insertAdjacentHTML("afterend", `<p class="quoted-why">Quoted verbatim because ${esc(why)}.</p>`);
+}
+
 // The answer's Markdown, its [n] linked to the citations, and the list of cited places.
 function fillAnswer(div, text, done) {
   const citations = done?.citations || [];
@@ -42,6 +59,7 @@ function fillAnswer(div, text, done) {
   }
   if (done?.model) html += `<p class="meta">${esc(done.model)}</p>`;
   div.innerHTML = html;
+  if (done?.evidence) markQuoted(div.querySelector(".md"), done.evidence);
   div.citations = citations;
 }
 
