@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.daemon_fixture import DaemonHandle
+from tests.fakes.servers import respond_openai_stream
 
 TEA = "Green tea steeps for two minutes at eighty degrees."
 RESTATED = "Green tea strengthens the immune system and prevents colds."
@@ -19,14 +20,7 @@ LABEL = "Quoted from your notes"
 
 
 async def _chat(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-    await response.prepare(request)
-    delta = {"choices": [{"index": 0, "delta": {"content": RESTATED}}]}
-    end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-           "usage": {"prompt_tokens": 40, "completion_tokens": 9}}  # fmt: skip
-    await response.write(f"data: {json.dumps(delta)}\n\n".encode())
-    await response.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
-    return response
+    return await respond_openai_stream(request, RESTATED, usage=(40, 9))
 
 
 async def _models(_request: web.Request) -> web.Response:

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from tests.daemon_fixture import DaemonHandle, call_json
+from tests.fakes.servers import respond_openai_stream
 
 DIMENSIONS = ["Storage", "Concurrency", "Durability"]
 
@@ -62,14 +63,7 @@ class StallingModel:
             except (ConnectionResetError, asyncio.CancelledError):
                 self.hung_up_at = time.monotonic()  # the server cancels a hung-up handler
                 raise
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        delta = {"choices": [{"index": 0, "delta": {"content": text}}]}
-        end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-               "usage": {"prompt_tokens": 11, "completion_tokens": 5}}  # fmt: skip
-        await response.write(f"data: {json.dumps(delta)}\n\n".encode())
-        await response.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
-        return response
+        return await respond_openai_stream(request, text)
 
 
 async def _start(tmp_path: Path, daemon: DaemonHandle, aiohttp_server: Any) -> StallingModel:

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.daemon_fixture import DaemonHandle, call_json
+from tests.fakes.servers import respond_openai_stream
 
 SERVED = ["gpt-4o", "gpt-4o-mini"]
 
@@ -43,14 +44,7 @@ class Model:
         body = await request.json()
         self.models.append(body["model"])
         text = self.reply_for(body["messages"][-1]["content"])
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        delta = {"choices": [{"index": 0, "delta": {"content": text}}]}
-        end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-               "usage": {"prompt_tokens": 11, "completion_tokens": 5}}  # fmt: skip
-        await response.write(f"data: {json.dumps(delta)}\n\n".encode())
-        await response.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
-        return response
+        return await respond_openai_stream(request, text)
 
 
 def _lines(port: int, path: str, body: Any) -> list[Any]:

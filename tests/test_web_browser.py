@@ -420,6 +420,20 @@ def _sse(*events: dict[str, Any]) -> str:
     )
 
 
+def _answered(page: Any, site: DaemonHandle, question: str, body: str) -> Any:
+    """The page's answer once `body` (chat events, verbatim) has streamed in for `question`."""
+    page.route(
+        f"{site.url}/api/chat/stream",
+        lambda r: r.fulfill(body=body, content_type="text/event-stream"),
+    )
+    page.goto(f"{site.url}/#ask")
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+    answer = page.locator(".msg.assistant.done")
+    answer.wait_for()
+    return answer
+
+
 def test_answers_render_safely_with_pages_and_unsupported_sentences(
     page: Any, site: DaemonHandle, tmp_path: Path
 ) -> None:
@@ -462,15 +476,7 @@ def test_answers_render_safely_with_pages_and_unsupported_sentences(
             },
         },
     )
-    page.route(
-        f"{site.url}/api/chat/stream",
-        lambda r: r.fulfill(body=body, content_type="text/event-stream"),
-    )
-    page.goto(f"{site.url}/#ask")
-    page.fill("#question", "hostile?")
-    page.press("#question", "Enter")
-    answer = page.locator(".msg.assistant.done")
-    answer.wait_for()
+    answer = _answered(page, site, "hostile?", body)
     assert page.evaluate("window.pwned") is None
     assert answer.locator("img, script, [onerror]").count() == 0
     assert answer.locator("a[href^='javascript']").count() == 0
@@ -506,15 +512,7 @@ def test_the_quoted_paragraph_is_set_apart_and_says_why(page: Any, site: DaemonH
             },
         },
     )
-    page.route(
-        f"{site.url}/api/chat/stream",
-        lambda r: r.fulfill(body=body, content_type="text/event-stream"),
-    )
-    page.goto(f"{site.url}/#ask")
-    page.fill("#question", "what about WAL?")
-    page.press("#question", "Enter")
-    answer = page.locator(".msg.assistant.done")
-    answer.wait_for()
+    answer = _answered(page, site, "what about WAL?", body)
     quoted = answer.locator(".md p.quoted")
     assert quoted.count() == 1
     assert quoted.inner_text() == f"Quoted from your notes: {quote} [1]"

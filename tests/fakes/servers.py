@@ -177,6 +177,19 @@ def openai_stream(
     return chunks
 
 
+async def respond_openai_stream(
+    request: web.Request, text: str, usage: tuple[int, int] = (11, 5)
+) -> web.StreamResponse:
+    """One streamed chat completion in OpenAI's wire format, for a handler of one's own (one
+    that stalls, records or chooses its reply): `openai_stream([text])`, written at once."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for chunk in openai_stream([text], usage=usage):
+        assert isinstance(chunk, bytes)
+        await response.write(chunk)
+    return response
+
+
 # -- Ollama /api/chat --------------------------------------------------------------------------
 
 
