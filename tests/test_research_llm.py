@@ -15,6 +15,7 @@ from localresearch.config import load_config
 from localresearch.errors import ProviderError
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
+from tests.fakes.fixtures import queued_runtime
 from tests.fakes.queued_provider import Gate, QueuedProvider
 from tests.fakes.search_scifact import QUESTION, research_config, scifact_available, write_corpus
 
@@ -41,13 +42,8 @@ async def runtime(
     corpus = tmp_path / "corpus"
     write_corpus(corpus, extra=40, queries=10)
     text = research_config(corpus, dimensions=3, max_rounds=1, dimension_concurrency=1)
-    write_config(text + '\n[llm]\nprovider = "queued"\n')
-    rt = Runtime(load_config(paths.config_file), paths)
-    await rt.start()
-    assert rt.memory is not None
-    await rt.memory.wait_ready()
-    yield rt
-    await rt.stop()
+    async with queued_runtime(paths, write_config, text) as rt:
+        yield rt
 
 
 async def test_malformed_json_is_repaired_or_retried(

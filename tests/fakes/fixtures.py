@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -35,6 +36,22 @@ async def fake_server() -> AsyncIterator[FakeServer]:
     await server.close()
 
 
+@contextlib.asynccontextmanager
+async def queued_runtime(
+    paths: Paths, write_config: Callable[[str], Path], config: str
+) -> AsyncIterator[Runtime]:
+    """A started core on `config` with the queued fake as its model, its index ready."""
+    write_config(config + '\n[llm]\nprovider = "queued"\n')
+    rt = Runtime(load_config(paths.config_file), paths)
+    await rt.start()
+    try:
+        assert rt.memory is not None
+        await rt.memory.wait_ready()
+        yield rt
+    finally:
+        await rt.stop()
+
+
 @pytest.fixture
 async def topics_runtime(
     tmp_path: Path,
@@ -52,10 +69,5 @@ async def topics_runtime(
         (notes / name).parent.mkdir(parents=True, exist_ok=True)
         (notes / name).write_text(text, encoding="utf-8")
     text = research_config(notes, dimensions=2, max_rounds=0, dimension_concurrency=1)
-    write_config(text + '\n[llm]\nprovider = "queued"\n')
-    rt = Runtime(load_config(paths.config_file), paths)
-    await rt.start()
-    assert rt.memory is not None
-    await rt.memory.wait_ready()
-    yield rt
-    await rt.stop()
+    async with queued_runtime(paths, write_config, text) as rt:
+        yield rt
