@@ -36,13 +36,12 @@ def _summary(text: str, source: int = 1) -> str:
 async def runtime(
     tmp_path: Path,
     paths: Paths,
-    write_config: Callable[[str], Path],
     queued: type[QueuedProvider],
 ) -> AsyncIterator[Runtime]:
     corpus = tmp_path / "corpus"
     write_corpus(corpus, extra=40, queries=10)
     text = research_config(corpus, dimensions=3, max_rounds=1, dimension_concurrency=1)
-    async with queued_runtime(paths, write_config, text) as rt:
+    async with queued_runtime(paths, text) as rt:
         yield rt
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from localresearch.config import load_config
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
 from tests.fakes.llamacpp_server import llamacpp_server
@@ -37,26 +36,18 @@ async def fake_server() -> AsyncIterator[FakeServer]:
 
 
 @contextlib.asynccontextmanager
-async def queued_runtime(
-    paths: Paths, write_config: Callable[[str], Path], config: str
-) -> AsyncIterator[Runtime]:
+async def queued_runtime(paths: Paths, config: str) -> AsyncIterator[Runtime]:
     """A started core on `config` with the queued fake as its model, its index ready."""
-    write_config(config + '\n[llm]\nprovider = "queued"\n')
-    rt = Runtime(load_config(paths.config_file), paths)
-    await rt.start()
-    try:
-        assert rt.memory is not None
-        await rt.memory.wait_ready()
+    from tests.fakes.search_scifact import scifact_runtime
+
+    async with scifact_runtime(config + '\n[llm]\nprovider = "queued"\n', paths) as rt:
         yield rt
-    finally:
-        await rt.stop()
 
 
 @pytest.fixture
 async def topics_runtime(
     tmp_path: Path,
     paths: Paths,
-    write_config: Callable[[str], Path],
     queued: type[QueuedProvider],
 ) -> AsyncIterator[Runtime]:
     """A started core over the multi-topic notes (tests/test_research_topics.py), its model the
@@ -69,5 +60,5 @@ async def topics_runtime(
         (notes / name).parent.mkdir(parents=True, exist_ok=True)
         (notes / name).write_text(text, encoding="utf-8")
     text = research_config(notes, dimensions=2, max_rounds=0, dimension_concurrency=1)
-    async with queued_runtime(paths, write_config, text) as rt:
+    async with queued_runtime(paths, text) as rt:
         yield rt
