@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import psutil
-
 # Padded tokens per batch: 16 texts of up to 256 tokens, fewer of longer ones. onnxruntime's
 # arena keeps the largest batch's buffers (attention grows with the square of the width):
 # 16 x 512 tokens held ~1 GB of RSS for bge-small, 8 x 512 about half.
@@ -45,6 +43,8 @@ def plan_batches(
 
 def cores() -> int:
     """Cores this process may run on (physical ones where known): the default worker count."""
+    import psutil  # here: memory/ is imported at start-up, and only embedders ask
+
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     physical = psutil.cpu_count(logical=False)  # None where it cannot tell
     return max(1, min(usable or 1, physical or usable or 1))
