@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
-from localresearch.memory.batches import cores, plan_batches
+from localresearch.memory.batches import cores, plan_batches, run_batches
 
 
 def test_batches_are_sorted_by_length_and_capped_in_texts_and_padded_tokens() -> None:
@@ -47,3 +48,19 @@ def test_one_worker_per_usable_core() -> None:
     """Never more workers than the cores this process may run on, and at least one."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert 1 <= cores() <= (usable or 1)
+
+
+def test_results_come_back_in_the_order_of_the_texts() -> None:
+    """Batches run shortest first, on workers; each text still gets its own result."""
+    lengths = [300, 5, 512, 40, 7, 260, 41, 6]
+    seen: list[list[int]] = []
+
+    def run(part: list[int]) -> list[str]:
+        seen.append(part)
+        return [f"text {i} ({lengths[i]} tokens)" for i in part]
+
+    with ThreadPoolExecutor(3) as pool:
+        got = run_batches(lengths, 3, run, pool)
+    assert got == [f"text {i} ({n} tokens)" for i, n in enumerate(lengths)]
+    assert sorted(map(tuple, seen)) == sorted(map(tuple, plan_batches(lengths, 3)))
+    assert run_batches([], 3, run, None) == []

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # Padded tokens per batch: 16 texts of up to 256 tokens, fewer of longer ones. onnxruntime's
 # arena keeps the largest batch's buffers (attention grows with the square of the width):
@@ -39,6 +44,23 @@ def plan_batches(
     if current:
         batches.append(current)
     return batches
+
+
+def run_batches(
+    lengths: list[int],
+    batch_size: int,
+    run: Callable[[list[int]], Sequence[T]],
+    pool: Executor | None,
+    attention: int = BATCH_ATTENTION,
+) -> list[T]:
+    """Each text's result in the order of `lengths`: `run` gets the planned batches (indexes)
+    and returns one result per index, on `pool`'s workers when there is more than one batch."""
+    parts = plan_batches(lengths, batch_size, BATCH_TOKENS, attention)
+    results = pool.map(run, parts) if pool is not None and len(parts) > 1 else map(run, parts)
+    done: dict[int, T] = {}
+    for part, values in zip(parts, results, strict=True):
+        done.update(zip(part, values, strict=True))
+    return [done[index] for index in range(len(lengths))]
 
 
 def cores() -> int:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from localresearch.config.loader import ConfigError
 from localresearch.config.schema import EmbeddingsConfig
-from localresearch.memory.batches import cores, plan_batches
+from localresearch.memory.batches import cores, run_batches
 from localresearch.memory.embed_http import OllamaEmbedder, OpenAIEmbedder
 from localresearch.memory.onnx_embedder import make_onnx_embedder
 from localresearch.memory.vector_worker import embed_missing
@@ -64,27 +64,23 @@ class LocalEmbedder:
             if self._model is None:
                 importlib.import_module("torch").set_num_threads(1)
                 self._model = self._module.SentenceTransformer(self._model_name, device="cpu")
-                if cores() > 1:
-                    self._pool = ThreadPoolExecutor(cores(), thread_name_prefix="local-embed")
+                workers = cores()
+                if workers > 1:
+                    self._pool = ThreadPoolExecutor(workers, thread_name_prefix="local-embed")
             return self._model
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         """Vectors in the order of `texts`, in the batches the onnx provider would make."""
         model = self._load()
         ids = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)
-        parts = plan_batches([len(row) for row in ids["input_ids"]], LOCAL_BATCH)
 
         def run(part: list[int]) -> Any:
             batch = [texts[i] for i in part]
             return model.encode(batch, batch_size=len(batch), normalize_embeddings=True)
 
-        pool = self._pool
-        results = pool.map(run, parts) if pool is not None and len(parts) > 1 else map(run, parts)
-        out: list[list[float]] = [[] for _ in texts]
-        for part, vectors in zip(parts, results, strict=True):
-            for index, vector in zip(part, vectors, strict=True):
-                out[index] = [float(x) for x in vector]
-        return out
+        lengths = [len(row) for row in ids["input_ids"]]
+        vectors = run_batches(lengths, LOCAL_BATCH, run, self._pool)
+        return [[float(x) for x in vector] for vector in vectors]
 
 
 def _default_local_model() -> str:

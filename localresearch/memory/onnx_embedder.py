@@ -19,7 +19,7 @@ from typing import Any
 
 from localresearch.config.loader import ConfigError
 from localresearch.errors import ProviderError
-from localresearch.memory.batches import BATCH_ATTENTION, BATCH_TOKENS, cores, plan_batches
+from localresearch.memory.batches import BATCH_ATTENTION, cores, run_batches
 from localresearch.memory.vectors import single_threaded_blas
 
 MANIFEST = "localresearch-embedding.json"
@@ -191,18 +191,12 @@ class OnnxEmbedder:
         if len(texts) == 1:  # a search's query: no batch to plan, no tokenizer thread pool
             return [self._run([self._tokenizer.encode(texts[0])])[0].tolist()]
         encodings = self._tokenizer.encode_batch(texts)
-        out: list[Any] = [None] * len(texts)
-        parts = plan_batches([len(e.ids) for e in encodings], self.batch_size, BATCH_TOKENS,
-                             self.attention)  # fmt: skip
 
         def run(part: list[int]) -> Any:
             return self._run([encodings[i] for i in part])
 
-        pool = self._pool
-        results = pool.map(run, parts) if pool is not None and len(parts) > 1 else map(run, parts)
-        for part, vectors in zip(parts, results, strict=True):
-            for index, vector in zip(part, vectors, strict=True):
-                out[index] = vector
+        lengths = [len(e.ids) for e in encodings]
+        out = run_batches(lengths, self.batch_size, run, self._pool, self.attention)
         return [[float(x) for x in vector] for vector in np.asarray(out)]
 
     def _run(self, encodings: list[Any]) -> Any:
