@@ -3,7 +3,8 @@
     .venv/bin/python scripts/grid_lexical.py --dataset ../shared/datasets/scifact
 
 FTS5 fixes bm25's formula; to judge what it cannot express (other k1/b, term proximity, a
-document's chunks summed, Lucene's idf, hyphenated words as phrases, pseudo-relevance feedback)
+document's chunks summed, Lucene's idf, hyphenated words as phrases, pseudo-relevance feedback,
+idf powers, Lucene's coordination factor, log tf)
 the chunks of both corpora (the shipped chunking) go into an in-memory FTS5 table, and its
 positional postings (fts5vocab `instance`, the tokenizer's own stems) into numpy arrays; every
 variant is scored exactly over all chunks from them. The first row reproduces bm25() (SciFact
@@ -130,6 +131,9 @@ class Variant:
     bm25l: bool = False  # BM25L (Lv & Zhai 2011): delta added to the length-normalised tf
     mu: float = 0.0  # > 0: Dirichlet-smoothed query likelihood instead of BM25
     f2exp: float = 0.0  # > 0: the axiomatic F2-EXP with this k (Fang & Zhai 2005), s = 0.5
+    idf_power: float = 1.0  # each term's idf raised to this power (> 1 favours rare words)
+    coord: float = 0.0  # score x (idf share of the query matched) ** coord (Lucene's coord)
+    log_tf: bool = False  # 1 + ln(tf) in place of tf before saturation
 
 
 def bm25l(index: Index, terms: list[str], v: Variant) -> np.ndarray:
@@ -199,8 +203,17 @@ def bm25(index: Index, terms: list[str], v: Variant) -> np.ndarray:
     for term in terms:
         ids, tf = index.postings(term)
         if len(ids):
-            idf = index.idf(term, v.lucene_idf)
+            idf = index.idf(term, v.lucene_idf) ** v.idf_power
+            if v.log_tf:
+                tf = 1 + np.log(tf)
             scores[ids] += idf * (tf * (v.k1 + 1) / (tf + norm[ids]) + v.delta)
+    if v.coord:
+        share = np.zeros(index.n)
+        unique = list(dict.fromkeys(terms))
+        total = sum(index.idf(t) for t in unique) or 1.0
+        for term in unique:
+            share[index.postings(term)[0]] += index.idf(term) / total
+        scores *= share**v.coord
     return scores
 
 
@@ -319,6 +332,10 @@ GRID = [
     *[Variant(f"Dirichlet query likelihood, mu {mu}", mu=mu) for mu in (500, 1000, 1500, 2000)],
     *[Variant(f"Dirichlet query likelihood, mu {mu}", mu=mu) for mu in (100, 250)],
     Variant("axiomatic F2-EXP, k 0.35, s 0.5", f2exp=0.35),
+    *[Variant(f"idf to the power {p}", idf_power=p) for p in (0.8, 1.2, 1.5)],
+    *[Variant(f"coordination: x idf share matched ^ {c}", coord=c) for c in (0.25, 0.5, 1.0)],
+    Variant("log tf (1 + ln tf)", log_tf=True),
+    Variant("log tf, k1 0.9", log_tf=True, k1=0.9),
 ]
 
 

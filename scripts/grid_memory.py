@@ -61,6 +61,20 @@ class Config(NamedTuple):
     heading: str = "both"
     snowball: bool = False  # words stemmed by Snowball's English (Porter2) before FTS5 (PyStemmer)
     exact: float = 0.0  # plus this share of bm25() on the words as written (a unicode61 table)
+    greek: bool = False  # Greek letters spelled out ("TNF-α" as "TNF- alpha "), chunks and queries
+
+
+_GREEK = re.compile("[\u0370-\u03ff]")
+
+
+def spelled(text: str) -> str:
+    """Greek letters as their English names, so "α" and "alpha" match each other."""
+
+    def name(match: re.Match[str]) -> str:
+        words = unicodedata.name(match.group(0), "").split()
+        return f" {words[-1].lower()} " if "LETTER" in words else match.group(0)
+
+    return _GREEK.sub(name, text)
 
 
 _HEADING_LINES = re.compile(r"\A(?:[ ]{0,3}#{1,6}[ \t][^\n]*\n?\s*)+")
@@ -90,6 +104,8 @@ def prepared(chunk: Chunk, config: Config, stem: Callable[[str], str] | None) ->
         content = _HEADING_LINES.sub("", content) or content
     elif config.heading == "content":
         heading = ""
+    if config.greek:
+        heading, content = spelled(heading), spelled(content)
     if stem is not None:
         heading, content = stem(heading), stem(content)
     return heading, content
@@ -167,7 +183,7 @@ def score(corpus: Corpus, config: Config) -> tuple[float, int]:
         forms.executemany("INSERT INTO f (rowid, heading, content) VALUES (?, ?, ?)", rows)
     run: dict[str, dict[str, float]] = {}
     for qid, text in corpus.queries.items():
-        terms = terms_of(text, config.stopwords, config.pairs)
+        terms = terms_of(spelled(text) if config.greek else text, config.stopwords, config.pairs)
         if stem is not None:
             terms = list(dict.fromkeys(f'"{stem(t.strip(chr(34)))}"' for t in terms))
             terms = [t for t in terms if t != '""']
@@ -244,6 +260,7 @@ GRID = [
         Config(f"porter plus {w} x bm25() of the words as written", exact=w)
         for w in (0.1, 0.25, 0.5)
     ),
+    Config("Greek letters spelled out (alpha for α), chunks and queries", greek=True),
 ]
 
 
