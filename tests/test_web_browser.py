@@ -524,6 +524,110 @@ def test_the_quoted_paragraph_is_set_apart_and_says_why(page: Any, site: DaemonH
     assert style == "solid"
 
 
+REPORT_QUOTE = 'Readers never block writers in WAL mode <img src=x onerror="window.pwned=1">.'
+QUOTED_REPORT = (
+    "# WAL\n\nThe moon is made of cheese [1].\n\n"
+    f"**Quoted from the sources**: {REPORT_QUOTE} [1]\n\n"
+    "## Sources\n\n1. wal — `wal.md:3`\n"
+)
+
+
+def _json_route(body: Any) -> Any:
+    return lambda r: r.fulfill(body=json.dumps(body), content_type="application/json")
+
+
+def _assert_quoted_apart(root: Any) -> None:
+    """The report in `root` shows its quoted paragraph set apart, its markup as text."""
+    quoted = root.locator("p.quoted")
+    assert quoted.count() == 1
+    assert quoted.inner_text() == f"Quoted from the sources: {REPORT_QUOTE} [1]"
+    assert quoted.locator("strong").inner_text() == "Quoted from the sources"
+    assert quoted.locator("a.cite[data-n='1']").count() == 1  # its [1] still names the source
+    assert quoted.locator("img").count() == 0
+    assert root.locator("p.quoted-why").count() == 0  # a report's data gives no reason
+    first = root.locator("p").first
+    assert first.inner_text() == "The moon is made of cheese [1]."
+    assert "quoted" not in (first.get_attribute("class") or "")
+    style = quoted.evaluate(
+        "p => [getComputedStyle(p).borderLeftStyle, getComputedStyle(p).fontStyle]"
+    )
+    assert style == ["solid", "italic"]
+
+
+def test_reports_set_apart_the_paragraph_quoted_from_the_sources(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    """A model's report the sources do not back ends with the daemon's quoted paragraph: both
+    report views (a deep research job, a guided session) set it apart as an answer does. The
+    job's events and report and the session are scripted, in their wire shapes."""
+    job, session, query = "quoted-job", "quoted-session", "what about WAL?"
+    events = _sse(
+        {"type": "scope_started", "data": {"query": query}},
+        {"type": "scope_complete", "data": {"dimensions": ["WAL"]}},
+        {"type": "synthesis_started", "data": {}},
+        *(
+            {"type": "synthesis_delta", "data": {"text": part + "\n\n"}}
+            for part in QUOTED_REPORT.split("\n\n")
+        ),
+        {"type": "done", "data": {"researchId": job, "status": "complete"}},
+    )
+    report = {
+        "researchId": job,
+        "query": query,
+        "status": "complete",
+        "partial": False,
+        "markdown": QUOTED_REPORT,
+        "sources": [{"title": "wal", "url": "", "location": "wal.md:3"}],
+        "updatedAt": "2024-01-01T00:00:00Z",
+        "usage": {},
+    }
+    summary = {
+        "id": session,
+        "phase": "completed",
+        "topic": query,
+        "createdAt": "2024-01-01T00:00:00Z",
+        "updatedAt": "2024-01-01T00:00:00Z",
+        "expiresAt": "2099-01-01T00:00:00Z",
+    }
+    detail = {
+        **summary,
+        "questions": "",
+        "feedback": "",
+        "reportPlan": "## 1. WAL\n\nSearch: WAL readers writers",
+        "finalReport": QUOTED_REPORT,
+        "progress": 100,
+        "settings": {},
+    }
+
+    def start(route: Any) -> None:
+        if route.request.method != "POST":
+            return route.fallback()
+        return _json_route({"researchId": job, "status": "queued"})(route)
+
+    page.route(f"{site.url}/api/research/deep", start)
+    page.route(
+        f"{site.url}/api/research/deep/{job}",
+        lambda r: r.fulfill(body=events, content_type="text/event-stream"),
+    )
+    page.route(f"{site.url}/api/research/deep/{job}/report?format=json", _json_route(report))
+    sessions = f"{site.url}/api/research/sessions"
+    page.route(sessions, _json_route({"success": True, "data": [summary]}))
+    page.route(f"{sessions}/{session}", _json_route({"success": True, "data": detail}))
+
+    page.goto(f"{site.url}/#research")
+    page.fill("#deep-query", query)
+    page.click("#deep-form button[type=submit]")
+    page.wait_for_selector("#job[data-status=complete] #report a.cite")
+    _assert_quoted_apart(page.locator("#report"))
+    page.screenshot(path=str(tmp_path / "report-quoted.png"))
+
+    page.locator("#g-sessions .item").first.click()
+    page.wait_for_selector("#guided[data-phase=completed] #g-report a.cite")
+    _assert_quoted_apart(page.locator("#g-report"))
+    page.screenshot(path=str(tmp_path / "guided-quoted.png"))
+    assert page.evaluate("window.pwned") is None
+
+
 def test_another_origin_cannot_drive_the_daemon(page: Any, site: DaemonHandle) -> None:
     # The page's own origin: its WebSocket opens and answers.
     page.goto(f"{site.url}/")

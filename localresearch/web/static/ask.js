@@ -1,6 +1,6 @@
 // Ask and chat: answers stream over POST /api/chat/stream, in sessions kept by the daemon.
 import { api, stream, ApiError } from "./api.js";
-import { esc, render } from "./md.js";
+import { esc, markQuoted, render } from "./md.js";
 import { openFile } from "./fileview.js";
 
 const $ = (id) => document.getElementById(id);
@@ -33,15 +33,8 @@ const EVIDENCE_WHY = {
   strongest_uncited: "the model's answer does not cite the strongest passage",
 };
 
-// The paragraph the daemon appended (it starts with its bold label): set apart, saying why.
-function markQuoted(md, evidence) {
-  const label = [...md.querySelectorAll("p > strong:first-child")].reverse()
-    .find((el) => /^Quoted from /.test(el.textContent) && !el.previousSibling);
-  if (!label) return;
-  const p = label.parentElement;
-  p.classList.add("quoted");
-  const why = EVIDENCE_WHY[evidence.reason] || "the model's answer is not backed by your notes";
-  p.insertAdjacentHTML("afterend", `<p class="quoted-why">Quoted verbatim because ${esc(why)}.</p>`);
+function evidenceWhy(evidence) {
+  return EVIDENCE_WHY[evidence.reason] || "the model's answer is not backed by your notes";
 }
 
 // The answer's Markdown, its [n] linked to the citations, and the list of cited places.
@@ -59,7 +52,7 @@ function fillAnswer(div, text, done) {
   }
   if (done?.model) html += `<p class="meta">${esc(done.model)}</p>`;
   div.innerHTML = html;
-  if (done?.evidence) markQuoted(div.querySelector(".md"), done.evidence);
+  if (done?.evidence) markQuoted(div.querySelector(".md"), evidenceWhy(done.evidence));
   div.citations = citations;
 }
 

@@ -2,7 +2,7 @@
 // the user's answers, a plan whose tasks the user edits, then the run followed live on the
 // session's event stream (resumed with Last-Event-ID), and the cited report.
 import { api, stream, ApiError } from "./api.js";
-import { esc, render } from "./md.js";
+import { esc, markQuoted, render } from "./md.js";
 import { openLocation } from "./fileview.js";
 
 const $ = (id) => document.getElementById(id);
@@ -218,6 +218,7 @@ function showReport(markdown) {
   g.report = markdown || "";
   g.sources = sourcesOf(g.report);
   $("g-report").innerHTML = render(g.report);
+  markQuoted($("g-report")); // the sources quoted under a model's report (it carries no reason)
   step("report");
   const view = $("job-view"); // scroll the report's own column, not the page around it
   view.scrollTop += $("g-step-report").getBoundingClientRect().top - view.getBoundingClientRect().top;

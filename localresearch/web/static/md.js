@@ -109,3 +109,15 @@ export function render(src) {
   }
   return html;
 }
+
+// The paragraph the daemon appends to a model's answer or report that does not stand on its own
+// ("**Quoted from your notes**: …" / "**Quoted from the sources**: …", the last one so labelled):
+// set apart (p.quoted in app.css) and, given `why`, followed by a line saying why.
+export function markQuoted(root, why) {
+  const label = [...root.querySelectorAll("p > strong:first-child")].reverse()
+    .find((el) => /^Quoted from /.test(el.textContent) && !el.previousSibling);
+  if (!label) return;
+  const p = label.parentElement;
+  p.classList.add("quoted");
+  if (why) p.insertAdjacentHTML("afterend", `<p class="quoted-why">Quoted verbatim because ${esc(why)}.</p>`);
+}

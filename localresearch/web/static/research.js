@@ -1,7 +1,7 @@
 // Deep research: start jobs, watch one live (dimensions, sources, the report as it is written),
 // cancel, export; the stream resumes with Last-Event-ID after a drop or a daemon restart.
 import { api, stream, download, ApiError } from "./api.js";
-import { esc, render } from "./md.js";
+import { esc, markQuoted, render } from "./md.js";
 import { openLocation } from "./fileview.js";
 import { printReport } from "./guided.js";
 
@@ -59,6 +59,7 @@ function paint() {
       <td>${esc(x.name)}</td><td><span class="state">${esc(x.state)}</span></td><td>${x.sources}</td>
       <td>${esc(x.finding)}</td></tr>`).join("") || `<tr><td colspan="4" class="muted">Planning the dimensions…</td></tr>`;
     $("report").innerHTML = job.report ? render(job.report) : `<p class="muted">The report appears here as it is written.</p>`;
+    markQuoted($("report")); // the sources quoted under a model's report (it carries no reason)
     $("job-sources").innerHTML = job.sources.map((s, k) =>
       `<li><a href="#" data-k="${k}" class="src">${esc(s.title || s.location || s.url)}</a> <span class="muted">${esc(s.location || "")}</span></li>`).join("");
     const view = $("job");
