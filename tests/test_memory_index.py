@@ -69,6 +69,8 @@ def test_walk_skips_hidden_ignored_unsupported_with_reasons(tmp_path: Path) -> N
             "build/out.md": "ignored folder\n",
             ".hidden/secret.md": "hidden\n",
             ".dot.md": "hidden file\n",
+            ".DS_Store": b"\x00\x01",
+            ".HEARTBEAT.md.lock": "",
             "image.png": b"\x89PNG\x00",
             "sub/.gitignore": "local.md\n",
             "sub/local.md": "ignored by nested gitignore\n",
@@ -85,6 +87,7 @@ def test_walk_skips_hidden_ignored_unsupported_with_reasons(tmp_path: Path) -> N
     assert reasons["local.md"] == "ignored by .gitignore"
     assert reasons[".hidden"] == "hidden"
     assert reasons[".dot.md"] == "hidden"
+    assert ".DS_Store" not in reasons and ".HEARTBEAT.md.lock" not in reasons  # bookkeeping
     assert reasons["image.png"].startswith("unsupported type")
 
 

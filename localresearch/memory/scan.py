@@ -92,7 +92,11 @@ def walk_source(
         for entry in entries:
             rel = f"{prefix}/{entry.name}" if prefix else entry.name
             if entry.name.startswith("."):
-                if entry.name != ".gitignore":
+                # A hidden file of a type never indexed (.DS_Store, our own .HEARTBEAT.md.lock)
+                # is tools' bookkeeping: listing it on every reindex would only be noise.
+                if entry.name != ".gitignore" and (
+                    suffix_of(entry.name) in SUPPORTED_SUFFIXES or entry.is_dir()
+                ):
                     yield Skipped(entry.path, "hidden")
                 continue
             try:
