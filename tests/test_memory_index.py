@@ -176,6 +176,9 @@ async def test_sources_add_list_remove(service_factory, tmp_path: Path) -> None:
     assert (await memory.search("yaks"))[0].file == "y.md"
     with pytest.raises(InvalidRequest):
         await memory.add_source(str(tmp_path / "missing"))
+    (tmp_path / "pic.png").write_bytes(b"\x89PNG\x00")
+    with pytest.raises(InvalidRequest, match="Not a file type memory indexes"):
+        await memory.add_source(str(tmp_path / "pic.png"))
     await memory.add_source(str(extra), "*.md")
     with pytest.raises(Conflict):
         await memory.add_source(str(extra))

@@ -20,6 +20,7 @@ from localresearch.config import Config
 from localresearch.errors import Conflict, InvalidRequest, NotFound, ProviderError
 from localresearch.memory import kinds as chunk_kinds
 from localresearch.memory.embeddings import Embedder, combine, make_embedder
+from localresearch.memory.extract import SUPPORTED_SUFFIXES, suffix_of
 from localresearch.memory.fileview import DEFAULT_CONTEXT, FileView, view_file
 from localresearch.memory.indexer import Indexer, Progress, ReindexReport, SourceSpec
 from localresearch.memory.query import parse_terms
@@ -515,6 +516,9 @@ class MemoryService:
         target = _normalise(path)
         if not target.exists():
             raise InvalidRequest(f"No such file or folder: {target}")
+        if target.is_file() and suffix_of(target.name) not in SUPPORTED_SUFFIXES:
+            kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+            raise InvalidRequest(f"Not a file type memory indexes ({kinds}): {target}")
         for source in await self.sources():
             if source.path == target:
                 raise Conflict(f"Already a memory source ({source.origin}): {target}")
