@@ -133,12 +133,21 @@ def verify_answer(
     provided: list[Citation],
     embed: Callable[[list[str]], list[list[float]]] | None = None,
     question: str = "",
+    *,
+    extractive: bool = False,
 ) -> Alignment:
     """Every sentence of an answer aligned to the passage that supports it: a model's markers
     are checked and corrected against the passages it was shown (numbered by the search's rank;
     the strongest cited passage is listed first); a provider that cited its own passages
-    (builtin) keeps its numbering and order. With `question`, a model's answer the passages do
-    not back gets a paragraph quoting them (localresearch.evidence)."""
+    (builtin) keeps its numbering and order, and what an `extractive` one says without a
+    citation (that it found nothing) is its own statement, not a claim. With `question`, a
+    model's answer the passages do not back gets a paragraph quoting them
+    (localresearch.evidence)."""
+    if extractive and not provided:
+        checked = align(response, [])
+        for sentence in checked.sentences:
+            sentence.claim, sentence.supported = False, True
+        return checked
     if provided:
         # The cited span as it stands in the file (one citation may back several sentences of
         # a long line, and its own text quotes only the first), else as the index holds it.
@@ -493,7 +502,13 @@ class ChatService:
                 messages.append(Message("tool", result, name=call.name, tool_call_id=call.id))
         response = "".join(parts)
         checked = await asyncio.to_thread(
-            verify_answer, response, hits, provided, self._embed(), turn.message
+            verify_answer,
+            response,
+            hits,
+            provided,
+            self._embed(),
+            turn.message,
+            extractive=turn.provider.extractive,
         )
         evidence: Evidence | None = checked.evidence
         if evidence is not None:

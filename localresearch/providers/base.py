@@ -129,6 +129,9 @@ class Provider(ABC):
     description: ClassVar[str] = ""
     # The only models this provider can serve, when it knows them up front (empty: ask it).
     models: ClassVar[tuple[str, ...]] = ()
+    # Answers only in its passages' own words, each cited: a sentence it writes without a
+    # citation ("I found nothing in your notes about …") is its own statement, not a claim.
+    extractive: ClassVar[bool] = False
 
     def __init__(self, options: ProviderOptions, memory: MemorySearcher | None = None) -> None:
         self.options = options

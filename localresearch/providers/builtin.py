@@ -17,6 +17,7 @@ from localresearch.extractive import (
     ScoredSentence,
     Sentence,
     count_tokens,
+    holds_topic,
     is_boilerplate,
     query_terms,
     score_sentences,
@@ -274,6 +275,8 @@ def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer
     for index, passage in enumerate(found):
         first = passage.hit.line_start
         sentences.extend(split_sentences(passage.text, first_line=first, source=index))
+    if not holds_topic(question, sentences, [f"{p.hit.heading}\n{p.text}" for p in found]):
+        return ExtractiveAnswer(nothing_found(question), [])
     top = max((h.score for h in hits), default=0.0)
     weights = [
         ((h.score / top) if top > 0 else 1.0) * (LOG_WEIGHT if is_daily_log(h.file) else 1.0)
@@ -365,6 +368,7 @@ class BuiltinProvider(Provider):
     needs_key = False
     default_model = "extractive"
     models = ("extractive",)
+    extractive = True
     description = "Offline answers extracted from your notes (no model, no key)."
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
