@@ -45,7 +45,7 @@ def test_memory_commands_end_to_end(daemon: DaemonHandle, tmp_path: Path) -> Non
     assert "Traceback" not in empty.stderr
 
     removed = daemon.cli("memory", "remove", str(notes))
-    assert removed.returncode == 0 and "1 files left the index" in removed.stdout
+    assert removed.returncode == 0 and "1 file left the index" in removed.stdout
     after = json.loads(daemon.cli("memory", "search", "tokio", "--json").stdout)
     assert after["results"] == []
 

@@ -48,7 +48,8 @@ def test_deep_and_jobs_commands(tmp_path: Path, paths: Paths, daemon_env: Daemon
 
         live = daemon_env.cli("deep", QUESTION, "-d", "3")
         assert live.returncode == 0, live.stderr
-        assert "Research res_" in live.stdout and "✓" in live.stdout
+        assert "Research res_" in live.stderr and "✓" in live.stderr  # progress: not in the report
+        assert live.stdout.startswith("# ")
         assert "## Sources" in live.stdout and "homocysteine" in live.stdout.lower()
 
         listed = json.loads(daemon_env.cli("jobs", "list", "--json").stdout)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from localresearch.cli.arguments import question_text
 from localresearch.cli.common import (
     api_errors,
     client_starting_daemon,
@@ -18,6 +19,7 @@ from localresearch.cli.common import (
     refusals_as_usage_errors,
     start_daemon_client,
 )
+from localresearch.cli.pipes import text_console
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,7 +54,7 @@ def print_sources(
     them for what the notes say."""
     from rich.text import Text
 
-    out = console()
+    out = text_console()  # piped: never wrapped
     out.print()
     if not citations:
         out.print("[bold]Sources:[/] none (no passage of your notes supports this answer)")
@@ -182,14 +184,16 @@ class MarkdownStream:
     epilog='Examples:\n\n  research ask "what do my notes say about sqlite?"\n\n'
     '  research ask --json --no-memory "hello"',
 )
-@click.argument("question", nargs=-1, required=True)
-@click.option("--session", "session_id", metavar="ID", help="Continue a chat session.")
+@click.argument("question", nargs=-1, required=True, callback=question_text)
+@click.option(
+    "--session", "session_id", metavar="ID", help="Continue a chat session (ID or unique prefix)."
+)
 @click.option("--model", metavar="M", help="Model override: provider/model, provider or model.")
 @click.option("--no-memory", is_flag=True, help="Do not search your notes for context.")
 @json_option
 @api_errors
 def ask(
-    question: tuple[str, ...],
+    question: str,
     session_id: str | None,
     model: str | None,
     no_memory: bool,
@@ -200,11 +204,12 @@ def ask(
     Offline by default: the builtin engine answers from your notes with citations. Starts the
     daemon if it is not running.
     """
-    text = " ".join(question).strip()
-    if not text:
-        fail("the question is empty", code=2)
+    if session_id is not None:
+        from localresearch.cli.sessions import chat_session_id
+
+        session_id = chat_session_id(client_starting_daemon(), session_id)
     with refusals_as_usage_errors():
-        _answer(text, session_id, model, no_memory, as_json)
+        _answer(question, session_id, model, no_memory, as_json)
 
 
 def _answer(

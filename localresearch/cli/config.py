@@ -114,7 +114,8 @@ def get(key: str, as_json: bool) -> None:
         click.echo(str(value).lower() if isinstance(value, bool) else str(value))
 
 
-@config.command("set")
+# A VALUE that looks like an option (-1, -0.5) is a value: negative numbers need no `--`.
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 def set_(key: str, value: str) -> None:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from localresearch.cli.common import api_errors, console, err_console, get_client, json_option
+from localresearch.cli.arguments import question_text
+from localresearch.cli.common import api_errors, err_console, get_client, json_option
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -117,9 +118,7 @@ class JobView:
 
     def __rich__(self) -> RenderableType:
         """Redrawn on each refresh of the live display, so the elapsed time moves."""
-        from rich.console import Console
-
-        return self.render(Console().width)
+        return self.render(err_console().width)
 
 
 def events_with_resume(client: Client, job_id: str, after: int = 0) -> Any:
@@ -148,10 +147,12 @@ def events_with_resume(client: Client, job_id: str, after: int = 0) -> Any:
 
 
 def follow(client: Client, job_id: str, *, after: int = 0) -> str:
-    """Show live progress, then stream the report; returns the job's final status."""
+    """Show live progress on stderr, then stream the report to stdout; returns the job's final
+    status. stdout holds only the report (`research deep "q" > report.md`); when stderr is not
+    a terminal, the progress table is written there once, as it stood when the report began."""
     from rich.live import Live
 
-    out = console()
+    out = err_console()
     view = JobView(job_id)
     final = "running"
     streaming = False
@@ -198,7 +199,7 @@ def detach_message(job_id: str) -> str:
     "deep",
     epilog='Example: research deep "how does B12 deficiency affect homocysteine?" --dimensions 4',
 )
-@click.argument("question")
+@click.argument("question", callback=question_text)
 @click.option("--dimensions", "-d", type=click.IntRange(1, 6), help="Dimensions to research.")
 @click.option("--rounds", "-r", type=click.IntRange(0, 5), help="Gap-evaluation rounds.")
 @click.option("--detach", is_flag=True, help="Start the job and print its id without following.")

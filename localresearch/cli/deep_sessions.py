@@ -10,15 +10,23 @@ from typing import TYPE_CHECKING
 import click
 
 from localresearch.cli.common import api_errors, console, err_console, get_client, json_option
+from localresearch.cli.ids import add_id_column, resolve_id
+from localresearch.cli.pipes import print_markdown, text_console
 
 if TYPE_CHECKING:
     from localresearch.client import Client
 
 
-def _show_plan(markdown: str) -> None:
+def _show_plan_for_approval(markdown: str) -> None:
+    """On stderr, beside the prompts: stdout gets only the report."""
     from rich.markdown import Markdown
 
-    console().print(Markdown(markdown))
+    err_console().print(Markdown(markdown))
+
+
+def _session_id(client: Client, given: str) -> str:
+    """The session `given` names: a whole ID or a unique prefix of one."""
+    return resolve_id(given, (s.id for s in client.research_sessions()), "research session")
 
 
 def _follow(client: Client, session_id: str) -> None:
@@ -48,7 +56,7 @@ def interactive(topic: str, as_json: bool) -> None:
     plan = client.research_session_plan(session_id).report_plan
     while True:
         if not as_json:
-            _show_plan(plan)
+            _show_plan_for_approval(plan)
         choice = click.prompt(
             "Accept the plan? [y]es, [e]dit (say what to change), [q]uit",
             default="y",
@@ -70,9 +78,7 @@ def interactive(topic: str, as_json: bool) -> None:
     if as_json:
         print_json(client.research_session(session_id))
     else:
-        from rich.markdown import Markdown
-
-        console().print(Markdown(result.final_report))
+        print_markdown(result.final_report)
     if result.phase == "error":
         sys.exit(1)
 
@@ -97,44 +103,56 @@ def list_command(as_json: bool) -> None:
     if not sessions:
         console().print('No research sessions. Start one: research deep --interactive "topic"')
         return
+    from rich import box
     from rich.table import Table
 
-    table = Table()
-    for column in ("id", "phase", "topic", "created", "expires"):
-        table.add_column(column)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    add_id_column(table, "ID", (s.id for s in sessions))
+    for column in ("Phase", "Created", "Expires"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("Topic", min_width=16, overflow="fold")
     for s in sessions:
-        table.add_row(s.id, s.phase, s.topic[:60], s.created_at, s.expires_at)
+        table.add_row(s.id, s.phase, _when(s.created_at), _when(s.expires_at), s.topic)
     console().print(table)
 
 
-@deep_sessions.command("show", epilog="Example: research deep-sessions show 3f2a…")
+def _when(timestamp: str) -> str:
+    """2026-12-02T13:28:42Z as 12-02 13:28 (the full time is in --json)."""
+    return timestamp[5:16].replace("T", " ")
+
+
+@deep_sessions.command("show", epilog="Example: research deep-sessions show 3f2a")
 @click.argument("session_id")
 @json_option
 @api_errors
 def show(session_id: str, as_json: bool) -> None:
-    """A session: its questions, feedback, plan and report."""
+    """A session: its questions, feedback, plan and report. SESSION_ID may be a unique prefix."""
     from localresearch.cli.common import print_json
 
-    detail = get_client().research_session(session_id)
+    client = get_client()
+    detail = client.research_session(_session_id(client, session_id))
     if as_json:
         print_json(detail)
         return
-    out = console()
+    out = text_console()
     out.print(f"[bold]{detail.topic or '(no topic yet)'}[/] · {detail.phase} · {detail.progress}%")
     out.print(f"[dim]created {detail.created_at} · expires {detail.expires_at}[/]")
     for title, text in (("Questions", detail.questions), ("Feedback", detail.feedback)):
         if text:
             out.print(f"\n[bold]{title}[/]\n{text}")
     if detail.report_plan:
-        _show_plan(detail.report_plan)
+        print_markdown(detail.report_plan)
     if detail.final_report:
-        _show_plan(detail.final_report)
+        print_markdown(detail.final_report)
 
 
-@deep_sessions.command("delete", epilog="Example: research deep-sessions delete 3f2a…")
+@deep_sessions.command("delete", epilog="Example: research deep-sessions delete 3f2a")
 @click.argument("session_id")
 @api_errors
 def delete(session_id: str) -> None:
-    """Delete a session with its plan, results, events and reports."""
-    get_client().research_session_delete(session_id)
+    """Delete a session with its plan, results, events and reports. SESSION_ID may be a unique
+    prefix."""
+    client = get_client()
+    session_id = _session_id(client, session_id)
+    client.research_session_delete(session_id)
     console().print(f"Deleted {session_id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,11 +18,38 @@ from localresearch.cli.common import (
     json_option,
     print_json,
 )
+from localresearch.cli.ids import add_id_column, resolve_id
+from localresearch.cli.pipes import print_markdown, text_console
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from localresearch.client import Client
 
 
 @click.group("jobs", epilog="Example: research jobs list --status running")
 def jobs() -> None:
     """Deep research jobs kept by the daemon (they survive restarts)."""
+
+
+def _job_ids(client: Client) -> Iterator[str]:
+    offset: int | None = 0
+    while offset is not None:
+        page = client.research_list(limit=200, offset=offset)
+        yield from (job.research_id for job in page.jobs)
+        offset = page.next_offset
+
+
+def _job_id(client: Client, given: str) -> str:
+    """The job `given` names: a whole ID or a unique prefix of one (with or without `res_`)."""
+    if given.startswith("res_") and len(given) >= 20:
+        return given  # a whole ID: no need to list the jobs
+    known = list(_job_ids(client))
+    if not any(i.startswith(given) for i in known) and any(
+        i.startswith("res_" + given) for i in known
+    ):
+        given = "res_" + given
+    return resolve_id(given, known, "research job")
 
 
 @jobs.command("list", epilog="Example: research jobs list --limit 50 --json")
@@ -47,7 +75,8 @@ def list_jobs(limit: int, offset: int, status: str | None, as_json: bool) -> Non
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("ID", "Status", "Dims", "Src", "Created"):
+    add_id_column(table, "ID", (job.research_id for job in page.jobs))
+    for column in ("Status", "Dims", "Src", "Created"):
         table.add_column(column, no_wrap=True)
     table.add_column("Question", min_width=16, overflow="fold")
     for job in page.jobs:
@@ -69,12 +98,14 @@ def list_jobs(limit: int, offset: int, status: str | None, as_json: bool) -> Non
 @json_option
 @api_errors
 def show(research_id: str, as_json: bool) -> None:
-    """A job's status snapshot (and its report when complete)."""
-    snapshot = get_client().research_status(research_id)
+    """A job's status snapshot (and its report when complete). RESEARCH_ID may be a unique
+    prefix."""
+    client = get_client()
+    snapshot = client.research_status(_job_id(client, research_id))
     if as_json:
         print_json(snapshot)
         return
-    out = console()
+    out = text_console()
     out.print(f"[bold]{snapshot['researchId']}[/]  {snapshot['status']} ({snapshot['phase']})")
     out.print(f"Question:   {snapshot['query']}", markup=False)
     out.print(
@@ -85,10 +116,8 @@ def show(research_id: str, as_json: bool) -> None:
         out.print(f"[red]Error:[/] {snapshot['error']}")
     report = snapshot.get("report") or snapshot.get("partialReport")
     if report:
-        from rich.markdown import Markdown
-
         out.print()
-        out.print(Markdown(report))
+        print_markdown(report)
 
 
 @jobs.command("watch", epilog="Example: research jobs watch res_0123abcd --json")
@@ -96,12 +125,14 @@ def show(research_id: str, as_json: bool) -> None:
 @json_option
 @api_errors
 def watch(research_id: str, as_json: bool) -> None:
-    """Follow a job live (its history first); Ctrl-C detaches. With --json, one event per line."""
+    """Follow a job live (its history first); Ctrl-C detaches. With --json, one event per line.
+    RESEARCH_ID may be a unique prefix."""
     from localresearch.cli.deep import detach_message, events_with_resume, follow
     from localresearch.client import DaemonNotRunning
 
     client = get_client()
     try:  # an unknown id fails here, before anything is drawn
+        research_id = _job_id(client, research_id)
         client.research_status(research_id)
     except DaemonNotRunning:
         pass  # it may be restarting: the stream below waits for it
@@ -125,8 +156,10 @@ def watch(research_id: str, as_json: bool) -> None:
 @click.argument("research_id")
 @api_errors
 def cancel(research_id: str) -> None:
-    """Stop a job now (a model call in flight is abandoned); its partial report is kept."""
+    """Stop a job now (a model call in flight is abandoned); its partial report is kept.
+    RESEARCH_ID may be a unique prefix."""
     client = get_client()
+    research_id = _job_id(client, research_id)
     # Asked before the cancel: a running job is cancelled at once, so afterwards every job
     # would look finished.
     status = client.research_status(research_id)["status"]
@@ -149,8 +182,10 @@ def cancel(research_id: str) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File.")
 @api_errors
 def export(research_id: str, fmt: str, output: Path | None) -> None:
-    """Write a job's report (complete, or partial if cancelled) to stdout or a file."""
-    text = get_client().research_report(research_id, fmt)
+    """Write a job's report (complete, or partial if cancelled) to stdout or a file.
+    RESEARCH_ID may be a unique prefix."""
+    client = get_client()
+    text = client.research_report(_job_id(client, research_id), fmt)
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
         return

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from localresearch.cli.arguments import NonEmptyPath
 from localresearch.cli.common import (
     api_errors,
     client_starting_daemon,
@@ -15,6 +16,7 @@ from localresearch.cli.common import (
     json_option,
     print_json,
 )
+from localresearch.plural import counted
 
 SNIPPET_CHARS = 240
 
@@ -134,7 +136,7 @@ def stats(as_json: bool) -> None:
     )
     embeddings = data.get("embeddings")
     if embeddings:
-        line = f"Embeddings:    {embeddings['model']}, {embeddings['vectors']} vectors"
+        line = f"Embeddings:    {embeddings['model']}, {counted(embeddings['vectors'], 'vector')}"
         progress = embeddings.get("progress")
         if progress and progress.get("running"):
             line += f" (embedding: {_vector_line(progress)})"
@@ -150,7 +152,7 @@ def _print_report(report: dict[str, Any], show_skipped: bool) -> None:
     out.print(
         f"Index current: {report['added']} added, {report['updated']} updated,"
         f" {report['removed']} removed, {report['unchanged']} unchanged,"
-        f" {report['skipped']} skipped ({report['chunks_added']} chunks added,"
+        f" {report['skipped']} skipped ({counted(report['chunks_added'], 'chunk')} added,"
         f" {report['chunks_removed']} removed) in {report['seconds']:.1f} s",
         markup=False,
         soft_wrap=True,
@@ -163,11 +165,12 @@ def _print_report(report: dict[str, Any], show_skipped: bool) -> None:
                 out.print(f"  {item['path']}: {item['reason']}", markup=False, soft_wrap=True)
 
 
-def _reindex(force: bool, as_json: bool, show_skipped: bool) -> None:
+def _reindex(force: bool, as_json: bool, show_skipped: bool) -> Any:
+    """Reindex with a progress bar and print the report; with `as_json`, return the report
+    instead of printing anything (the caller prints one JSON document)."""
     client = client_starting_daemon(timeout=3600.0)
     if as_json:
-        print_json(client.memory_reindex(force=force))
-        return
+        return client.memory_reindex(force=force)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     report: dict[str, Any] | None = None
@@ -205,6 +208,7 @@ def _reindex(force: bool, as_json: bool, show_skipped: bool) -> None:
                 fail(event.data.get("message", "reindex failed"))
     if report is not None:
         _print_report(report, show_skipped)
+    return None
 
 
 @memory.command(epilog="Example: research memory reindex --show-skipped")
@@ -214,28 +218,31 @@ def _reindex(force: bool, as_json: bool, show_skipped: bool) -> None:
 @api_errors
 def reindex(force: bool, show_skipped: bool, as_json: bool) -> None:
     """Bring the index up to date now, with progress; report what changed."""
-    _reindex(force, as_json, show_skipped)
+    report = _reindex(force, as_json, show_skipped)
+    if as_json:
+        print_json(report)
 
 
 @memory.command(epilog='Example: research memory add ~/notes --glob "*.md"')
-@click.argument("path", type=click.Path(exists=True, file_okay=True, resolve_path=True))
+@click.argument("path", type=NonEmptyPath(exists=True, file_okay=True, resolve_path=True))
 @click.option("--glob", "globs", multiple=True, help="Only files matching (repeatable).")
 @click.option("--no-index", is_flag=True, help="Just remember it; index on the next pass.")
 @json_option
 @api_errors
 def add(path: str, globs: tuple[str, ...], no_index: bool, as_json: bool) -> None:
-    """Add a folder (or file) to the memory index, then index it."""
+    """Add a folder (or file) to the memory index, then index it.
+
+    With --json, one object: {"source": ..., "reindex": the report, or null with --no-index}."""
     source = client_starting_daemon().memory_add_source(path, ",".join(globs))
-    if as_json:
-        print_json(source)
-    else:
+    if not as_json:
         console().print(f"Added {source['path']}", markup=False, soft_wrap=True)
-    if not no_index:
-        _reindex(False, as_json, False)
+    report = None if no_index else _reindex(False, as_json, False)
+    if as_json:
+        print_json({"source": source, "reindex": report})
 
 
 @memory.command(epilog="Example: research memory remove ~/notes")
-@click.argument("path", type=click.Path(resolve_path=True))
+@click.argument("path", type=NonEmptyPath(resolve_path=True))
 @json_option
 @api_errors
 def remove(path: str, as_json: bool) -> None:
@@ -245,7 +252,7 @@ def remove(path: str, as_json: bool) -> None:
         print_json(result)
         return
     console().print(
-        f"Removed {result['path']} ({result['files_removed']} files left the index)",
+        f"Removed {result['path']} ({counted(result['files_removed'], 'file')} left the index)",
         markup=False,
         soft_wrap=True,
     )

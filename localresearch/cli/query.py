@@ -6,23 +6,25 @@ from typing import TYPE_CHECKING
 
 import click
 
+from localresearch.cli.arguments import question_text
 from localresearch.cli.common import (
     api_errors,
     client_starting_daemon,
-    console,
     fail,
     json_option,
     print_json,
     print_json_line,
     refusals_as_usage_errors,
 )
+from localresearch.cli.pipes import text_console
+from localresearch.plural import counted
 
 if TYPE_CHECKING:
     from localresearch.api.query import QueryResponse
 
 
 @click.command()
-@click.argument("question")
+@click.argument("question", callback=question_text)
 @click.option("--stream", is_flag=True, help="Show each reasoning step as it completes.")
 @click.option(
     "--loops", type=click.IntRange(0, 5), help="Gap rounds (default: research.max_rounds)."
@@ -69,7 +71,7 @@ def query(
                 fail(item.error.message or "the query failed")
             if isinstance(item, QueryPartial):
                 if not as_json:
-                    console().print(f"[dim]•[/] {_escape(item.step.text)}")
+                    text_console().print(f"[dim]•[/] {_escape(item.step.text)}")
             else:
                 final = item
     if final is not None and not as_json:
@@ -83,7 +85,7 @@ def _escape(text: str) -> str:
 
 
 def _render(result: QueryResponse, *, reasoning: bool = True) -> None:
-    out = console()
+    out = text_console()  # piped: the Markdown answer as is, never wrapped
     if reasoning and result.reasoning:
         out.print("[bold]Reasoning[/]")
         for step in result.reasoning:
@@ -96,5 +98,6 @@ def _render(result: QueryResponse, *, reasoning: bool = True) -> None:
             out.print(f"  [{i}] {_escape(citation)}")
     metrics = result.metrics
     out.print(
-        f"\n[dim]{metrics.cycles_completed} gap rounds, {metrics.total_tokens.total} tokens[/]"
+        f"\n[dim]{counted(metrics.cycles_completed, 'gap round')},"
+        f" {counted(metrics.total_tokens.total, 'token')}[/]"
     )

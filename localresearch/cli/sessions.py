@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from localresearch.cli.common import api_errors, console, get_client, json_option, print_json
+from localresearch.cli.ids import add_id_column, resolve_id
+from localresearch.cli.pipes import text_console
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from localresearch.client import Client
+
+WHOLE_ID = 32  # chat session ids are uuid4 hex
+
+
+def _session_ids(client: Client) -> Iterator[str]:
+    offset = 0
+    while True:
+        page = client.sessions(limit=200, offset=offset)
+        yield from (s.id for s in page.sessions)
+        offset += len(page.sessions)
+        if not page.sessions or offset >= page.total:
+            return
+
+
+def chat_session_id(client: Client, given: str) -> str:
+    """The chat session `given` names: a whole ID or a unique prefix of one."""
+    if len(given) >= WHOLE_ID:
+        return given
+    return resolve_id(given, _session_ids(client), "chat session")
 
 
 @click.group(epilog="Example: research sessions list")
@@ -28,26 +56,30 @@ def list_sessions(limit: int, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
-    for column in ("id", "updated", "messages", "title"):
-        table.add_column(column)
+    add_id_column(table, "id", (s.id for s in result.sessions))
+    table.add_column("updated", no_wrap=True)
+    table.add_column("messages", no_wrap=True)
+    table.add_column("title", min_width=16, overflow="fold")
     for s in result.sessions:
-        table.add_row(s.id, s.updated_at[:19], str(s.message_count), s.title or "-")
+        updated = s.updated_at[:16].replace("T", " ")
+        table.add_row(s.id, updated, str(s.message_count), s.title or "-")
     console().print(table)
     if result.total > len(result.sessions):
         console().print(f"({len(result.sessions)} of {result.total})")
 
 
-@sessions.command("show", epilog="Example: research sessions show 3f2a…")
+@sessions.command("show", epilog="Example: research sessions show 3f2a")
 @click.argument("session_id")
 @json_option
 @api_errors
 def show_session(session_id: str, as_json: bool) -> None:
-    """A session with its messages."""
-    session = get_client().session(session_id)
+    """A session with its messages. SESSION_ID may be a unique prefix."""
+    client = get_client()
+    session = client.session(chat_session_id(client, session_id))
     if as_json:
         print_json(session)
         return
-    out = console()
+    out = text_console()  # piped: each message as is, never wrapped
     out.print(f"[bold]{session.title or session.id}[/]  [dim]{session.id}[/]", markup=True)
     for m in session.messages:
         who = "you" if m.role == "user" else (m.model or m.role)
@@ -55,13 +87,15 @@ def show_session(session_id: str, as_json: bool) -> None:
         out.print(m.content, markup=False, highlight=False)
 
 
-@sessions.command("delete", epilog="Example: research sessions delete 3f2a…")
+@sessions.command("delete", epilog="Example: research sessions delete 3f2a")
 @click.argument("session_id")
 @json_option
 @api_errors
 def delete_session(session_id: str, as_json: bool) -> None:
-    """Delete a session and its messages."""
-    result = get_client().delete_session(session_id)
+    """Delete a session and its messages. SESSION_ID may be a unique prefix."""
+    client = get_client()
+    session_id = chat_session_id(client, session_id)
+    result = client.delete_session(session_id)
     if as_json:
         print_json(result)
     else:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from localresearch.events import Event
+from localresearch.plural import counted
 
 
 @dataclass
@@ -67,7 +68,9 @@ def step_of(event: Event) -> Step | None:
     if kind == "dimension_complete":
         finding = str(data.get("keyFinding") or "") or _first_sentence(str(data.get("summary", "")))
         count = data.get("sourceCount", 0)
-        text = f"{data.get('dimension', '')}: {finding or 'no finding'} ({count} sources)"
+        text = (
+            f"{data.get('dimension', '')}: {finding or 'no finding'} ({counted(count, 'source')})"
+        )
         return Step("dimension", text)
     if kind == "evaluate_complete":
         gaps = [str(g) for g in data.get("gaps", [])]
