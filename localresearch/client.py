@@ -50,6 +50,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# How long `probe` waits for the first answer: /health is answered before the daemon imports
+# anything else, so only a program that is not the daemon (or a machine at a standstill) is
+# slower.
+PROBE_TIMEOUT = 3.0
+
 
 def _typed(data: Any, model: type[T]) -> T:
     """A decoded answer as the contract's model (unknown fields are ignored, so a newer daemon
@@ -72,6 +77,15 @@ class DaemonNotRunning(ClientError):
             "Start it with: research daemon start"
         )
         self.url = url
+
+
+class PortHeld(DaemonNotRunning):
+    """Another program holds the daemon's port: it answers /health with something else, or
+    not at all (so no daemon of ours can run there)."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(url)
+        self.args = (message,)
 
 
 class DaemonStopped(ClientError):
@@ -298,10 +312,32 @@ class Client:
     # -- status ----------------------------------------------------------------------------
 
     def health(self) -> bool:
+        """True if the localresearch daemon answers at this address (within `timeout`)."""
+        return self.probe(self.timeout) == "daemon"
+
+    def probe(self, timeout: float = PROBE_TIMEOUT) -> str:
+        """Who answers at the daemon's address: "daemon" (GET /health answers as the daemon
+        does), "none" (nothing listens) or "other" (another program: an answer that is not the
+        daemon's, or none within `timeout` — a bound on the wait for the first answer, not on
+        the requests that follow)."""
         try:
-            return bool(self.get("/health").get("status") == "ok")
-        except ClientError:
-            return False
+            conn, response = self._open("GET", "/health", timeout=timeout)
+        except DaemonNotRunning:
+            return "none"
+        except (OSError, http.client.HTTPException):
+            return "other"
+        try:
+            raw = response.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            return "other"
+        self._release(conn, response)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return "other"
+        ours = response.status == 200 and isinstance(body, dict) and body.get("status") == "ok"
+        return "daemon" if ours else "other"
 
     def status(self) -> Status:
         from localresearch.api.status import Status

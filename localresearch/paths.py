@@ -42,6 +42,20 @@ class Paths:
     def log_file(self) -> Path:
         return self.state_dir / "daemon.log"
 
+    def problem(self) -> str | None:
+        """Why these directories cannot be used (one of them, or a folder above it, is a file),
+        or None. Commands check it first, so that it is told in one line."""
+        for directory in (self.config_dir, self.data_dir, self.state_dir):
+            for path in (directory, *directory.parents):
+                if path.is_dir():
+                    break
+                if path.exists() or path.is_symlink():
+                    home = os.environ.get(HOME_ENV)
+                    where = f"{HOME_ENV}={home}: " if home else ""
+                    inside = "" if path == directory else f" (files go in {directory})"
+                    return f"{where}{path} is not a directory{inside}"
+        return None
+
     def ensure(self) -> None:
         """Create the directories (private to the user) before first use."""
         for directory in (self.config_dir, self.data_dir, self.state_dir):

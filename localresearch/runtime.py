@@ -102,7 +102,7 @@ class Runtime:
         await self._started.wait()
         if self._failure is not None:
             raise Unavailable(
-                f"the daemon's services failed to start ({self._failure!r}); "
+                f"the daemon's services failed to start ({_reason(self._failure)}); "
                 "see `research daemon logs`, fix the cause and run `research daemon restart`"
             )
 
@@ -221,3 +221,10 @@ def _import_services() -> None:
     import localresearch.query.service
     import localresearch.research.manager
     import localresearch.research_sessions.flow  # noqa: F401
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a user reads it: an OSError with the path it is about."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return repr(exc)

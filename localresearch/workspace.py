@@ -37,6 +37,22 @@ def workspace_dir(config: Config, paths: Paths) -> Path:
     return Path(configured).expanduser().resolve() if configured else paths.default_workspace
 
 
+class WorkspaceError(Exception):
+    """The workspace folder cannot be used; the message names the path."""
+
+
+def prepare_workspace_dir(workspace: Path) -> None:
+    """Create the workspace folder (and its memory/) before the daemon binds, so that one it
+    cannot use fails `daemon start`, naming the path, instead of every later request."""
+    try:
+        (workspace / "memory").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkspaceError(
+            f"cannot use the workspace {workspace} (memory.workspace): "
+            f"{exc.filename or workspace}: {exc.strerror}"
+        ) from None
+
+
 def ensure_workspace(workspace: Path) -> Path:
     """Create the workspace and its standard files on first start; never overwrite them."""
     from localresearch.heartbeat.template import HEARTBEAT_TEMPLATE

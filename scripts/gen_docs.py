@@ -23,7 +23,10 @@ config directory, e.g. `~/.config/localresearch/config.toml` on Linux).
   add another `__`), e.g. `LOCALRESEARCH_SERVER__PORT=8123`,
   `LOCALRESEARCH_MEMORY__EMBEDDINGS__PROVIDER=ollama`. Lists take JSON or comma-separated values.
 - `research config check` validates the file and the environment; a bad setting is reported with
-  the file, the line, the key and what was expected (also at `research daemon start`).
+  its source (the file, the line and the key, or the environment variable) and what was expected.
+  The file's own values are checked even where a variable overrides them. `research daemon start`
+  checks the same, and so refuses nothing `config check` passes (a non-loopback `server.bind`
+  without `server.allow_remote`, a `memory.workspace` that is a file).
 - `research config set KEY VALUE` edits the file in place, keeping your comments and order.
 - Secrets are never stored in the file: settings ending in `_env` name the environment variable
   that holds the key.

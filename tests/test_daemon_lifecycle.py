@@ -130,7 +130,9 @@ def test_non_loopback_bind_needs_explicit_setting(daemon_env: DaemonHandle) -> N
         text=True,
         timeout=30,
     )
-    assert result.returncode == 1 and "allow_remote" in result.stderr
+    # A bad configuration (exit 2), as `research config check` reports it, naming the variable.
+    assert result.returncode == 2 and "allow_remote" in result.stderr
+    assert "environment variable LOCALRESEARCH_SERVER__BIND" in result.stderr
 
 
 def test_stale_pid_file_of_dead_process_is_cleaned(daemon_env: DaemonHandle) -> None:

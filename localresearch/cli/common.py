@@ -58,14 +58,18 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def get_client(timeout: float = 30.0) -> Client:
-    """The client of this installation's daemon (config errors become clear messages)."""
-    from localresearch.client import Client
-    from localresearch.config import ConfigError
+    """The client of this installation's daemon (config errors become clear messages).
 
-    try:
-        return Client.from_environment(timeout=timeout)
-    except ConfigError as exc:
-        fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
+    Another program on the daemon's port is told in one line (PortHeld, exit 3) before any
+    work is sent to it; nothing listening is told by the first request (DaemonNotRunning)."""
+    from localresearch.client import PortHeld
+
+    client = _client(timeout)
+    if client.probe() == "other":
+        message = _held_by_another(client)
+        if message:
+            raise PortHeld(client.base_url, message)
+    return client
 
 
 client_from_context = get_client
@@ -74,20 +78,44 @@ client_from_context = get_client
 def client_starting_daemon(*, check: bool = True, timeout: float = 30.0) -> Client:
     """This installation's client; if no daemon answers, start one (and say so on stderr).
 
-    With `check=False` the client is returned without a health probe: the caller's first
-    request tells (and `start_daemon_client` recovers), which saves a round trip.
+    The daemon is recognised by its /health (waiting a few seconds at most) before any work is
+    sent, on the connection the first request then reuses; another program on the port is
+    reported in one line (exit 3). `check` is accepted for callers that used to skip the probe.
     """
+    client = _client(timeout)
+    verdict = client.probe()
+    if verdict == "daemon":
+        return client
+    if verdict == "other":
+        message = _held_by_another(client)
+        if message:
+            fail(message, code=3)
+        return client
+    return start_daemon_client(timeout=timeout)
+
+
+def _client(timeout: float) -> Client:
     from localresearch.client import Client
     from localresearch.config import ConfigError
     from localresearch.daemon.locate import api_key, daemon_url
 
     try:
-        client = Client(daemon_url(), timeout=timeout, api_key=api_key())
+        return Client(daemon_url(), timeout=timeout, api_key=api_key())
     except ConfigError as exc:
         fail(f"bad configuration: {exc}\nRun `research config check` for details.", code=2)
-    if not check or client.health():
-        return client
-    return start_daemon_client(timeout=timeout)
+
+
+def _held_by_another(client: Client) -> str | None:
+    """Why no work goes to whatever answered the probe: another program holds the port. None
+    if it is this home's own daemon after all (alive in its pid file), only slow to answer."""
+    from localresearch.daemon.pidfile import running_daemon
+    from localresearch.daemon.process import port_in_use_message
+    from localresearch.paths import resolve_paths
+
+    running = running_daemon(resolve_paths().pid_file)
+    if running is not None and running.get("url") == client.base_url:
+        return None
+    return port_in_use_message(client.host, client.port, by_another=True)
 
 
 def start_daemon_client(*, timeout: float = 30.0) -> Client:

@@ -107,17 +107,24 @@ def stop(as_json: bool) -> None:
 
 
 @daemon.command()
-@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: config).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port to listen on (default: the --port the daemon was started with, else config).",
+)
 def restart(port: int | None) -> None:
-    """Stop the daemon if it runs, then start it.
+    """Stop the daemon if it runs, then start it again.
+
+    Without --port it starts on the port given to `start --port N`, if there was one, else on
+    server.port (so a changed port applies).
 
     Example: research daemon restart
     """
     config, paths = _load(check=True)
-    from localresearch.daemon.process import stop_daemon
+    from localresearch.daemon.process import restart_port, stop_daemon
 
-    stop_daemon(paths, timeout=config.server.shutdown_timeout)
-    result = _start(paths, port)
+    stopped = stop_daemon(paths, timeout=config.server.shutdown_timeout)
+    result = _start(paths, port or restart_port(paths, stopped))
     click.echo(f"Restarted: pid {result.pid} at {result.url} ({result.seconds:.2f}s)")
 
 

@@ -73,3 +73,10 @@ def cli() -> None:
     A daemon (127.0.0.1:31327) indexes your notes and answers questions with citations, offline
     by default. Files live under LOCALRESEARCH_HOME if set, else the platform's user dirs.
     """
+    from localresearch.paths import resolve_paths
+
+    problem = resolve_paths().problem()
+    if problem:
+        from localresearch.cli.common import fail
+
+        fail(problem, code=2)

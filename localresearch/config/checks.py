@@ -119,6 +119,38 @@ def _check_permissions(roles: dict[str, list[str]]) -> str | None:
     return None
 
 
+def bind_problem(bind: str, allow_remote: bool) -> str | None:
+    """Why the daemon refuses to bind `bind` (None if it may): start and `config check` agree."""
+    from localresearch.loopback import is_loopback_host
+
+    if is_loopback_host(bind) or allow_remote:
+        return None
+    return (
+        f"{bind!r} is not a loopback address: other machines could reach the API. They get in "
+        "only with an API key (`research keys create`; without one only the daemon's own user "
+        "does) and with their Host name in server.allowed_hosts. Set server.allow_remote = true "
+        "to bind it anyway"
+    )
+
+
+def workspace_problem(workspace: str) -> str | None:
+    """Why memory.workspace cannot be the workspace folder (it, or a folder above it, is a
+    file), or None."""
+    if not workspace:
+        return None
+    folder = Path(workspace).expanduser().resolve()
+    for path in (folder, *folder.parents):
+        try:
+            if path.is_dir():
+                return None
+            if path.exists():
+                inside = f" (the workspace {folder} would be inside it)" if path != folder else ""
+                return f"{path} is not a directory{inside}"
+        except OSError as exc:
+            return f"{path}: {exc.strerror}"
+    return None
+
+
 def _value(config: Config, key: str) -> Any:
     node: Any = config
     for part in key.split("."):
@@ -144,6 +176,15 @@ def check_config(config: Config, config_file: Path, text: str | None = None) -> 
             key="memory.chunk_overlap",
             line=_find_line(text, "memory", "chunk_overlap"),
         )
+    for key, problem in (
+        ("server.bind", bind_problem(config.server.bind, config.server.allow_remote)),
+        ("memory.workspace", workspace_problem(config.memory.workspace)),
+    ):
+        if problem:
+            section, _, name = key.rpartition(".")
+            raise ConfigError(
+                str(config_file), problem, key=key, line=_find_line(text, section, name)
+            )
     from localresearch.heartbeat.settings import check_heartbeat_config
 
     try:

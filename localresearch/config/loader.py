@@ -241,11 +241,21 @@ def read_document(config_file: Path) -> tomlkit.TOMLDocument:
 
 
 def load_checked_config(config_file: Path, env: typing.Mapping[str, str] | None = None) -> Config:
-    """load_config plus the value checks: for `config check` and `daemon start`."""
+    """load_config plus the value checks: for `config check` and `daemon start`.
+
+    The file's own values are checked first, so a variable that overrides a bad one does not
+    hide it; then the effective values. An error names its source: the file and line, or the
+    environment variable."""
     from localresearch.config.checks import check_config
 
-    config = load_config(config_file, env)
-    check_config(config, config_file)
+    environ = os.environ if env is None else env
+    if _env_overrides(environ):
+        check_config(load_config(config_file, {}), config_file)
+    config = load_config(config_file, environ)
+    try:
+        check_config(config, config_file)
+    except ConfigError as exc:
+        raise _attributed(exc, environ) from None
     return config
 
 
@@ -255,8 +265,23 @@ def load_config(config_file: Path, env: typing.Mapping[str, str] | None = None) 
     document = read_document(config_file)
     text = read_text(config_file)
     data = _merge(_plain(document), _env_overrides(environ))
-    config: Config = _build(Config, data, "", str(config_file), text)
+    try:
+        config: Config = _build(Config, data, "", str(config_file), text)
+    except ConfigError as exc:
+        raise _attributed(exc, environ) from None
     return config
+
+
+def _attributed(exc: ConfigError, environ: typing.Mapping[str, str]) -> ConfigError:
+    """The error with its source: the variable that set the key, if one did (else the file)."""
+    if exc.key is None or exc.file.startswith("environment variable"):
+        return exc
+    parts = exc.key.split(".")
+    for name in environ:
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower().split("__") == parts:
+            exc.file, exc.line = f"environment variable {name}", None
+            break
+    return exc
 
 
 def to_dict(config: Any) -> dict[str, Any]:

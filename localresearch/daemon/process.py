@@ -13,12 +13,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localresearch.daemon.locate import url_for
 from localresearch.daemon.lock import HomeLock
 from localresearch.daemon.pidfile import read_pid_file, remove_pid_file, running_daemon
-from localresearch.loopback import is_loopback_host
 from localresearch.paths import Paths
 
 if TYPE_CHECKING:
@@ -42,13 +42,26 @@ class StartResult:
 
 
 def check_bind(config: Config) -> None:
-    bind = config.server.bind
-    if not is_loopback_host(bind) and not config.server.allow_remote:
-        raise DaemonError(
-            f"server.bind = {bind!r} is not a loopback address. The API has no authentication by "
-            "default; set server.allow_remote = true to bind it anyway "
-            "(and consider api.key_env)."
+    from localresearch.config.checks import bind_problem
+
+    problem = bind_problem(config.server.bind, config.server.allow_remote)
+    if problem:
+        raise DaemonError(f"server.bind = {problem}.")
+
+
+def port_in_use_message(host: str, port: int, *, by_another: bool = False) -> str:
+    """What start says when the port is taken (naming the program that holds it, if known);
+    `by_another`: what other commands say when it is not this home's daemon that holds it."""
+    if by_another:
+        return (
+            f"Port {port} on {host} is already in use{_who_listens(port)}, not by the "
+            "localresearch daemon. Choose another with `research daemon start --port N` or "
+            "`research config set server.port N`."
         )
+    return (
+        f"Port {port} on {host} is already in use{_who_listens(port)}. "
+        "Choose another with --port N or `research config set server.port N`."
+    )
 
 
 def port_in_use(bind: str, port: int) -> bool:
@@ -196,15 +209,13 @@ def _start_locked(
 ) -> StartResult:
     if child is None:
         child = _fork_child(paths)
+    port_option = port
     try:
         config = load_config()
         check_bind(config)
         port = port or config.server.port
         if config.server.enabled and port_in_use(config.server.bind, port):
-            raise DaemonError(
-                f"Port {port} on {config.server.bind} is already in use{_who_listens(port)}. "
-                "Choose another with --port N or `research config set server.port N`."
-            )
+            raise DaemonError(port_in_use_message(config.server.bind, port))
         child.go(config, port)
     except BaseException:
         child.abort()
@@ -223,7 +234,31 @@ def _start_locked(
     if url and not _health(url, timeout=START_TIMEOUT):
         child.abort()
         raise DaemonError(_startup_failure(paths, f"it listens on {url} but /health failed"))
+    _remember_port_option(paths, port_option)
     return StartResult(child.pid, url, False, time.monotonic() - began)
+
+
+def _port_option_file(paths: Paths) -> Path:
+    return paths.state_dir / "daemon.port"
+
+
+def _remember_port_option(paths: Paths, port: int | None) -> None:
+    """Record the --port the daemon was started with (none: the config's), for `restart`."""
+    with contextlib.suppress(OSError):
+        if port is None:
+            _port_option_file(paths).unlink(missing_ok=True)
+        else:
+            _port_option_file(paths).write_text(f"{port}\n", encoding="utf-8")
+
+
+def restart_port(paths: Paths, stopped: dict[str, Any] | None) -> int | None:
+    """The port `restart` starts on without --port: the one the stopped daemon was given with
+    `start --port N`, else None (the config's, so a changed server.port applies)."""
+    try:
+        option = int(_port_option_file(paths).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return option if stopped is not None and stopped.get("port") == option else None
 
 
 _READY = b"1"

@@ -75,6 +75,13 @@ def serve_forever(
         raise ServeError(str(exc)) from None
     if server.enabled and port_in_use(server.bind, port):
         raise ServeError(f"port {port} on {server.bind} is already in use; choose another")
+    from localresearch.workspace import WorkspaceError, prepare_workspace_dir, workspace_dir
+
+    try:
+        prepare_workspace_dir(workspace_dir(config, paths))
+    except WorkspaceError as exc:
+        log.error("%s", exc)
+        raise ServeError(str(exc)) from None
     from localresearch.daemon.native_memory import ARENAS, limit_arenas
     from localresearch.server.run import serve
 
