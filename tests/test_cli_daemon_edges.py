@@ -103,6 +103,14 @@ def test_a_home_that_is_a_file_is_one_line_for_every_command(
     assert f"{file} is not a directory" in err and "LOCALRESEARCH_HOME" in err
 
 
+def test_help_needs_no_home(daemon_env: DaemonHandle, tmp_path: Path) -> None:
+    file = tmp_path / "a-file"
+    file.write_text("not a folder\n")
+    daemon_env.env["LOCALRESEARCH_HOME"] = str(file)
+    result = daemon_env.cli("daemon", "start", "--help")
+    assert result.returncode == 0 and "Usage: research daemon start" in result.stdout
+
+
 def test_a_workspace_that_is_a_file_is_refused_by_check_and_start(
     daemon_env: DaemonHandle, tmp_path: Path
 ) -> None:

@@ -55,6 +55,10 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(importlib.import_module(module_name), attr)
         return command
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["localresearch.help"] = bool({"--help", "-h"} & set(args))
+        return super().parse_args(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
@@ -73,6 +77,8 @@ def cli() -> None:
     A daemon (127.0.0.1:31327) indexes your notes and answers questions with citations, offline
     by default. Files live under LOCALRESEARCH_HOME if set, else the platform's user dirs.
     """
+    if click.get_current_context().meta.get("localresearch.help"):
+        return  # a command's --help needs no files
     from localresearch.paths import resolve_paths
 
     problem = resolve_paths().problem()
