@@ -84,10 +84,13 @@ async def test_builtin_job_streams_the_spec_events_in_order(runtime: Runtime) ->
     assert snapshot["dimensionsComplete"] == snapshot["dimensionsTotal"] >= 3
     # One source count everywhere: distinct sources, as many as the report lists.
     distinct = {e.data["sourceId"] for e in events if e.type == "dimension_source"}
-    assert snapshot["sourceCount"] == len(distinct) < types.count("dimension_source")
-    assert events[-2].data["sourceCount"] == len(distinct)
-    listed = snapshot["report"].split("\n## Sources\n")[1]
-    assert len(re.findall(r"^\d+\. ", listed, flags=re.M)) == len(distinct)
+    # The report lists the sources it cites, and no other it read.
+    body, _, listed = snapshot["report"].partition("\n## Sources\n")
+    count = len(re.findall(r"^\d+\. ", listed, flags=re.M))
+    cited = {int(n) for m in CITATION.finditer(body) for n in m.group(1).split(",")}
+    assert cited == set(range(1, count + 1))
+    assert snapshot["sourceCount"] == count <= len(distinct) < types.count("dimension_source")
+    assert events[-2].data["sourceCount"] == count
     report = "".join(e.data["text"] for e in events if e.type == "synthesis_delta")
     assert snapshot["report"] == report
 

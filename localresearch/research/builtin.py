@@ -177,7 +177,10 @@ def on_topic(query: str, passages: Sequence[Source], share: float = 0.5) -> list
     qterms = extractive.query_terms(query)
     if not qterms or not passages:
         return list(passages)
-    bags = [set(extractive.terms(p.passage)) | set(extractive.terms(p.title)) for p in passages]
+    bags = [
+        set(extractive.terms(p.passage)) | set(extractive.terms(f"{p.title} {p.context}"))
+        for p in passages
+    ]
     n = len(bags)
     idf = {t: math.log(1.0 + n / (1 + sum(t in b for b in bags))) + 0.05 for t in qterms}
     total = sum(idf.values())
@@ -190,19 +193,53 @@ def on_topic(query: str, passages: Sequence[Source], share: float = 0.5) -> list
 
 def question_phrases(query: str) -> list[str]:
     """The question's own topic phrases, as written: runs of content words ("quince tree",
-    "garden"), never a lone stopword or abbreviation ('vs')."""
+    "garden"), never a lone stopword or abbreviation ('vs'), nor the question's verb ("back"
+    in "How do I back up…", "allow" in "What does WAL mode allow?"); a possessive ends its
+    phrase's words as a noun ("router's security", a lone "router")."""
     phrases: list[str] = []
     run: list[str] = []
-    for word in [*extractive.words(query), ""]:
-        if word and _content(word) and word.lower() not in _QUESTION_WORDS:
+    found = _QUESTION_WORD.findall(query)
+    verbs = _verb_slots(found)
+    for i, word in enumerate([*found, ""]):
+        if word and i not in verbs and _content(word) and word.lower() not in _QUESTION_WORDS:
             run.append(word)
             continue
         if run:
             phrase = " ".join(run[:3])
+            if len(run) == 1:
+                phrase = _POSSESSIVE.sub("", phrase)
             if phrase.lower() not in (p.lower() for p in phrases):
                 phrases.append(phrase)
         run = []
     return phrases
+
+
+_POSSESSIVE = re.compile(r"['’]s$")
+# A word as a question writes it, hyphens kept ("Wi-Fi", "write-ahead").
+_QUESTION_WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+_AUXILIARIES_TEXT = "do does did can could should would will shall may might must"
+_AUXILIARIES = frozenset(_AUXILIARIES_TEXT.split())
+_SUBJECTS_TEXT = "i you we they one"
+_SUBJECTS = frozenset(_SUBJECTS_TEXT.split())
+_WH_TEXT = "how what why where when which who whom whose"
+_WH = frozenset(_WH_TEXT.split())
+
+
+def _verb_slots(found: Sequence[str]) -> set[int]:
+    """Positions of a question's verbs: the word after an auxiliary and its pronoun ("how do I
+    *harden*", "can we *speed* up") or after "how to"; and the last word of a question whose
+    subject sits between the auxiliary and it ("what does WAL mode *allow*")."""
+    lower = [w.lower() for w in found]
+    slots: set[int] = set()
+    for i, word in enumerate(lower[:-1]):
+        if word in _AUXILIARIES and lower[i + 1] in _SUBJECTS:
+            slots.add(i + 2)
+        elif word == "to" and i > 0 and lower[i - 1] in _WH:
+            slots.add(i + 1)
+    subject_first = len(lower) >= 4 and lower[0] in _WH and lower[1] in _AUXILIARIES
+    if subject_first and lower[2] not in _SUBJECTS:
+        slots.add(len(lower) - 1)
+    return slots
 
 
 def names_topic(text: str) -> bool:
@@ -274,25 +311,40 @@ def summarise_sources(
         sentences.extend(_unlabelled(s) for s in split if whole_sentence(_unlabelled(s).text))
     wanted = list(dict.fromkeys(extractive.query_terms(dimension) + extractive.query_terms(query)))
     weights = [1.0 / (1 + i) for i in range(len(sources))]
-    scored = extractive.score_sentences(sentences, wanted, source_weights=weights)
-    chosen = [
-        s
-        for s in extractive.select_sentences(scored, limit=_SENTENCES_PER_SUMMARY)
-        if passage_supports(sources[s.sentence.source].passage, s.sentence.text)
-    ]
+    # A passage's headings frame its sentences: those under "Home Wi-Fi setup > Security"
+    # speak to "Wi-Fi security" though none repeats the words.
+    titles = [s.context or s.title for s in sources]
+    scored = extractive.score_sentences(sentences, wanted, source_weights=weights, contexts=titles)
+    # The key finding speaks to this dimension, not only to the question every dimension shares.
+    own = set(extractive.query_terms(dimension)) - set(extractive.query_terms(query))
+    framed = [set(extractive.terms(title)) for title in titles]
+
+    def about(item: extractive.ScoredSentence) -> bool:
+        return bool((item.matched | framed[item.sentence.source]) & own)
+
+    def pick(candidates: list[extractive.ScoredSentence]) -> list[extractive.ScoredSentence]:
+        return [
+            s
+            for s in extractive.select_sentences(candidates, limit=_SENTENCES_PER_SUMMARY)
+            if passage_supports(sources[s.sentence.source].passage, s.sentence.text)
+        ]
+
+    # Its section quotes the passages that speak of the dimension itself when some do ("GHz
+    # band" quotes the notes on the bands, not the security settings of the same topic).
+    speaking = {s.sentence.source for s in scored if own and s.score > 0 and about(s)}
+    chosen = pick([s for s in scored if s.sentence.source in speaking]) or pick(scored)
     if not chosen:
         return DimensionResult(
             dimension=dimension, index=index, summary="", key_finding="", sources=list(sources)
         )
-    # The key finding speaks to this dimension, not only to the question every dimension shares.
-    own = set(extractive.query_terms(dimension)) - set(extractive.query_terms(query))
-    key = next((c for c in chosen if c.matched & own), None)
+
+    key = next((c for c in chosen if about(c)), None)
     if key is None:  # look further down for a sentence about the dimension itself
         key = next(
             (
                 s
                 for s in scored[:40]
-                if s.matched & own
+                if about(s)
                 and s not in chosen
                 and passage_supports(sources[s.sentence.source].passage, s.sentence.text)
             ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from localresearch.citations import AlignedSentence, Passage, align
 from localresearch.evidence import REPORT_LABEL, evidence_for
@@ -17,16 +17,21 @@ _MARKER_RUN = re.compile(r"((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)")
 _LEAD = re.compile(r"^\s*(?:[-*]\s+)?(?:\*\*[^*]+\*\*:\s*)?")
 
 
-def number_sources(results: Iterable[DimensionResult]) -> tuple[dict[str, int], list[Source]]:
+def number_sources(
+    results: Iterable[DimensionResult], only: Collection[str] | None = None
+) -> tuple[dict[str, int], list[Source]]:
     """Number the retrieved sources 1..N strongest first, as an answer lists its citations:
     every dimension's best source, then every dimension's second best, and so on (each
-    dimension's sources are in its search's rank; ids are stable)."""
+    dimension's sources are in its search's rank; ids are stable). With `only`, the sources
+    with those ids alone (those a report cites)."""
     numbering: dict[str, int] = {}
     ordered: list[Source] = []
     found = [result.sources for result in results]
     for rank in range(max((len(sources) for sources in found), default=0)):
         for sources in found:
-            if rank < len(sources) and sources[rank].id not in numbering:
+            if rank >= len(sources) or (only is not None and sources[rank].id not in only):
+                continue
+            if sources[rank].id not in numbering:
                 numbering[sources[rank].id] = len(ordered) + 1
                 ordered.append(sources[rank])
     return numbering, ordered

@@ -31,7 +31,11 @@ from localresearch.research.citations import (
 from localresearch.research.engine import Engine
 from localresearch.research.hub import EventHub
 from localresearch.research.llm import SYNTHESIS
-from localresearch.research.report import extractive_paragraphs, partial_report
+from localresearch.research.report import (
+    extractive_paragraphs,
+    partial_report,
+    report_numbering,
+)
 from localresearch.research.retrieval import Retriever
 from localresearch.research.store import JobRow, JobStore, Progress
 from localresearch.research.types import DimensionResult, Evaluation, Source, StepUsage
@@ -351,9 +355,12 @@ class Pipeline:
         return evaluation
 
     async def _synthesise(self, results: list[DimensionResult]) -> str:
-        numbering, ordered = number_sources(results)
-        await self.emit("synthesis/edge", "synthesis_started", {}, phase="synthesis")
         extractive = bool(getattr(self.engine, "extractive", False))
+        # The builtin report lists the sources it cites; a model sees every source numbered.
+        numbering, ordered = (
+            report_numbering(self.job.query, results) if extractive else number_sources(results)
+        )
+        await self.emit("synthesis/edge", "synthesis_started", {}, phase="synthesis")
         body: list[str] = []
         said = [0]  # statements a source supports, in a model's report
         checked_sentences: list[AlignedSentence] = []  # the model's, for the evidence rule

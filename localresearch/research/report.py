@@ -9,8 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from localresearch import extractive
-from localresearch.research.citations import number_sources, sources_section, strip_markers
-from localresearch.research.types import DimensionResult, Point
+from localresearch.research.citations import (
+    cited_numbers,
+    number_sources,
+    sources_section,
+    strip_markers,
+)
+from localresearch.research.types import DimensionResult, Point, Source
 
 
 def _cite(source_id: str, numbering: dict[str, int]) -> str:
@@ -21,15 +26,32 @@ def _cite(source_id: str, numbering: dict[str, int]) -> str:
 def extractive_paragraphs(
     query: str, results: list[DimensionResult], numbering: dict[str, int]
 ) -> Iterator[str]:
-    """The report body, a paragraph at a time; each statement cites the passage it came from."""
+    """The report body, a paragraph at a time; each statement cites the passage it came from.
+    The dimensions it counts are the sections it shows; those with nothing of their own to
+    say are named at the end, as are those no source addresses."""
     yield f"# {query.strip()}\n\n"
     total = len(numbering)
     if not results or not total:
         yield "No relevant sources were found in memory for this question.\n\n"
         return
+    said: set[str] = set()  # dimensions share sources: say each statement once
+    sections: list[tuple[DimensionResult, list[str]]] = []
+    missing: list[str] = []
+    repeated: list[str] = []
+    for result in results:
+        fresh = [p for p in result.points if _speaks(p.text) and p.text not in said]
+        said.update(p.text for p in fresh)
+        statements = [f"{p.text}{_cite(p.source_id, numbering)}" for p in fresh]
+        if statements:
+            sections.append((result, statements))
+        elif not result.points:
+            missing.append(result.dimension)  # no section without evidence: said once below
+        else:  # every statement was already made under another dimension: no filler section
+            repeated.append(result.dimension)
+    shown = len(sections)
     yield (
         f"This report draws on {total} source{'s' if total != 1 else ''} across "
-        f"{len(results)} research dimension{'s' if len(results) != 1 else ''}.\n\n"
+        f"{shown} research dimension{'s' if shown != 1 else ''}.\n\n"
     )
     findings: list[str] = []
     used: list[str] = []  # each dimension surfaces its own finding, not one they all share
@@ -43,20 +65,31 @@ def extractive_paragraphs(
         )
     if findings:
         yield "## Key findings\n\n" + "\n".join(findings) + "\n\n"
-    said: set[str] = set()  # dimensions share sources: say each statement once
-    missing: list[str] = []
-    for result in results:
-        fresh = [p for p in result.points if _speaks(p.text) and p.text not in said]
-        said.update(p.text for p in fresh)
-        statements = [f"{p.text}{_cite(p.source_id, numbering)}" for p in fresh]
-        if statements:
-            yield f"## {result.dimension}\n\n{' '.join(statements)}\n\n"
-        elif not result.points:
-            missing.append(result.dimension)  # no section without evidence: said once below
-        # else: every statement was already made above under another dimension; no filler.
+    for result, statements in sections:
+        yield f"## {result.dimension}\n\n{' '.join(statements)}\n\n"
+    if repeated:
+        names = _names(repeated)
+        verb = "adds" if len(repeated) == 1 else "add"
+        yield f"{names} {verb} nothing the sections above do not already say.\n\n"
     if missing:
-        names = ", ".join(f"“{m}”" for m in missing)
+        names = _names(missing)
         yield f"Nothing in the {total} source{'s' if total != 1 else ''} addresses {names}.\n\n"
+
+
+def report_numbering(
+    query: str, results: list[DimensionResult]
+) -> tuple[dict[str, int], list[Source]]:
+    """The extractive report's sources: those it cites and no other, numbered strongest first
+    (a note retrieved for a dimension but quoted nowhere is not listed)."""
+    numbering, ordered = number_sources(results)
+    body = "".join(extractive_paragraphs(query, results, numbering))
+    cited = {ordered[n - 1].id for n in cited_numbers(body) if 1 <= n <= len(ordered)}
+    return number_sources(results, only=cited)
+
+
+def _names(dimensions: list[str]) -> str:
+    quoted = [f"“{d}”" for d in dimensions]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
 def _speaks(text: str) -> bool:
@@ -81,7 +114,7 @@ _WORDS = re.compile(r"[^\W\d_]{2,}")
 
 def partial_report(query: str, results: list[DimensionResult]) -> tuple[str, list[dict[str, Any]]]:
     """What a cancelled job keeps: the completed dimensions, cited, with their sources."""
-    numbering, ordered = number_sources(results)
+    numbering, ordered = report_numbering(query, results)
     note = (
         f"> Partial report: the job was cancelled after {len(results)} "
         f"dimension{'s' if len(results) != 1 else ''}.\n\n"

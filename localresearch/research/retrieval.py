@@ -37,6 +37,7 @@ def source_from_hit(hit: SearchHit) -> Source:
         url=url,
         passage=passage,
         kind="memory",
+        context=hit.heading,
     )
 
 

@@ -21,6 +21,9 @@ class Source:
     passage: str
     kind: str  # "memory" or "web"
     dimension: str = ""
+    # The headings above the passage ("Home Wi-Fi setup > Security"): what its sentences are
+    # about though they do not say it. Used while researching, not stored with the report.
+    context: str = ""
 
     @staticmethod
     def make_id(location: str, passage: str) -> str:
@@ -28,7 +31,9 @@ class Source:
         return f"src_{digest[:12]}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["context"]
+        return data
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> Source:

@@ -14,6 +14,7 @@ from localresearch.research.citations import (
     sources_section,
     strip_invalid,
 )
+from localresearch.research.report import report_numbering
 from localresearch.research.types import DimensionResult, StepUsage
 from localresearch.research_sessions.settings import SessionSettings, llm_config
 
@@ -59,10 +60,12 @@ async def write_report(
     its report does not stand on its own (localresearch.evidence)."""
     from localresearch.research.llm import SYNTHESIS
 
-    numbering, ordered = number_sources(results)
+    extractive = bool(getattr(engine, "extractive", False))
+    # The builtin report lists the sources it cites; a model sees every source numbered.
+    numbering, ordered = report_numbering(topic, results) if extractive else number_sources(results)
     parts = [chunk async for chunk in engine.synthesise(topic, results, numbering, StepUsage())]
     body = strip_invalid("".join(parts), len(ordered))
-    if getattr(engine, "extractive", False):
+    if extractive:
         body = "".join(drop_unsupported(p + "\n\n", ordered) for p in body.split("\n\n") if p)
     elif ordered:
         sentences: list[AlignedSentence] = []

@@ -23,7 +23,8 @@ _INSTRUCTION_TEXT = """
     mainly only research report interested interest want like prefer please also both aspects
     aspect roles role specific recent trends trend sources source study studies paper papers
     review detail details answer question questions topic plan since after before from until
-    during years year period"""
+    during years year period current currently latest newest oldest today nowadays lately
+    everything entire whole yes okay sure fine none nothing whatever default"""
 _INSTRUCTION = frozenset(_INSTRUCTION_TEXT.split())
 _EXCLUDE = re.compile(
     r"\b(?:exclude|excluding|without|skip|ignore|except|leave out|not|no)\s+([^.,;:!?\n]+)",
