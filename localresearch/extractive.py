@@ -7,6 +7,7 @@ picking); everything here is pure and synchronous, so callers run it in a thread
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -49,8 +50,10 @@ _CITE = re.compile(r"\[(\d{1,3})\]")
 CONTEXT_WEIGHT = 0.5
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light, predictable suffix stripper so 'indexes', 'indexing', 'indexed' meet 'index'."""
+    """A light, predictable suffix stripper so 'indexes', 'indexing', 'indexed' meet 'index'
+    (cached: the same words recur across passages and questions)."""
     w = word.lower().replace("’", "'")
     if w.endswith("'s"):
         w = w[:-2]
