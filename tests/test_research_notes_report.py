@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from localresearch.paths import Paths
-from localresearch.research.builtin import question_phrases
+from localresearch.research.builtin import question_phrases, scope_dimensions
 from localresearch.research.report import extractive_paragraphs
-from localresearch.research.types import DimensionResult, Point
+from localresearch.research.types import DimensionResult, Point, Source
 from localresearch.research_sessions.planner import read_feedback
 from localresearch.runtime import Runtime
 from tests.fakes.search_scifact import research_config, scifact_runtime
@@ -80,6 +80,20 @@ def test_question_phrases_leave_out_the_questions_verbs() -> None:
     assert question_phrases("How to harden a router") == ["router"]
     assert question_phrases("Wi-Fi security") == ["Wi-Fi security"]
     assert question_phrases("What is the quince tree?") == ["quince tree"]
+
+
+def test_a_determiner_names_no_dimension() -> None:
+    sources = [
+        Source(f"s{i}", "Guest network", f"n.md:{i}", "", text, "memory")
+        for i, text in enumerate(
+            [
+                "The guest password rotates every three months.",
+                "Update the router firmware every quarter.",
+                "Every device uses the Pi-hole for DNS.",
+            ]
+        )
+    ]
+    assert "Every" not in scope_dimensions("Wi-Fi security", sources, 4)
 
 
 def test_a_scoping_reply_names_no_task() -> None:

@@ -52,6 +52,7 @@ _FUNCTION_TEXT = """
     making taking giving becoming providing requiring allowing enabling determining identifying
     comparing examining assessing evaluating furthermore moreover additionally finally
     conversely nevertheless notably importantly interestingly collectively together taken
+    every everyone everything everywhere always never sometimes whole entire
 """
 _FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
 # Words that name a topic only with another word ("Cell death", not "Cells").
