@@ -16,6 +16,7 @@ from localresearch.research.builtin import question_phrases, scope_dimensions
 from localresearch.research.report import extractive_paragraphs
 from localresearch.research.types import DimensionResult, Point, Source
 from localresearch.research_sessions.planner import read_feedback
+from localresearch.research_sessions.questions import builtin_questions
 from localresearch.runtime import Runtime
 from tests.fakes.search_scifact import research_config, scifact_runtime
 
@@ -94,6 +95,12 @@ def test_a_determiner_names_no_dimension() -> None:
         )
     ]
     assert "Every" not in scope_dimensions("Wi-Fi security", sources, 4)
+
+
+def test_notes_found_on_a_topic_are_not_said_to_say_little() -> None:
+    found = [Source("s", "Security", "n.md:5-10", "", "Disable WPS on the router.", "memory")]
+    assert not builtin_questions("Wi-Fi security", found)[0].startswith("Your notes say little")
+    assert builtin_questions("Wi-Fi security", [])[0].startswith("Your notes say little")
 
 
 def test_a_scoping_reply_names_no_task() -> None:

@@ -92,9 +92,14 @@ def builtin_questions(topic: str, passages: Sequence[Source], *, web: bool = Fal
     else:
         words = topic_words(topic)
         focus = _join(words[:3]) if words else f'"{name}"'
+        # Passages were found but share no aspect: the notes are short, not silent.
+        lead = (
+            f"Your notes on {name} name no separate aspects of it."
+            if passages
+            else f"Your notes say little about {name} yet."
+        )
         questions.append(
-            f"Your notes say little about {name} yet. Which part of {focus} matters most to "
-            "you, and what should be left out?"
+            f"{lead} Which part of {focus} matters most to you, and what should be left out?"
         )
     span = years(passages)
     if span:
