@@ -164,6 +164,8 @@ def test_set_refuses_out_of_range_values(tmp_path: Path) -> None:
     f = tmp_path / "config.toml"
     with pytest.raises(ConfigError, match="between 3 and 6"):
         set_value(f, "research.dimensions", "9")
+    with pytest.raises(ConfigError, match="between 0 and 5"):  # what deep --rounds and loops take
+        set_value(f, "research.max_rounds", "9")
     with pytest.raises(ConfigError, match="banana"):
         set_value(f, "heartbeat.interval", "banana")
     assert not f.exists()

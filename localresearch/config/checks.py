@@ -77,7 +77,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "memory.embeddings.similarity_floor": _between(-1.0, 0.99),
     "memory.embeddings.threads": _between(0),
     "research.dimensions": _between(3, 6),
-    "research.max_rounds": _between(0, 10),
+    "research.max_rounds": _between(0, 5),
     "research.dimension_concurrency": _between(1, 32),
     "research.max_concurrent_jobs": _between(1, 64),
     "research.sources_per_dimension": _between(1, 50),

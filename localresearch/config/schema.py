@@ -127,7 +127,7 @@ class ResearchConfig:
     """[research]: how deep a research job goes by default."""
 
     dimensions: int = setting(4, "Dimensions a question is scoped into (3-6).")
-    max_rounds: int = setting(2, "Gap-evaluation rounds before the report is written.")
+    max_rounds: int = setting(2, "Gap-evaluation rounds before the report is written (0-5).")
     dimension_concurrency: int = setting(3, "Dimensions researched at once within a job.")
     max_concurrent_jobs: int = setting(2, "Jobs running at once; more wait as queued.")
     sources_per_dimension: int = setting(6, "Sources kept per dimension.")
