@@ -11,6 +11,7 @@ from typing import Any
 from localresearch.research.citations import UNSUPPORTED, number_sources
 from localresearch.research.types import DimensionResult, Source
 from localresearch.runtime import Runtime
+from tests.fakes.jobs import completed_job
 from tests.fakes.queued_provider import QueuedProvider
 
 LABEL = "**Quoted from the sources**:"
@@ -27,11 +28,9 @@ async def _report(runtime: Runtime, queued: type[QueuedProvider], report: str) -
     queued.push(_summary("Prune quince trees in late winter, removing crossing branches."))
     queued.push(_summary("Fire blight is the most serious quince disease."))
     queued.push(report)
-    jobs = runtime.jobs
-    assert jobs is not None
-    job = await jobs.submit("How should I prune my quince tree and treat fire blight?")
-    final = await jobs.wait(job.id)
-    assert final.status == "complete", final.error
+    jobs, job = await completed_job(
+        runtime, "How should I prune my quince tree and treat fire blight?"
+    )
     saved = await jobs.store.report(job.id)
     assert saved is not None
     return saved.markdown, job

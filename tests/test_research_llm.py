@@ -16,6 +16,7 @@ from localresearch.errors import ProviderError
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
 from tests.fakes.fixtures import queued_runtime
+from tests.fakes.jobs import completed_job
 from tests.fakes.queued_provider import Gate, QueuedProvider
 from tests.fakes.search_scifact import QUESTION, research_config, scifact_available, write_corpus
 
@@ -56,11 +57,7 @@ async def test_malformed_json_is_repaired_or_retried(
     queued.push('{"summary": "Heart disease risk.", "keyFinding": "Risk rises."}')
     queued.push('{"gaps": ["dose response"], "newDimensions": []}')
     queued.push("# Report\n\nFolic acid helps [1] and a made-up claim [42].\n\n", "More [2, 77].")
-    jobs = runtime.jobs
-    assert jobs is not None
-    job = await jobs.submit(QUESTION)
-    final = await jobs.wait(job.id)
-    assert final.status == "complete", final.error
+    jobs, job = await completed_job(runtime, QUESTION)
     events = await jobs.store.events(job.id)
     assert events[1].data["dimensions"] == ["Folic acid", "Vitamin B12", "Heart"]
     completes = [e.data for e in events if e.type == "dimension_complete"]
@@ -94,11 +91,7 @@ async def test_hopeless_model_falls_back_to_the_builtin_engine(
 ) -> None:
     for _ in range(3):
         queued.push("Dimensions: folic acid; vitamin B12; heart disease.")
-    jobs = runtime.jobs
-    assert jobs is not None
-    job = await jobs.submit(QUESTION, rounds=0)
-    final = await jobs.wait(job.id)
-    assert final.status == "complete", final.error
+    jobs, job = await completed_job(runtime, QUESTION, rounds=0)
     usage = await jobs.usage(job.id)
     assert usage["scope"]["fallbacks"] == 1 and usage["scope"]["calls"] == 3
     events = await jobs.store.events(job.id)

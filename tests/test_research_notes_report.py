@@ -18,6 +18,7 @@ from localresearch.research.types import DimensionResult, Point, Source
 from localresearch.research_sessions.planner import read_feedback
 from localresearch.research_sessions.questions import builtin_questions
 from localresearch.runtime import Runtime
+from tests.fakes.jobs import completed_job
 from tests.fakes.search_scifact import research_config, scifact_runtime
 
 NOTES = {
@@ -126,11 +127,7 @@ def test_the_report_counts_the_sections_it_shows() -> None:
 
 
 async def _report(runtime: Runtime, question: str) -> tuple[str, str, list[str]]:
-    jobs = runtime.jobs
-    assert jobs is not None
-    job = await jobs.submit(question)
-    final = await jobs.wait(job.id)
-    assert final.status == "complete", final.error
+    jobs, job = await completed_job(runtime, question)
     events = await jobs.store.events(job.id)
     dimensions = [e.data["dimension"] for e in events if e.type == "dimension_started"]
     saved = await jobs.store.report(job.id)

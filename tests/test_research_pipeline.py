@@ -13,6 +13,7 @@ from localresearch.api.research import JobStatus
 from localresearch.paths import Paths
 from localresearch.research.citations import CITATION, normalise
 from localresearch.runtime import Runtime
+from tests.fakes.jobs import completed_job
 from tests.fakes.search_scifact import (
     QUESTION,
     research_config,
@@ -49,11 +50,7 @@ async def runtime(tmp_path: Path, paths: Paths) -> AsyncIterator[Runtime]:
 
 
 async def test_builtin_job_streams_the_spec_events_in_order(runtime: Runtime) -> None:
-    jobs = runtime.jobs
-    assert jobs is not None
-    job = await jobs.submit(QUESTION)
-    final = await jobs.wait(job.id)
-    assert final.status == "complete", final.error
+    jobs, job = await completed_job(runtime, QUESTION)
     events = await jobs.store.events(job.id)
     assert [e.id for e in events] == list(range(1, len(events) + 1))
     for event in events:

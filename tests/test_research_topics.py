@@ -12,6 +12,7 @@ import pytest
 from localresearch.api.research import JobStatus
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
+from tests.fakes.jobs import completed_job
 from tests.fakes.search_scifact import research_config, scifact_runtime
 
 NOTES = {
@@ -95,11 +96,7 @@ async def runtime(tmp_path: Path, paths: Paths) -> AsyncIterator[Runtime]:
 
 @pytest.mark.parametrize("question", list(TOPIC_FILES))
 async def test_report_keeps_to_its_topic_without_filler(runtime: Runtime, question: str) -> None:
-    jobs = runtime.jobs
-    assert jobs is not None
-    job = await jobs.submit(question)
-    final = await jobs.wait(job.id)
-    assert final.status == "complete", final.error
+    jobs, job = await completed_job(runtime, question)
     saved = await jobs.store.report(job.id)
     assert saved is not None
     body, _, listing = saved.markdown.partition("\n## Sources\n")
