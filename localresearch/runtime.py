@@ -171,6 +171,8 @@ class Runtime:
             self.jobs.engine_factory = default_engine_factory(config, self.memory)
         if self.chat is not None:
             self.chat.config = config
+        if self.research_sessions is not None:
+            self.research_sessions.config = config
         if self.query is not None:
             self.query.apply_config(config)
         for listener in self.config_listeners:

@@ -237,11 +237,11 @@ def test_ownership_phases_and_error_codes(served: DaemonHandle) -> None:
     # The local admin sees all.
     assert session_id in [s["id"] for s in local.ok("GET", API)]
     assert local.ok("GET", f"{API}/{session_id}")["id"] == session_id
-    # Out of order: 409 naming the expected phase; nothing changed.
+    # Out of order: 400 naming the expected phase; nothing changed.
     for step in ("feedback", "plan", "execute"):
         body = {"feedback": "x"} if step == "feedback" else None
         status, error = _error(alice, "POST", f"{API}/{session_id}/{step}", body)
-        assert status == 409 and error["code"] == "INVALID_REQUEST"
+        assert status == 400 and error["code"] == "INVALID_REQUEST"
         assert error["details"]["phase"] == "topic" and error["details"]["expectedPhase"]
     assert alice.ok("GET", f"{API}/{session_id}")["phase"] == "topic"
     # 401: no key (keys exist, but a key-less caller that is not the owner's user gets 401;
@@ -270,13 +270,13 @@ def test_ownership_phases_and_error_codes(served: DaemonHandle) -> None:
     assert status == 413 and error["code"] == "INVALID_REQUEST"
     assert alice.ok("GET", f"{API}/{session_id}")["phase"] == "topic"
     first = alice.ok("POST", f"{API}/{session_id}/questions", {"topic": TOPIC})["questions"]
-    # Refine asks again with the refinement as guidance; a refine out of order is a 409.
+    # Refine asks again with the refinement as guidance; a refine out of order is a 400.
     refine = {"phase": "questions", "refinement": "hip fractures in elderly women, calcium"}
     assert alice.ok("POST", f"{API}/{session_id}/refine", refine)["phase"] == "questions"
     assert alice.ok("GET", f"{API}/{session_id}")["questions"] != first
     status, error = _error(alice, "POST", f"{API}/{session_id}/refine",
-                           {"phase": "planning", "refinement": "x"})  # fmt: skip
-    assert status == 409 and error["details"]["expectedPhase"] == ["planning"]
+                           {"phase": "completed", "refinement": "x"})  # fmt: skip
+    assert status == 400 and error["details"]["expectedPhase"] == ["completed"]
     long_feedback = {"feedback": "more detail " * 5000}
     status, error = _error(alice, "POST", f"{API}/{session_id}/feedback", long_feedback)
     assert status == 400 and "feedback" in error["message"]
@@ -327,7 +327,7 @@ def test_bad_input_in_every_phase(served: DaemonHandle) -> None:
     def phase() -> str:
         return str(alice.ok("GET", at)["phase"])
 
-    # Each phase: every step that is not next (or a redo) is a 409 naming the phase it needs.
+    # Each phase: every step that is not next (or a redo) is a 400 naming the phase it needs.
     wrong = {
         "topic": ["feedback", "plan", "execute"],
         "questions": ["plan", "execute"],
@@ -339,7 +339,7 @@ def test_bad_input_in_every_phase(served: DaemonHandle) -> None:
     current = "topic"
     for step, reached in [*steps, (None, None)]:
         for call in wrong[current]:
-            error = refused("POST", f"{at}/{call}", bodies.get(call), status=409)
+            error = refused("POST", f"{at}/{call}", bodies.get(call))
             assert error["details"]["phase"] == current, (current, call, error)
             assert current not in error["details"]["expectedPhase"]
         assert phase() == current

@@ -101,10 +101,14 @@ def _operation(
     if parameters:
         result["parameters"] = parameters
     if op.body is not None:
-        result["requestBody"] = {
-            "required": op.body_required,
-            "content": {"application/json": {"schema": by_model[op.body]}},
-        }
+        bodies = {"application/json": {"schema": by_model[op.body]}}
+        if op.surface.plain_text_body:
+            bodies["text/plain"] = {
+                "schema": by_model[op.body],
+                "x-description": "the same JSON object as text/plain;charset=UTF-8, as a "
+                "browser's fetch sends a string body (not from a cross-site form)",
+            }
+        result["requestBody"] = {"required": op.body_required, "content": bodies}
     responses: dict[str, Any] = {}
     ok: dict[str, Any] = {"description": op.summary}
     content: dict[str, Any] = {}
@@ -119,6 +123,8 @@ def _operation(
     responses[str(op.status)] = ok
     error = {"application/json": {"schema": by_model[op.surface.error]}}
     for code, description in _ERRORS.items():
+        if code in op.surface.omitted_statuses:
+            continue
         responses.setdefault(code, {"description": description, "content": error})
     responses["429"]["headers"] = {
         name: {"description": what, "schema": {"type": "string"}}

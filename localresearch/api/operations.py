@@ -57,6 +57,10 @@ class Surface:
     error: type[Model]
     description: str
     envelope: Callable[[str, str], dict[str, Any]] = daemon_envelope
+    # Error statuses of the common set this surface never answers with (its spec lacks them).
+    omitted_statuses: tuple[str, ...] = ()
+    # Bodies are also read from text/plain holding the JSON (what a browser's fetch sends).
+    plain_text_body: bool = False
 
 
 DAEMON = Surface("daemon", ErrorEnvelope, "The daemon's own API and the LocalGPT/jobs specs.")

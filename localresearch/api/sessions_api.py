@@ -52,8 +52,11 @@ SURFACE = Surface(
     ErrorEnvelope,
     "The research-sessions API: {success, data} / {success: false, error: {message, code, "
     "details}} with INVALID_REQUEST, AUTHENTICATION_REQUIRED, ACCESS_DENIED, SESSION_NOT_FOUND, "
-    "RATE_LIMITED, INTERNAL_ERROR.",
+    "RATE_LIMITED, INTERNAL_ERROR (and NOT_FOUND for an unknown path, METHOD_NOT_ALLOWED for "
+    "a method a path does not take).",
     spec_envelope,
+    omitted_statuses=("409", "502"),
+    plain_text_body=True,
 )
 
 

@@ -26,7 +26,7 @@ from localresearch.research_sessions.engines import engine_for, write_report, wr
 from localresearch.research_sessions.fanout import Fanout, Sink
 from localresearch.research_sessions.planner import builtin_plan, plan_markdown, read_feedback
 from localresearch.research_sessions.questions import builtin_questions, numbered
-from localresearch.research_sessions.settings import SessionSettings
+from localresearch.research_sessions.settings import SessionSettings, check_provider
 from localresearch.research_sessions.store import (
     Change,
     SessionRow,
@@ -219,6 +219,7 @@ class SessionService:
         topic = _text(topic, "topic", MAX_TOPIC_CHARS)
         row = await self.get(session_id, who)
         _expect(row, phases.ALLOWED["questions"])
+        self._check_provider(row)
         written = await self._write_questions(row, topic, "")
         return await self._apply(
             row.id,
@@ -242,7 +243,9 @@ class SessionService:
                 await writer.provider.close()
         if written is None:
             web = settings.search_provider != "none"
-            written = await asyncio.to_thread(builtin_questions, topic, passages, web=web)
+            # A refinement's words count as the user's own: the questions name them and ask
+            # about what else the notes hold.
+            written = await asyncio.to_thread(builtin_questions, query, passages, web=web)
         return numbered(written)
 
     async def feedback(self, session_id: str, who: Principal, feedback: str) -> SessionRow:
@@ -261,6 +264,7 @@ class SessionService:
     async def plan(self, session_id: str, who: Principal) -> SessionRow:
         row = await self.get(session_id, who)
         _expect(row, phases.ALLOWED["plan"])
+        self._check_provider(row)
         tasks, markdown = await self._write_plan(row, row.feedback)
         return await self._apply(
             row.id,
@@ -317,6 +321,7 @@ class SessionService:
         row = await self.get(session_id, who)
         if row.id not in self._running:
             _expect(row, phases.ALLOWED["execute"])
+            self._check_provider(row)
             row = await self._apply(
                 row.id,
                 Change({"phase": "executing", "progress": 0, "error": None},
@@ -418,48 +423,59 @@ class SessionService:
     async def refine(
         self, session_id: str, who: Principal, phase: str | None, refinement: str
     ) -> SessionRow:
-        """Redo a step with more guidance; on a completed session, research the refinement
-        and revise the report."""
+        """Redo a stage with the refinement taken into account, from any stage before the
+        research runs (the spec: "at any stage (questions, feedback, or planning)"); the session
+        is then in the refined stage, and the steps after it are taken again. On a completed
+        session, research the refinement and revise the report."""
         refinement = _text(refinement, "refinement", MAX_TEXT_CHARS)
         row = await self.get(session_id, who)
-        target = phase or row.phase
-        if target == "questions":
-            _expect(row, ("questions", "feedback"))
-            written = await self._write_questions(row, row.topic, refinement)
-            return await self._apply(
-                row.id,
-                Change({"questions": written, "phase": "questions"},
-                       self._progress("questions", 0, "Clarifying questions refined")),
-                expect=("questions", "feedback"),
-            )  # fmt: skip
+        target = phase or ("questions" if row.phase == "topic" else row.phase)
+        if target == "completed":
+            return await self._follow_up(row, refinement)
+        allowed = phases.REFINE_FROM.get(target)
+        if allowed is None:
+            raise InvalidRequest(
+                "refine's phase must be questions, feedback, planning or completed "
+                f"(got {target!r})"
+            )
+        _expect(row, allowed)
         if target == "feedback":
-            _expect(row, ("feedback", "planning"))
             merged = f"{row.feedback}\n{refinement}".strip()
             return await self._apply(
                 row.id,
                 Change({"feedback": merged, "phase": "feedback"},
                        self._progress("feedback", 0, "Feedback refined")),
-                expect=("feedback", "planning"),
+                expect=allowed,
             )  # fmt: skip
-        if target == "planning":
-            _expect(row, ("planning",))
-            merged = f"{row.feedback}\n{refinement}".strip()
-            tasks, markdown = await self._write_plan(row, merged)
+        self._check_provider(row)
+        if target == "questions":
+            # A session without a topic yet: the refinement says what to ask about.
+            topic = row.topic or _text(refinement, "refinement", MAX_TOPIC_CHARS)
+            written = await self._write_questions(row, topic, refinement if row.topic else "")
             return await self._apply(
                 row.id,
-                Change({"feedback": merged, "report_plan": markdown,
-                        "tasks": [t.to_dict() for t in tasks]},
-                       self._progress("planning", 0, f"Plan refined: {len(tasks)} tasks")),
-                expect=("planning",),
+                Change({"topic": topic, "questions": written, "phase": "questions"},
+                       self._progress("questions", 0, "Clarifying questions refined")),
+                expect=allowed,
             )  # fmt: skip
-        if target == "completed":
-            return await self._follow_up(row, refinement)
-        raise InvalidRequest(
-            f"refine's phase must be questions, feedback, planning or completed (got {target!r})"
-        )
+        merged = f"{row.feedback}\n{refinement}".strip()
+        tasks, markdown = await self._write_plan(row, merged)
+        return await self._apply(
+            row.id,
+            Change({"feedback": merged, "report_plan": markdown,
+                    "tasks": [t.to_dict() for t in tasks], "phase": "planning", "progress": 0},
+                   self._progress("planning", 0, f"Plan refined: {len(tasks)} tasks")),
+            expect=allowed,
+        )  # fmt: skip
+
+    def _check_provider(self, row: SessionRow) -> None:
+        """The session's model provider is still one this daemon may use (the configuration
+        may have changed since it was created): refused before anything is sent."""
+        check_provider(self.config, self._settings(row).provider)
 
     async def _follow_up(self, row: SessionRow, refinement: str) -> SessionRow:
         _expect(row, ("completed",))
+        self._check_provider(row)
         planned, _markdown = await self._write_plan(row, refinement)
         known = {t.focus.lower() for t in row.tasks}
         new = [t for t in planned if t.focus.lower() not in known][:3] or planned[:1]

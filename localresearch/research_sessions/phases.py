@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from localresearch.errors import Conflict
+from localresearch.errors import InvalidRequest
 
 PHASES = ("topic", "questions", "feedback", "planning", "executing", "completed", "error")
 
@@ -14,9 +14,19 @@ ALLOWED = {
     "execute": ("planning",),
 }
 
+# The stages refine may redo, and the phases it may redo each from (the spec: "Refine the
+# session at any stage (questions, feedback, or planning)"); a completed session's refine is
+# follow-up research instead.
+REFINE_FROM = {
+    "questions": ("topic", "questions", "feedback", "planning"),
+    "feedback": ("questions", "feedback", "planning"),
+    "planning": ("questions", "feedback", "planning"),
+}
 
-class PhaseError(Conflict):
-    """A call made out of order: 409 naming the phase the session is in and those expected."""
+
+class PhaseError(InvalidRequest):
+    """A call made out of order: 400 (the spec's INVALID_REQUEST) naming the phase the session
+    is in and those expected."""
 
     def __init__(self, phase: str, expected: tuple[str, ...]) -> None:
         self.phase = phase

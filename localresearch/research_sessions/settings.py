@@ -66,6 +66,12 @@ class SessionSettings:
         """Why settings.language is not applied, when it is not (the builtin engine)."""
         if not self.builtin:
             return ""
+        if self.language == "en":  # the default: the client may not have asked for it
+            return (
+                "The builtin engine cannot translate: questions, plan and report are written in "
+                "the language of your notes. A language (settings.language, 'en' by default) "
+                "applies only with a model provider (settings.provider)."
+            )
         return (
             f"The builtin engine cannot translate: questions, plan and report are written in "
             f"the language of your notes, not in settings.language {self.language!r}. "
@@ -73,10 +79,61 @@ class SessionSettings:
         )
 
 
+def _remote_host(provider: str) -> str | None:
+    """The host beyond this machine that `provider` contacts with its own defaults, if any."""
+    from urllib.parse import urlsplit
+
+    from localresearch.loopback import is_loopback_host
+    from localresearch.providers.registry import provider_class
+
+    base = getattr(provider_class(provider), "default_base_url", "")
+    host = urlsplit(base).hostname if isinstance(base, str) and base else None
+    return host if host is not None and not is_loopback_host(host) else None
+
+
+def usable_providers(config: Config) -> list[str]:
+    """The providers a session may name: the configured one, and those that stay on this
+    machine (no network beyond what the user configured)."""
+    from localresearch.providers.registry import available_providers
+
+    configured = config.llm.provider or "builtin"
+    usable = []
+    for name in available_providers():
+        try:
+            if name in (configured, "builtin") or _remote_host(name) is None:
+                usable.append(name)
+        except LocalResearchError:
+            continue  # its extra is not installed
+    return usable
+
+
+def check_provider(config: Config, provider: str) -> None:
+    """Refuse, before any connection, a provider that is not the configured one and would
+    reach a cloud service with its own defaults (at create, and when the session's provider
+    is used after the configuration changed)."""
+    configured = config.llm.provider or "builtin"
+    if provider in (configured, "builtin", ""):
+        return
+    try:
+        host = _remote_host(provider)
+    except LocalResearchError as exc:
+        raise SettingsError("provider", exc.message, usable_providers(config)) from None
+    if host is not None:
+        raise SettingsError(
+            "provider",
+            f"Provider {provider!r} is not configured on this daemon (llm.provider is "
+            f"{configured!r}) and would contact {host}; set llm.provider = {provider!r} (with "
+            "llm.base_url and llm.api_key_env) to use it",
+            usable_providers(config),
+        )
+
+
 def llm_config(config: Config, provider: str, model: str) -> Any:
-    """[llm] for `provider`: the configured one's settings, or that provider's own defaults."""
+    """[llm] for `provider`: the configured one's settings, or that provider's own defaults
+    (only for a provider that stays on this machine: see `check_provider`)."""
     if provider == config.llm.provider:
         return replace(config.llm, model=model or config.llm.model)
+    check_provider(config, provider)
     return replace(config.llm, provider=provider, model=model, base_url="", api_key_env="")
 
 
@@ -84,14 +141,14 @@ async def resolve(config: Config, requested: dict[str, Any]) -> SessionSettings:
     """Check the requested settings against what this daemon has; defaults from the config."""
     from localresearch.providers.registry import available_providers, create_provider
 
-    providers = available_providers()
     provider = requested.get("provider") or config.llm.provider or "builtin"
-    if provider not in providers:
-        raise SettingsError("provider", f"Unknown provider {provider!r}", providers)
+    if provider not in available_providers():
+        raise SettingsError("provider", f"Unknown provider {provider!r}", usable_providers(config))
+    check_provider(config, provider)
     try:
         built = create_provider(llm_config(config, provider, ""))
     except LocalResearchError as exc:
-        raise SettingsError("provider", exc.message, providers) from None
+        raise SettingsError("provider", exc.message, usable_providers(config)) from None
     try:
         models: list[str] = []
         with contextlib.suppress(LocalResearchError, TimeoutError, OSError):

@@ -20,17 +20,24 @@ MAX_QUERY_VALUE = 8192  # characters in one query parameter value
 T = TypeVar("T")
 
 
-async def json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
+async def json_body(
+    request: web.Request, *, required: bool = True, plain_text: bool = False
+) -> dict[str, Any]:
     """The body as a JSON object; 415 for another content type or charset, 400 for malformed
-    JSON, text that is not UTF-8, and what `parse_json_object` refuses."""
+    JSON, text that is not UTF-8, and what `parse_json_object` refuses. With `plain_text`, a
+    `text/plain` body (what a browser's fetch sends for a string body) is read the same way
+    when the request shows it is not a cross-site form (see `_plain_text_allowed`)."""
     if not request.can_read_body:
         if required:
             raise APIError("invalid_request", "Request body required (a JSON object)")
         return {}
-    if request.content_type != "application/json":
+    if request.content_type != "application/json" and not (
+        plain_text and request.content_type == "text/plain" and _plain_text_allowed(request)
+    ):
+        also = " or text/plain holding JSON" if plain_text else ""
         raise APIError(
             "unsupported_media_type",
-            f"Content-Type must be application/json (got {request.content_type or 'none'})",
+            f"Content-Type must be application/json{also} (got {request.content_type or 'none'})",
         )
     charset = (request.charset or "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
@@ -44,6 +51,19 @@ async def json_body(request: web.Request, *, required: bool = True) -> dict[str,
         return parse_json_object(raw, what="body")
     except InvalidRequest as exc:
         raise APIError("invalid_request", exc.message) from None
+
+
+def _plain_text_allowed(request: web.Request) -> bool:
+    """A text/plain body is what an HTML form can send from another site without asking. It is
+    read as JSON only from a request a form cannot make: one with a key header, or with an
+    Origin (the guard already refused a foreign one) or `Sec-Fetch-Site: same-origin`."""
+    headers = request.headers
+    return bool(
+        headers.get("Authorization")
+        or headers.get("X-API-Key")
+        or headers.get("Origin")
+        or headers.get("Sec-Fetch-Site") == "same-origin"
+    )
 
 
 async def _read_body(request: web.Request) -> bytes:
@@ -212,12 +232,15 @@ def int_param(
     return value
 
 
-async def body_model(request: web.Request, model: type[T], *, required: bool = True) -> T:
+async def body_model(
+    request: web.Request, model: type[T], *, required: bool = True, plain_text: bool = False
+) -> T:
     """The body as `model`: read and checked by json_body (one place for the byte-level
     checks), then validated; a bad field is 400 naming it."""
     from localresearch.api.base import convert
 
-    return convert(await json_body(request, required=required), model)
+    body = await json_body(request, required=required, plain_text=plain_text)
+    return convert(body, model)
 
 
 def query_model(request: web.Request, model: type[T]) -> T:

@@ -27,6 +27,11 @@ _BY_STATUS = {
 _KEPT_HEADERS = ("Retry-After", "Allow", "X-Request-Id")
 
 
+# Not in the spec's table, which has no code for them: an unknown path (SESSION_NOT_FOUND would
+# tell a client that an existing session is gone) and a method the path does not take.
+_UNKNOWN_PATH, _WRONG_METHOD = "NOT_FOUND", "METHOD_NOT_ALLOWED"
+
+
 def spec_code(status: int) -> str:
     if status in _BY_STATUS:
         return _BY_STATUS[status]
@@ -39,10 +44,15 @@ def spec_error(
     *,
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    code: str | None = None,
 ) -> web.Response:
     body = {
         "success": False,
-        "error": {"message": message, "code": spec_code(status), "details": details or {}},
+        "error": {
+            "message": message,
+            "code": code or spec_code(status),
+            "details": details or {},
+        },
     }
     return web.json_response(body, status=status, headers=headers)
 
@@ -78,7 +88,13 @@ def _translate(request: web.Request, status: int, text: str, headers: Any) -> we
     elif isinstance(body, dict) and "success" in body:
         return None  # already in this surface's envelope
     kept = {k: v for k, v in headers.items() if k in _KEPT_HEADERS or k.startswith("X-RateLimit")}
-    return spec_error(status, message, headers=kept)
+    code = None
+    if status == 404:  # the routes answer for sessions themselves: this path matched no route
+        code = _UNKNOWN_PATH
+        message = f"Unknown path: {request.method} {request.path} (no such endpoint)"
+    elif status == 405:
+        code = _WRONG_METHOD
+    return spec_error(status, message, headers=kept, code=code)
 
 
 @web.middleware

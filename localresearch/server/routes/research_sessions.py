@@ -72,7 +72,8 @@ def _ok(data: Any, status: int = 200) -> web.Response:
 
 
 def spec(handler: Handler) -> Handler:
-    """The core's errors in the spec's envelope, with the phase details of a 409."""
+    """The core's errors in the spec's envelope and statuses: a call out of order is a 400
+    with the phase details, a failing model provider a 500 saying so (the spec has no 502)."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -83,12 +84,15 @@ def spec(handler: Handler) -> Handler:
             from localresearch.research_sessions.settings import SettingsError
 
             details: dict[str, Any] = {}
+            message = exc.message
             if isinstance(exc, PhaseError):
                 details = {"phase": exc.phase, "expectedPhase": list(exc.expected)}
             elif isinstance(exc, SettingsError):
                 details = {"field": f"settings.{exc.field}", "choices": exc.choices}
             status = STATUS_BY_CODE.get(exc.code, 500)
-            return spec_error(status, exc.message, details=details)
+            if exc.code == "provider_error":
+                status, message = 500, f"The model provider failed: {message}"
+            return spec_error(status, message, details=details)
 
     return wrapped
 
@@ -167,7 +171,7 @@ def _check_settings_names(settings: Any) -> None:
 async def create(request: web.Request) -> web.Response:
     from localresearch.research_sessions.settings import resolve
 
-    raw = await json_body(request, required=False)
+    raw = await json_body(request, required=False, plain_text=True)
     _check_settings_names(raw.get("settings"))
     body = convert(raw, CreateSession)
     requested = body.settings.to_dict() if body.settings is not None else {}
@@ -205,7 +209,7 @@ async def delete(request: web.Request) -> web.Response:
 @routes.post(f"{ID}/questions")
 @spec
 async def questions(request: web.Request) -> web.Response:
-    body = await body_model(request, SubmitTopic)
+    body = await body_model(request, SubmitTopic, plain_text=True)
     row = await _service(request).questions(
         request.match_info["sessionId"], _who(request), body.topic
     )
@@ -215,7 +219,7 @@ async def questions(request: web.Request) -> web.Response:
 @routes.post(f"{ID}/feedback")
 @spec
 async def feedback(request: web.Request) -> web.Response:
-    body = await body_model(request, SubmitFeedback)
+    body = await body_model(request, SubmitFeedback, plain_text=True)
     row = await _service(request).feedback(
         request.match_info["sessionId"], _who(request), body.feedback
     )
@@ -237,7 +241,7 @@ async def plan(request: web.Request) -> web.Response:
 async def edit_plan(request: web.Request) -> web.Response:
     from localresearch.research_sessions.store import Task
 
-    body = await body_model(request, EditPlan)
+    body = await body_model(request, EditPlan, plain_text=True)
     tasks = [Task(query=t.query, focus=t.focus) for t in body.tasks]
     row = await _service(request).edit_plan(request.match_info["sessionId"], _who(request), tasks)
     shown = [TaskModel(query=t.query, focus=t.focus) for t in row.tasks]
@@ -278,7 +282,7 @@ async def results(request: web.Request) -> web.Response:
 @routes.post(f"{ID}/refine")
 @spec
 async def refine(request: web.Request) -> web.Response:
-    body = await body_model(request, Refine)
+    body = await body_model(request, Refine, plain_text=True)
     row = await _service(request).refine(
         request.match_info["sessionId"], _who(request), body.phase, body.refinement
     )
@@ -409,7 +413,7 @@ async def legacy(request: web.Request) -> web.StreamResponse:
     """The whole flow from one query (no questions asked), streamed as the session's events."""
     from localresearch.research_sessions.settings import resolve
 
-    body = await body_model(request, LegacyQuery)
+    body = await body_model(request, LegacyQuery, plain_text=True)
     service = _service(request)
     who = _who(request)
     settings = await resolve(request.app[RUNTIME].config, {})
