@@ -368,3 +368,42 @@ async def test_refusals_follow_the_operations_surface_envelope(
     assert "Retry-After" in limited.headers
     plain = await client.get("/api/status")
     assert plain.status == 401 and set(await plain.json()) == {"error"}
+
+
+async def test_rate_limit_counts_survive_a_config_change(
+    make_client: Any, paths: Any, write_config: Any
+) -> None:
+    """A config change (PUT /config here) changes the limits, not what was counted: a client
+    at its limit stays there, and a new limit applies to the requests already made."""
+    import time
+
+    write_config(
+        f'[api]\napi_keys = {{user = "{USER_KEY}"}}\nrate_limit = 3\nconfig_watch_interval = 0\n'
+    )
+    if time.time() % 60 > 50:  # the minute window must not end during the test
+        await asyncio.sleep(60.5 - time.time() % 60)
+    client = await make_client()
+    owner = _bearer(credential_path(paths.state_dir).read_text().strip())  # never limited
+    user = _bearer(USER_KEY)
+
+    async def put(settings: dict[str, Any]) -> None:
+        changed = await client.put("/config", json=settings, headers=owner)
+        assert changed.status == 200, await changed.text()
+
+    for _ in range(3):
+        assert (await client.get("/api/status", headers=user)).status == 200
+    assert (await client.get("/api/status", headers=user)).status == 429
+    await put({"api.webhook_timeout": 11})  # another api.* setting: the count stays
+    refused = await client.get("/api/status", headers=user)
+    assert refused.status == 429, refused.headers
+    assert refused.headers["X-RateLimit-Remaining"] == "0" and "Retry-After" in refused.headers
+    await put({"api.rate_limit": 5})  # raised: two more in this window
+    for left in (1, 0):
+        ok = await client.get("/api/status", headers=user)
+        assert ok.status == 200 and ok.headers["X-RateLimit-Remaining"] == str(left)
+        assert ok.headers["X-RateLimit-Limit"] == "5"
+    await put({"api.rate_limit": 2})  # lowered below the 5 made: refused, never negative
+    lowered = await client.get("/api/status", headers=user)
+    assert lowered.status == 429
+    assert lowered.headers["X-RateLimit-Limit"] == "2"
+    assert lowered.headers["X-RateLimit-Remaining"] == "0"

@@ -115,3 +115,34 @@ def test_malformed_and_huge_bodies(daemon: DaemonHandle, client: Http) -> None:
     assert _counts(daemon.home) == before
     assert client.json("GET", "/health")[0] == 200
     assert client.json("POST", "/query", Q)[0] == 200
+
+
+async def test_every_error_on_the_query_paths_carries_detail(make_client: Any) -> None:
+    """The router's own answers too (a method a path does not take, an unknown sub-path) and
+    the guard's: FastAPI's `detail` beside the envelope, `Allow` on a 405. Other paths keep
+    the daemon's envelope alone."""
+    client = await make_client()
+    wrong_method = [("PUT", "/query", "POST"), ("GET", "/query", "POST"),
+                    ("POST", "/metrics", "GET"), ("PATCH", "/config", "DELETE,GET,POST,PUT"),
+                    ("DELETE", "/capabilities", "GET")]  # fmt: skip
+    for method, path, allow in wrong_method:
+        response = await client.request(method, path)
+        body = await response.json()
+        assert response.status == 405, (method, path)
+        assert response.headers["Allow"] == allow
+        assert body["detail"] == body["error"]["message"] and "not allowed" in body["detail"]
+        assert body["error"]["code"] == "method_not_allowed"
+    for method, path in [("GET", "/query/a/b"), ("GET", "/metrics/x"), ("POST", "/config/x"),
+                         ("GET", "/capabilities/x")]:  # fmt: skip
+        response = await client.request(method, path)
+        body = await response.json()
+        assert response.status == 404, (method, path)
+        assert body == {"detail": f"No such endpoint: {method} {path}",
+                        "error": {"code": "not_found", "message": body["detail"]}}  # fmt: skip
+    foreign = await client.get("/capabilities", headers={"Host": "evil.example"})
+    assert foreign.status == 403 and "Host header" in (await foreign.json())["detail"]
+    # Not the query API's: the daemon's envelope only.
+    for method, path, status in [("PUT", "/api/status", 405), ("GET", "/api/nope", 404),
+                                 ("GET", "/queryx", 404), ("GET", "/configure", 404)]:  # fmt: skip
+        response = await client.request(method, path)
+        assert response.status == status and set(await response.json()) == {"error"}, path

@@ -14,6 +14,10 @@ MINUTE = 60
 HOUR = 3600
 _SWEEP_AT = 10_000  # counters kept before expired windows are dropped
 
+# key → [window start, count]; shared by the limiters one daemon builds over its life, so a
+# config change alters the limits, not what was already counted.
+RateCounts = dict[tuple[str, ...], list[int]]
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -47,12 +51,13 @@ class RateLimiter:
         clock: Callable[[], float] = time.time,
         *,
         window: int = HOUR,
+        counts: RateCounts | None = None,
     ) -> None:
         self.per_minute = per_minute
         self.window = max(1, window)  # the endpoint classes' window (api.rate_window)
         self.hourly = {name: n for name, n in hourly.items() if n > 0}
         self._now = clock
-        self._counts: dict[tuple[str, ...], list[int]] = {}  # key → [window start, count]
+        self._counts: RateCounts = {} if counts is None else counts
 
     def _hit(self, limit: int, period: int, key: tuple[str, ...], now: float) -> Verdict:
         start = int(now // period) * period
@@ -64,7 +69,8 @@ class RateLimiter:
         allowed = entry[1] < limit
         if allowed:
             entry[1] += 1
-        return Verdict(allowed, limit, limit - entry[1], start + period)
+        # A limit lowered below what this window already counted: nothing remains.
+        return Verdict(allowed, limit, max(0, limit - entry[1]), start + period)
 
     def _sweep(self, now: float) -> None:
         """Drop counters whose window has ended (an hour at most)."""

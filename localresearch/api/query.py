@@ -136,11 +136,15 @@ class QueryAccepted(Model):
     query_id: str
 
 
+# GET /query/{id}: the spec shows `running` while a query runs (one not started yet included).
+QueryStatus = Literal["running", "complete", "error", "canceled"]
+
+
 class QueryState(Model):
     """A background query: running (status only), or finished with its result or error."""
 
     query_id: str
-    status: Literal["queued", "running", "complete", "error", "canceled"]
+    status: QueryStatus
     version: str | UnsetType = UNSET
     answer: str | UnsetType = UNSET
     citations: list[str] | UnsetType = UNSET

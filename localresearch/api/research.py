@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import msgspec
 
@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from localresearch.research.manager import JobView
 
 JobState = Literal["queued", "running", "complete", "error", "cancelled"]
+# The jobs API spec's statuses: it has no `queued` (a job waiting for a slot is `running`).
+SpecJobState = Literal["running", "complete", "error", "cancelled"]
+JobPhase = Literal["scope", "research", "evaluate", "synthesis", "done"]
 
 
 class CamelModel(Model, rename="camel"):
@@ -30,10 +33,12 @@ class JobStarted(CamelModel):
     status: str
 
 
-class JobStatus(CamelModel):
+class JobSummary(CamelModel):
+    """A job in the daemon's own list (`GET /api/research/deep`): `queued` is a status here."""
+
     research_id: str
-    status: str
-    phase: str
+    status: JobState
+    phase: JobPhase
     dimensions_total: int
     dimensions_complete: int
     source_count: int
@@ -49,7 +54,7 @@ class JobStatus(CamelModel):
     partial_report: str | UnsetType = UNSET
 
     @classmethod
-    def of(cls, view: JobView) -> JobStatus:
+    def of(cls, view: JobView) -> JobSummary:
         """The snapshot of a job as the core describes it."""
         job = view.job
         report: str | UnsetType = UNSET
@@ -61,8 +66,8 @@ class JobStatus(CamelModel):
                 partial = view.report
         return cls(
             research_id=job.id,
-            status=job.status,
-            phase=job.phase,
+            status=cast(JobState, job.status),
+            phase=cast(JobPhase, job.phase),
             dimensions_total=job.dimensions_total,
             dimensions_complete=job.dimensions_complete,
             source_count=job.source_count,
@@ -79,6 +84,23 @@ class JobStatus(CamelModel):
         )
 
 
+class JobStatus(JobSummary):
+    """The spec's status snapshot (`GET /api/research/deep/{id}/status`): a job waiting for a
+    free slot (`research.max_concurrent_jobs`) is `running`, with `queued: true`."""
+
+    status: SpecJobState
+    queued: bool = False
+
+    @classmethod
+    def of(cls, view: JobView) -> JobStatus:
+        summary = JobSummary.of(view)
+        fields = msgspec.structs.asdict(summary)
+        queued = summary.status == "queued"
+        if queued:
+            fields["status"] = "running"
+        return cls(**fields, queued=queued)
+
+
 class JobListQuery(Model):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20
     offset: Annotated[int, msgspec.Meta(ge=0, le=10**9)] = 0
@@ -86,7 +108,7 @@ class JobListQuery(Model):
 
 
 class JobList(CamelModel):
-    jobs: list[JobStatus]
+    jobs: list[JobSummary]
     total: int
     limit: int
     offset: int

@@ -106,7 +106,8 @@ def show(research_id: str, as_json: bool) -> None:
         print_json(snapshot)
         return
     out = text_console()
-    out.print(f"[bold]{snapshot['researchId']}[/]  {snapshot['status']} ({snapshot['phase']})")
+    state = "queued" if snapshot.get("queued") else snapshot["status"]  # the spec says running
+    out.print(f"[bold]{snapshot['researchId']}[/]  {state} ({snapshot['phase']})")
     out.print(f"Question:   {snapshot['query']}", markup=False)
     out.print(
         f"Dimensions: {snapshot['dimensionsComplete']}/{snapshot['dimensionsTotal']}   "

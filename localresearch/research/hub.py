@@ -35,11 +35,14 @@ class _Subscriber:
         """Hand new events to the sink; finish on `done`, or when the sink refuses (gone)."""
         assert self.sink is not None and self.finished is not None
         batch = [e for e in events if e.id is not None and e.id > self.last_id]
-        if not batch and events:
-            return
+        ended = _ends(events)
         if batch:
             self.last_id = batch[-1].id or self.last_id
-        if not self.sink(batch) or (batch and batch[-1].type == "done"):
+        elif events:  # all seen already; a `done` still ends a stream resumed past it
+            if ended:
+                self.end()
+            return
+        if not self.sink(batch) or ended:
             self.end()
 
     def end(self) -> None:
@@ -126,8 +129,9 @@ class EventHub:
                 batch: list[Event] = []
                 ended = False
                 for events in waiting:
-                    if events is None:
+                    if events is None or _ends(events):
                         ended = True
+                    if events is None:
                         break
                     for live in events:
                         if live.id is not None and live.id > last:
@@ -135,7 +139,7 @@ class EventHub:
                             last = live.id
                 if batch or (first == [] and not ended):
                     yield batch
-                if ended or (batch and batch[-1].type == "done"):
+                if ended:
                     return
 
     async def stream_to(
@@ -209,6 +213,12 @@ class EventHub:
                                 s.deliver([])
                             else:
                                 s.queue.put_nowait([])
+
+
+def _ends(events: list[Event]) -> bool:
+    """The job's `done` is among them: nothing follows it, whatever id the client resumed
+    after (a Last-Event-ID beyond the job's last id must not wait for more)."""
+    return any(event.type == "done" for event in events)
 
 
 async def _stop_when(stop: asyncio.Event, subscriber: _Subscriber) -> None:

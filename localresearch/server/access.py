@@ -43,7 +43,7 @@ from aiohttp import web
 
 from localresearch.access.keys import KeyStore
 from localresearch.access.local import credential_path, ensure_credential, peer_uid
-from localresearch.access.ratelimit import RateLimiter, Verdict
+from localresearch.access.ratelimit import RateCounts, RateLimiter, Verdict
 from localresearch.access.roles import ALL, OWNER_ROLE, Principal, permissions_of
 from localresearch.loopback import is_loopback_host
 from localresearch.server.errors import STATUS_BY_CODE, error_response
@@ -63,7 +63,9 @@ _VERDICT = web.RequestKey("ratelimit", Verdict)
 class Access:
     """Built once from the config; `admit` runs on every request."""
 
-    def __init__(self, config: Config, paths: Paths, keys: KeyStore) -> None:
+    def __init__(
+        self, config: Config, paths: Paths, keys: KeyStore, *, counts: RateCounts | None = None
+    ) -> None:
         api = config.api
         self.keys = keys
         self.role_permissions = api.role_permissions
@@ -87,8 +89,12 @@ class Access:
         self.local_token = token.encode()
         self.owner = Principal("owner", OWNER_ROLE, ALL, "local", limited=False)
         self.uid = os.getuid()
+        # The rate limits' counts outlive this object: a new config builds a new one with them.
+        self.rate_counts: RateCounts = {} if counts is None else counts
         self.limiter = (
-            RateLimiter(api.rate_limit, api.rate_limits, window=api.rate_window)
+            RateLimiter(
+                api.rate_limit, api.rate_limits, window=api.rate_window, counts=self.rate_counts
+            )
             if api.rate_limit > 0 or any(api.rate_limits.values())
             else None
         )

@@ -22,6 +22,7 @@ from localresearch.server.access import ACCESS, Access, add_rate_headers
 from localresearch.server.errors import Handler, error_middleware, mark_started
 from localresearch.server.keys import BODY_TIMEOUT, MAX_BODY, RUNTIME, SHUTDOWN, WEBSOCKETS
 from localresearch.server.observe import observe_response, reconfigure_access
+from localresearch.server.query_errors import with_detail
 from localresearch.server.route_list import ROUTES
 from localresearch.server.security import GUARD, Guard, refusal
 from localresearch.server.spec_envelope import spec_envelope
@@ -210,7 +211,7 @@ def make_app(config: Config, paths: Paths, *, port: int | None = None) -> web.Ap
     parser_errors.install()
     routes = Routes()
     app = web.Application(
-        middlewares=[spec_envelope, error_middleware(refusal, routes.until_loaded)],
+        middlewares=[spec_envelope, error_middleware(refusal, routes.until_loaded, with_detail)],
         client_max_size=config.server.max_body_bytes,
     )
     app[ROUTES_KEY] = routes

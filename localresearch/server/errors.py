@@ -87,14 +87,31 @@ def _surface_refusal(request: web.Request, problem: str) -> web.Response:
     return refuse(op, "invalid_request", problem)
 
 
-def error_middleware(refuse: Refusal, wait: Waiter | None = None) -> Middleware:
+# Rewrites an error answer into the envelope of the surface its path belongs to, if it has one.
+Dresser = Callable[[web.Request, web.StreamResponse], web.StreamResponse]
+
+
+def error_middleware(
+    refuse: Refusal, wait: Waiter | None = None, dress: Dresser | None = None
+) -> Middleware:
     """The app's one middleware (each layer costs on every request): `wait` (the routes still
     loading) and `refuse` (the security guard) may answer first; then every exception becomes
-    the envelope, unexpected ones logged with a request id."""
+    the envelope, unexpected ones logged with a request id. `dress` sees every error answer
+    (the router's 404 and 405 included) before it goes out."""
 
     from localresearch.server.requests import query_problem
 
     @web.middleware
+    async def dressed(request: web.Request, handler: Handler) -> web.StreamResponse:
+        assert dress is not None
+        try:
+            response = await envelope(request, handler)
+        except web.HTTPException as exc:  # APIError, or a status `_answer` passes on
+            if exc.status < 400:
+                raise
+            response = web.Response(status=exc.status, body=exc.body, headers=exc.headers)
+        return dress(request, response) if response.status >= 400 else response
+
     async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
         pending = wait(request) if wait is not None else None
         if pending is not None:
@@ -117,7 +134,7 @@ def error_middleware(refuse: Refusal, wait: Waiter | None = None) -> Middleware:
                 return await _end_started(request, started, exc)
             return _answer(request, exc)
 
-    return envelope
+    return dressed if dress is not None else web.middleware(envelope)
 
 
 def _answer(request: web.Request, exc: Exception) -> web.StreamResponse:

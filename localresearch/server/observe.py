@@ -39,12 +39,13 @@ async def observe_response(request: web.Request, response: web.StreamResponse) -
 
 
 def reconfigure_access(app: web.Application, old: Config, config: Config) -> None:
-    """Keys, roles, role permissions and rate limits from the new config, at once (the
-    counts of the rate limits start again)."""
+    """Keys, roles, role permissions and rate limits from the new config, at once. The rate
+    limits keep their counts: a client at its limit stays there until its window ends, and a
+    lowered limit applies to the requests already counted."""
     if old.api == config.api:
         return
     access = app[ACCESS]
-    fresh = Access(config, app[RUNTIME].paths, access.keys)
+    fresh = Access(config, app[RUNTIME].paths, access.keys, counts=access.rate_counts)
     fresh.policies = access.policies
     fresh.public_routes = access.public_routes
     fresh.resolvers = access.resolvers

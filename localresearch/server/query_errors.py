@@ -1,5 +1,7 @@
 """The query API's error envelope: {"detail": message, "error": {"code", "message"}} (FastAPI's
-`detail`, which the spec's clients read, and the daemon's own `error`)."""
+`detail`, which the spec's clients read, and the daemon's own `error`), on every error answer
+of its paths: its routes' own (`envelope`) and those made before a route runs (`with_detail`:
+the router's 404 and 405, the guard, a start still in progress)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,15 @@ from localresearch.config.loader import ConfigError
 from localresearch.errors import LocalResearchError
 from localresearch.server.errors import CODE_BY_STATUS, STATUS_BY_CODE, APIError, Handler
 from localresearch.server.keys import MAX_BODY
+
+# The query API's paths: these and everything under them (`/query/a/b` is its unknown path).
+QUERY_PATHS = frozenset({"/query", "/metrics", "/config", "/capabilities"})
+# Not copied from an answer being rewritten: its body's own.
+_BODY_HEADERS = frozenset({"content-type", "content-length", "content-encoding"})
+
+
+def on_query_path(path: str) -> bool:
+    return "/" + path[1:].partition("/")[0] in QUERY_PATHS
 
 
 class QueryAPIError(LocalResearchError):
@@ -66,3 +77,30 @@ def envelope(handler: Handler) -> Handler:
             return query_error(code, message, exc.status)
 
     return wrapped
+
+
+def with_detail(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """An error answer on the query API's paths in its envelope, whoever made it; its status
+    and headers (`Allow`, `Retry-After`, `X-RateLimit-*`, `X-Request-Id`) kept."""
+    if (
+        response.status < 400
+        or not isinstance(response, web.Response)
+        or response.prepared
+        or not on_query_path(request.path)
+    ):
+        return response
+    body = response.body
+    try:
+        data = json.loads(body) if isinstance(body, (bytes, bytearray)) and body else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and "detail" in data:
+        return response  # already in this surface's envelope
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        code, message = str(error.get("code", "")), error["message"]
+    else:
+        code, message = "", response.text or response.reason or "HTTP error"
+    code = code or CODE_BY_STATUS.get(response.status, "invalid_request")
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in _BODY_HEADERS}
+    return query_error(code, message, response.status, headers)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 
@@ -19,6 +19,7 @@ from localresearch.api.query import (
     QueryCanceled,
     QueryRequest,
     QueryState,
+    QueryStatus,
     StreamParam,
     partial_of,
 )
@@ -233,7 +234,9 @@ async def state(request: web.Request) -> web.Response:
         return model_response({**run.result, "query_id": run.id, "status": "complete"})
     if run.status == "error":
         return model_response(QueryState(query_id=run.id, status="error", error=run.error or ""))
-    return model_response(QueryState(query_id=run.id, status=run.status))
+    # The spec has no `queued`: to its clients a query not started yet is running.
+    status = "running" if run.status == "queued" else run.status
+    return model_response(QueryState(query_id=run.id, status=cast(QueryStatus, status)))
 
 
 @routes.delete("/query/{id}")

@@ -13,6 +13,7 @@ from localresearch.api.research import (
     JobListQuery,
     JobStarted,
     JobStatus,
+    JobSummary,
     ReportJSON,
     ReportQuery,
     StartJob,
@@ -58,7 +59,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     end = params.offset + len(views)
     return model_response(
         JobList(
-            jobs=[JobStatus.of(view) for view in views],
+            jobs=[JobSummary.of(view) for view in views],
             total=total,
             limit=params.limit,
             offset=params.offset,
