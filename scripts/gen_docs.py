@@ -29,7 +29,11 @@ config directory, e.g. `~/.config/localresearch/config.toml` on Linux).
   without `server.allow_remote`, a `memory.workspace` that is a file).
 - `research config set KEY VALUE` edits the file in place, keeping your comments and order.
 - Secrets are never stored in the file: settings ending in `_env` name the environment variable
-  that holds the key.
+  that holds the key. Their value must be a variable's name (`[A-Za-z_][A-Za-z0-9_]*`): a value
+  that is not, or that looks like a key (`sk-…`, `Bearer …`, a long random token), is refused by
+  `config set`, `config check`, `PUT /config` and `daemon start`, without repeating it (`config
+  show` and `config get` hide one already in the file); put the key in the variable
+  (`export MY_API_KEY=…`) and its name in the setting.
 
 ## Settings
 

@@ -120,7 +120,8 @@ class Waiting:
 class MarkdownStream:
     """Shows the answer as it arrives: live Markdown on a terminal (a spinner with the elapsed
     time until the first token), redrawn as verified at the end. Piped, the verified answer is
-    written once it is complete, so what a script reads carries the corrected citations."""
+    written once it is complete, so what a script reads carries the corrected citations; an
+    answer that fails or is cancelled before it is complete writes nothing there."""
 
     def __init__(self) -> None:
         self.text = ""
@@ -167,14 +168,13 @@ class MarkdownStream:
         sys.stdout.flush()
 
     def stop(self) -> None:
-        """End the live view (before an error is printed below it); piped, what came so far."""
+        """End the live view (before an error is printed below it). Piped, nothing is written:
+        the text that came so far was never checked (its [n] may name no listed source)."""
         if self.live is not None:
             if not self.text:
                 self.live.update("")  # no spinner left behind
             self.live.__exit__(None, None, None)
             self.live = None
-        else:
-            self._write()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

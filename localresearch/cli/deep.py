@@ -49,7 +49,7 @@ class JobView:
     def apply(self, event: Event) -> None:
         data = event.data if isinstance(event.data, dict) else {}
         if event.type == "fallback":
-            self.notes.append(f"{data.get('part', data.get('step', '?'))}: builtin engine used")
+            self.notes.append(f"{_part(data)}: builtin engine used")
         if event.type == "scope_complete":
             self.phase = "research"
             for name in data.get("dimensions", []):
@@ -121,6 +121,22 @@ class JobView:
         return self.render(err_console().width)
 
 
+def _part(data: dict[str, Any]) -> str:
+    return str(data.get("part", data.get("step", "?")))
+
+
+def fallback_line(data: dict[str, Any]) -> str:
+    """A `fallback` that arrives once the report streams (the model's report was rejected):
+    said on stderr where it happens, since the progress table is no longer redrawn."""
+    reason = f" ({data['reason']})" if data.get("reason") else ""
+    if _part(data) == "report":
+        return (
+            f"The model's report was not backed by its sources{reason}: "
+            "the builtin engine wrote the report from the findings, below."
+        )
+    return f"The model's reply was unusable for {_part(data)}{reason}: builtin engine used."
+
+
 def events_with_resume(client: Client, job_id: str, after: int = 0) -> Any:
     """The job's events; if the daemon restarts mid-stream, reconnect and resume after the last."""
     import http.client
@@ -151,6 +167,7 @@ def follow(client: Client, job_id: str, *, after: int = 0) -> str:
     status. stdout holds only the report (`research deep "q" > report.md`); when stderr is not
     a terminal, the progress table is written there once, as it stood when the report began."""
     from rich.live import Live
+    from rich.text import Text
 
     out = err_console()
     view = JobView(job_id)
@@ -172,6 +189,9 @@ def follow(client: Client, job_id: str, *, after: int = 0) -> str:
                     out.print()
                 click.echo(event.data.get("text", ""), nl=False)
                 sys.stdout.flush()
+            elif event.type == "fallback" and streaming:
+                sys.stdout.flush()
+                out.print(Text(fallback_line(event.data), style="yellow"))
             elif event.type == "error":
                 err_console().print(f"[bold red]Research failed:[/] {event.data.get('message')}")
             elif event.type == "done":
@@ -243,10 +263,14 @@ def deep(
         return
     try:
         if as_json:
-            for _event in events_with_resume(client, job_id):
-                pass
+            fallbacks = [
+                event.data
+                for event in events_with_resume(client, job_id)
+                if event.type == "fallback"
+            ]
             snapshot = client.research_status(job_id)
-            print_json(snapshot)
+            # The parts the builtin engine did in the model's place, as the events told them.
+            print_json({**snapshot.to_dict(), "fallbacks": fallbacks})
             if snapshot["status"] == "error":
                 sys.exit(1)
             return

@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from localresearch.config.loader import ConfigError, _find_line, read_text
+from localresearch.config.loader import (
+    ENV_NAME_SETTINGS,
+    ConfigError,
+    _find_line,
+    is_env_name,
+    read_text,
+)
 from localresearch.config.schema import Config
 
 WEB_SEARCH = ("none", "searxng", "tavily", "brave", "serper", "exa")
@@ -51,7 +58,46 @@ def _between(low: float, high: float | None = None) -> Callable[[Any], str | Non
     return check
 
 
+# Keys that are valid variable names, which the redaction's shapes (they need a `-`) miss: a
+# known prefix with `_` (Stripe, GitHub, Hugging Face, …), or a long run of letters and digits
+# in both cases, as random tokens are and variable names are not.
+_NAME_SHAPED_KEY = re.compile(
+    r"""(?x)
+    \b(?:sk|pk|rk|ghp|gho|ghu|ghs|ghr|github_pat|hf)_(?=\w*[0-9A-Z])\w{16,}
+  | (?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{32,}
+    """
+)
+
+
+def looks_like_key(value: str) -> bool:
+    """Whether `value` is shaped like a credential (the redaction's patterns, a secret the daemon
+    holds, or a name-shaped token)."""
+    from localresearch.redaction import redact
+
+    return redact(value) != value or _NAME_SHAPED_KEY.search(value) is not None
+
+
+def env_name_problem(value: str) -> str | None:
+    """Why a `*_env` setting's value cannot name an environment variable, or None. The message
+    never repeats the value: it may be a key pasted by mistake."""
+    if not value:
+        return None
+    where = (
+        "a key is never stored in config.toml: put it in an environment variable "
+        "(export MY_API_KEY=...) and set this setting to that variable's name (MY_API_KEY)"
+    )
+    if looks_like_key(value):
+        return f"the value looks like an API key, not the name of an environment variable; {where}"
+    if not is_env_name(value):
+        return (
+            "expected the name of an environment variable (letters, digits and _, not starting "
+            f"with a digit); {where}"
+        )
+    return None
+
+
 RULES: dict[str, Callable[[Any], str | None]] = {
+    **{key: env_name_problem for key in sorted(ENV_NAME_SETTINGS)},
     "server.port": _between(1, 65535),
     "server.max_body_bytes": _between(1024),
     "server.shutdown_timeout": _between(0.1),

@@ -161,8 +161,6 @@ def view(config: Config) -> dict[str, Any]:
 
     data = redacted_dict(config)
     data["api"]["webhooks"] = [shown(url) for url in config.api.webhooks]
-    if config.api.key_env:
-        data["api"]["key_env"] = config.api.key_env  # a variable's name, not its value
     return {
         "reasoning_mode": REASONING_MODES[0],
         "loops": config.research.max_rounds,

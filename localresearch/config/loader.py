@@ -394,8 +394,28 @@ def _toml_value(value: Any) -> str:
 SECRET_SETTINGS = frozenset({"api.api_key", "api.bearer_token", "api.api_keys"})
 
 
+# Settings that name the environment variable holding a key (llm.api_key_env, …): every
+# setting whose name ends in `_env`. Their value is a variable's name, never the key itself.
+ENV_NAME_SETTINGS = frozenset(key for key, *_ in describe() if key.endswith("_env"))
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+HIDDEN = "(hidden: not an environment variable name)"  # a key, perhaps: never shown
+
+
+def is_env_name(value: str) -> bool:
+    """Whether `value` can name an environment variable (letters, digits, _; no digit first)."""
+    return _ENV_NAME.fullmatch(value) is not None
+
+
 def redact(key: str, value: Any) -> Any:
-    """The value of a setting as it may be shown: credentials masked."""
+    """The value of a setting (or of a section, as a table) as it may be shown: credentials
+    masked, and a `*_env` setting that holds something other than a variable's name (a key
+    pasted by mistake) hidden."""
+    if isinstance(value, dict) and key not in SECRET_SETTINGS:
+        return {name: redact(f"{key}.{name}", item) for name, item in value.items()}
+    if key in ENV_NAME_SETTINGS and isinstance(value, str) and value:
+        from localresearch.config.checks import env_name_problem
+
+        return HIDDEN if env_name_problem(value) else value
     if key not in SECRET_SETTINGS or not value:
         return value
     if isinstance(value, dict):
@@ -406,8 +426,4 @@ def redact(key: str, value: Any) -> Any:
 def redacted_dict(config: Any) -> dict[str, Any]:
     """to_dict with every credential masked."""
     data = to_dict(config)
-    for key in SECRET_SETTINGS:
-        section, _, name = key.partition(".")
-        if section in data and name in data[section]:
-            data[section][name] = redact(key, data[section][name])
-    return data
+    return {section: redact(section, values) for section, values in data.items()}

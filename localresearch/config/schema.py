@@ -91,7 +91,9 @@ class EmbeddingsConfig:
         "", "Embedding model (onnx: model folder; local: name or folder, default all-MiniLM-L6-v2)."
     )
     base_url: str = setting("", "Embeddings endpoint base URL for ollama/openai.")
-    api_key_env: str = setting("", "Environment variable holding the embeddings API key.")
+    api_key_env: str = setting(
+        "", "Name of the environment variable holding the embeddings API key (never the key)."
+    )
     batch_size: int = setting(32, "Chunks per embeddings request while indexing.")
     vector_weight: float = setting(
         0.45, "Share of vector similarity in the fused score (0-1; BM25 has the rest)."
@@ -133,7 +135,9 @@ class ResearchConfig:
     sources_per_dimension: int = setting(6, "Sources kept per dimension.")
     web_search: str = setting("none", "none, searxng, tavily, brave, serper or exa.")
     web_search_url: str = setting("", "Base URL of the web search API (SearXNG: your instance).")
-    web_search_key_env: str = setting("", "Environment variable holding the search API key.")
+    web_search_key_env: str = setting(
+        "", "Name of the environment variable holding the search API key (never the key)."
+    )
     session_ttl: int = setting(
         3600, "Seconds a research session lives unless extended (/api/research/sessions)."
     )
