@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from localresearch.contradiction import contradiction
 from localresearch.extractive import (
     _BOUNDARY,
     _FENCE,
@@ -48,8 +49,14 @@ QUOTE_CHARS = 600
 
 _MARKERS = re.compile(r"[ \t]*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _LIST = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
+_MARKER_BOUNDARY = re.compile(
+    r"(?<![.!?])\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\](?=\s+[\"'(*_`]*[A-Z])"
+)
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])+")
-_LABEL = re.compile(r"\s*\*\*[^*\n]+\*\*:\s*")  # "**Section**: …" leads a paragraph
+# "**Section**: …" or "**Sources:** …" leads a paragraph: a label, not part of the sentence.
+_LABEL = re.compile(r"\s*\*\*[^*\n]+?(?:\*\*:|:\*\*)\s*")
+# A line that is only bold words, no full stop ("**Backing up SQLite**"): a heading.
+_EMPHASIS_LINE = re.compile(r"\s*(\*\*|__)[^*_\n]*[^*_\n.!?]\1\s*:?\s*")
 
 Embed = Callable[[list[str]], list[list[float]]]
 
@@ -66,6 +73,7 @@ class Passage:
     text: str = ""
     rank: int = 0  # 0 = the search's best hit
     page: int | None = None  # PDFs: the page; the lines count within it
+    heading: str = ""  # the heading path above it (it frames the passage's topic)
 
 
 @dataclass
@@ -82,6 +90,8 @@ class AlignedSentence:
     corrected: bool = False  # the markers were changed
     quotes: dict[int, Sentence] = field(default_factory=dict)
     quoted: bool = False  # quoted from a passage by the daemon (localresearch.evidence)
+    # Why the passage holding its words does not support it: "negation" or "number".
+    conflict: str = ""
 
     def to_dict(self, renumber: dict[int, int]) -> dict[str, Any]:
         return {
@@ -137,6 +147,10 @@ def answer_sentences(answer: str) -> list[tuple[int, int]]:
                 # before them.
                 trailing = _LEADING_MARKERS.match(text, m.end())
                 cuts.append(trailing.end() if trailing else m.end())
+        # A marker ends a sentence that has no full stop ("… (default 10) [1] The first …",
+        # a table row quoted as prose).
+        cuts.extend(m.end() for m in _MARKER_BOUNDARY.finditer(text))
+        cuts = sorted(set(cuts))
         cuts.append(len(text))
         for a, b in itertools.pairwise(cuts):
             piece = text[a:b]
@@ -156,7 +170,7 @@ def answer_sentences(answer: str) -> list[tuple[int, int]]:
         if in_fence or not body.strip() or body.lstrip().startswith("|"):
             flush()
             continue
-        if _HEADING.match(body):
+        if _HEADING.match(body) or _EMPHASIS_LINE.fullmatch(body):
             flush()
             continue
         listed = _LIST.match(body)
@@ -167,6 +181,9 @@ def answer_sentences(answer: str) -> list[tuple[int, int]]:
         lead = label.end() if label else lead
         if lead >= len(body):
             continue  # a label alone ("**Section**:") on its line
+        if _HEADING.match(body[lead:]) or _EMPHASIS_LINE.fullmatch(body[lead:]):
+            flush()  # a heading echoed after a label ("**Sources:** # Backing up SQLite")
+            continue
         block.append((start + lead, end))
     flush()
     # Markers a model puts after the full stop belong to the sentence before them.
@@ -211,16 +228,43 @@ class _Index:
         self.idf = {t: math.log(1.0 + n / (1 + c)) + 0.1 for t, c in df.items()}
         self.unseen = math.log(1.0 + n) + 0.1
 
-    def support(self, sentence_terms: set[str]) -> dict[int, tuple[float, Sentence, Sentence]]:
-        """Per passage: the share of the sentence's weighted terms its best unit holds."""
+    def support(
+        self, text: str, sentence_terms: set[str], floor: float = 0.0
+    ) -> tuple[dict[int, tuple[float, Sentence, Sentence]], dict[int, str]]:
+        """Per passage: the share of the sentence's weighted terms its best unit holds, leaving
+        out a unit holding at least `floor` that the sentence contradicts (a negation or a
+        number of its own, localresearch.contradiction); and per passage, why the unit that
+        would have supported it more does not."""
         weights = {t: self.idf.get(t, self.unseen) for t in sentence_terms}
         total = sum(weights.values()) or 1.0
         best: dict[int, tuple[float, Sentence, Sentence]] = {}
+        vetoed: dict[int, tuple[float, str]] = {}
         for n, first, last, bag in self.units:
             score = sum(w for t, w in weights.items() if t in bag) / total
-            if score > best.get(n, (-1.0,))[0]:
-                best[n] = (score, first, last)
-        return best
+            if score <= best.get(n, (-1.0,))[0]:
+                continue
+            if score >= floor > 0:
+                why = self.contradicts(text, n, first, last)
+                if why:
+                    if score > vetoed.get(n, (-1.0, ""))[0]:
+                        vetoed[n] = (score, why)
+                    continue
+            best[n] = (score, first, last)
+        # Strongest contradicted passage first.
+        conflicts = {
+            n: why
+            for n, (score, why) in sorted(vetoed.items(), key=lambda kv: -kv[1][0])
+            if score > best.get(n, (-1.0,))[0]
+        }
+        return best, conflicts
+
+    def weight(self, term: str) -> float:
+        return self.idf.get(term, self.unseen)
+
+    def contradicts(self, text: str, n: int, first: Sentence, last: Sentence) -> str:
+        """Why `text` contradicts passage `n`'s unit first..last, or ""."""
+        source = first.text if first is last else f"{first.text} {last.text}"
+        return contradiction(text, source, self.passages[n].text, self.weight)
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -265,12 +309,15 @@ def align(
         if not item.claim:
             item.cited = given
             continue
-        support = index.support(own)
+        support, conflicts = index.support(text, own, min(KEEP_THRESHOLD, threshold))
         if vectors and i < len(sentence_vectors):
             for n, vector in vectors.items():
                 cos = _cosine(sentence_vectors[i], vector)
-                if cos >= EMBEDDING_THRESHOLD and n in support:
-                    score, first, last = support[n]
+                if cos < EMBEDDING_THRESHOLD or n not in support or n in conflicts:
+                    continue
+                score, first, last = support[n]
+                # Meaning close enough counts, unless the sentence contradicts the passage.
+                if not index.contradicts(text, n, first, last):
                     support[n] = (max(score, threshold * cos / EMBEDDING_THRESHOLD), first, last)
         kept = [n for n in given if support.get(n, (0.0,))[0] >= min(KEEP_THRESHOLD, threshold)]
         ranked = sorted(
@@ -287,6 +334,8 @@ def align(
             item.cited = []
             item.score = best_score
         item.supported = bool(item.cited)
+        if not item.supported:
+            item.conflict = next(iter(conflicts.values()), "")
         item.corrected = item.cited != given
         for n in item.cited:
             item.quotes[n] = support[n][1]

@@ -156,6 +156,9 @@ def judged(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 name = "marked" if marker else "unmarked"
                 row[f"{name}_precision"] = round(tp / max(1, tp + fp), 3)
                 row[f"{name}_recall"] = round(tp / max(1, tp + fn), 3)
+                # The share of wrong claims called supported (false support rate); recall is
+                # the share of faithful ones (true support rate).
+                row[f"{name}_false_support"] = round(fp / max(1, fp + tn), 3)
             rows.append(row)
     return rows
 

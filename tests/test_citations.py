@@ -134,3 +134,31 @@ def test_embeddings_support_a_paraphrase_the_words_miss() -> None:
     assert align(answer, [SQLITE, QUINCE]).sentence_dicts()[0]["supported"] is False
     checked = align(answer, [SQLITE, QUINCE], embed=embed)
     assert checked.sentence_dicts()[0]["citations"] == [1]
+
+
+def test_echoed_headings_and_labels_are_not_claims() -> None:
+    """A small model echoes the sources' headings ("**Sources:** # Backing up SQLite"): a
+    heading after a label, or a line of bold words alone, is no sentence to cite."""
+    answer = (
+        "**Sources:** # SQLite notes\n\n**SQLite WAL mode**\n\n"
+        "**Answer:** WAL mode allows readers to run concurrently with a single writer [1].\n"
+    )
+    heading = Passage(1, "notes/sqlite.md", 1, 4, "", "# SQLite notes\n\n" + SQLITE.text)
+    checked = align(answer, [heading])
+    assert [s.text for s in checked.sentences] == [
+        "WAL mode allows readers to run concurrently with a single writer."
+    ]
+    assert checked.sentences[0].claim and checked.sentences[0].cited == [1]
+    assert checked.text == answer
+
+
+def test_a_marker_ends_a_sentence_that_has_no_full_stop() -> None:
+    """A table row quoted as prose ends at its marker: the next sentence is checked on its own."""
+    answer = "`limit` integer, at most 1000 (default 10) [1] Quince trees need full sun [2]."
+    table = Passage(1, "api.md", 5, 5, "", "| `limit` | integer | at most 1000 (default 10) |")
+    spans = [answer[a:b] for a, b in answer_sentences(answer)]
+    assert spans == [
+        "`limit` integer, at most 1000 (default 10) [1]",
+        "Quince trees need full sun [2].",
+    ]
+    assert [s.cited for s in align(answer, [table, QUINCE]).sentences] == [[1], [2]]

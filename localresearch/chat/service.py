@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from localresearch.citations import Alignment, Passage, align
+from localresearch.citations import AlignedSentence, Alignment, Passage, align
 from localresearch.config import Config
 from localresearch.errors import InvalidRequest, LocalResearchError
 from localresearch.events import Event
-from localresearch.evidence import Evidence, evidence_for, mark_quoted
+from localresearch.evidence import NOTHING_FOUND, Evidence, evidence_for, mark_quoted
 from localresearch.memory.types import MemorySearcher, SearchHit
 from localresearch.paths import Paths
 from localresearch.providers.base import (
@@ -135,14 +135,16 @@ def verify_answer(
     question: str = "",
     *,
     extractive: bool = False,
+    searched: bool = True,
 ) -> Alignment:
     """Every sentence of an answer aligned to the passage that supports it: a model's markers
     are checked and corrected against the passages it was shown (numbered by the search's rank;
     the strongest cited passage is listed first); a provider that cited its own passages
     (builtin) keeps its numbering and order, and what an `extractive` one says without a
     citation (that it found nothing) is its own statement, not a claim. With `question`, a
-    model's answer the passages do not back gets a paragraph quoting them
-    (localresearch.evidence)."""
+    model's answer the passages do not back gets a paragraph quoting them, or, when the notes
+    were `searched` and no passage holds the question's topic, the statement that they hold
+    nothing on it (localresearch.evidence)."""
     if extractive and not provided:
         checked = align(response, [])
         for sentence in checked.sentences:
@@ -171,15 +173,29 @@ def verify_answer(
             p.text,
             rank=n - 1,
             page=p.hit.page,
+            heading=p.hit.heading,
         )
         for n, p in enumerate(passages(hits), start=1)
     ]
     checked = align(response, found, embed=embed)
-    evidence = evidence_for(question, checked.sentences, found) if question else None
+    evidence = (
+        evidence_for(question, checked.sentences, found, say_nothing_found=searched)
+        if question
+        else None
+    )
     if evidence is None:
         return checked
     model_text = checked.text.rstrip()
     paragraph = evidence.paragraph()
+    if evidence.reason == NOTHING_FOUND:
+        # The daemon's own statement, after the model's checked answer: not a claim.
+        start = len(model_text) + 2 if model_text else 0
+        checked.text = f"{model_text}\n\n{paragraph}" if model_text else paragraph
+        said = AlignedSentence(paragraph, start, start + len(paragraph), claim=False)
+        said.quoted = True
+        checked.sentences.append(said)
+        checked.evidence = evidence
+        return checked
     # The model's sentences align the same way again (each is checked on its own); the quotes
     # carry their markers, which hold: they are the passages' own words.
     combined = align(
@@ -263,19 +279,36 @@ class ChatService:
     def __init__(
         self, config: Config, paths: Paths, db: Database, memory: MemorySearcher | None = None
     ) -> None:
-        self.config = config
+        self._config = config
         self.paths = paths
         self.sessions = SessionStore(db)
         self.memory = memory
         self.workspace: Path = workspace_dir(config, paths)
         self._config_roots = [Path(p).expanduser() for p in config.memory.paths]
         self._providers: dict[tuple[str, str], Provider] = {}
+        # Providers made for earlier llm settings: an answer may still stream from one, so
+        # they are closed when the service stops, not when the settings change.
+        self._retired: list[Provider] = []
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        """New settings (the daemon applies a config change here): when any llm.* setting
+        changed, the next answer gets a provider made for them (base_url, model, key…)."""
+        if config.llm != self._config.llm:
+            self._retired.extend(self._providers.values())
+            self._providers = {}
+        self._config = config
 
     async def start(self) -> None:
         await asyncio.to_thread(ensure_workspace, self.workspace)
 
     async def stop(self) -> None:
-        providers, self._providers = list(self._providers.values()), {}
+        providers, self._providers = [*self._retired, *self._providers.values()], {}
+        self._retired = []
         for provider in providers:
             try:
                 await provider.close()
@@ -509,6 +542,7 @@ class ChatService:
             self._embed(),
             turn.message,
             extractive=turn.provider.extractive,
+            searched=turn.include_memory and self.memory is not None,
         )
         evidence: Evidence | None = checked.evidence
         if evidence is not None:
@@ -533,14 +567,7 @@ class ChatService:
                 "citations": citations,
                 "session_id": turn.session_id,
                 "sentences": checked.sentence_dicts(),
-                "evidence": (
-                    {
-                        "reason": evidence.reason,
-                        "citations": list(dict.fromkeys(q.n for q in evidence.quotes)),
-                    }
-                    if evidence is not None
-                    else None
-                ),
+                "evidence": evidence.to_dict() if evidence is not None else None,
             },
         )
 
