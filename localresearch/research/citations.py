@@ -175,11 +175,12 @@ def unwrap_prose(paragraph: str) -> str:
 def quoted_evidence(query: str, sentences: list[AlignedSentence], ordered: list[Source]) -> str:
     """The paragraph quoting the strongest sources when a model's report does not stand on its
     own (the rule of localresearch.evidence, as for answers), or ""."""
-    evidence = evidence_for(query, sentences, _passages(ordered))
+    evidence = evidence_for(query, sentences, source_passages(ordered))
     return f"{evidence.paragraph(REPORT_LABEL)}\n\n" if evidence is not None else ""
 
 
-def _passages(ordered: list[Source]) -> list[Passage]:
+def source_passages(ordered: list[Source]) -> list[Passage]:
+    """The report's sources as the passages `align` checks sentences against, numbered 1..N."""
     found = []
     for n, source in enumerate(ordered, start=1):
         file, _, lines = source.location.rpartition(":")
@@ -213,7 +214,7 @@ def check_model_paragraph(
     text = "\n".join(lines)
     if text.lstrip().startswith("#") and "\n" not in text.strip():
         return text, 0, 0  # a heading alone
-    checked = align(text, _passages(ordered), flag=UNSUPPORTED)
+    checked = align(text, source_passages(ordered), flag=UNSUPPORTED)
     if sentences is not None:
         sentences.extend(checked.sentences)
     supported = sum(1 for s in checked.sentences if s.claim and s.supported)

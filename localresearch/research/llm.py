@@ -13,6 +13,7 @@ from localresearch.research.builtin import BuiltinEngine, names_topic
 from localresearch.research.structured import (
     MalformedJSON,
     check_text,
+    dimension_name,
     evaluation_schema,
     first_sentence,
     is_echo,
@@ -250,7 +251,8 @@ class LLMEngine:
         instruction = (
             "What important aspects of the question are still missing? List the gaps, and up to "
             f"{self.gap_dimensions} new dimensions to research that would fill them (none if "
-            "the research is sufficient)."
+            "the research is sufficient), each a short noun phrase of a few words, not a "
+            "sentence."
         )
         prompt = (
             f"Question: {query}\n\nResearch so far (dimension: key finding):\n{done}\n\n"
@@ -263,8 +265,16 @@ class LLMEngine:
             new = string_list(obj.get("newDimensions", []), "newDimensions")
             for text in (*gaps, *new):
                 check_text(text, "a gap or dimension", instruction)
-            new = [d for d in new if d.lower() not in known][: self.gap_dimensions]
-            return Evaluation(gaps=gaps, new_dimensions=new)
+            names: list[str] = []
+            for proposed in new:
+                # A model that ignores the format proposes sentences ("The research does not
+                # provide…"): not a name to research under, nor a section heading.
+                name = dimension_name(proposed)
+                if name is None or not names_topic(name):
+                    log.info("gap evaluation: %r is not a dimension name; left out", proposed)
+                elif name.lower() not in known and name.lower() not in map(str.lower, names):
+                    names.append(name)
+            return Evaluation(gaps=gaps, new_dimensions=names[: self.gap_dimensions])
 
         evaluation = await self._structured(
             prompt, validate, usage, evaluation_schema(), "gap evaluation"

@@ -21,6 +21,7 @@ from localresearch.events import Event
 from localresearch.redaction import redact
 from localresearch.research.citations import (
     check_model_paragraph,
+    cited_numbers,
     drop_unsupported,
     number_sources,
     quoted_evidence,
@@ -29,6 +30,7 @@ from localresearch.research.citations import (
     unwrap_prose,
 )
 from localresearch.research.engine import Engine
+from localresearch.research.fallback import checked_findings
 from localresearch.research.hub import EventHub
 from localresearch.research.llm import SYNTHESIS
 from localresearch.research.report import (
@@ -377,6 +379,7 @@ class Pipeline:
             return checked
 
         async def synthesise(usage: StepUsage) -> tuple[Any, list[Source]]:
+            nonlocal ordered  # a report the builtin engine writes lists the sources it cites
             buffer = ""
             stream = self.engine.synthesise(self.job.query, results, numbering, usage)
             chunks = aiter(stream)
@@ -406,7 +409,7 @@ class Pipeline:
             if not extractive and not said[0] and results:
                 # Nothing the model wrote is backed by a source (JSON, echoes, empty): the
                 # builtin engine writes the report from the findings instead.
-                await self._fallback_report(body, results, numbering, usage)
+                ordered = await self._fallback_report(body, results, ordered, usage)
             elif not extractive and results:
                 # Most of it unsupported, or the strongest source uncited: what the sources
                 # say, quoted, as an answer shows it.
@@ -423,8 +426,8 @@ class Pipeline:
         await self.emit(
             "synthesis/edge",
             "synthesis_complete",
-            {"sourceCount": len(ordered)},
-            source_count=len(ordered),  # one source count: the report's
+            {"sourceCount": len(saved["sources"])},
+            source_count=len(saved["sources"]),  # one source count: the report's
         )
         await self.emit(
             "end",
@@ -446,20 +449,32 @@ class Pipeline:
         self,
         body: list[str],
         results: list[DimensionResult],
-        numbering: dict[str, int],
+        ordered: list[Source],
         usage: StepUsage,
-    ) -> None:
+    ) -> list[Source]:
+        """The builtin engine's report body after the model's text, from the model's findings
+        checked against the sources (research/fallback.py); returns the sources it lists: those
+        the report cites, unless the model's text already streamed cites by the numbers every
+        source had."""
         reason = "no statement of the model's report was backed by a source"
         usage.fallbacks += 1
         log.warning("research %s: %s; the builtin engine writes the report", self.job.id, reason)
         await self.emit(
             "synthesis", "fallback", {"step": "synthesis", "part": "report", "reason": reason}
         )
-        titled = any(line.startswith("# ") for line in "".join(body).splitlines())
-        for paragraph in extractive_paragraphs(self.job.query, results, numbering):
+        written = "".join(body)
+        query = self.job.query
+        checked = await asyncio.to_thread(checked_findings, query, results, ordered)
+        if cited_numbers(written):
+            numbering = {source.id: n for n, source in enumerate(ordered, start=1)}
+        else:
+            numbering, ordered = report_numbering(query, checked)
+        titled = any(line.startswith("# ") for line in written.splitlines())
+        for paragraph in extractive_paragraphs(query, checked, numbering):
             if titled and paragraph.startswith("# "):
                 continue
             await self._delta(body, paragraph)
+        return ordered
 
     async def _delta(self, body: list[str], text: str) -> None:
         if text:

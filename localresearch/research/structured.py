@@ -159,6 +159,33 @@ def check_text(text: str, what: str, instruction: str, *, words: tuple[int, int]
     return text
 
 
+# A name of a few words: a longer proposal is a sentence or a list, not one aspect.
+NAME_WORDS = 6
+# Words a noun phrase does without: a finite verb of being, doing or having, a modal, a negation.
+_SENTENCE_TEXT = """is isn't are aren't was wasn't were weren't be been am does doesn't do don't
+    did didn't has hasn't have haven't had can cannot can't could should shouldn't would will
+    won't shall may might must not"""
+_SENTENCE_WORDS = frozenset(_SENTENCE_TEXT.split())
+_NAME_WRAPPERS = "\"'`*_\u201c\u201d\u2018\u2019 "
+_SENTENCE_STOP = re.compile(r"[.!?;:](?:\s|$)")
+_NAME_TOKEN = re.compile(r"[\w'\u2019-]+")
+
+
+def dimension_name(text: str) -> str | None:
+    """A proposed dimension as a short name (quotes, emphasis and a final full stop removed,
+    the first letter capitalised), or None when it reads as a sentence: more than a few words,
+    a sentence's punctuation inside or a question mark, or a verb such as *is* or *does*
+    ("The research does not provide…", "…is a key finding.")."""
+    name = " ".join(text.split()).strip(_NAME_WRAPPERS)
+    name = name.removesuffix(".").strip(_NAME_WRAPPERS)
+    words = _NAME_TOKEN.findall(name)
+    if not words or len(words) > NAME_WORDS or _SENTENCE_STOP.search(name):
+        return None
+    if any(w.lower().replace("\u2019", "'") in _SENTENCE_WORDS for w in words):
+        return None
+    return name[:1].upper() + name[1:]
+
+
 def first_sentence(text: str) -> str:
     """The first sentence of a summary (a key finding when the model gave none)."""
     head = re.split(r"(?<=[.!?])\s+", text.strip(), maxsplit=1)[0]
