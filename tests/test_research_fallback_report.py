@@ -325,3 +325,19 @@ def test_paraphrases_of_one_passage_sentence_are_said_once() -> None:
     assert report.count(lets) == 2  # its key finding, and its section
     assert "“Readers” adds nothing the sections above do not already say" in report
     assert "addresses" not in report
+
+
+def test_a_points_label_is_no_part_of_the_statement() -> None:
+    """A small model labels its points with a passage's title ("SQLite WAL mode: …"): the
+    statement goes without it, cited to the passage that holds it."""
+    intro, _, checkpoints = NOTES["sqlite-wal.md"].partition("## Checkpoints")
+    wal = _note("sqlite-wal.md", intro)
+    later = _note("sqlite-wal-checkpoints.md", checkpoints)
+    labelled = "SQLite WAL mode: Copies its pages back into the database file."
+    results = [
+        DimensionResult("WAL", 0, labelled, labelled, [wal, later], [Point(labelled, wal.id)])
+    ]
+    checked = checked_findings("How does SQLite WAL mode work?", results, [wal, later])
+    assert [(p.text, p.source_id) for p in checked[0].points] == [
+        ("Copies its pages back into the database file.", later.id)
+    ]

@@ -12,6 +12,7 @@ as when the model's findings for it were unusable.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from localresearch import extractive
@@ -23,6 +24,11 @@ from localresearch.research.types import DimensionResult, Point, Source
 # Two statements sharing this much of their content words say the same thing (as the report
 # judges two key findings).
 _SAME = 0.6
+# A label a small model puts before a point, often a passage's title ("WAL mode: Writes pages
+# back…"): its words are no part of the statement, nor of what a passage must hold for it.
+_LABEL = re.compile(
+    r"^\s*(?:[-*]\s+)?\**[A-Z][\w'\u2019-]*(?: [\w'\u2019-]+){0,3}\**:\**\s+(?=[A-Z])"
+)
 
 
 @dataclass
@@ -63,8 +69,11 @@ def checked_findings(
     said = _Said()
     checked: list[DimensionResult] = []
     for result in results:
-        texts = [(p.text, numbers.get(p.source_id)) for p in result.points]
-        texts += [(result.key_finding, None), (result.summary, None)]
+        texts = [(_LABEL.sub("", p.text), numbers.get(p.source_id)) for p in result.points]
+        texts += [
+            (_LABEL.sub("", result.key_finding), None),
+            (_LABEL.sub("", result.summary), None),
+        ]
         points: list[Point] = []
         key = ""
         for text, number in texts:
@@ -75,7 +84,7 @@ def checked_findings(
                 point = said.state(Point(sentence.text, source.id), _anchor(source, sentence))
                 if point not in points:
                     points.append(point)
-                if text == result.key_finding and not key:
+                if text == _LABEL.sub("", result.key_finding) and not key:
                     key = point.text
         if not points and result.sources:
             builtin = summarise_sources(query, result.dimension, result.index, result.sources)
