@@ -9,6 +9,7 @@ from typing import Any
 from localresearch.config import load_config
 from localresearch.extractive import holds_topic, split_sentences, terms
 from localresearch.paths import Paths
+from localresearch.providers.builtin import without_greeting
 from localresearch.server.keys import RUNTIME
 from localresearch.workspace import workspace_dir
 
@@ -101,3 +102,16 @@ def test_holds_topic_weighs_the_questions_rarer_words() -> None:
 
 def test_contractions_are_not_terms() -> None:
     assert terms("What's the router's model? Don't guess.") == ["router", "model", "guess"]
+
+
+async def test_a_greeting_is_greeted_and_never_looked_up(make_client: Any, paths: Paths) -> None:
+    client = await _client(make_client, paths)
+    body = await _ask(client, "hi there!")
+    assert body["response"].startswith("Hello! Ask me about your notes"), body["response"]
+    assert body["citations"] == [] and body["evidence"] is None
+    # A greeting before a question is courtesy: the question is answered from the notes.
+    body = await _ask(client, "Hello! What about the WAL checkpoint?")
+    assert "checkpoint" in body["response"] and "found nothing" not in body["response"]
+    assert body["citations"][0]["file"] == "notes/sqlite-wal.md"
+    # "hello world" is a topic, not a greeting.
+    assert without_greeting("hello world program") == ("hello world program", False)

@@ -377,6 +377,31 @@ async def test_malformed_entries_reported_once(make_service: Factory, workspace:
     assert status.malformed[0].reason.startswith("unknown field 'colour'")
 
 
+async def test_a_byte_that_is_not_utf8_is_one_malformed_entry(
+    make_service: Factory, workspace: Path
+) -> None:
+    path = write_tasks(workspace, "- Fine\n  every: 30m\n")
+    # What an editor saving Latin-1 writes, under Pending and under Completed.
+    raw = path.read_bytes().replace(b"30m\n", b"30m\n- Caf\xe9 latte\n")
+    path.write_bytes(raw + b"- Caf\xe9 done\n")
+    clock = ManualClock(ny(2026, 6, 1, 10, 29))
+    runner = ScriptedRunner()
+    service = await make_service(clock, runner)
+    clock.set(ny(2026, 6, 1, 10, 30))
+    await settle(service, 1)
+    assert runner.calls == [("ask", "Fine")]  # the valid task still runs
+    status = await service.status()
+    assert [m.text for m in status.malformed] == ["- Caf\ufffd latte", "- Caf\ufffd done"]
+    lines = path.read_bytes().splitlines()
+    assert [lines[m.line_start - 1] for m in status.malformed] == [
+        b"- Caf\xe9 latte",
+        b"- Caf\xe9 done",
+    ]
+    assert all(m.reason.startswith("not UTF-8") for m in status.malformed)
+    assert "not UTF-8" in daily_log(workspace, "2026-06-01")
+    assert b"- Caf\xe9 latte\n" in path.read_bytes()  # the user's bytes are kept
+
+
 async def test_pause_skips_slots_and_resume_restores(
     make_service: Factory, workspace: Path
 ) -> None:

@@ -110,7 +110,7 @@ def test_a_scoping_reply_names_no_task() -> None:
     assert read_feedback("Wi-Fi security", "guest network").focus == ["guest network"]
 
 
-def test_the_report_counts_the_sections_it_shows() -> None:
+def test_the_report_counts_every_dimension_and_the_sections_it_shows() -> None:
     said = Point("WAL mode allows readers to keep reading while one writer writes.", "a")
     other = Point("A checkpoint copies the WAL back into the database.", "b")
     results = [
@@ -121,7 +121,9 @@ def test_the_report_counts_the_sections_it_shows() -> None:
     body = "".join(extractive_paragraphs("What does WAL mode allow?", results, {"a": 1, "b": 2}))
     sections = [h for h in re.findall(r"^## (.+)$", body, flags=re.M) if h != "Key findings"]
     assert sections == ["WAL mode"]
-    assert "across 1 research dimension." in body
+    # Every dimension researched is counted, as the progress table shows them, and each one
+    # without a section is named below.
+    assert "across 3 research dimensions (1 with a section of its own)." in body
     assert "“Readers” adds nothing the sections above do not already say." in body
     assert "Nothing in the 2 sources addresses “Replication”." in body
 
@@ -139,7 +141,7 @@ async def _report(runtime: Runtime, question: str) -> tuple[str, str, list[str]]
 async def test_the_note_about_the_topic_is_quoted_and_only_cited_sources_listed(
     runtime: Runtime,
 ) -> None:
-    body, listing, _ = await _report(runtime, "Wi-Fi security")
+    body, listing, dimensions = await _report(runtime, "Wi-Fi security")
     # The Security section of the Wi-Fi note is what the question is about: it is quoted.
     assert "Disable WPS: its PIN can be brute-forced in hours." in body
     assert "[Security](" in listing and "network-wifi.md" in listing
@@ -148,10 +150,12 @@ async def test_the_note_about_the_topic_is_quoted_and_only_cited_sources_listed(
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", body)}
     assert listed and set(listed) == cited
     assert "sourdough" not in listing and "fts5" not in listing
-    # The stated number of dimensions is the number of sections shown.
+    # The stated number of dimensions is the number researched; the sections shown are said
+    # when fewer.
     sections = [h for h in re.findall(r"^## (.+)$", body, flags=re.M) if h != "Key findings"]
-    stated = re.search(r"across (\d+) research dimensions?", body)
-    assert stated is not None and int(stated.group(1)) == len(sections)
+    stated = re.search(r"across (\d+) research dimensions?(?: \((\d+) with a section)?", body)
+    assert stated is not None and int(stated.group(1)) == len(set(dimensions))
+    assert int(stated.group(2) or stated.group(1)) == len(sections)
 
 
 async def test_dimensions_are_not_the_questions_verbs(runtime: Runtime) -> None:

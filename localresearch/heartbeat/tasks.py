@@ -241,6 +241,12 @@ def _read_task(block: list[str], section: str, first: int, tz: tzinfo) -> Task:
     )
 
 
+# The file is read with errors="surrogateescape" so that its bytes round-trip unchanged; a byte
+# that is not UTF-8 becomes one of these lone surrogates.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+NOT_UTF8 = "not UTF-8 text (save HEARTBEAT.md as UTF-8); the entry is kept as it is"
+
+
 def parse(text: str, tz: tzinfo) -> HeartbeatDoc:
     """Read the file's text; never fails: what cannot be read is reported as malformed."""
     lines = text.splitlines(keepends=True)
@@ -254,6 +260,10 @@ def parse(text: str, tz: tzinfo) -> HeartbeatDoc:
             continue
         for first, last, kind in _blocks(lines, bounds[0] + 1, bounds[1]):
             raw = "".join(lines[first:last])
+            if _UNDECODED.search(raw):  # bytes that are not UTF-8 (an editor saving Latin-1)
+                shown = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                malformed.append(Malformed(first + 1, last, shown, NOT_UTF8))
+                continue
             if kind == "text":
                 if name == "pending":
                     malformed.append(Malformed(first + 1, last, raw, "not a list item"))

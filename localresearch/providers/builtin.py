@@ -103,6 +103,28 @@ def _question(request: ChatRequest) -> str:
     return next((m.content for m in reversed(request.messages) if m.role == "user"), "").strip()
 
 
+# A greeting or thanks at the head of a message ("Hi there!", "Thanks, and what about X?"):
+# courtesy, not a topic to look up.
+_GREETING = re.compile(
+    r"^\s*(?:(?:hi|hello|hey|hiya|howdy|greetings|good\s+(?:morning|afternoon|evening|day))"
+    r"(?:\s+there)?|thanks?(?:\s+you)?(?:\s+(?:so|very)\s+much)?|cheers)"
+    r"(?:\s*[!,.;:~-]+\s*|\s*$)",  # set off by punctuation: "hello world" is a topic
+    re.IGNORECASE,
+)
+GREETING_REPLY = (
+    "Hello! Ask me about your notes (for example “what do my notes say about sqlite?”) and I "
+    "will answer from them, citing each passage."
+)
+
+
+def without_greeting(question: str) -> tuple[str, bool]:
+    """The question with a leading greeting taken off, and whether there was one."""
+    match = _GREETING.match(question)
+    if match is None:
+        return question, False
+    return question[match.end() :], True
+
+
 def nothing_found(question: str, reason: str = "") -> str:
     """The plain statement the builtin engine gives when the notes hold nothing relevant."""
     topic = question.strip().rstrip("?.! ") or "that"
@@ -264,6 +286,9 @@ def _with_top_hit(
 def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer:
     """Answer `question` from `hits`: the ranked, non-redundant sentences that answer it and,
     for how-to questions, the code blocks that show it, grouped by section, each cited."""
+    question, greeted = without_greeting(question)
+    if greeted and not query_terms(question):
+        return ExtractiveAnswer(GREETING_REPLY, [])
     if not query_terms(question):
         return ExtractiveAnswer(
             "Ask about a topic (for example “what do my notes say about sqlite?”) and I will "
@@ -373,11 +398,12 @@ class BuiltinProvider(Provider):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamItem]:
         question = _question(request)
+        asked = without_greeting(question)[0]
         hits = list(request.context)
         reason = ""
         if not hits and not request.retrieved:
-            if self.memory is not None and query_terms(question):
-                hits = await retrieve(self.memory, question, SEARCH_LIMIT)
+            if self.memory is not None and query_terms(asked):
+                hits = await retrieve(self.memory, asked, SEARCH_LIMIT)
             elif self.memory is None:
                 reason = "(Memory search is off for this question, so there was nothing to read.)"
         answer = await asyncio.to_thread(compose_answer, question, hits)

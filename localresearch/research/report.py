@@ -27,8 +27,9 @@ def extractive_paragraphs(
     query: str, results: list[DimensionResult], numbering: dict[str, int]
 ) -> Iterator[str]:
     """The report body, a paragraph at a time; each statement cites the passage it came from.
-    The dimensions it counts are the sections it shows; those with nothing of their own to
-    say are named at the end, as are those no source addresses."""
+    It counts every dimension researched (as the progress table does) and how many have a
+    section; those with nothing of their own to say are named at the end, as are those no
+    source addresses."""
     yield f"# {query.strip()}\n\n"
     total = len(numbering)
     if not results or not total:
@@ -48,10 +49,13 @@ def extractive_paragraphs(
             missing.append(result.dimension)  # no section without evidence: said once below
         else:  # every statement was already made under another dimension: no filler section
             repeated.append(result.dimension)
-    shown = len(sections)
+    shown, researched = len(sections), len(results)
+    own = "" if shown == researched else f" ({shown} with a section of its own)"
+    if shown != researched and shown != 1:
+        own = f" ({shown} with a section of their own)"
     yield (
         f"This report draws on {total} source{'s' if total != 1 else ''} across "
-        f"{shown} research dimension{'s' if shown != 1 else ''}.\n\n"
+        f"{researched} research dimension{'s' if researched != 1 else ''}{own}.\n\n"
     )
     findings: list[str] = []
     used: list[str] = []  # each dimension surfaces its own finding, not one they all share
