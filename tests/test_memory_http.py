@@ -161,6 +161,8 @@ async def test_sources_and_reindex_endpoints(make_client: Any, tmp_path: Path) -
     assert report["added"] == 1 and report["chunks_added"] == 1
     assert report["skipped_reasons"] == {"unsupported type": 1}
     assert report["skipped_files"][0]["path"].endswith("skip.bin")
+    listed = await (await client.get("/api/memory/sources")).json()
+    assert listed["sources"][1]["files"] == 1  # what removing it drops
 
     removed = await client.delete("/api/memory/sources", params={"path": str(folder)})
     assert removed.status == 200 and (await removed.json())["files_removed"] == 1

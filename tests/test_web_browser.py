@@ -368,7 +368,23 @@ def test_memory_search_as_you_type_and_add_a_source(
     page.wait_for_selector("#results[data-query='zanzibarite']")
     assert "note" in page.locator("#results").inner_text()
 
-    page.get_by_role("button", name=f"Remove {extra}").click()
+    # Remove asks first, naming the folder and how many files leave the index; Escape keeps it.
+    remove = page.get_by_role("button", name=f"Remove {extra}")
+    remove.click()
+    dialog = page.locator("#confirm-dialog")
+    dialog.wait_for()
+    assert f"{extra}: Its 300 files leave the index" in dialog.inner_text()
+    assert page.evaluate("document.activeElement.id") == "confirm-cancel"
+    page.screenshot(path=str(tmp_path / "source-remove.png"))
+    page.keyboard.press("Escape")
+    assert not dialog.is_visible()
+    assert str(extra) in page.locator("#sources").inner_text()
+    assert str(extra) in [s["path"] for s in _api(site, "/api/memory/sources")["sources"]]
+    remove.click()
+    dialog.wait_for()
+    page.keyboard.press("Tab")  # from Cancel to Remove, then Enter: all from the keyboard
+    assert page.evaluate("document.activeElement.id") == "confirm-ok"
+    page.keyboard.press("Enter")
     page.wait_for_function(
         "(p) => !document.querySelector('#sources').innerText.includes(p)", arg=str(extra)
     )
@@ -663,3 +679,126 @@ _WS_PROBE = """(url) => new Promise((resolve) => {
   ws.onerror = () => resolve("refused");
   setTimeout(() => resolve("timeout"), 5000);
 })"""
+
+
+_OUTSIDE = """() => [...document.querySelectorAll("button")]
+  .filter((b) => b.checkVisibility())
+  .map((b) => [b.id || b.getAttribute("aria-label") || b.textContent.trim(),
+               b.getBoundingClientRect()])
+  .filter(([, r]) => r.left < 0 || r.right > innerWidth || r.width === 0)
+  .map(([name, r]) => `${name}: ${Math.round(r.left)}-${Math.round(r.right)}`)"""
+
+
+def test_every_button_fits_a_phone_screen(browser: Any, site: DaemonHandle, tmp_path: Path) -> None:
+    """At 390x844 every visible button of each section lies within the screen (rows wrap)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    tab = context.new_page()
+    try:
+        tab.goto(f"{site.url}/#heartbeat")  # a schedule, so its row's Remove button shows
+        tab.wait_for_selector("#status[data-state=ok]")
+        tab.fill("#sched-every", "every 1d at 08:00")
+        tab.fill("#sched-question", "A question long enough to fill the phone's narrow column")
+        tab.click("#schedule-form button[type=submit]")
+        tab.wait_for_selector("#schedules button")
+        for name in ("ask", "research", "memory", "heartbeat"):
+            tab.click(f"#tab-{name}")
+            tab.wait_for_selector(f"#panel-{name}:not([hidden])")
+            tab.wait_for_timeout(300)  # the section's lists are in
+            if name == "research":  # both report views, every step shown
+                tab.evaluate(
+                    "() => document.querySelectorAll('#job, #guided, #guided .step')"
+                    ".forEach((el) => { el.hidden = false; })"
+                )
+            tab.screenshot(path=str(tmp_path / f"phone-{name}.png"), full_page=True)
+            assert tab.evaluate(_OUTSIDE) == [], name
+            assert tab.evaluate("document.documentElement.scrollWidth") <= 390, name
+        tab.get_by_role("button", name="Remove schedule: A question long enough").click()
+        tab.wait_for_selector("#schedules td.muted")
+    finally:
+        context.close()
+
+
+def test_a_stopped_daemon_is_said_at_once_and_the_page_recovers(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A request that cannot reach the daemon says it is not running and turns the status dot at
+    once (not at the next 15 s poll); the page sees the daemon back within seconds."""
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    (corpus / "wal.md").write_text("# WAL\n\nReaders never block writers in WAL mode.\n")
+    daemon = _daemon(tmp_path / "home", research_config(corpus, dimensions=3, max_rounds=0))
+    daemon.start()
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    tab = context.new_page()
+    try:
+        tab.goto(f"{daemon.url}/#ask")
+        tab.wait_for_selector("#status[data-state=ok]")
+        _stop(daemon)
+        tab.fill("#question", "What about WAL?")
+        tab.press("#question", "Enter")
+        warn = tab.locator(".msg.assistant .warn")
+        warn.wait_for(timeout=5_000)
+        assert warn.inner_text() == (
+            "The daemon is not running — start it with `research daemon start`."
+        )
+        assert tab.get_attribute("#status", "data-state") == "error"
+        assert tab.locator("#status").inner_text() == "Daemon not running"
+        tab.screenshot(path=str(tmp_path / "stopped.png"))
+        tab.click("#tab-memory")
+        tab.fill("#search", "WAL")
+        tab.wait_for_function(
+            "() => document.querySelector('#search-info').innerText.includes('daemon start')",
+            timeout=5_000,
+        )
+        daemon.start()  # the page looks again every 3 s while the daemon is away
+        tab.wait_for_selector("#status[data-state=ok]", timeout=10_000)
+        tab.wait_for_selector("#stats dd")  # the open section's lists came back
+    finally:
+        context.close()
+        _stop(daemon)
+
+
+def test_the_open_job_is_in_the_url_and_other_tabs_follow(
+    page: Any, site: DaemonHandle, tmp_path: Path
+) -> None:
+    """The job (or guided session) in view is in the URL, so a reload opens it again; a second
+    tab's jobs list shows a job started in the first when it is seen again (and every 10 s)."""
+    other = page.context.new_page()
+    other.goto(f"{site.url}/#research")
+    other.wait_for_selector("#status[data-state=ok]")
+    query = "What do my notes say about folate and homocysteine in the elderly?"
+    page.goto(f"{site.url}/#research")
+    page.fill("#deep-query", query)
+    page.fill("#deep-rounds", "0")
+    page.click("#deep-form button[type=submit]")
+    page.wait_for_function("() => /^#research[/][^/]+$/.test(location.hash)", timeout=90_000)
+    job_id = page.url.rsplit("/", 1)[1]
+    assert job_id in [j["researchId"] for j in _api(site, "/api/research/deep")["jobs"]]
+    other.evaluate("window.dispatchEvent(new Event('focus'))")  # the tab is seen again
+    other.wait_for_function(
+        "(q) => document.querySelector('#jobs').innerText.includes(q)", arg=query, timeout=5_000
+    )
+    other.close()
+    page.wait_for_selector("#job[data-status=complete]", timeout=90_000)
+    page.click("#tab-ask")
+    assert page.url.endswith("#ask")
+    page.click("#tab-research")  # the job stays open, and in the URL
+    assert page.url.endswith(f"#research/{job_id}")
+    page.reload()
+    page.wait_for_selector("#job[data-status=complete]")
+    assert page.locator("#job-query").inner_text() == query
+    assert page.url.endswith(f"#research/{job_id}")
+
+    topic = "Vitamin B12 and homocysteine"
+    page.fill("#guided-topic", topic)
+    page.click("#guided-form button[type=submit]")
+    page.wait_for_selector("#guided[data-phase=questions] #g-questions li")
+    page.wait_for_function("() => /^#research[/]guided[/][^/]+$/.test(location.hash)")
+    session = page.url.rsplit("/", 1)[1]
+    page.reload()
+    page.wait_for_selector("#guided[data-phase=questions] #g-questions li")
+    assert page.locator("#g-topic").inner_text() == topic
+    assert page.url.endswith(f"#research/guided/{session}") and page.locator("#job").is_hidden()
+    page.click("#g-discard")
+    page.wait_for_selector("#job-empty:not([hidden])")
+    assert page.url.endswith("#research")

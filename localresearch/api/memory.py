@@ -92,10 +92,13 @@ class Source(Model):
     path: str
     origin: str
     glob: str | None
+    files: int = 0  # files in the index from this source: what removing it drops
 
     @classmethod
-    def of(cls, source: service.Source) -> Source:
-        return cls(path=str(source.path), origin=source.origin, glob=source.glob or None)
+    def of(cls, source: service.Source, files: int = 0) -> Source:
+        return cls(
+            path=str(source.path), origin=source.origin, glob=source.glob or None, files=files
+        )
 
 
 class SourceList(Model):

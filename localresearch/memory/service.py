@@ -509,6 +509,15 @@ class MemoryService:
         found += [Source(Path(r["path"]), "user", r["glob"]) for r in await self.db.read(read)]
         return found
 
+    async def source_files(self) -> dict[str, int]:
+        """How many indexed files each source holds, by its path (what removing it drops)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, int]:
+            sql = "SELECT source, COUNT(*) FROM memory_files GROUP BY source"
+            return {str(r[0]): int(r[1]) for r in conn.execute(sql)}
+
+        return await self.db.read(read)
+
     async def add_source(self, path: str, glob: str = "") -> Source:
         """Remember a folder to index (it is indexed on the next pass or `reindex`)."""
         if not path or not path.strip():

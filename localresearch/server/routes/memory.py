@@ -177,8 +177,11 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
 
 @routes.get("/api/memory/sources")
 async def list_sources(request: web.Request) -> web.Response:
-    sources = await _memory(request).sources()
-    return model_response(SourceList(sources=[Source.of(s) for s in sources]))
+    memory = _memory(request)
+    sources = await memory.sources()
+    files = await memory.source_files()
+    listed = [Source.of(s, files.get(str(s.path), 0)) for s in sources]
+    return model_response(SourceList(sources=listed))
 
 
 @routes.post("/api/memory/sources")

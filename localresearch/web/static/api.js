@@ -11,8 +11,19 @@ export class ApiError extends Error {
   }
 }
 
+// A request that never reached the daemon (a network error, not an HTTP one): it is not running.
+export const UNREACHABLE = "The daemon is not running — start it with `research daemon start`.";
+export class Unreachable extends Error {}
+
 let unauthorized = () => {};
+let unreachable = () => {};
 export function onUnauthorized(fn) { unauthorized = fn; }
+export function onUnreachable(fn) { unreachable = fn; }
+function lost(err) {
+  if (err?.name === "AbortError") return err;
+  unreachable();
+  return new Unreachable(UNREACHABLE);
+}
 export function apiKey() { return sessionStorage.getItem(KEY) || ""; }
 export function setApiKey(key) {
   if (key) sessionStorage.setItem(KEY, key); else sessionStorage.removeItem(KEY);
@@ -32,7 +43,10 @@ async function send(path, { method = "GET", body, signal, accept, extra } = {}) 
     h["Content-Type"] = "application/json";
     payload = JSON.stringify(body);
   }
-  const res = await fetch(path, { method, headers: h, body: payload, signal, credentials: "same-origin" });
+  let res;
+  try {
+    res = await fetch(path, { method, headers: h, body: payload, signal, credentials: "same-origin" });
+  } catch (err) { throw lost(err); }
   if (!res.ok) {
     let err = null;
     try { err = (await res.json()).error; } catch { /* not the envelope */ }
@@ -71,7 +85,9 @@ export async function stream(path, { method = "GET", body, signal, lastEventId, 
   let name = "message";
   let data = [];
   for (;;) {
-    const { value, done } = await reader.read();
+    let chunk;
+    try { chunk = await reader.read(); } catch (err) { throw lost(err); }
+    const { value, done } = chunk;
     if (done) break;
     buffer += value;
     let nl;

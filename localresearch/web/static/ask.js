@@ -1,5 +1,5 @@
 // Ask and chat: answers stream over POST /api/chat/stream, in sessions kept by the daemon.
-import { api, stream, ApiError } from "./api.js";
+import { api, stream } from "./api.js";
 import { esc, markQuoted, render } from "./md.js";
 import { openFile } from "./fileview.js";
 
@@ -111,7 +111,7 @@ async function ask(question) {
       fillAnswer(div, text, null);
       div.insertAdjacentHTML("beforeend", `<p class="muted">Stopped.</p>`);
     } else {
-      div.innerHTML = `<p class="warn">${esc(err instanceof ApiError ? err.message : String(err))}</p>`;
+      div.innerHTML = `<p class="warn">${esc(err.message || String(err))}</p>`;
     }
   } finally {
     div.classList.remove("streaming");

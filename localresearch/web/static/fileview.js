@@ -1,5 +1,5 @@
 // The cited file at its lines: a dialog showing a window of the file, cited lines highlighted.
-import { api, ApiError } from "./api.js";
+import { api } from "./api.js";
 import { esc } from "./md.js";
 
 const dialog = () => document.getElementById("file-dialog");
@@ -20,7 +20,7 @@ export async function openFile(path, line = 1, end = line, page = null) {
     view = await api(`/api/memory/file?${q}`);
   } catch (err) {
     title.textContent = "Cannot show this file";
-    pre.textContent = err instanceof ApiError ? err.message : String(err);
+    pre.textContent = err.message || String(err);
     return;
   }
   const span = view.line_end > view.line_start ? `${view.line_start}-${view.line_end}` : `${view.line_start}`;

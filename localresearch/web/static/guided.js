@@ -31,11 +31,13 @@ function fail(err) {
 
 function busy(button, on) { button.disabled = on; button.setAttribute("aria-busy", String(on)); }
 
-function showView() {
+function showView(id = "") {
+  $("guided").dataset.id = id;
   delete $("guided").dataset.followed;
   $("job-empty").hidden = true;
   $("job").hidden = true;
   $("guided").hidden = false;
+  document.dispatchEvent(new Event("route-changed")); // #research/guided/<id>
 }
 
 async function begin(topic) {
@@ -49,6 +51,7 @@ async function begin(topic) {
   delete $("g-run").dataset.done;
   const created = await call("", { method: "POST", body: {} });
   g.id = created.sessionId;
+  showView(g.id);
   setPhase(created.phase);
   $("g-questions").innerHTML = `<p class="muted">Reading your notes on the topic…</p>`;
   step("questions");
@@ -245,11 +248,11 @@ function tasksOf(plan) {
 }
 
 // Opens a session where it stands: its questions, its plan, its run (followed live) or report.
-async function openSession(id) {
+export async function openGuided(id) {
   g?.controller?.abort();
   const d = await call(`/${encodeURIComponent(id)}`);
   g = { id, topic: d.topic, phase: "", tasks: tasksOf(d.reportPlan), edited: false, report: "", lastId: 0, controller: null };
-  showView();
+  showView(id);
   $("g-topic").textContent = d.topic || id;
   $("g-error").textContent = d.error || "";
   setPhase(d.phase);
@@ -282,7 +285,7 @@ export async function loadGuided() {
     b.className = "item";
     if (g?.id === r.id) b.setAttribute("aria-current", "true");
     b.innerHTML = `<span class="title">${esc(r.topic)}</span><span class="muted"><span class="badge">${esc(r.phase)}</span> ${esc(new Date(r.updatedAt).toLocaleString())}</span>`;
-    b.addEventListener("click", () => openSession(r.id).then(loadGuided).catch(fail));
+    b.addEventListener("click", () => openGuided(r.id).then(loadGuided).catch(fail));
     li.append(b);
     list.append(li);
   }
@@ -340,6 +343,7 @@ export function setupGuided() {
     g = null;
     $("guided").hidden = true;
     $("job-empty").hidden = false;
+    document.dispatchEvent(new Event("route-changed"));
     loadGuided();
   }));
   $("g-export-md").addEventListener("click", () => {

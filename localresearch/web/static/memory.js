@@ -1,5 +1,5 @@
 // Memory: search as you type, the index's statistics, its sources, and reindex with progress.
-import { api, stream, ApiError } from "./api.js";
+import { api, stream } from "./api.js";
 import { esc } from "./md.js";
 import { openFile } from "./fileview.js";
 
@@ -44,7 +44,7 @@ async function search(query) {
     list.dataset.query = query;
   } catch (err) {
     if (err.name === "AbortError") return;
-    info.textContent = err instanceof ApiError ? err.message : String(err);
+    info.textContent = err.message || String(err);
     list.innerHTML = "";
   }
 }
@@ -60,6 +60,18 @@ export async function loadStats() {
   if (s.embeddings) rows.push(["Embeddings", `${s.embeddings.model} (${s.embeddings.vectors} vectors)`]);
   if (s.index.indexing) rows.push(["Now", "indexing…"]);
   $("stats").innerHTML = rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("");
+}
+
+// Asks before a source's files leave the index: Remove or Cancel (Escape) in a small dialog.
+function confirmRemove(s) {
+  const d = $("confirm-dialog");
+  const n = s.files;
+  const what = n === undefined ? "Its files" : `Its ${n} file${n === 1 ? "" : "s"}`;
+  $("confirm-text").textContent = `${s.path}: ${what} leave the index at once (the files on disk stay).`;
+  d.returnValue = "";
+  d.showModal();
+  $("confirm-cancel").focus();
+  return new Promise((resolve) => d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true }));
 }
 
 export async function loadSources() {
@@ -78,6 +90,9 @@ export async function loadSources() {
       b.textContent = "Remove";
       b.setAttribute("aria-label", `Remove ${s.path}`);
       b.addEventListener("click", async () => {
+        let now = s; // the count as it is now (a pass may have run since the list was drawn)
+        try { now = (await api("/api/memory/sources")).sources.find((x) => x.path === s.path) || s; } catch { /* as listed */ }
+        if (!(await confirmRemove(now))) return;
         b.disabled = true;
         try {
           const r = await api(`/api/memory/sources?${new URLSearchParams({ path: s.path })}`, { method: "DELETE" });
@@ -126,6 +141,7 @@ export async function reindex(force = false) {
   } finally {
     button.disabled = false;
     loadStats();
+    loadSources();
     document.dispatchEvent(new Event("status-changed"));
   }
 }

@@ -77,6 +77,8 @@ export async function watch(id) {
   $("job-empty").hidden = true;
   $("guided").hidden = true;
   $("job").hidden = false;
+  $("job").dataset.id = id;
+  document.dispatchEvent(new Event("route-changed")); // #research/<id>: kept through a reload
   paint();
   let delay = 500;
   while (!controller.signal.aborted && !["complete", "cancelled", "error"].includes(job.status)) {
