@@ -18,9 +18,9 @@ from localresearch.events import Event
 from localresearch.memory.types import MemorySearcher
 from localresearch.research.engine import Engine
 from localresearch.research.hub import EventHub, Sink
-from localresearch.research.pipeline import Pipeline
+from localresearch.research.pipeline import Pipeline, failure
 from localresearch.research.retrieval import Retriever, WebSearcher
-from localresearch.research.store import JobRow, JobStore, Progress
+from localresearch.research.store import Ending, JobRow, JobStore, Progress
 from localresearch.research.types import TERMINAL_STATUSES, JobOptions
 from localresearch.store import Database
 
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 EngineFactory = Callable[[], Engine]
 MAX_QUERY_CHARS = 4000
 MEMORY_READY_TIMEOUT = 60.0
+# How often the end of a job the storage refused (a full disk) is written again.
+ENDING_RETRY_SECONDS = 5.0
 
 
 def default_engine_factory(config: Config, memory: MemorySearcher | None) -> EngineFactory:
@@ -78,6 +80,7 @@ class JobManager:
         self._cancels: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._setup_error: LocalResearchError | None = None
+        self._retrier: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -94,7 +97,10 @@ class JobManager:
         for job in await self.store.unfinished():
             log.info("resuming research job %s (%s)", job.id, job.status)
             if job.status == "running":
-                await self.store.set_status(job.id, "queued")  # until a slot is free again
+                try:
+                    await self.store.set_status(job.id, "queued")  # until a slot is free again
+                except Unavailable as exc:  # the job runs, and ends saying why it cannot
+                    log.error("research job %s: %s", job.id, exc.message)
             self._launch(job)
 
     async def stop(self) -> None:
@@ -105,6 +111,11 @@ class JobManager:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._retrier is not None:
+            self._retrier.cancel()
+            await asyncio.gather(self._retrier, return_exceptions=True)
+        if not await self.store.save_endings():  # a last try; else the next start resumes them
+            log.error("the end of some research jobs could not be saved: they resume on start")
         if self.web is not None:
             await self.web.close()
 
@@ -150,11 +161,35 @@ class JobManager:
         self._tasks[job.id] = task
         task.add_done_callback(functools.partial(self._forget, job.id))
 
-    def _forget(self, job_id: str, _task: asyncio.Task[None] | None = None) -> None:
+    def _forget(self, job_id: str, task: asyncio.Task[None] | None = None) -> None:
         self._tasks.pop(job_id, None)
         self._cancels.pop(job_id, None)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.error("research job %s: its task failed", job_id, exc_info=task.exception())
+        self._retry_endings()
+
+    def _retry_endings(self) -> None:
+        """While the end of a job is only in memory, try to write it every few seconds."""
+        retrying = self._retrier is not None and not self._retrier.done()
+        if self.store.unsaved() and not self._stopping and not retrying:
+            self._retrier = asyncio.get_running_loop().create_task(self._save_endings())
+
+    async def _save_endings(self) -> None:
+        """Write the ends of jobs the storage refused, once it accepts writes again."""
+        while True:
+            if await self.store.save_endings():
+                return
+            await asyncio.sleep(ENDING_RETRY_SECONDS)
 
     async def _run(self, job_id: str, cancel: asyncio.Event) -> None:
+        """Run the job; whatever fails, it ends `error` and its waiters are released."""
+        try:
+            await self._run_pipeline(job_id, cancel)
+        except Exception as exc:  # the pipeline ends its own failures: this is what it could not
+            message, code = failure(exc, job_id)
+            await self._end_now(job_id, "error", message, code)
+
+    async def _run_pipeline(self, job_id: str, cancel: asyncio.Event) -> None:
         async with self._slots:
             await self._memory_ready()
             job = await self.store.get(job_id)
@@ -203,14 +238,20 @@ class JobManager:
             )
 
     async def cancel(self, job_id: str) -> JobRow:
-        """Ask a job to stop after its current dimension; a finished job is left as it is."""
+        """Ask a job to stop after its current dimension; a finished job is left as it is, and
+        one with no task to stop it (none runs it) ends `cancelled` now."""
         job = await self.store.get(job_id)
         if job.status in TERMINAL_STATUSES:
             return job
-        await self.store.request_cancel(job_id)
         event = self._cancels.get(job_id)
         if event is not None:
             event.set()
+        try:
+            await self.store.request_cancel(job_id)
+        except Unavailable as exc:  # it stops all the same (unless the daemon restarts first)
+            log.warning("research job %s: the cancel is not saved: %s", job_id, exc.message)
+        if event is None and not self._stopping:
+            await self._end_now(job_id, "cancelled", None)
         return await self.store.get(job_id)
 
     async def abort(self, job_id: str) -> JobRow:
@@ -220,38 +261,58 @@ class JobManager:
         job = await self.store.get(job_id)
         if job.status in TERMINAL_STATUSES:
             return job
-        await self.store.request_cancel(job_id)
         event = self._cancels.get(job_id)
         if event is not None:
             event.set()
+        with contextlib.suppress(Unavailable):  # the job ends `cancelled` below all the same
+            await self.store.request_cancel(job_id)
         task = self._tasks.get(job_id)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        job = await self.store.get(job_id)
-        if job.status not in TERMINAL_STATUSES:
-            done = Event(
-                type="done", data={"researchId": job_id, "status": "cancelled"},
-                id=job.last_event_id + 1,
-            )  # fmt: skip
-            counts = await self.store.step_event_counts(job_id)
-            progress = Progress(
-                phase="done",
-                dimensions_total=job.dimensions_total,
-                dimensions_complete=job.dimensions_complete,
-                source_count=job.source_count,
-            )
-            await self.store.append_event(
-                job_id, "end", counts.get("end", 0), done, progress, ("cancelled", None)
-            )
-            self.hub.publish(job_id, done)
+        await self._end_now(job_id, "cancelled", None)
         return await self.store.get(job_id)
+
+    async def _end_now(
+        self, job_id: str, status: str, error: str | None, code: str = "internal_error"
+    ) -> None:
+        """End a job its pipeline did not end (stopped mid-call, or it failed outside it):
+        `done` (after an `error` event for an error), written with the status or kept in
+        memory while the storage refuses (`JobStore.end`). A job already ended is left."""
+        try:
+            job = await self.store.get(job_id)
+            if job.status in TERMINAL_STATUSES:
+                return
+            counts = await self.store.step_event_counts(job_id)
+        except Exception:
+            log.exception("research job %s could not be ended %s", job_id, status)
+            return
+        ordinal, seq = counts.get("end", 0), job.last_event_id
+        events: list[tuple[str, int, Event]] = []
+        if error is not None:
+            seq += 1
+            data: dict[str, Any] = {"message": error, "code": code}
+            events.append(("end", ordinal, Event(type="error", data=data, id=seq)))
+            ordinal += 1
+        done = {"researchId": job_id, "status": status}
+        events.append(("end", ordinal, Event(type="done", data=done, id=seq + 1)))
+        progress = Progress(
+            phase="done",
+            dimensions_total=job.dimensions_total,
+            dimensions_complete=job.dimensions_complete,
+            source_count=job.source_count,
+        )
+        if not await self.store.end(job_id, Ending(events, progress, (status, error))):
+            self._retry_endings()
+        for _step, _ordinal, event in events:
+            self.hub.publish(job_id, event)
 
     async def wait(self, job_id: str) -> JobRow:
         """Until the job's task ends (tests and scripts); returns the final row."""
         task = self._tasks.get(job_id)
         if task is not None:
-            await asyncio.shield(task)
+            with contextlib.suppress(Exception):  # the task ended the job; `_forget` logs it
+                await asyncio.shield(task)
         return await self.store.get(job_id)
 
     def subscribe(

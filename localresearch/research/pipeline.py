@@ -39,7 +39,7 @@ from localresearch.research.report import (
     report_numbering,
 )
 from localresearch.research.retrieval import Retriever
-from localresearch.research.store import JobRow, JobStore, Progress
+from localresearch.research.store import Ending, JobRow, JobStore, Progress
 from localresearch.research.types import DimensionResult, Evaluation, Source, StepUsage
 
 T = TypeVar("T")
@@ -121,9 +121,13 @@ class Pipeline:
                 else source_count,
             )
             event = Event(type=type, data=data, id=self._seq + 1)
-            await self.store.append_event(
-                self.job.id, step, ordinal, event, new_progress, final_status
-            )
+            try:
+                await self.store.append_event(
+                    self.job.id, step, ordinal, event, new_progress, final_status
+                )
+            except BaseException:
+                self._ordinals[step] = ordinal  # not emitted: the ordinal is still free
+                raise
             self._seq += 1
             self._progress = new_progress
             self.hub.publish(self.job.id, event)
@@ -174,27 +178,35 @@ class Pipeline:
                 for e in await self.store.events(job_id)
                 if e.type == "dimension_source" and isinstance(e.data, dict)
             }
-        await self.store.set_status(job_id, "running")
         try:
+            await self.store.set_status(job_id, "running")
             return await self._run()
         except asyncio.CancelledError:
             raise  # the daemon is stopping: the job stays `running` and resumes on next start
         except Exception as exc:
-            if isinstance(exc, LocalResearchError):
-                message, code = exc.message, exc.code
-            else:
-                log.exception("research job %s failed", job_id)
-                message = redact(f"Internal error: {type(exc).__name__}: {exc}")
-                code = "internal_error"
-            await self.emit("end", "error", {"message": message, "code": code})
-            await self.emit(
-                "end",
-                "done",
-                {"researchId": job_id, "status": "error"},
-                final_status=("error", message),
-                phase="done",
-            )
+            message, code = failure(exc, job_id)
+            await self._end_error(message, code)
             return "error"
+
+    async def _end_error(self, message: str, code: str) -> None:
+        """End the job `error`: its `error` and `done` events with the status in one write, or,
+        when the storage refuses (a full disk, the likely cause of the failure), in memory
+        until it can be written (research/store.py, `JobStore.end`). Never raises."""
+        job_id = self.job.id
+        async with self._lock:
+            events: list[tuple[str, int, Event]] = []
+            for type, data in (
+                ("error", {"message": message, "code": code}),
+                ("done", {"researchId": job_id, "status": "error"}),
+            ):
+                ordinal = self._ordinals.get("end", 0)
+                self._ordinals["end"] = ordinal + 1
+                self._seq += 1
+                events.append(("end", ordinal, Event(type=type, data=data, id=self._seq)))
+            self._progress = replace(self._progress, phase="done")
+            await self.store.end(job_id, Ending(events, self._progress, ("error", message)))
+            for _step, _ordinal, event in events:
+                self.hub.publish(job_id, event)
 
     async def _run(self) -> str:
         query = self.job.query
@@ -507,6 +519,15 @@ class Pipeline:
             phase="done",
         )
         return "cancelled"
+
+
+def failure(exc: Exception, job_id: str) -> tuple[str, str]:
+    """The message and code a job that failed with `exc` ends with (an unexpected error is
+    logged with its traceback, and its text redacted)."""
+    if isinstance(exc, LocalResearchError):
+        return exc.message, exc.code
+    log.error("research job %s failed", job_id, exc_info=exc)
+    return redact(f"Internal error: {type(exc).__name__}: {exc}"), "internal_error"
 
 
 def _own_key_finding(result: DimensionResult, taken: list[str]) -> DimensionResult:

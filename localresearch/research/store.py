@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import functools
 import json
+import logging
 import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from localresearch.errors import NotFound
 from localresearch.events import Event, utc_now_iso
 from localresearch.research.types import JobOptions, Source
 from localresearch.store import Database
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def new_job_id() -> str:
@@ -70,6 +78,31 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class Ending:
+    """A job's last events (`(step, ordinal, event)`, its `done` last) and its terminal status:
+    what the storage refused to write, shown to readers from memory until it is written."""
+
+    events: list[tuple[str, int, Event]]
+    progress: Progress
+    final_status: tuple[str, str | None]
+
+    def overlay(self, row: JobRow) -> JobRow:
+        done = self.events[-1][2]
+        return dataclasses.replace(
+            row,
+            status=self.final_status[0],
+            error=self.final_status[1],
+            phase=self.progress.phase,
+            dimensions_total=self.progress.dimensions_total,
+            dimensions_complete=self.progress.dimensions_complete,
+            source_count=self.progress.source_count,
+            last_event_id=done.id or row.last_event_id,
+            updated_at=done.timestamp,
+            finished_at=done.timestamp,
+        )
+
+
+@dataclass(frozen=True)
 class Report:
     markdown: str
     sources: list[dict[str, Any]]
@@ -82,6 +115,15 @@ class JobStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Jobs that ended while the storage refused writes (a full disk): readers see them
+        # ended from here; every write of the store, and the manager's retries, write them.
+        self._unsaved: dict[str, Ending] = {}
+        self._saving = asyncio.Lock()
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._unsaved:
+            await self.save_endings()
+        return await self.db.write(fn)
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -96,7 +138,7 @@ class JobStore:
                 (job_id, query, session_id, json.dumps(options.to_dict()), now, now),
             )
 
-        await self.db.write(insert)
+        await self._write(insert)
         return await self.get(job_id)
 
     async def get(self, job_id: str) -> JobRow:
@@ -109,13 +151,27 @@ class JobStore:
         row = await self.db.read(select)
         if row is None:
             raise NotFound(f"No research job with id {job_id!r}")
-        return JobRow.from_row(row)
+        return self._shown(JobRow.from_row(row))
+
+    def _shown(self, job: JobRow) -> JobRow:
+        ending = self._unsaved.get(job.id)
+        return job if ending is None else ending.overlay(job)
 
     async def list_jobs(
         self, limit: int, offset: int, status: str | None
     ) -> tuple[list[JobRow], int]:
+        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+        if status and self._unsaved:  # as readers see them: an unsaved ending's status counts
+            ended = [(i, e.final_status[0] == status) for i, e in self._unsaved.items()]
+            gone = [i for i, same in ended if not same]
+            added = [i for i, same in ended if same]
+            where = (
+                f"WHERE (status = ? AND id NOT IN ({','.join('?' * len(gone))}))"
+                f" OR id IN ({','.join('?' * len(added))})"
+            )
+            args = [status, *gone, *added]
+
         def select(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], int]:
-            where, args = ("WHERE status = ?", [status]) if status else ("", [])
             total = conn.execute(f"SELECT count(*) FROM research_jobs {where}", args).fetchone()
             rows = conn.execute(
                 f"SELECT * FROM research_jobs {where} ORDER BY created_at DESC, rowid DESC"
@@ -125,7 +181,7 @@ class JobStore:
             return rows, int(total[0])
 
         rows, total = await self.db.read(select)
-        return [JobRow.from_row(r) for r in rows], total
+        return [self._shown(JobRow.from_row(r)) for r in rows], total
 
     async def unfinished(self) -> list[JobRow]:
         """Jobs a previous daemon left queued or running, oldest first, to resume."""
@@ -136,7 +192,8 @@ class JobStore:
                 " ORDER BY created_at, rowid"
             ).fetchall()
 
-        return [JobRow.from_row(r) for r in await self.db.read(select)]
+        rows = [JobRow.from_row(r) for r in await self.db.read(select)]
+        return [job for job in rows if job.id not in self._unsaved]
 
     async def set_status(self, job_id: str, status: str, error: str | None = None) -> None:
         now = utc_now_iso()
@@ -149,7 +206,7 @@ class JobStore:
                 (status, error, now, finished, job_id),
             )
 
-        await self.db.write(update)
+        await self._write(update)
 
     async def request_cancel(self, job_id: str) -> None:
         def update(conn: sqlite3.Connection) -> None:
@@ -158,7 +215,7 @@ class JobStore:
                 (utc_now_iso(), job_id),
             )
 
-        await self.db.write(update)
+        await self._write(update)
 
     # -- events ----------------------------------------------------------------------------
 
@@ -176,36 +233,44 @@ class JobStore:
         `final_status` ends the job in the same transaction as its last event, so no reader ever
         sees a finished job without its `done` event or the other way round.
         """
-        assert event.id is not None
-        payload = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
-        seq = event.id
-
-        def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO research_events (job_id, seq, step, ordinal, type, data, timestamp)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (job_id, seq, step, ordinal, event.type, payload, event.timestamp),
+        await self._write(
+            lambda conn: _insert_events(
+                conn, job_id, [(step, ordinal, event)], progress, final_status
             )
-            conn.execute(
-                "UPDATE research_jobs SET last_event_id = ?, phase = ?, dimensions_total = ?,"
-                " dimensions_complete = ?, source_count = ?, updated_at = ? WHERE id = ?",
-                (
-                    seq,
-                    progress.phase,
-                    progress.dimensions_total,
-                    progress.dimensions_complete,
-                    progress.source_count,
-                    event.timestamp,
-                    job_id,
-                ),
-            )
-            if final_status is not None:
-                conn.execute(
-                    "UPDATE research_jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
-                    (final_status[0], final_status[1], event.timestamp, job_id),
-                )
+        )
 
-        await self.db.write(insert)
+    async def end(self, job_id: str, ending: Ending) -> bool:
+        """Write a job's last events and terminal status in one transaction. If the storage
+        refuses (a full disk), keep them: readers see the job ended, and the next write of the
+        store (or `save_endings`) writes them. Returns whether they were written."""
+        try:
+            await self.db.write(functools.partial(_insert_ending, job_id=job_id, ending=ending))
+        except Exception as exc:  # the storage refused: shown from memory, written later
+            self._unsaved[job_id] = ending
+            log.error(
+                "research job %s ended %s, but the end could not be saved yet (%s); it is "
+                "saved once the storage accepts writes again",
+                job_id, ending.final_status[0], exc,
+            )  # fmt: skip
+            return False
+        return True
+
+    def unsaved(self) -> bool:
+        return bool(self._unsaved)
+
+    async def save_endings(self) -> bool:
+        """Write the endings the storage refused before; True once none is left."""
+        async with self._saving:  # one writer of each ending
+            for job_id, ending in list(self._unsaved.items()):
+                try:
+                    await self.db.write(
+                        functools.partial(_insert_ending, job_id=job_id, ending=ending)
+                    )
+                except Exception:  # still refused: try again later
+                    continue
+                del self._unsaved[job_id]
+                log.info("research job %s: its end (%s) is saved", job_id, ending.final_status[0])
+        return not self._unsaved
 
     def events_sync(self, conn: sqlite3.Connection, job_id: str, after: int) -> list[Event]:
         rows = conn.execute(
@@ -219,7 +284,12 @@ class JobStore:
         ]
 
     async def events(self, job_id: str, after: int = 0) -> list[Event]:
-        return await self.db.read(lambda conn: self.events_sync(conn, job_id, after))
+        events = await self.db.read(lambda conn: self.events_sync(conn, job_id, after))
+        ending = self._unsaved.get(job_id)
+        if ending is not None:  # not saved yet: the stored events, then these
+            last = (events[-1].id or after) if events else after
+            events += [e for _s, _o, e in ending.events if e.id is not None and e.id > last]
+        return events
 
     async def step_event_counts(self, job_id: str) -> dict[str, int]:
         """How many events each step already emitted (a resumed step skips that many)."""
@@ -231,7 +301,11 @@ class JobStore:
             ).fetchall()
             return {r[0]: int(r[1]) for r in rows}
 
-        return await self.db.read(select)
+        counts = await self.db.read(select)
+        ending = self._unsaved.get(job_id)
+        for step, ordinal, _event in ending.events if ending is not None else []:
+            counts[step] = max(counts.get(step, 0), ordinal + 1)
+        return counts
 
     # -- checkpoints and sources -----------------------------------------------------------
 
@@ -263,7 +337,7 @@ class JobStore:
                 ],
             )
 
-        await self.db.write(insert)
+        await self._write(insert)
 
     async def steps(self, job_id: str) -> dict[str, tuple[Any, dict[str, int]]]:
         def select(conn: sqlite3.Connection) -> list[sqlite3.Row]:
@@ -308,7 +382,7 @@ class JobStore:
                 (job_id, markdown, sources_json, int(partial), now),
             )
 
-        await self.db.write(upsert)
+        await self._write(upsert)
 
     async def report(self, job_id: str) -> Report | None:
         def select(conn: sqlite3.Connection) -> sqlite3.Row | None:
@@ -325,4 +399,45 @@ class JobStore:
             sources=json.loads(row["sources"]),
             partial=bool(row["partial"]),
             updated_at=row["updated_at"],
+        )
+
+
+def _insert_ending(conn: sqlite3.Connection, job_id: str, ending: Ending) -> None:
+    _insert_events(conn, job_id, ending.events, ending.progress, ending.final_status)
+
+
+def _insert_events(
+    conn: sqlite3.Connection,
+    job_id: str,
+    events: list[tuple[str, int, Event]],
+    progress: Progress,
+    final_status: tuple[str, str | None] | None,
+) -> None:
+    """Events and the snapshot after the last of them; `final_status` ends the job."""
+    for step, ordinal, event in events:
+        assert event.id is not None
+        payload = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
+        conn.execute(
+            "INSERT INTO research_events (job_id, seq, step, ordinal, type, data, timestamp)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (job_id, event.id, step, ordinal, event.type, payload, event.timestamp),
+        )
+    last = events[-1][2]
+    conn.execute(
+        "UPDATE research_jobs SET last_event_id = ?, phase = ?, dimensions_total = ?,"
+        " dimensions_complete = ?, source_count = ?, updated_at = ? WHERE id = ?",
+        (
+            last.id,
+            progress.phase,
+            progress.dimensions_total,
+            progress.dimensions_complete,
+            progress.source_count,
+            last.timestamp,
+            job_id,
+        ),
+    )
+    if final_status is not None:
+        conn.execute(
+            "UPDATE research_jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+            (final_status[0], final_status[1], last.timestamp, job_id),
         )
