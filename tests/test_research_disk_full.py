@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,8 @@ FULL = "Storage unavailable: the disk is full"
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path, paths: Paths) -> AsyncIterator[Runtime]:
-    corpus = tmp_path / "corpus"
-    write_corpus(corpus)
-    text = research_config(corpus, dimensions=3, max_rounds=1)
-    async with scifact_runtime(text, paths) as rt:
-        yield rt
+def runtime(scifact_jobs_runtime: Runtime) -> Runtime:
+    return scifact_jobs_runtime
 
 
 async def fill_disk(db: Database) -> None:

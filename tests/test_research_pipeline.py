@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from localresearch.api.research import JobStatus
-from localresearch.paths import Paths
 from localresearch.research.citations import CITATION, normalise
 from localresearch.runtime import Runtime
 from tests.fakes.jobs import completed_job
 from tests.fakes.search_scifact import (
     QUESTION,
-    research_config,
     scifact_available,
-    scifact_runtime,
-    write_corpus,
 )
 
 pytestmark = pytest.mark.skipif(not scifact_available(), reason="SciFact data set not present")
@@ -41,12 +35,8 @@ SPEC_FIELDS = {
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path, paths: Paths) -> AsyncIterator[Runtime]:
-    corpus = tmp_path / "corpus"
-    write_corpus(corpus)
-    text = research_config(corpus, dimensions=3, max_rounds=1)
-    async with scifact_runtime(text, paths) as rt:
-        yield rt
+def runtime(scifact_jobs_runtime: Runtime) -> Runtime:
+    return scifact_jobs_runtime
 
 
 async def test_builtin_job_streams_the_spec_events_in_order(runtime: Runtime) -> None:

@@ -15,7 +15,14 @@ from tests.fakes.queued_provider import QueuedProvider, install, uninstall
 from tests.fakes.realmodel import realmodel_server
 from tests.fakes.servers import FakeServer
 
-__all__ = ["fake_server", "llamacpp_server", "queued", "realmodel_server", "topics_runtime"]
+__all__ = [
+    "fake_server",
+    "llamacpp_server",
+    "queued",
+    "realmodel_server",
+    "scifact_jobs_runtime",
+    "topics_runtime",
+]
 
 
 @pytest.fixture
@@ -41,6 +48,18 @@ async def queued_runtime(paths: Paths, config: str) -> AsyncIterator[Runtime]:
     from tests.fakes.search_scifact import scifact_runtime
 
     async with scifact_runtime(config + '\n[llm]\nprovider = "queued"\n', paths) as rt:
+        yield rt
+
+
+@pytest.fixture
+async def scifact_jobs_runtime(tmp_path: Path, paths: Paths) -> AsyncIterator[Runtime]:
+    """A started core over the SciFact test corpus on the builtin engine: jobs of 3
+    dimensions and 1 gap round."""
+    from tests.fakes.search_scifact import research_config, scifact_runtime, write_corpus
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus)
+    async with scifact_runtime(research_config(corpus, dimensions=3, max_rounds=1), paths) as rt:
         yield rt
 
 
