@@ -114,3 +114,18 @@ def test_schedule_without_daemon_reports_a_bad_heartbeat_config(daemon_env: Any)
     result = daemon_env.cli("schedule", "list")
     assert result.returncode == 2, result.stderr
     assert "heartbeat.timezone" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_status_times_are_in_the_heartbeats_timezone(daemon: Any) -> None:
+    from localresearch.cli.heartbeat import local_time
+
+    # Run times are shown in the zone the active hours are in, not the machine's.
+    assert local_time("2026-06-01T00:00:00Z", "Asia/Tokyo") == "2026-06-01 09:00 JST"
+    assert local_time("2026-06-01T00:00:00Z", "Not/AZone").startswith("2026-06-01")
+    assert daemon.cli("config", "set", "heartbeat.timezone", "Asia/Tokyo").returncode == 0
+    assert daemon.cli("config", "set", "heartbeat.active_hours", "08:00-22:00").returncode == 0
+    assert daemon.stop().returncode == 0  # heartbeat settings apply at start
+    daemon.start()
+    status = daemon.cli("heartbeat", "status")
+    assert status.returncode == 0, status.stderr
+    assert "active hours: 08:00-22:00 (Asia/Tokyo)" in " ".join(status.stdout.split())

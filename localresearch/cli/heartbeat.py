@@ -9,17 +9,25 @@ import click
 from localresearch.cli.common import api_errors, console, get_client, json_option, print_json
 
 
-def local_time(value: str | None) -> str:
-    """An API time (UTC, ISO) as the user's local wall time."""
+def local_time(value: str | None, zone: str | None = None) -> str:
+    """An API time (UTC, ISO) as wall time in the heartbeat's timezone (the one its active
+    hours are in), else the machine's."""
     if not value:
         return "—"
-    from datetime import datetime
+    from datetime import datetime, tzinfo
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return value
-    return when.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+    tz: tzinfo | None = None
+    if zone:
+        try:
+            tz = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = None
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
 def _print_result(result: dict[str, Any] | None) -> None:
@@ -61,14 +69,15 @@ def status(as_json: bool) -> None:
         state += ", paused"
     if data.get("running"):
         state += ", running now"
+    zone = data.get("timezone")
     hours = data.get("active_hours") or "always"
     out.print(
         f"Heartbeat: {state}; every {data['interval']} (timeout {data['timeout']}), "
-        f"active hours: {hours}",
+        f"active hours: {hours}" + (f" ({zone})" if zone else ""),
         markup=False,
     )
-    out.print(f"Last run:  {local_time(data.get('last_run'))}", markup=False)
-    out.print(f"Next run:  {local_time(data.get('next_run'))}", markup=False)
+    out.print(f"Last run:  {local_time(data.get('last_run'), zone)}", markup=False)
+    out.print(f"Next run:  {local_time(data.get('next_run'), zone)}", markup=False)
     _print_result(data.get("last_result"))
     pending = data.get("pending", [])
     out.print(
