@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from localresearch.citations import AlignedSentence
+from localresearch.research.builtin import BuiltinEngine
 from localresearch.research.citations import (
     check_model_paragraph,
     drop_unsupported,
@@ -15,14 +16,28 @@ from localresearch.research.citations import (
     strip_invalid,
 )
 from localresearch.research.report import report_numbering
-from localresearch.research.types import DimensionResult, StepUsage
+from localresearch.research.types import DimensionResult, Source, StepUsage
 from localresearch.research_sessions.settings import SessionSettings, llm_config
+from localresearch.research_sessions.topical import about_task
 
 if TYPE_CHECKING:
     from localresearch.config import Config
     from localresearch.memory.types import MemorySearcher
     from localresearch.research.engine import Engine
     from localresearch.research_sessions.model import ModelWriter
+
+
+class SessionBuiltinEngine(BuiltinEngine):
+    """The builtin engine as a session runs a task: the task's finding and section come from
+    the passages about the task ("Fermentation temperature" of a sourdough topic quotes the
+    note on fermentation, not the reading list that names sourdough bread most often)."""
+
+    async def summarise(
+        self, query: str, dimension: str, index: int, sources: list[Source], usage: StepUsage
+    ) -> DimensionResult:
+        return await super().summarise(
+            query, dimension, index, about_task(query, dimension, sources), usage
+        )
 
 
 def writer_for(
@@ -41,9 +56,7 @@ def engine_for(
 ) -> Engine:
     """The builtin engine, or the LLM engine on the session's provider and `model`."""
     if settings.builtin:
-        from localresearch.research.builtin import BuiltinEngine
-
-        return BuiltinEngine()
+        return SessionBuiltinEngine()
     from localresearch.providers.registry import create_provider
     from localresearch.research.llm import LLMEngine
 

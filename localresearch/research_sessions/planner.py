@@ -13,6 +13,7 @@ from localresearch.research.builtin import vocabulary
 from localresearch.research.types import Source
 from localresearch.research_sessions.questions import subject, topic_words
 from localresearch.research_sessions.store import Task
+from localresearch.research_sessions.topical import about_topic
 
 _BRIEF_TEXT = "brief short overview quick summary concise high-level"
 _BRIEF = frozenset(_BRIEF_TEXT.split())
@@ -127,14 +128,23 @@ def builtin_plan(
     for phrase in guidance.focus:
         take(phrase)
     qterms = set(extractive.query_terms(topic))
-    found = vocabulary(passages, qterms)
+    about = vocabulary(about_topic(topic, passages), qterms)
+    known = {label for label, _docs in about}
+    others = [item for item in vocabulary(passages, qterms) if item[0] not in known]
     wanted = {extractive.stem(w.lower()) for w in guidance.terms()}
-    # Aspects the feedback names come first, then the rest in order of salience.
-    ranked = sorted(found, key=lambda item: not (set(extractive.terms(item[0])) & wanted))
-    for label, _docs in ranked:
+
+    def named(item: tuple[str, set[int]]) -> bool:
+        return bool(set(extractive.terms(item[0])) & wanted)
+
+    # Aspects the feedback names come first, then those of the passages about the topic in
+    # order of salience, then the general tasks; another subject's aspects only fill the count.
+    first = [i for i in about + others if named(i)] + [i for i in about if not named(i)]
+    for label, _docs in first:
         take(label)
     for fallback in ("Background and definitions", "Evidence and findings", "Open questions"):
         take(fallback)
+    for label, _docs in others:
+        take(label)
     suffix = f" {guidance.period}" if guidance.period else ""
     tasks = [Task(query=f"{label} {name}{suffix}".strip(), focus=label) for label in labels]
     return tasks, plan_markdown(topic, feedback, tasks, guidance)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from localresearch import extractive
 from localresearch.research.builtin import vocabulary
 from localresearch.research.types import Source
+from localresearch.research_sessions.topical import about_topic
 
 _YEAR = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
 
@@ -80,8 +81,11 @@ def _join(items: Sequence[str]) -> str:
 
 
 def builtin_questions(topic: str, passages: Sequence[Source], *, web: bool = False) -> list[str]:
-    """Four or five questions about this topic, grounded in the retrieved passages."""
+    """Four or five questions about this topic, grounded in the retrieved passages that are
+    about it (a note on another subject sharing a word with the topic offers no aspect)."""
     name = subject(topic)
+    retrieved = bool(passages)
+    passages = about_topic(topic, passages)
     found = aspects(topic, passages, 4)
     questions: list[str] = []
     if len(found) >= 2:
@@ -95,7 +99,7 @@ def builtin_questions(topic: str, passages: Sequence[Source], *, web: bool = Fal
         # Passages were found but share no aspect: the notes are short, not silent.
         lead = (
             f"Your notes on {name} name no separate aspects of it."
-            if passages
+            if retrieved
             else f"Your notes say little about {name} yet."
         )
         questions.append(
