@@ -24,9 +24,8 @@ def test_interactive_deep_research_and_session_commands(
     )
     daemon_env.start()
     try:
-        # Answers to the four questions (one left empty: one note is about the topic, so no
-        # fifth question compares it with another aspect), then: edit the plan once, accept it.
-        typed = "elderly women\nsince 2005\na short overview\n\ne\nalso cover calcium\ny\n"
+        # Answers to the questions (two left empty), then: edit the plan once, accept it.
+        typed = "elderly women\nsince 2005\na short overview\n\n\ne\nalso cover calcium\ny\n"
         done = daemon_env.cli(
             "deep", "--interactive", "vitamin D and bone fractures", "--json", input=typed
         )

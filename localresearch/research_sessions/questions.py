@@ -12,9 +12,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 from localresearch import extractive
-from localresearch.research.builtin import vocabulary
 from localresearch.research.types import Source
-from localresearch.research_sessions.topical import about_topic
+from localresearch.research_sessions.topical import about_topic, topic_vocabulary
 
 _YEAR = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
 
@@ -42,11 +41,11 @@ def subject(topic: str) -> str:
 
 
 def aspects(topic: str, passages: Sequence[Source], count: int = 3) -> list[str]:
-    """Salient phrases of what retrieval found that the topic does not already name."""
+    """Salient phrases of what retrieval found about the topic that it does not already name."""
     qterms = set(extractive.query_terms(topic))
     chosen: list[str] = []
     used: set[str] = set()
-    for label, _docs in vocabulary(passages, qterms):
+    for label, _docs in topic_vocabulary(topic, passages, qterms):
         stems = set(extractive.terms(label))
         if not stems or stems & used or stems <= qterms:
             continue
@@ -84,9 +83,9 @@ def builtin_questions(topic: str, passages: Sequence[Source], *, web: bool = Fal
     """Four or five questions about this topic, grounded in the retrieved passages that are
     about it (a note on another subject sharing a word with the topic offers no aspect)."""
     name = subject(topic)
+    found = aspects(topic, passages, 4)
     retrieved = bool(passages)
     passages = about_topic(topic, passages)
-    found = aspects(topic, passages, 4)
     questions: list[str] = []
     if len(found) >= 2:
         questions.append(

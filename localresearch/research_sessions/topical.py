@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from localresearch import extractive
+from localresearch.research.builtin import vocabulary
 from localresearch.research.types import Source
 
 
@@ -24,6 +25,20 @@ def about_topic(topic: str, passages: Sequence[Source]) -> list[Source]:
     """The passages that hold the topic's distinctive words, in their order."""
     sentences = _sentences(passages)
     return [p for p in passages if extractive.holds_topic(topic, sentences, [_text(p)])]
+
+
+def topic_vocabulary(
+    topic: str, passages: Sequence[Source], exclude: set[str]
+) -> list[tuple[str, set[int]]]:
+    """`vocabulary` of the passages, best first, keeping the phrases that some passage about
+    the topic holds ("Dutch oven" of the baking note, not "training zones" of a cycling note
+    that shares only "home" with the topic); salience is counted over all the passages, so a
+    phrase the topic's notes share with one another note still recurs."""
+    sentences = _sentences(passages)
+    about = {
+        i for i, p in enumerate(passages) if extractive.holds_topic(topic, sentences, [_text(p)])
+    }
+    return [(label, docs) for label, docs in vocabulary(passages, exclude) if docs & about]
 
 
 def about_task(topic: str, focus: str, passages: Sequence[Source]) -> list[Source]:
