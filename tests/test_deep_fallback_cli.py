@@ -17,7 +17,7 @@ from localresearch.cli.main import cli
 from localresearch.client import Client
 from localresearch.paths import Paths
 from tests.fakes.queued_provider import QueuedProvider
-from tests.fakes.search_scifact import research_config
+from tests.fakes.search_scifact import research_config, write_notes
 
 QUESTION = "How should I care for my quince tree?"
 MODEL_TEXT = "Quince trees prefer moonlight and jazz music every evening"
@@ -38,10 +38,7 @@ async def served(
 ) -> Any:
     from tests.test_research_topics import NOTES
 
-    notes = tmp_path / "notes"
-    for name, text in NOTES.items():
-        (notes / name).parent.mkdir(parents=True, exist_ok=True)
-        (notes / name).write_text(text, encoding="utf-8")
+    notes = write_notes(tmp_path / "notes", NOTES)
     text = research_config(notes, dimensions=2, max_rounds=0, dimension_concurrency=1)
     paths.config_file.write_text(text + '\n[llm]\nprovider = "queued"\n', encoding="utf-8")
     client = await make_client()

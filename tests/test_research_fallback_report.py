@@ -21,7 +21,7 @@ from localresearch.research.types import DimensionResult, Point, Source
 from localresearch.runtime import Runtime
 from tests.fakes.jobs import completed_job
 from tests.fakes.queued_provider import QueuedProvider
-from tests.fakes.search_scifact import research_config, scifact_runtime
+from tests.fakes.search_scifact import research_config, scifact_runtime, write_notes
 
 NOTES = {
     "sqlite-backup.md": """# SQLite backups
@@ -101,10 +101,7 @@ REJECTED_REPORT = "```json\n" + json.dumps({"report": "SQLite is a database."}) 
 async def runtime(
     tmp_path: Path, paths: Paths, queued: type[QueuedProvider]
 ) -> AsyncIterator[Runtime]:
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    for name, text in NOTES.items():
-        (notes / name).write_text(text, encoding="utf-8")
+    notes = write_notes(tmp_path / "notes", NOTES)
     text = research_config(
         notes, dimensions=2, max_rounds=1, dimension_concurrency=1, sources_per_dimension=6
     )

@@ -19,7 +19,7 @@ from localresearch.research_sessions.planner import read_feedback
 from localresearch.research_sessions.questions import builtin_questions
 from localresearch.runtime import Runtime
 from tests.fakes.jobs import completed_job
-from tests.fakes.search_scifact import research_config, scifact_runtime
+from tests.fakes.search_scifact import research_config, scifact_runtime, write_notes
 
 NOTES = {
     "network-wifi.md": """# Home Wi-Fi setup
@@ -67,10 +67,7 @@ A healthy starter doubles within 4 to 8 hours of feeding.
 
 @pytest.fixture
 async def runtime(tmp_path: Path, paths: Paths) -> AsyncIterator[Runtime]:
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    for name, text in NOTES.items():
-        (notes / name).write_text(text, encoding="utf-8")
+    notes = write_notes(tmp_path / "notes", NOTES)
     async with scifact_runtime(research_config(notes, dimensions=4, max_rounds=1), paths) as rt:
         yield rt
 

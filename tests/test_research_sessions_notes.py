@@ -16,7 +16,7 @@ from localresearch.paths import Paths
 from localresearch.research_sessions.flow import SessionService
 from localresearch.research_sessions.settings import SessionSettings
 from localresearch.research_sessions.store import Task
-from tests.fakes.search_scifact import research_config, scifact_runtime
+from tests.fakes.search_scifact import research_config, scifact_runtime, write_notes
 
 TOPIC = "Baking sourdough bread at home"
 ALICE = Principal("key_alice", "user", ALL - {"admin"}, "key")
@@ -73,10 +73,7 @@ A long-running reader can stop the checkpoint from completing, and the WAL keeps
 
 @pytest.fixture
 async def service(tmp_path: Path, paths: Paths) -> AsyncIterator[SessionService]:
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    for name, text in NOTES.items():
-        (notes / name).write_text(text, encoding="utf-8")
+    notes = write_notes(tmp_path / "notes", NOTES)
     async with scifact_runtime(research_config(notes, dimensions=4), paths) as rt:
         assert rt.research_sessions is not None
         yield rt.research_sessions

@@ -17,6 +17,7 @@ from localresearch.events import Event
 from localresearch.research.builtin import BuiltinEngine
 from localresearch.server.keys import RUNTIME
 from localresearch.server.routes import research as research_routes
+from tests.fakes.search_scifact import write_notes
 
 NOTES = {
     "sqlite.md": "# SQLite\n\nSQLite keeps a whole database in one file.\n\n"
@@ -58,10 +59,7 @@ class GatedEngine:
 
 @pytest.fixture
 async def app_client(make_client: Any, write_config: Any, tmp_path: Path) -> Any:
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    for name, text in NOTES.items():
-        (notes / name).write_text(text, encoding="utf-8")
+    notes = write_notes(tmp_path / "notes", NOTES)
     write_config(
         f'[memory]\npaths = ["{notes}"]\nwatch = false\n\n'
         "[research]\nmax_concurrent_jobs = 1\ndimensions = 2\nmax_rounds = 0\n"

@@ -13,7 +13,7 @@ from localresearch.api.research import JobStatus
 from localresearch.paths import Paths
 from localresearch.runtime import Runtime
 from tests.fakes.jobs import completed_job
-from tests.fakes.search_scifact import research_config, scifact_runtime
+from tests.fakes.search_scifact import research_config, scifact_runtime, write_notes
 
 NOTES = {
     "garden/quince.md": """# Quince tree
@@ -86,10 +86,7 @@ TOPIC_FILES = {
 
 @pytest.fixture
 async def runtime(tmp_path: Path, paths: Paths) -> AsyncIterator[Runtime]:
-    notes = tmp_path / "notes"
-    for name, text in NOTES.items():
-        (notes / name).parent.mkdir(parents=True, exist_ok=True)
-        (notes / name).write_text(text, encoding="utf-8")
+    notes = write_notes(tmp_path / "notes", NOTES)
     async with scifact_runtime(research_config(notes, dimensions=3, max_rounds=1), paths) as rt:
         yield rt
 

@@ -71,13 +71,10 @@ async def topics_runtime(
 ) -> AsyncIterator[Runtime]:
     """A started core over the multi-topic notes (tests/test_research_topics.py), its model the
     queued fake: 2 dimensions, no gap rounds, one dimension at a time."""
-    from tests.fakes.search_scifact import research_config
+    from tests.fakes.search_scifact import research_config, write_notes
     from tests.test_research_topics import NOTES
 
-    notes = tmp_path / "notes"
-    for name, text in NOTES.items():
-        (notes / name).parent.mkdir(parents=True, exist_ok=True)
-        (notes / name).write_text(text, encoding="utf-8")
+    notes = write_notes(tmp_path / "notes", NOTES)
     text = research_config(notes, dimensions=2, max_rounds=0, dimension_concurrency=1)
     async with queued_runtime(paths, text) as rt:
         yield rt

@@ -33,6 +33,14 @@ def _relevant_ids(queries: int) -> set[str]:
     return wanted
 
 
+def write_notes(dest: Path, notes: dict[str, str]) -> Path:
+    """Write a folder of notes (relative name → text) for a test corpus; returns the folder."""
+    for name, text in notes.items():
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        (dest / name).write_text(text, encoding="utf-8")
+    return dest
+
+
 def write_corpus(dest: Path, *, extra: int = 120, queries: int = 40, full: bool = False) -> int:
     """Write the documents relevant to the first `queries` test claims plus `extra` others
     (or every document with `full`); one Markdown file per abstract. Returns how many."""
