@@ -24,7 +24,6 @@ The rule (the same for chat, `ask`, the query API and research reports):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,13 +31,14 @@ from typing import Any
 from localresearch.citations import AlignedSentence, Alignment, Passage
 from localresearch.extractive import (
     ScoredSentence,
-    holds_topic,
+    holds_weighted,
     is_boilerplate,
     query_terms,
     score_sentences,
     similarity,
     split_sentences,
     terms,
+    topic_weights,
 )
 from localresearch.memory.kinds import is_daily_log
 from localresearch.providers.builtin import nothing_found
@@ -112,19 +112,16 @@ def topic_shares(question: str, passages: Sequence[Passage]) -> dict[int, float]
     with its heading): the share of the question's terms it holds, weighted by rarity among
     the passages' sentences as holds_topic weighs them."""
     qterms = query_terms(question)
-    sentences = [s for p in passages for s in split_sentences(p.text)]
-    texts = {p.n: f"{p.heading}\n{p.text}" for p in passages}
     if not qterms:
         return {}
-    bags = [set(terms(s.text)) for s in sentences]
-    n = max(1, len(bags))
-    idf = {t: math.log(1.0 + n / (1 + sum(t in bag for bag in bags))) for t in qterms}
+    sentences = [s for p in passages for s in split_sentences(p.text)]
+    idf = topic_weights(qterms, sentences)
     total = sum(idf.values()) or 1.0
     shares: dict[int, float] = {}
-    for number, text in texts.items():
-        if holds_topic(qterms, sentences, [text]):
-            bag = set(terms(text))
-            shares[number] = sum(w for t, w in idf.items() if t in bag) / total
+    for p in passages:
+        bag = set(terms(f"{p.heading}\n{p.text}"))
+        if holds_weighted(idf, bag):
+            shares[p.n] = sum(w for t, w in idf.items() if t in bag) / total
     return shares
 
 

@@ -12,7 +12,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from localresearch.memory.grams import has_unspaced, pairs, query_runs
@@ -304,6 +304,28 @@ def score_sentences(
 MIN_TOPIC_SHARE = 0.5
 
 
+def topic_weights(query: str | Sequence[str], sentences: Sequence[Sentence]) -> dict[str, float]:
+    """The question's distinct terms, in order, each weighed by its rarity among `sentences` (a
+    term no sentence holds being the rarest): what holds_topic judges a text by. Computed once
+    for many texts (holds_weighted)."""
+    qterms = query_terms(query) if isinstance(query, str) else list(dict.fromkeys(query))
+    if not qterms:
+        return {}
+    bags = [set(terms(s.text)) for s in sentences]
+    n = max(1, len(bags))
+    return {t: math.log(1.0 + n / (1 + sum(t in bag for bag in bags))) for t in qterms}
+
+
+def holds_weighted(weights: dict[str, float], bag: Collection[str]) -> bool:
+    """Whether a text's terms (`bag`) hold the topic of `weights` (topic_weights): two of its
+    terms or more, or one carrying at least MIN_TOPIC_SHARE of their weight."""
+    if not weights:
+        return False
+    total = sum(weights.values()) or 1.0
+    held = [t for t in weights if t in bag]
+    return len(held) >= 2 or sum(weights[t] for t in held) / total >= MIN_TOPIC_SHARE
+
+
 def holds_topic(
     query: str | Sequence[str], sentences: Sequence[Sentence], texts: Sequence[str]
 ) -> bool:
@@ -314,19 +336,8 @@ def holds_topic(
     systemd, passages that share only *run* hold nothing the question is about. A question of
     one term is held by any text holding it. (On 100 SciFact claims, the project's docs
     questions and 24 questions on a small notes folder, no answerable question fails this.)"""
-    qterms = query_terms(query) if isinstance(query, str) else list(dict.fromkeys(query))
-    if not qterms:
-        return False
-    bags = [set(terms(s.text)) for s in sentences]
-    n = max(1, len(bags))
-    idf = {t: math.log(1.0 + n / (1 + sum(t in bag for bag in bags))) for t in qterms}
-    total = sum(idf.values()) or 1.0
-    for text in texts:
-        bag = set(terms(text))
-        held = [t for t in qterms if t in bag]
-        if len(held) >= 2 or sum(idf[t] for t in held) / total >= MIN_TOPIC_SHARE:
-            return True
-    return False
+    weights = topic_weights(query, sentences)
+    return any(holds_weighted(weights, set(terms(text))) for text in texts)
 
 
 def similarity(a: str, b: str) -> float:

@@ -17,14 +17,21 @@ def _sentences(passages: Sequence[Source]) -> list[extractive.Sentence]:
     return [s for p in passages for s in extractive.split_sentences(p.passage)]
 
 
-def _text(passage: Source) -> str:
-    return f"{passage.context or passage.title}\n{passage.passage}"
+def _bag(passage: Source) -> set[str]:
+    """The terms of a passage with its heading."""
+    return set(extractive.terms(f"{passage.context or passage.title}\n{passage.passage}"))
+
+
+def _about(query: str | Sequence[str], passages: Sequence[Source]) -> list[bool]:
+    """Per passage, whether it holds the query's topic (extractive.holds_topic), the terms'
+    rarity weighed once over all the passages' sentences."""
+    weights = extractive.topic_weights(query, _sentences(passages))
+    return [extractive.holds_weighted(weights, _bag(p)) for p in passages]
 
 
 def about_topic(topic: str, passages: Sequence[Source]) -> list[Source]:
     """The passages that hold the topic's distinctive words, in their order."""
-    sentences = _sentences(passages)
-    return [p for p in passages if extractive.holds_topic(topic, sentences, [_text(p)])]
+    return [p for p, about in zip(passages, _about(topic, passages), strict=True) if about]
 
 
 def topic_vocabulary(
@@ -34,10 +41,7 @@ def topic_vocabulary(
     the topic holds ("Dutch oven" of the baking note, not "training zones" of a cycling note
     that shares only "home" with the topic); salience is counted over all the passages, so a
     phrase the topic's notes share with one another note still recurs."""
-    sentences = _sentences(passages)
-    about = {
-        i for i, p in enumerate(passages) if extractive.holds_topic(topic, sentences, [_text(p)])
-    }
+    about = {i for i, held in enumerate(_about(topic, passages)) if held}
     return [(label, docs) for label, docs in vocabulary(passages, exclude) if docs & about]
 
 
@@ -50,11 +54,11 @@ def about_task(topic: str, focus: str, passages: Sequence[Source]) -> list[Sourc
     if not own:
         return list(passages)
     sentences = _sentences(passages)
-    together = [*own, *topic_terms]
+    own_weights = extractive.topic_weights(own, sentences)
+    together = extractive.topic_weights([*own, *topic_terms], sentences)
     found = [
         p
-        for p in passages
-        if extractive.holds_topic(own, sentences, [_text(p)])
-        and extractive.holds_topic(together, sentences, [_text(p)])
+        for p, bag in ((p, _bag(p)) for p in passages)
+        if extractive.holds_weighted(own_weights, bag) and extractive.holds_weighted(together, bag)
     ]
     return found or list(passages)
