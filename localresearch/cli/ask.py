@@ -24,6 +24,7 @@ from localresearch.cli.pipes import text_console
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from localresearch.client import Client
     from localresearch.events import Event
 
 
@@ -77,9 +78,14 @@ def print_sources(
 
 
 def answer_events(
-    text: str, session_id: str | None, model: str | None, include_memory: bool
+    text: str,
+    session_id: str | None,
+    model: str | None,
+    include_memory: bool,
+    client: Client | None = None,
 ) -> Iterator[Event]:
-    """The answer's events, starting the daemon first if nothing answers."""
+    """The answer's events, starting the daemon first if nothing answers (`client`: one
+    already found by client_starting_daemon)."""
     from localresearch.client import DaemonNotRunning
 
     options: dict[str, Any] = {
@@ -87,7 +93,7 @@ def answer_events(
         "model": model,
         "include_memory": include_memory,
     }
-    events = client_starting_daemon(check=False).chat_stream(text, **options)
+    events = (client or client_starting_daemon()).chat_stream(text, **options)
     try:
         first = next(events)
     except DaemonNotRunning:
@@ -204,18 +210,25 @@ def ask(
     Offline by default: the builtin engine answers from your notes with citations. Starts the
     daemon if it is not running.
     """
+    client = None
     if session_id is not None:
         from localresearch.cli.sessions import chat_session_id
 
-        session_id = chat_session_id(client_starting_daemon(), session_id)
+        client = client_starting_daemon()  # one probe: the answer is asked on it too
+        session_id = chat_session_id(client, session_id)
     with refusals_as_usage_errors():
-        _answer(question, session_id, model, no_memory, as_json)
+        _answer(question, session_id, model, no_memory, as_json, client)
 
 
 def _answer(
-    text: str, session_id: str | None, model: str | None, no_memory: bool, as_json: bool
+    text: str,
+    session_id: str | None,
+    model: str | None,
+    no_memory: bool,
+    as_json: bool,
+    client: Client | None = None,
 ) -> None:
-    events = answer_events(text, session_id, model, not no_memory)
+    events = answer_events(text, session_id, model, not no_memory, client)
     done: dict[str, Any] | None = None
     if as_json:
         for event in events:

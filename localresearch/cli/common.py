@@ -75,12 +75,12 @@ def get_client(timeout: float = 30.0) -> Client:
 client_from_context = get_client
 
 
-def client_starting_daemon(*, check: bool = True, timeout: float = 30.0) -> Client:
+def client_starting_daemon(*, timeout: float = 30.0) -> Client:
     """This installation's client; if no daemon answers, start one (and say so on stderr).
 
     The daemon is recognised by its /health (waiting a few seconds at most) before any work is
     sent, on the connection the first request then reuses; another program on the port is
-    reported in one line (exit 3). `check` is accepted for callers that used to skip the probe.
+    reported in one line (exit 3).
     """
     client = _client(timeout)
     verdict = client.probe()
