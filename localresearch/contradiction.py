@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from localresearch.extractive import terms
+from localresearch.extractive import words as split_words
 
 NEGATION = "negation"
 NUMBER = "number"
@@ -41,7 +42,6 @@ _NEGATIONS = frozenset(
 )
 # "not only …", "no matter …", "whether or not": no claim is denied.
 _NOT_NEGATING = re.compile(r"\b(?:not\s+(?:only|just|merely)|no\s+matter|or\s+not)\b", re.I)
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 # Clauses end at punctuation, and start at a conjunction or a relative word.
 _CLAUSE_PUNCT = re.compile(r"[,;:()\[\]—–]|\s-\s|[.!?](?:\s|$)")
 _CLAUSE_WORD = re.compile(
@@ -136,7 +136,7 @@ def _scopes(text: str) -> tuple[frozenset[str], tuple[frozenset[str], ...]]:
     scopes: list[frozenset[str]] = []
     for part in _CLAUSE_PUNCT.split(text):
         for clause in _CLAUSE_WORD.split(_NOT_NEGATING.sub(" ", part)):
-            words = _WORD.findall(clause)
+            words = split_words(clause)
             cues = [i for i, w in enumerate(words) if _is_negation(w)]
             if not cues:
                 plain.update(terms(clause))
@@ -186,7 +186,7 @@ def _stated(text: str) -> list[set[tuple[str, float]]]:
     """Each number the text states, as the set of values it may be compared as."""
     found = [_values(m) for m in _NUMBER.finditer(text) if not _identifier(m)]
     found += [{(_version(m.group(0)), 0.0)} for m in _VERSION.finditer(text)]
-    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w.lower() for w in split_words(text)]
     for i, w in enumerate(words):
         value = _SMALL.get(w, _TENS.get(w))
         if value is None or w in ("zero", "one"):
@@ -209,7 +209,7 @@ def _held(text: str) -> frozenset[tuple[str, float]]:
         held.add((_version(m.group(0)), 0.0))
     for m in _DIGITS.finditer(text):
         held.add(("", _round(float(m.group(0)))))
-    words = [w.lower() for w in _WORD.findall(text.replace("-", " "))]
+    words = [w.lower() for w in split_words(text.replace("-", " "))]
     for value in _word_numbers(words):
         held.add(("", _round(float(value))))
     return frozenset(held)
