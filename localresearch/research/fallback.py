@@ -69,11 +69,9 @@ def checked_findings(
     said = _Said()
     checked: list[DimensionResult] = []
     for result in results:
+        key_text = _LABEL.sub("", result.key_finding)
         texts = [(_LABEL.sub("", p.text), numbers.get(p.source_id)) for p in result.points]
-        texts += [
-            (_LABEL.sub("", result.key_finding), None),
-            (_LABEL.sub("", result.summary), None),
-        ]
+        texts += [(key_text, None), (_LABEL.sub("", result.summary), None)]
         points: list[Point] = []
         key = ""
         for text, number in texts:
@@ -84,7 +82,7 @@ def checked_findings(
                 point = said.state(Point(sentence.text, source.id), _anchor(source, sentence))
                 if point not in points:
                     points.append(point)
-                if text == _LABEL.sub("", result.key_finding) and not key:
+                if text == key_text and not key:
                     key = point.text
         if not points and result.sources:
             builtin = summarise_sources(query, result.dimension, result.index, result.sources)

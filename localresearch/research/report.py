@@ -50,9 +50,9 @@ def extractive_paragraphs(
         else:  # every statement was already made under another dimension: no filler section
             repeated.append(result.dimension)
     shown, researched = len(sections), len(results)
-    own = "" if shown == researched else f" ({shown} with a section of its own)"
-    if shown != researched and shown != 1:
-        own = f" ({shown} with a section of their own)"
+    own = ""
+    if shown != researched:
+        own = f" ({shown} with a section of {'its' if shown == 1 else 'their'} own)"
     yield (
         f"This report draws on {total} source{'s' if total != 1 else ''} across "
         f"{researched} research dimension{'s' if researched != 1 else ''}{own}.\n\n"
