@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,10 @@ BUILTIN_PROVIDERS = ("builtin", "openai", "ollama", "anthropic", "llamacpp")
 
 def _providers() -> list[str]:
     """Built-in and third-party model providers (the entry-point group they register in)."""
+    # Imported here: check_bind (daemon start-up, before the bind) imports this module, and
+    # importlib.metadata alone takes ~17 ms.
+    from importlib.metadata import entry_points
+
     return sorted({ep.name for ep in entry_points(group="localresearch.providers")})
 
 
