@@ -13,7 +13,7 @@ from localresearch.research.builtin import vocabulary
 from localresearch.research.types import Source
 from localresearch.research_sessions.questions import subject, topic_words
 from localresearch.research_sessions.store import Task
-from localresearch.research_sessions.topical import topic_vocabulary
+from localresearch.research_sessions.topical import of_topic
 
 _BRIEF_TEXT = "brief short overview quick summary concise high-level"
 _BRIEF = frozenset(_BRIEF_TEXT.split())
@@ -128,9 +128,10 @@ def builtin_plan(
     for phrase in guidance.focus:
         take(phrase)
     qterms = set(extractive.query_terms(topic))
-    about = topic_vocabulary(topic, passages, qterms)
+    found = vocabulary(passages, qterms)
+    about = of_topic(topic, passages, found)
     known = {label for label, _docs in about}
-    others = [item for item in vocabulary(passages, qterms) if item[0] not in known]
+    others = [item for item in found if item[0] not in known]
     wanted = {extractive.stem(w.lower()) for w in guidance.terms()}
 
     def named(item: tuple[str, set[int]]) -> bool:

@@ -41,8 +41,16 @@ def topic_vocabulary(
     the topic holds ("Dutch oven" of the baking note, not "training zones" of a cycling note
     that shares only "home" with the topic); salience is counted over all the passages, so a
     phrase the topic's notes share with one another note still recurs."""
+    return of_topic(topic, passages, vocabulary(passages, exclude))
+
+
+def of_topic(
+    topic: str, passages: Sequence[Source], found: list[tuple[str, set[int]]]
+) -> list[tuple[str, set[int]]]:
+    """Of `found` (the `vocabulary` of `passages`), the phrases some passage about the topic
+    holds, in their order."""
     about = {i for i, held in enumerate(_about(topic, passages)) if held}
-    return [(label, docs) for label, docs in vocabulary(passages, exclude) if docs & about]
+    return [(label, docs) for label, docs in found if docs & about]
 
 
 def about_task(topic: str, focus: str, passages: Sequence[Source]) -> list[Source]:
