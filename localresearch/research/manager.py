@@ -287,24 +287,24 @@ class JobManager:
         except Exception:
             log.exception("research job %s could not be ended %s", job_id, status)
             return
-        ordinal, seq = counts.get("end", 0), job.last_event_id
-        events: list[tuple[str, int, Event]] = []
-        if error is not None:
-            seq += 1
-            data: dict[str, Any] = {"message": error, "code": code}
-            events.append(("end", ordinal, Event(type="error", data=data, id=seq)))
-            ordinal += 1
-        done = {"researchId": job_id, "status": status}
-        events.append(("end", ordinal, Event(type="done", data=done, id=seq + 1)))
         progress = Progress(
             phase="done",
             dimensions_total=job.dimensions_total,
             dimensions_complete=job.dimensions_complete,
             source_count=job.source_count,
         )
-        if not await self.store.end(job_id, Ending(events, progress, (status, error))):
+        ending = Ending.after(
+            job_id,
+            progress,
+            status,
+            error,
+            code,
+            ordinal=counts.get("end", 0),
+            seq=job.last_event_id,
+        )
+        if not await self.store.end(job_id, ending):
             self._retry_endings()
-        for _step, _ordinal, event in events:
+        for _step, _ordinal, event in ending.events:
             self.hub.publish(job_id, event)
 
     async def wait(self, job_id: str) -> JobRow:

@@ -194,18 +194,21 @@ class Pipeline:
         until it can be written (research/store.py, `JobStore.end`). Never raises."""
         job_id = self.job.id
         async with self._lock:
-            events: list[tuple[str, int, Event]] = []
-            for type, data in (
-                ("error", {"message": message, "code": code}),
-                ("done", {"researchId": job_id, "status": "error"}),
-            ):
-                ordinal = self._ordinals.get("end", 0)
-                self._ordinals["end"] = ordinal + 1
-                self._seq += 1
-                events.append(("end", ordinal, Event(type=type, data=data, id=self._seq)))
-            self._progress = replace(self._progress, phase="done")
-            await self.store.end(job_id, Ending(events, self._progress, ("error", message)))
-            for _step, _ordinal, event in events:
+            ordinal = self._ordinals.get("end", 0)
+            ending = Ending.after(
+                job_id,
+                replace(self._progress, phase="done"),
+                "error",
+                message,
+                code,
+                ordinal=ordinal,
+                seq=self._seq,
+            )
+            self._ordinals["end"] = ordinal + len(ending.events)
+            self._seq += len(ending.events)
+            self._progress = ending.progress
+            await self.store.end(job_id, ending)
+            for _step, _ordinal, event in ending.events:
                 self.hub.publish(job_id, event)
 
     async def _run(self) -> str:

@@ -86,6 +86,30 @@ class Ending:
     progress: Progress
     final_status: tuple[str, str | None]
 
+    @classmethod
+    def after(
+        cls,
+        job_id: str,
+        progress: Progress,
+        status: str,
+        error: str | None = None,
+        code: str = "internal_error",
+        *,
+        ordinal: int,
+        seq: int,
+    ) -> Ending:
+        """The end of a job whose last event is `seq` and whose `end` step has `ordinal` events:
+        an `error` event when it ends with `error`, then `done`."""
+        events: list[tuple[str, int, Event]] = []
+        if error is not None:
+            seq += 1
+            data: dict[str, Any] = {"message": error, "code": code}
+            events.append(("end", ordinal, Event(type="error", data=data, id=seq)))
+            ordinal += 1
+        done = {"researchId": job_id, "status": status}
+        events.append(("end", ordinal, Event(type="done", data=done, id=seq + 1)))
+        return cls(events, progress, (status, error))
+
     def overlay(self, row: JobRow) -> JobRow:
         done = self.events[-1][2]
         return dataclasses.replace(
