@@ -182,8 +182,10 @@ def _numbers_missing(claim: str, source: str) -> bool:
     return any(not (values & held) for values in stated)
 
 
-def _stated(text: str) -> list[set[tuple[str, float]]]:
-    """Each number the text states, as the set of values it may be compared as."""
+@lru_cache(maxsize=4096)
+def _stated(text: str) -> tuple[frozenset[tuple[str, float]], ...]:
+    """Each number the text states, as the set of values it may be compared as (cached: a
+    claim is checked against every passage unit that holds its words)."""
     found = [_values(m) for m in _NUMBER.finditer(text) if not _identifier(m)]
     found += [{(_version(m.group(0)), 0.0)} for m in _VERSION.finditer(text)]
     words = [w.lower() for w in split_words(text)]
@@ -195,7 +197,7 @@ def _stated(text: str) -> list[set[tuple[str, float]]]:
         if any(n in _SMALL or n in _TENS or n in _SCALES for n in near):
             continue  # "twenty five", "two hundred": left to the passage side's reading
         found.append({("", float(value))})
-    return [v for v in found if v]
+    return tuple(frozenset(v) for v in found if v)
 
 
 @lru_cache(maxsize=4096)
