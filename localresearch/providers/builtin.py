@@ -287,9 +287,9 @@ def compose_answer(question: str, hits: Sequence[SearchHit]) -> ExtractiveAnswer
     """Answer `question` from `hits`: the ranked, non-redundant sentences that answer it and,
     for how-to questions, the code blocks that show it, grouped by section, each cited."""
     question, greeted = without_greeting(question)
-    if greeted and not query_terms(question):
-        return ExtractiveAnswer(GREETING_REPLY, [])
     if not query_terms(question):
+        if greeted:
+            return ExtractiveAnswer(GREETING_REPLY, [])
         return ExtractiveAnswer(
             "Ask about a topic (for example “what do my notes say about sqlite?”) and I will "
             "answer from your notes.",
