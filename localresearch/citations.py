@@ -47,12 +47,11 @@ EMBEDDING_THRESHOLD = 0.75
 MIN_CLAIM_TERMS = 2  # shorter sentences ("From your notes:", "Yes.") claim nothing to cite
 QUOTE_CHARS = 600
 
-_MARKERS = re.compile(r"[ \t]*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+_NUMBERS = r"\d{1,3}(?:\s*[,;]\s*\d{1,3})*"  # inside a marker: "1", "1, 2", "1;3"
+_MARKERS = re.compile(rf"[ \t]*\[({_NUMBERS})\]")
 _LIST = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
-_MARKER_BOUNDARY = re.compile(
-    r"(?<![.!?])\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\](?=\s+[\"'(*_`]*[A-Z])"
-)
-_LEADING_MARKERS = re.compile(r"(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])+")
+_MARKER_BOUNDARY = re.compile(rf"(?<![.!?])\s*\[{_NUMBERS}\](?=\s+[\"'(*_`]*[A-Z])")
+_LEADING_MARKERS = re.compile(rf"(?:\s*\[{_NUMBERS}\])+")
 # "**Section**: …" or "**Sources:** …" leads a paragraph: a label, not part of the sentence.
 _LABEL = re.compile(r"\s*\*\*[^*\n]+?(?:\*\*:|:\*\*)\s*")
 # A line that is only bold words, no full stop ("**Backing up SQLite**"): a heading.
