@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from localresearch.cli.common import api_errors, console, err_console, get_client, json_option
-from localresearch.cli.ids import add_id_column, resolve_id
+from localresearch.cli.ids import SESSION_ID_LENGTH, add_id_column, resolve_id
 from localresearch.cli.pipes import print_markdown, text_console
 
 if TYPE_CHECKING:
@@ -26,7 +26,12 @@ def _show_plan_for_approval(markdown: str) -> None:
 
 def _session_id(client: Client, given: str) -> str:
     """The session `given` names: a whole ID or a unique prefix of one."""
-    return resolve_id(given, (s.id for s in client.research_sessions()), "research session")
+    return resolve_id(
+        given,
+        lambda: (s.id for s in client.research_sessions()),
+        "research session",
+        whole=SESSION_ID_LENGTH,
+    )
 
 
 def _follow(client: Client, session_id: str) -> None:

@@ -49,7 +49,7 @@ def _job_id(client: Client, given: str) -> str:
         i.startswith("res_" + given) for i in known
     ):
         given = "res_" + given
-    return resolve_id(given, known, "research job")
+    return resolve_id(given, lambda: known, "research job")
 
 
 @jobs.command("list", epilog="Example: research jobs list --limit 50 --json")

@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING
 import click
 
 from localresearch.cli.common import api_errors, console, get_client, json_option, print_json
-from localresearch.cli.ids import add_id_column, resolve_id
+from localresearch.cli.ids import SESSION_ID_LENGTH, add_id_column, resolve_id
 from localresearch.cli.pipes import text_console
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from localresearch.client import Client
-
-WHOLE_ID = 32  # chat session ids are uuid4 hex
 
 
 def _session_ids(client: Client) -> Iterator[str]:
@@ -30,9 +28,7 @@ def _session_ids(client: Client) -> Iterator[str]:
 
 def chat_session_id(client: Client, given: str) -> str:
     """The chat session `given` names: a whole ID or a unique prefix of one."""
-    if len(given) >= WHOLE_ID:
-        return given
-    return resolve_id(given, _session_ids(client), "chat session")
+    return resolve_id(given, lambda: _session_ids(client), "chat session", whole=SESSION_ID_LENGTH)
 
 
 @click.group(epilog="Example: research sessions list")
