@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 
-from localresearch.config import load_config
 from localresearch.paths import Paths
-from localresearch.server.keys import RUNTIME
-from localresearch.workspace import workspace_dir
+from tests.fakes.apps import notes_client
 from tests.fakes.servers import (
     FakeServer,
     Reply,
@@ -32,17 +30,11 @@ LABEL = "**Quoted from your notes**:"
 
 async def _client(make_client: Any, paths: Paths, url: str, extra: str = "") -> Any:
     text = f'[llm]\nprovider = "openai"\nbase_url = "{url}/v1"\nmodel = "local"\n{extra}'
-    paths.config_file.write_text(text, encoding="utf-8")
-    config = load_config(paths.config_file)
-    notes = workspace_dir(config, paths) / "notes"
-    notes.mkdir(parents=True, exist_ok=True)
-    (notes / "tea.md").write_text(
-        f"# Tea\n\n{TEA}\nBlack tea steeps for four minutes in boiling water.\n", encoding="utf-8"
-    )
-    (notes / "coffee.md").write_text(f"# Coffee\n\n{COFFEE}\n", encoding="utf-8")
-    client = await make_client(config)
-    await client.server.app[RUNTIME].memory.wait_ready()
-    return client
+    notes = {
+        "tea.md": f"# Tea\n\n{TEA}\nBlack tea steeps for four minutes in boiling water.\n",
+        "coffee.md": f"# Coffee\n\n{COFFEE}\n",
+    }
+    return await notes_client(make_client, paths, notes, text)
 
 
 def _sse(raw: str) -> list[dict[str, Any]]:

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from localresearch.config import load_config
 from localresearch.extractive import holds_topic, split_sentences, terms
 from localresearch.paths import Paths
 from localresearch.providers.builtin import without_greeting
-from localresearch.server.keys import RUNTIME
-from localresearch.workspace import workspace_dir
+from tests.fakes.apps import notes_client
 
 NOTES = {
     "sqlite-wal.md": """# SQLite WAL mode
@@ -37,16 +35,7 @@ The Raspberry Pi runs Pi-hole as the DNS server for the whole network.
 
 
 async def _client(make_client: Any, paths: Paths) -> Any:
-    config = load_config(paths.config_file)
-    notes = workspace_dir(config, paths) / "notes"
-    notes.mkdir(parents=True, exist_ok=True)
-    for name, text in NOTES.items():
-        (notes / name).write_text(text, encoding="utf-8")
-    client = await make_client(config)
-    memory = client.server.app[RUNTIME].memory
-    if memory is not None:
-        await memory.wait_ready()
-    return client
+    return await notes_client(make_client, paths, NOTES)
 
 
 async def _ask(client: Any, message: str, **extra: Any) -> dict[str, Any]:

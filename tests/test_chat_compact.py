@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from localresearch.config import load_config
 from localresearch.paths import Paths
-from localresearch.server.keys import RUNTIME
-from localresearch.workspace import workspace_dir
+from tests.fakes.apps import notes_client
 from tests.fakes.servers import FakeServer, Reply, openai_stream
 
 # Two notes the question finds, the second weaker (it holds fewer of the question's words).
@@ -19,18 +17,8 @@ QUESTION = "What does SQLite WAL mode let readers do?"
 
 
 async def _client(make_client: Any, paths: Paths, server: FakeServer, extra: str = "") -> Any:
-    paths.config_file.write_text(
-        f'[llm]\nprovider = "openai"\nbase_url = "{server.url}/v1"\nmodel = "small"\n{extra}',
-        encoding="utf-8",
-    )
-    config = load_config(paths.config_file)
-    notes = workspace_dir(config, paths) / "notes"
-    notes.mkdir(parents=True, exist_ok=True)
-    (notes / "wal.md").write_text(WAL, encoding="utf-8")
-    (notes / "vacuum.md").write_text(VACUUM, encoding="utf-8")
-    client = await make_client(config)
-    await client.server.app[RUNTIME].memory.wait_ready()
-    return client
+    text = f'[llm]\nprovider = "openai"\nbase_url = "{server.url}/v1"\nmodel = "small"\n{extra}'
+    return await notes_client(make_client, paths, {"wal.md": WAL, "vacuum.md": VACUUM}, text)
 
 
 def _numbered(server: FakeServer, file: str) -> int:

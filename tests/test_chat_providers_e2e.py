@@ -7,25 +7,17 @@ from typing import Any
 
 import pytest
 
-from localresearch.config import load_config
 from localresearch.config.schema import LLMConfig
 from localresearch.errors import ProviderError
 from localresearch.paths import Paths
 from localresearch.providers.registry import create_provider
-from localresearch.server.keys import RUNTIME
-from localresearch.workspace import workspace_dir
+from tests.fakes.apps import notes_client
 from tests.fakes.servers import FakeServer, Reply, json_reply, ollama_stream
 
 
 async def _client(make_client: Any, paths: Paths, text: str) -> Any:
-    paths.config_file.write_text(text, encoding="utf-8")
-    config = load_config(paths.config_file)
-    notes = workspace_dir(config, paths) / "notes"
-    notes.mkdir(parents=True, exist_ok=True)
-    (notes / "tea.md").write_text("# Tea\n\nGreen tea steeps for two minutes.\n", encoding="utf-8")
-    client = await make_client(config)
-    await client.server.app[RUNTIME].memory.wait_ready()
-    return client
+    notes = {"tea.md": "# Tea\n\nGreen tea steeps for two minutes.\n"}
+    return await notes_client(make_client, paths, notes, text)
 
 
 async def test_ollama_tool_round_trip_through_the_api(

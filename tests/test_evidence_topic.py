@@ -10,11 +10,9 @@ import json
 from typing import Any
 
 from localresearch.citations import Passage, align
-from localresearch.config import load_config
 from localresearch.evidence import NOTHING_FOUND, STRONGEST_UNCITED, evidence_for
 from localresearch.paths import Paths
-from localresearch.server.keys import RUNTIME
-from localresearch.workspace import workspace_dir
+from tests.fakes.apps import notes_client
 from tests.fakes.servers import FakeServer, Reply, llamacpp_models, llamacpp_props, openai_stream
 
 ADMIN = (
@@ -80,14 +78,8 @@ async def test_an_answer_the_notes_hold_nothing_on_says_so(
     made_up = "Car batteries usually carry a three-year warranty."
     fake_server.queue(CHAT, Reply(chunks=openai_stream([made_up])))
     text = f'[llm]\nprovider = "openai"\nbase_url = "{fake_server.url}/v1"\nmodel = "local"\n'
-    paths.config_file.write_text(text, encoding="utf-8")
-    config = load_config(paths.config_file)
-    notes = workspace_dir(config, paths) / "notes"
-    notes.mkdir(parents=True, exist_ok=True)
-    (notes / "sqlite.md").write_text(WAL, encoding="utf-8")
-    (notes / "guest-network.md").write_text(GUEST, encoding="utf-8")
-    client = await make_client(config)
-    await client.server.app[RUNTIME].memory.wait_ready()
+    notes = {"sqlite.md": WAL, "guest-network.md": GUEST}
+    client = await notes_client(make_client, paths, notes, text)
 
     resp = await client.post("/api/chat/stream", json={"message": BATTERY_QUESTION})
     events = [

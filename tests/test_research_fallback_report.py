@@ -207,6 +207,15 @@ async def test_a_fallback_report_checks_the_models_findings_and_says_each_once(
     assert complete["sourceCount"] == len(listed)
 
 
+def _assert_quad9_cited_to_quad9(saved: Any, body: str) -> None:
+    """The report states the Quad9 sentence, and every number it cites holds Quad9."""
+    by_number = _sources_by_number(saved)
+    statements = [(t, n) for t, n in _cited_statements(body) if "Quad9" in t]
+    assert statements, body
+    for text, numbers in statements:
+        assert all("Quad9" in by_number[n]["passage"] for n in numbers), (text, numbers, body)
+
+
 async def test_a_fallback_report_for_one_dimension_lists_only_its_cited_note(
     runtime: Runtime, queued: type[QueuedProvider]
 ) -> None:
@@ -222,11 +231,7 @@ async def test_a_fallback_report_for_one_dimension_lists_only_its_cited_note(
     saved = await jobs.store.report(job.id)
     assert saved is not None
     body, listed = _report_parts(saved.markdown)
-    by_number = _sources_by_number(saved)
-    statements = [(t, n) for t, n in _cited_statements(body) if "Quad9" in t]
-    assert statements, body
-    for text, numbers in statements:
-        assert all("Quad9" in by_number[n]["passage"] for n in numbers), (text, numbers, body)
+    _assert_quad9_cited_to_quad9(saved, body)
     sections = body.split("## Key findings", 1)[-1].split("\n\n", 2)[-1]
     assert sections.count("Quad9") == 1, body
     assert "DNS resolver [" not in body and "DNS resolver." not in body
@@ -249,11 +254,7 @@ async def test_a_fallback_after_model_text_that_cites_keeps_every_number(
     assert saved is not None
     body, listed = _report_parts(saved.markdown)
     assert "Yes [3]" in body and 3 in listed
-    by_number = _sources_by_number(saved)
-    statements = [(t, n) for t, n in _cited_statements(body) if "Quad9" in t]
-    assert statements, body  # the builtin body followed
-    for text, numbers in statements:
-        assert all("Quad9" in by_number[n]["passage"] for n in numbers), (text, body)
+    _assert_quad9_cited_to_quad9(saved, body)  # the builtin body followed
 
 
 async def test_a_dimension_whose_findings_no_source_holds_is_summarised_from_its_sources(
